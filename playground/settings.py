@@ -1,0 +1,221 @@
+"""Settings, read from the environment through small typed helpers.
+
+Every helper fails at start-up with a sentence naming the variable, so a typo in
+a deployment shows up as one clear line rather than a surprise later.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (got {raw!r}).")
+
+
+def env_number(name: str, default: float, *, minimum: float = 0) -> float:
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number (got {raw!r}).") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g} (got {raw!r}).")
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least {minimum} (got {raw!r}).")
+    return int(raw)
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it to a long random string "
+            "(or set DJANGO_DEBUG=true for local development)."
+        )
+    SECRET_KEY = "dev-only-insecure-key-never-used-in-production"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or (["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS is empty. List the host names this site answers to, separated by commas."
+    )
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+PORT = env_int("PORT", 8000, minimum=1)
+if PORT > 65535:
+    raise ImproperlyConfigured(f"PORT must be between 1 and 65535 (got {PORT}).")
+
+# --- The upstream: AI/ML API, or the built-in stand-in when no key is set -------------------
+AIMLAPI_KEY = env_str("AIMLAPI_KEY")
+DEMO_MODE = not AIMLAPI_KEY
+AIMLAPI_BASE_URL = env_str("AIMLAPI_BASE_URL", "https://api.aimlapi.com").rstrip("/")
+if urlsplit(AIMLAPI_BASE_URL).scheme not in {"http", "https"} or not urlsplit(AIMLAPI_BASE_URL).netloc:
+    raise ImproperlyConfigured(f"AIMLAPI_BASE_URL must be an http(s) URL (got {AIMLAPI_BASE_URL!r}).")
+DEMO_UPSTREAM_DIR = VAR_DIR / "demo-upstream"
+
+# Seconds between status checks of one job. The upstream docs poll every 10-15 s;
+# only the create call is charged, so this is about being polite, not cost.
+POLL_INTERVAL = env_number("POLL_INTERVAL", 2.0 if DEMO_MODE else 10.0, minimum=0.05)
+# A job that has not finished this many seconds after it was submitted ends as failed.
+GENERATION_DEADLINE = env_number("GENERATION_DEADLINE", 30 * 60, minimum=1)
+# How long a worker may hold a job before another worker may take it over.
+WORKER_LEASE = env_number("WORKER_LEASE", 120, minimum=1)
+WORKER_THREADS = env_int("WORKER_THREADS", 4, minimum=1)
+
+# Hosts (optionally host:port) exempt from the public-address check on image links.
+IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
+
+# --- Django ---------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "playground",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "playground.urls"
+WSGI_APPLICATION = "playground.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "playground.views.site_context",
+            ],
+        },
+    },
+]
+
+SQLITE_PATH = VAR_DIR / "db.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}",
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker write to the same file: WAL lets readers go on while
+    # one writer writes, and IMMEDIATE transactions wait (busy_timeout) instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "generate"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # htmx comes from the npm registry (package.json + lockfile), never from a CDN.
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+]
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# Uploads: files over 2.5 MB go to a temporary file; our own handler stops reading past 20 MB.
+FILE_UPLOAD_HANDLERS = [
+    "playground.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "playground": {"level": env_str("LOG_LEVEL", "INFO").upper()},
+        "httpx": {"level": "WARNING"},
+    },
+}
