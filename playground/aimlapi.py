@@ -1,0 +1,522 @@
+"""The AI/ML API wire contract for MiniMax ``video-01`` and ``video-01-live2d``.
+
+This is the only module that knows the upstream's endpoints, field names, statuses and
+error shapes. Everything it raises is an :class:`UpstreamError` that says what the caller
+may do next:
+
+- :class:`Transient`: try again later. From ``create`` it also promises the job was
+  certainly not created, so resending cannot pay twice.
+- :class:`Ambiguous`: ``create`` only. The request may have reached the service (timeout
+  after sending, connection lost mid-answer, a success answer we cannot read). Resending
+  blindly could pay for two videos, so the caller must not.
+- :class:`Refused`: permanent (bad request, bad key, no credits, unknown job); don't retry.
+- :class:`LinkExpired`: the signed video link no longer works; poll again for a fresh one.
+
+Each error carries ``user_message`` (a plain sentence for the person who asked for the
+video) and ``detail`` (technical, for logs and the admin). Neither ever contains the key.
+"""
+
+import email.utils
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal, Self
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+
+MODELS: tuple[str, ...] = ("video-01", "video-01-live2d")
+
+# Demo mode mounts the stand-in in-process; the .invalid name can never resolve to a real host.
+DEMO_BASE_URL = "http://demo-upstream.invalid"
+DEMO_API_KEY = "demo"
+# Longest wait we accept from a Retry-After header; anything longer is the caller's deadline problem.
+MAX_RETRY_AFTER = 300.0
+_USER_AGENT = "video-playground/0.1"
+
+
+@dataclass(frozen=True)
+class _Route:
+    path: str
+    image_field: str
+    switch_field: str
+    id_fields: tuple[str, ...]
+
+
+# The two models live on different paths and name the same options differently.
+_ROUTES = {
+    "video-01": _Route("/v2/video/generations", "image_url", "enhance_prompt", ("id", "generation_id")),
+    "video-01-live2d": _Route(
+        "/v2/generate/video/minimax/generation",
+        "first_frame_image",
+        "prompt_optimizer",
+        ("generation_id", "id"),
+    ),
+}
+
+UNREACHABLE = "The video service could not be reached."
+BUSY = "The video service is busy right now."
+SERVER_TROUBLE = "The video service had a temporary problem."
+UNREADABLE = "The video service sent an answer we could not read."
+UNCONFIRMED = "The request was sent, but the video service did not confirm whether it accepted it."
+KEY_REFUSED = "The API key was refused by the AI/ML API."
+NO_CREDITS = "The AI/ML API account has no credits left."
+JOB_GONE = "The video service no longer knows this job."
+NO_SUCH_ENDPOINT = "The video service did not recognise the address for this model."
+UNEXPECTED = "The video service answered in a way we did not expect."
+UNEXPECTED_LOCAL = (
+    "The connection to the video service is not set up correctly (check the address and API key)."
+)
+NO_REASON = "the service gave no reason."
+LINK_EXPIRED = "The link to the finished video has expired."
+DOWNLOAD_CUT = "The download of the finished video was interrupted."
+BAD_LINK = "The link to the finished video is not a web address we can download."
+NOT_HANDED_OVER = "The video service would not hand over the finished video."
+_CREDIT_WORDS = re.compile(r"credit|balance|fund|quota|pay|billing|top.?up|insufficient|limit", re.IGNORECASE)
+# Framework defaults for a 403 say nothing beyond "no"; for this service that means no credits.
+_BARE_403 = {"forbidden", "forbidden resource", "access denied", "forbidden."}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    upstream_id: str
+    raw_status: str
+    usage: dict[str, Any] | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: Literal["running", "completed", "error"]
+    raw_status: str
+    video_url: str | None
+    duration: float | None
+    usage: dict[str, Any] | None
+    error_message: str | None
+    raw: dict[str, Any]
+
+
+class UpstreamError(Exception):
+    def __init__(self, user_message: str, detail: str = "", *, status_code: int | None = None) -> None:
+        super().__init__(user_message, detail)
+        self.user_message = user_message
+        self.detail = detail or user_message
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        # Logs print str(exc); the technical detail is what helps there.
+        return self.detail
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(user_message={self.user_message!r}, "
+            f"detail={self.detail!r}, status_code={self.status_code!r})"
+        )
+
+
+class Transient(UpstreamError):
+    def __init__(
+        self,
+        user_message: str,
+        detail: str = "",
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(user_message, detail, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class Refused(UpstreamError):
+    pass
+
+
+class Ambiguous(UpstreamError):
+    pass
+
+
+class LinkExpired(UpstreamError):
+    pass
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        # Authorization goes on API calls only: this client also fetches videos from the CDN.
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
+            headers={"User-Agent": _USER_AGENT},
+        )
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- Create ----------------------------------------------------------------------------
+    def create(self, *, model: str, prompt: str, enhance: bool, first_frame: str | None) -> Accepted:
+        """Submit one generation; ``first_frame`` is a data URI (or a link), or None."""
+        route = self._route(model)
+        payload: dict[str, Any] = {"model": model, "prompt": prompt, route.switch_field: enhance}
+        if first_frame is not None:
+            payload[route.image_field] = first_frame
+        elif model == "video-01-live2d":
+            raise Refused(
+                "The video-01-live2d model needs a first frame image.",
+                f"create not sent: {route.image_field} is required for {model}",
+            )
+        where = f"POST {route.path}"
+        try:
+            response = self._http.post(route.path, json=payload, headers=self._api_headers())
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError) as exc:
+            # Nothing left this machine that the service could act on.
+            raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            # Our own request was unsendable (bad URL scheme, a key with characters no header allows).
+            raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
+        except httpx.HTTPError as exc:
+            # Timeouts after connecting, drops and protocol errors: the request may have been read.
+            raise self._ambiguous(UNCONFIRMED, _network_detail(where, exc)) from exc
+
+        status = response.status_code
+        if 200 <= status < 300:
+            body = _json_object(response)
+            upstream_id = _first_id(body, route.id_fields) if body is not None else None
+            if body is None or upstream_id is None:
+                raise self._ambiguous(
+                    UNCONFIRMED,
+                    f"{where} -> HTTP {status} without a generation id: {_snippet(response)}",
+                    status,
+                )
+            raw_status = body.get("status")
+            return Accepted(
+                upstream_id=upstream_id,
+                raw_status=raw_status if isinstance(raw_status, str) else "",
+                usage=_usage(body),
+                raw=body,
+            )
+        if status in {429, 408} or status in {500, 502, 503, 504}:
+            raise self._retry_later(where, response)
+        if status >= 500:
+            # Other 5xx (gateway timeouts of CDNs, for one) come from in front of a service that may
+            # already have taken the job.
+            raise self._ambiguous(UNCONFIRMED, _status_detail(where, response), status)
+        if 400 <= status < 500:
+            raise self._refusal(where, response, not_found=NO_SUCH_ENDPOINT)
+        raise self._refused(UNEXPECTED, _status_detail(where, response), status)
+
+    # --- Poll ------------------------------------------------------------------------------
+    def poll(self, *, model: str, upstream_id: str) -> Progress:
+        route = self._route(model)
+        where = f"GET {route.path}"
+        try:
+            # As a query parameter the id is always encoded, whatever characters it holds.
+            response = self._http.get(
+                route.path, params={"generation_id": upstream_id}, headers=self._api_headers()
+            )
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
+        except httpx.HTTPError as exc:
+            raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
+
+        status = response.status_code
+        if status in {429, 408} or status >= 500 or status < 200 or 300 <= status < 400:
+            raise self._retry_later(where, response)
+        if status >= 400:
+            raise self._refusal(where, response, not_found=JOB_GONE)
+        body = _json_object(response)
+        raw_status = body.get("status") if body is not None else None
+        if body is None or not isinstance(raw_status, str) or not raw_status.strip():
+            raise self._transient(
+                UNREADABLE, f"{where} -> HTTP {status} without a status: {_snippet(response)}"
+            )
+
+        usage = _usage(body)
+        state = raw_status.strip().lower()
+        if state == "error":
+            message = _text_of(body.get("error")) or NO_REASON
+            return Progress("error", raw_status, None, None, usage, self._scrub(message), body)
+        if state == "completed":
+            video_url = _video_url(body)
+            if video_url:
+                return Progress("completed", raw_status, video_url, _duration(body), usage, None, body)
+        # queued, generating, waiting, active, anything new, or completed without a link yet.
+        return Progress("running", raw_status, None, None, usage, None, body)
+
+    # --- Download --------------------------------------------------------------------------
+    def download(
+        self,
+        url: str,
+        dest: IO[bytes],
+        *,
+        max_bytes: int,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> int:
+        """Stream the finished video into ``dest`` and return the number of bytes written.
+
+        ``on_chunk`` is called with the size of each chunk after it is written. After an
+        error ``dest`` may hold part of the file; start again with an empty one.
+        """
+        # The link's query string is a signature: keep it out of logs.
+        parts = urlsplit(url)
+        where = f"GET {parts.scheme}://{parts.netloc}{parts.path}"
+        written = 0
+        declared: int | None = None
+        encoded = False
+        try:
+            with self._http.stream("GET", url, follow_redirects=True) as response:
+                status = response.status_code
+                if status in {401, 403, 404, 410}:
+                    response.read()
+                    raise LinkExpired(LINK_EXPIRED, _status_detail(where, response), status_code=status)
+                if status in {408, 429} or status >= 500:
+                    response.read()
+                    raise self._retry_later(where, response)
+                if not 200 <= status < 300:
+                    response.read()
+                    raise self._refused(NOT_HANDED_OVER, _status_detail(where, response), status)
+                declared = _content_length(response)
+                if declared is not None and declared > max_bytes:
+                    raise self._too_large(where, max_bytes, f"Content-Length {declared}")
+                for chunk in response.iter_bytes():
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise self._too_large(where, max_bytes, f"more than {max_bytes} bytes sent")
+                    dest.write(chunk)
+                    if on_chunk is not None:
+                        on_chunk(len(chunk))
+                encoded = response.headers.get("Content-Encoding", "identity").lower() not in {"", "identity"}
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise self._refused(BAD_LINK, f"{where}: {type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise self._transient(DOWNLOAD_CUT, _network_detail(where, exc)) from exc
+        # h11 already rejects a short body on a real socket; this also covers other transports.
+        if declared is not None and not encoded and written < declared:
+            raise self._transient(DOWNLOAD_CUT, f"{where}: got {written} of {declared} bytes")
+        return written
+
+    # --- Helpers ---------------------------------------------------------------------------
+    def _route(self, model: str) -> _Route:
+        route = _ROUTES.get(model)
+        if route is None:
+            raise Refused(f"The model {model!r} is not available here.", f"unknown model {model!r}")
+        return route
+
+    def _api_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+
+    def _scrub(self, text: str) -> str:
+        # Belt and braces: an upstream echoing the request must not put the key in our logs.
+        if len(self._api_key) >= 4:
+            return text.replace(self._api_key, "[key]")
+        return text
+
+    def _transient(
+        self, user: str, detail: str, status: int | None = None, retry_after: float | None = None
+    ) -> Transient:
+        return Transient(self._scrub(user), self._scrub(detail), status_code=status, retry_after=retry_after)
+
+    def _ambiguous(self, user: str, detail: str, status: int | None = None) -> Ambiguous:
+        return Ambiguous(self._scrub(user), self._scrub(detail), status_code=status)
+
+    def _refused(self, user: str, detail: str, status: int | None = None) -> Refused:
+        return Refused(self._scrub(user), self._scrub(detail), status_code=status)
+
+    def _retry_later(self, where: str, response: httpx.Response) -> Transient:
+        status = response.status_code
+        user = BUSY if status == 429 else SERVER_TROUBLE if status >= 500 else UNREACHABLE
+        return self._transient(user, _status_detail(where, response), status, _retry_after(response))
+
+    def _refusal(self, where: str, response: httpx.Response, *, not_found: str) -> Refused:
+        status = response.status_code
+        body = _json_object(response)
+        message = _text_of(body) if body is not None else None
+        if status == 401:
+            user = KEY_REFUSED
+        elif status == 402 or (status == 403 and _means_no_credits(message)):
+            user = NO_CREDITS
+        elif status == 403:
+            user = f"The AI/ML API refused this request: {_sentence(message or '')}"
+        elif status == 404:
+            user = not_found
+        elif message:
+            user = f"The video service refused this request: {_sentence(message)}"
+        else:
+            user = "The video service refused this request."
+        return self._refused(user, _status_detail(where, response), status)
+
+    def _too_large(self, where: str, max_bytes: int, what: str) -> Refused:
+        limit = f"{max_bytes / 1024 / 1024:.0f} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes} bytes"
+        return self._refused(
+            f"The finished video is larger than the {limit} this site keeps.", f"{where}: {what}"
+        )
+
+
+def client_from_settings() -> Client:
+    """The client the app uses: the real service, or the in-process stand-in in demo mode."""
+    if settings.DEMO_MODE:
+        # Imported here so a production process never loads the demo renderer.
+        from playground.demo.upstream import shared_standin
+
+        app = shared_standin(Path(settings.DEMO_UPSTREAM_DIR))
+        return Client(
+            DEMO_BASE_URL,
+            DEMO_API_KEY,
+            transport=httpx.WSGITransport(app=app),
+            timeout=settings.AIMLAPI_TIMEOUT,
+        )
+    return Client(settings.AIMLAPI_BASE_URL, settings.AIMLAPI_KEY, timeout=settings.AIMLAPI_TIMEOUT)
+
+
+# --- Parsing -------------------------------------------------------------------------------
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:  # also covers UnicodeDecodeError
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _first_id(body: dict[str, Any], fields: tuple[str, ...]) -> str | None:
+    for name in fields:
+        value = body.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def _usage(body: dict[str, Any]) -> dict[str, Any] | None:
+    meta = body.get("meta")
+    usage = meta.get("usage") if isinstance(meta, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    kept = dict(usage)
+    for name in ("credits_used", "tokens_used"):
+        number = _number(kept.get(name))
+        if number is not None:
+            kept[name] = number
+    return kept
+
+
+def _video_url(body: dict[str, Any]) -> str | None:
+    video = body.get("video")
+    url = video.get("url") if isinstance(video, dict) else None
+    if isinstance(url, str) and url.strip():
+        return url.strip()
+    return None
+
+
+def _duration(body: dict[str, Any]) -> float | None:
+    video = body.get("video")
+    from_video = _number(video.get("duration")) if isinstance(video, dict) else None
+    return from_video if from_video is not None else _number(body.get("duration"))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _text_of(value: object) -> str | None:
+    """The human-readable part of an upstream message: a string, a list of them, or an error object."""
+    if isinstance(value, str):
+        text = " ".join(value.split())
+        return text[:500] or None
+    if isinstance(value, list):
+        parts = [part for part in (_text_of(item) for item in value) if part]
+        return "; ".join(parts)[:500] or None
+    if isinstance(value, dict):
+        for name in ("message", "error", "detail", "name"):
+            found = _text_of(value.get(name))
+            if found:
+                return found
+    return None
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    return message if message.endswith((".", "!", "?")) else f"{message}."
+
+
+def _means_no_credits(message: str | None) -> bool:
+    if not message or message.strip().lower() in _BARE_403:
+        return True
+    return bool(_CREDIT_WORDS.search(message))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    raw = response.headers.get("Content-Length", "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def _snippet(response: httpx.Response) -> str:
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return "(body not readable)"
+    text = " ".join(text.split())
+    return (text[:300] + "…") if len(text) > 300 else (text or "(empty body)")
+
+
+def _status_detail(where: str, response: httpx.Response) -> str:
+    return f"{where} -> HTTP {response.status_code}: {_snippet(response)}"
+
+
+def _network_detail(where: str, exc: Exception) -> str:
+    return f"{where}: {type(exc).__name__}: {exc or 'no details'}"

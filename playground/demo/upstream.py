@@ -1,0 +1,687 @@
+"""A stand-in of the AI/ML API video endpoints for ``video-01`` and ``video-01-live2d``.
+
+It is a plain WSGI app that speaks the same wire contract as the real service (paths, field
+names, JSON shapes, error bodies, signed and expiring video links), so the app reaches it the
+same way it reaches the real thing: over HTTP on a base URL, or mounted in-process through an
+httpx transport in demo mode. Nothing in it imports Django.
+
+Jobs live on disk under ``state_dir`` and every write is atomic (temporary file, then
+``os.replace``), so several processes mounting their own StandIn on one directory, or a
+restarted one, all see the same jobs, signing key and videos.
+
+Prompt markers drive demos and tests: ``[demo:error]`` ends the job with status "error",
+``[demo:never]`` keeps it "generating" for ever. Tests can also queue one-shot faults per
+endpoint with :meth:`StandIn.inject`.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import io
+import json
+import math
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from PIL import Image
+
+from playground.demo.render import render_video
+from playground.demo.server import DropConnection
+
+VIDEO01_PATH = "/v2/video/generations"
+LIVE2D_PATH = "/v2/generate/video/minimax/generation"
+FILES_PREFIX = "/_files/"
+MODEL_BY_PATH = {VIDEO01_PATH: "video-01", LIVE2D_PATH: "video-01-live2d"}
+
+MAX_PROMPT = 2000
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+# A 20 MB image grows by a third in base64; anything much bigger cannot be a valid request.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+# Each create costs one credit, and the create answer says so.
+CREDITS_PER_VIDEO = 1
+
+Endpoint = Literal["create", "poll", "video"]
+# The two models name the same two options differently: (first frame, prompt rewriting).
+_FIELDS = {
+    "video-01": ("image_url", "enhance_prompt"),
+    "video-01-live2d": ("first_frame_image", "prompt_optimizer"),
+}
+_ALLOWED = {model: {"model", "prompt", *names} for model, names in _FIELDS.items()}
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+_STRIPES = 16
+
+
+@dataclass
+class Fault:
+    """One misbehaviour, used once by the next request to its endpoint.
+
+    ``status``/``body``/``headers`` replace (or, headers only, amend) the real answer.
+    ``delay`` waits before answering; without ``process`` the real handler runs after the
+    wait (a slow service), with ``process`` it runs first (the job is made, then the answer
+    is late, replaced or lost). ``close`` drops the connection without an answer;
+    ``truncate`` sends that fraction of the body after promising all of it in Content-Length.
+    """
+
+    status: int | None = None
+    body: bytes | str | dict[str, Any] | list[Any] | None = None
+    headers: dict[str, str] | None = None
+    delay: float = 0.0
+    process: bool = False
+    close: bool = False
+    truncate: float | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the stand-in saw of one request (long strings, such as images, are shortened)."""
+
+    endpoint: str
+    method: str
+    path: str
+    model: str | None
+    prompt: str | None
+    when: float
+    query: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    authorized: bool = False
+    status: int | None = None
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: list[tuple[str, str]]
+    chunks: Iterable[bytes]
+
+
+@dataclass
+class _Seen:
+    """Facts about a request gathered while handling it, for the Call record."""
+
+    model: str | None = None
+    prompt: str | None = None
+    body: Any = None
+
+
+class StandIn:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        queue_seconds: float = 2.0,
+        generate_seconds: float = 6.0,
+        link_ttl: float = 600.0,
+        video_seconds: float = 4.0,
+        video_long_side: int = 640,
+        accepted_keys: set[str] | None = None,
+        credits: int | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.queue_seconds = queue_seconds
+        self.generate_seconds = generate_seconds
+        self.link_ttl = link_ttl
+        self.video_seconds = video_seconds
+        self.video_long_side = video_long_side
+        self._accepted_keys = accepted_keys
+        self._credits = credits
+        self._jobs_dir = self.state_dir / "jobs"
+        self._videos_dir = self.state_dir / "videos"
+        self._frames_dir = self.state_dir / "frames"
+        for folder in (self._jobs_dir, self._videos_dir, self._frames_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._signing_key = self._load_signing_key()
+        self._lock = threading.Lock()
+        # Striped locks keep two threads from rendering one video at once without a lock per job.
+        self._render_locks = [threading.Lock() for _ in range(_STRIPES)]
+        self._faults: dict[str, deque[Fault]] = {"create": deque(), "poll": deque(), "video": deque()}
+        # Bounded so a long-running demo process does not grow without end.
+        self._calls: deque[Call] = deque(maxlen=5000)
+
+    # --- Test controls --------------------------------------------------------------------
+    def inject(self, endpoint: Endpoint, *faults: Fault) -> None:
+        if endpoint not in self._faults:
+            raise ValueError(f"Unknown endpoint {endpoint!r}; use create, poll or video.")
+        with self._lock:
+            self._faults[endpoint].extend(faults)
+
+    def reset_faults(self) -> None:
+        with self._lock:
+            for queue in self._faults.values():
+                queue.clear()
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def clear_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    @property
+    def credits_left(self) -> int | None:
+        with self._lock:
+            return self._credits
+
+    def job(self, upstream_id: str) -> dict[str, Any] | None:
+        return self._read_job(_token_for(upstream_id))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        found = []
+        for path in sorted(self._jobs_dir.glob("*.json")):
+            job = self._read_job(path.stem)
+            if job is not None:
+                found.append(job)
+        return found
+
+    def resign(self, url: str, *, expires: int) -> str:
+        """The same video link, correctly signed for another expiry time (to test expired links)."""
+        parts = urlsplit(url)
+        token = parts.path.removeprefix(FILES_PREFIX).removesuffix(".mp4")
+        query = urlencode({"Expires": expires, "Signature": self._signature(token, expires)})
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+    # --- WSGI ------------------------------------------------------------------------------
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("PATH_INFO", "")) or "/"
+        query = {key: values[0] for key, values in parse_qs(str(environ.get("QUERY_STRING", ""))).items()}
+        # Reading the whole request first means a dropped connection is seen by the client as a
+        # drop, not as a reset caused by unread bytes.
+        body = _read_body(environ)
+        endpoint = _endpoint_of(method, path)
+        seen = _Seen()
+
+        def handle() -> _Response:
+            if body is None:
+                return _json_error(413, "Request body is too large.", path)
+            return self._route(method, path, query, body, environ, seen)
+
+        fault = self._take_fault(endpoint) if endpoint else None
+        response: _Response | None = None
+        if fault is None or fault.process:
+            response = handle()
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.close:
+                self._record(endpoint, method, path, query, environ, seen, None)
+                raise DropConnection
+            if fault.status is not None or fault.body is not None:
+                response = _fault_response(fault, path)
+            elif response is None:
+                response = handle()
+            if fault.headers:
+                response.headers = _merge_headers(response.headers, fault.headers)
+            if fault.truncate is not None:
+                response = _truncated(response, fault.truncate)
+
+        assert response is not None
+        self._record(endpoint, method, path, query, environ, seen, response.status)
+        start_response(_status_line(response.status), response.headers)
+        return [] if method == "HEAD" else response.chunks
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: bytes,
+        environ: WSGIEnvironment,
+        seen: _Seen,
+    ) -> _Response:
+        if path in MODEL_BY_PATH and method in {"GET", "POST"}:
+            if not self._authorized(environ):
+                return _json_error(401, "Unauthorized", path)
+            if method == "POST":
+                return self._create(path, body, seen)
+            return self._poll(path, query, environ, seen)
+        if path.startswith(FILES_PREFIX) and method in {"GET", "HEAD"}:
+            return self._file(path, query, seen)
+        return _json_error(404, f"Cannot {method} {path}", path)
+
+    def _authorized(self, environ: WSGIEnvironment) -> bool:
+        scheme, _, key = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return False
+        if self._accepted_keys is None:
+            return True
+        # compare_digest only takes ASCII str; a header may carry anything, so compare bytes.
+        return any(hmac.compare_digest(key.encode(), accepted.encode()) for accepted in self._accepted_keys)
+
+    # --- Create ----------------------------------------------------------------------------
+    def _create(self, path: str, raw: bytes, seen: _Seen) -> _Response:
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _json_error(400, "The request body is not valid JSON.", path)
+        if not isinstance(payload, dict):
+            return _json_error(400, "The request body must be a JSON object.", path)
+        seen.body = _shorten(payload)
+        seen.model = payload.get("model") if isinstance(payload.get("model"), str) else None
+        seen.prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else None
+
+        model = MODEL_BY_PATH[path]
+        image_field, switch_field = _FIELDS[model]
+        problems = [f"property {name} should not exist" for name in payload if name not in _ALLOWED[model]]
+        if payload.get("model") != model:
+            problems.append(f"model must be one of the following values: {model}")
+        prompt = payload.get("prompt")
+        if not isinstance(prompt, str):
+            problems.append("prompt must be a string")
+        elif not prompt.strip():
+            problems.append("prompt should not be empty")
+        elif len(prompt) > MAX_PROMPT:
+            problems.append(f"prompt must be shorter than or equal to {MAX_PROMPT} characters")
+        switch = payload.get(switch_field, True)
+        if not isinstance(switch, bool):
+            problems.append(f"{switch_field} must be a boolean value")
+        frame: bytes | None = None
+        image = payload.get(image_field)
+        if image is None and model == "video-01-live2d":
+            problems.append(f"{image_field} should not be empty")
+        elif image is not None:
+            problem, frame = _check_image(image_field, image)
+            if problem:
+                problems.append(problem)
+        if problems:
+            return _json_error(400, problems, path)
+
+        with self._lock:
+            if self._credits is not None:
+                if self._credits < CREDITS_PER_VIDEO:
+                    # The real service sends statusCode as a string here; clients must cope.
+                    return _json_error(
+                        403,
+                        "You have run out of credits. Top up your balance to continue.",
+                        path,
+                        code_as_text=True,
+                    )
+                self._credits -= CREDITS_PER_VIDEO
+
+        assert isinstance(prompt, str)
+        # Opaque ids in the two shapes seen upstream: with a ':' for video-01, long digit runs for live2d.
+        if model == "video-01":
+            upstream_id = f"{uuid.uuid4()}:video-01"
+        else:
+            upstream_id = str(10**17 + secrets.randbelow(9 * 10**17))
+        token = _token_for(upstream_id)
+        if frame is not None:
+            _write_atomic(self._frames_dir / f"{token}.img", frame)
+        created = time.time()
+        outcome = "error" if "[demo:error]" in prompt else "never" if "[demo:never]" in prompt else "video"
+        job = {
+            "id": upstream_id,
+            "token": token,
+            "model": model,
+            "prompt": prompt,
+            "switch": switch,
+            "has_frame": frame is not None,
+            "created_at": created,
+            # Timings are fixed per job so every process agrees on its status, whatever its own settings.
+            "queued_until": created + self.queue_seconds,
+            "done_at": created + self.queue_seconds + self.generate_seconds,
+            "outcome": outcome,
+            "duration": None,
+        }
+        self._write_job(job)
+        if model == "video-01":
+            answer: dict[str, Any] = {
+                "id": upstream_id,
+                "status": "queued",
+                "video": None,
+                "error": None,
+                "meta": {"usage": {"credits_used": CREDITS_PER_VIDEO}},
+            }
+            return _json(200, answer)
+        # The legacy vendor route answers 201, as a framework does for a POST by default.
+        return _json(201, {"generation_id": upstream_id, "status": "queued"})
+
+    # --- Poll ------------------------------------------------------------------------------
+    def _poll(self, path: str, query: dict[str, str], environ: WSGIEnvironment, seen: _Seen) -> _Response:
+        seen.model = MODEL_BY_PATH[path]
+        upstream_id = query.get("generation_id", "")
+        if not upstream_id:
+            return _json_error(400, ["generation_id should not be empty"], path)
+        job = self.job(upstream_id)
+        if job is None:
+            return _json_error(404, f"Generation {upstream_id} was not found.", path)
+        seen.prompt = job["prompt"]
+        status = _status_of(job, time.time())
+        video: dict[str, Any] | None = None
+        duration: float | None = None
+        if status == "completed":
+            duration = self._ensure_rendered(job)
+            video = {"url": self._signed_url(environ, job["token"])}
+        error = (
+            {"name": "GenerationError", "message": "The model could not make a video from this prompt."}
+            if status == "error"
+            else None
+        )
+        if path == LIVE2D_PATH:
+            answer: dict[str, Any] = {"id": job["id"], "status": status, "video": video}
+            if error:
+                answer["error"] = error
+            return _json(200, answer)
+        if video is not None:
+            video["duration"] = duration
+        answer = {
+            "id": job["id"],
+            "status": status,
+            "video": video,
+            "duration": duration,
+            "error": error,
+            "meta": {"usage": {"tokens_used": CREDITS_PER_VIDEO}} if status == "completed" else None,
+        }
+        return _json(200, answer)
+
+    # --- Video files -----------------------------------------------------------------------
+    def _file(self, path: str, query: dict[str, str], seen: _Seen) -> _Response:
+        name = path.removeprefix(FILES_PREFIX)
+        token = name.removesuffix(".mp4")
+        if not name.endswith(".mp4") or not _TOKEN.fullmatch(token):
+            return _xml_error(404, "NoSuchKey", "The specified key does not exist.")
+        expires_text, signature = query.get("Expires", ""), query.get("Signature", "")
+        if not expires_text or not signature:
+            return _xml_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
+        if not expires_text.isdigit() or not hmac.compare_digest(
+            signature.encode(), self._signature(token, int(expires_text)).encode()
+        ):
+            return _xml_error(
+                403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
+            )
+        if time.time() >= int(expires_text):
+            return _xml_error(403, "AccessDenied", "Request has expired.")
+        job = self._read_job(token)
+        if job is None or _status_of(job, time.time()) != "completed":
+            return _xml_error(404, "NoSuchKey", "The specified key does not exist.")
+        seen.model, seen.prompt = job["model"], job["prompt"]
+        self._ensure_rendered(job)
+        video = self._videos_dir / f"{token}.mp4"
+        size = video.stat().st_size
+        headers = [("Content-Type", "video/mp4"), ("Content-Length", str(size)), ("Cache-Control", "private")]
+        return _Response(200, headers, _file_chunks(video))
+
+    def _ensure_rendered(self, job: dict[str, Any]) -> float:
+        video = self._videos_dir / f"{job['token']}.mp4"
+        if job.get("duration") is not None and video.exists():
+            return float(job["duration"])
+        with self._render_locks[int(job["token"], 16) % _STRIPES]:
+            # Another thread may have finished the render while this one waited for the lock.
+            job = self._read_job(job["token"]) or job
+            if job.get("duration") is not None and video.exists():
+                return float(job["duration"])
+            frame = (self._frames_dir / f"{job['token']}.img").read_bytes() if job["has_frame"] else None
+            duration = render_video(
+                video,
+                prompt=job["prompt"],
+                first_frame=frame,
+                seconds=self.video_seconds,
+                long_side=self.video_long_side,
+            )
+            self._write_job({**job, "duration": duration})
+        return duration
+
+    def _signed_url(self, environ: WSGIEnvironment, token: str) -> str:
+        # Rounding up keeps every link valid for at least link_ttl seconds.
+        expires = math.ceil(time.time() + self.link_ttl)
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        scheme = environ.get("wsgi.url_scheme", "http")
+        signature = quote(self._signature(token, expires), safe="")
+        return f"{scheme}://{host}{FILES_PREFIX}{token}.mp4?Expires={expires}&Signature={signature}"
+
+    def _signature(self, token: str, expires: int) -> str:
+        digest = hmac.new(self._signing_key, f"{token}\n{expires}".encode(), hashlib.sha256).digest()
+        return base64.b64encode(digest).decode("ascii")
+
+    # --- Storage ---------------------------------------------------------------------------
+    def _load_signing_key(self) -> bytes:
+        path = self.state_dir / "signing.key"
+        if not path.exists():
+            fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=".signing.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(secrets.token_bytes(32))
+                # link() refuses to overwrite, so when two processes start at once exactly one key wins.
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return path.read_bytes()
+
+    def _read_job(self, token: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self._jobs_dir / f"{token}.json").read_bytes())
+        except FileNotFoundError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _write_job(self, job: dict[str, Any]) -> None:
+        _write_atomic(self._jobs_dir / f"{job['token']}.json", json.dumps(job).encode())
+
+    def _take_fault(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults[endpoint]
+            return queue.popleft() if queue else None
+
+    def _record(
+        self,
+        endpoint: str | None,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        environ: WSGIEnvironment,
+        seen: _Seen,
+        status: int | None,
+    ) -> None:
+        call = Call(
+            endpoint=endpoint or "other",
+            method=method,
+            path=path,
+            model=seen.model,
+            prompt=seen.prompt,
+            when=time.time(),
+            query=query,
+            body=seen.body,
+            authorized=bool(environ.get("HTTP_AUTHORIZATION")),
+            status=status,
+        )
+        with self._lock:
+            self._calls.append(call)
+
+
+_shared: dict[Path, StandIn] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_standin(state_dir: Path) -> StandIn:
+    """The one StandIn of this process for ``state_dir`` (demo mode mounts it in-process)."""
+    key = Path(state_dir).resolve()
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = StandIn(key)
+        return _shared[key]
+
+
+# --- Helpers -------------------------------------------------------------------------------
+def _token_for(upstream_id: str) -> str:
+    # Ids may hold ':' and the like; a hash makes a safe file name and an unguessable link name.
+    return hashlib.sha256(upstream_id.encode()).hexdigest()[:32]
+
+
+def _status_of(job: dict[str, Any], now: float) -> str:
+    if now < job["queued_until"]:
+        return "queued"
+    if job["outcome"] == "never" or now < job["done_at"]:
+        return "generating"
+    return "error" if job["outcome"] == "error" else "completed"
+
+
+def _endpoint_of(method: str, path: str) -> Endpoint | None:
+    if path in MODEL_BY_PATH:
+        return "create" if method == "POST" else "poll" if method == "GET" else None
+    if path.startswith(FILES_PREFIX):
+        return "video"
+    return None
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes | None:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES:
+        return None
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _check_image(name: str, value: object) -> tuple[str | None, bytes | None]:
+    """Apply the documented first-frame rules; links are accepted but never fetched."""
+    unreadable = f"{name} must be a URL address or a base64-encoded image"
+    if not isinstance(value, str) or not value.strip():
+        return unreadable, None
+    if value.startswith(("http://", "https://")):
+        return (None, None) if urlsplit(value).netloc else (unreadable, None)
+    payload = value
+    if value.startswith("data:"):
+        header, _, payload = value.partition(",")
+        mime = header.removeprefix("data:").split(";")[0].lower()
+        if ";base64" not in header.lower():
+            return unreadable, None
+        if mime not in {"image/jpeg", "image/jpg", "image/png"}:
+            return f"{name}: format must be JPG, JPEG, or PNG", None
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return unreadable, None
+    if len(data) > MAX_IMAGE_BYTES:
+        return f"{name}: file size must not exceed 20MB", None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind, (width, height) = image.format, image.size
+    except (OSError, Image.DecompressionBombError, ValueError):
+        return f"{name}: the image could not be read", None
+    if kind not in {"JPEG", "PNG"}:
+        return f"{name}: format must be JPG, JPEG, or PNG", None
+    if min(width, height) <= 300:
+        return f"{name}: the shorter side must exceed 300 pixels", None
+    if not 2 / 5 < width / height < 5 / 2:
+        return f"{name}: aspect ratio should be greater than 2:5 and less than 5:2", None
+    return None, data
+
+
+def _shorten(value: Any) -> Any:
+    """Keep request bodies readable in Call records: an image becomes its first characters."""
+    if isinstance(value, str) and len(value) > 256:
+        return f"{value[:64]}…[{len(value)} chars]"
+    if isinstance(value, dict):
+        return {key: _shorten(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shorten(item) for item in value]
+    return value
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(64 * 1024):
+            yield chunk
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+def _json(status: int, payload: Any) -> _Response:
+    data = json.dumps(payload).encode()
+    headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
+    return _Response(status, headers, [data])
+
+
+def _json_error(status: int, message: str | list[str], path: str, *, code_as_text: bool = False) -> _Response:
+    return _json(
+        status,
+        {
+            "message": message,
+            "path": path,
+            "requestId": str(uuid.uuid4()),
+            "statusCode": str(status) if code_as_text else status,
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        },
+    )
+
+
+def _xml_error(status: int, code: str, message: str) -> _Response:
+    # Object stores answer their signed links in XML, not in the API's JSON.
+    data = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        f"<RequestId>{uuid.uuid4().hex.upper()}</RequestId></Error>"
+    ).encode()
+    headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(data)))]
+    return _Response(status, headers, [data])
+
+
+def _fault_response(fault: Fault, path: str) -> _Response:
+    status = fault.status if fault.status is not None else 200
+    body = fault.body
+    if body is None:
+        if status >= 400:
+            return _json_error(status, _status_line(status).partition(" ")[2], path)
+        data, kind = b"", "text/plain; charset=utf-8"
+    elif isinstance(body, bytes):
+        data, kind = body, "application/octet-stream"
+    elif isinstance(body, str):
+        data = body.encode()
+        kind = "text/html; charset=utf-8" if body.lstrip().startswith("<") else "text/plain; charset=utf-8"
+    else:
+        data, kind = json.dumps(body).encode(), "application/json; charset=utf-8"
+    return _Response(status, [("Content-Type", kind), ("Content-Length", str(len(data)))], [data])
+
+
+def _merge_headers(headers: list[tuple[str, str]], extra: dict[str, str]) -> list[tuple[str, str]]:
+    replaced = {name.lower() for name in extra}
+    return [(name, value) for name, value in headers if name.lower() not in replaced] + list(extra.items())
+
+
+def _truncated(response: _Response, fraction: float) -> _Response:
+    data = b"".join(response.chunks)
+    cut = max(0, min(len(data), int(len(data) * fraction)))
+    headers = _merge_headers(response.headers, {"Content-Length": str(len(data))})
+
+    def chunks() -> Iterator[bytes]:
+        if cut:
+            yield data[:cut]
+        raise DropConnection
+
+    return _Response(response.status, headers, chunks())
