@@ -9,7 +9,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets classes such as ModelAdmin[Generation] be subscripted at run time, as the type stubs expect.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
@@ -65,7 +69,7 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it to a long random string "
             "(or set DJANGO_DEBUG=true for local development)."
         )
-    SECRET_KEY = "dev-only-insecure-key-never-used-in-production"
+    SECRET_KEY = "dev-only-insecure-key-never-used-in-production"  # noqa: S105 (DEBUG only)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or (["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 if not ALLOWED_HOSTS:
@@ -85,6 +89,8 @@ AIMLAPI_BASE_URL = env_str("AIMLAPI_BASE_URL", "https://api.aimlapi.com").rstrip
 if urlsplit(AIMLAPI_BASE_URL).scheme not in {"http", "https"} or not urlsplit(AIMLAPI_BASE_URL).netloc:
     raise ImproperlyConfigured(f"AIMLAPI_BASE_URL must be an http(s) URL (got {AIMLAPI_BASE_URL!r}).")
 DEMO_UPSTREAM_DIR = VAR_DIR / "demo-upstream"
+# Seconds to wait for the upstream to answer one request (connecting has its own, shorter limit).
+AIMLAPI_TIMEOUT = env_number("AIMLAPI_TIMEOUT", 60, minimum=1)
 
 # Seconds between status checks of one job. The upstream docs poll every 10-15 s;
 # only the create call is charged, so this is about being polite, not cost.
@@ -94,6 +100,11 @@ GENERATION_DEADLINE = env_number("GENERATION_DEADLINE", 30 * 60, minimum=1)
 # How long a worker may hold a job before another worker may take it over.
 WORKER_LEASE = env_number("WORKER_LEASE", 120, minimum=1)
 WORKER_THREADS = env_int("WORKER_THREADS", 4, minimum=1)
+# Retries of passing upstream trouble wait base * 2^n seconds (n = tries so far), at most cap.
+WORKER_RETRY_BASE = env_number("WORKER_RETRY_BASE", 2.0, minimum=0.01)
+WORKER_RETRY_CAP = env_number("WORKER_RETRY_CAP", 300.0, minimum=0.01)
+# A finished video larger than this is refused rather than filling the disk.
+VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
@@ -151,6 +162,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server and the worker write to the same file: WAL lets readers go on while
     # one writer writes, and IMMEDIATE transactions wait (busy_timeout) instead of failing.
     DATABASES["default"]["OPTIONS"] = {

@@ -1,0 +1,356 @@
+"""The generation: what a user asked for, where the upstream job stands, and what we kept.
+
+The row is the job. A worker claims a due row by writing its name and a lease into it with a
+conditional UPDATE; the number of rows that UPDATE touched says who won, which works the same
+on SQLite and PostgreSQL. Every later transition is also conditional on the worker still
+holding the lease, so a worker that lost its lease (it stalled, another took over) can never
+overwrite what the new holder did.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from playground.aimlapi import Accepted, Progress
+
+MODEL_CHOICES = [
+    ("video-01", "video-01"),
+    ("video-01-live2d", "video-01-live2d"),
+]
+MODEL_DESCRIPTIONS = {
+    "video-01": "A cinematic 6-second clip from your prompt. A first-frame image is optional.",
+    "video-01-live2d": "Brings a still picture to life, Live2D style. Needs a first-frame image.",
+}
+MODELS_NEEDING_FIRST_FRAME = {"video-01-live2d"}
+
+
+class State(models.TextChoices):
+    QUEUED = "queued", "Waiting to start"
+    SUBMITTING = "submitting", "Sending to the video service"
+    RUNNING = "running", "Generating"
+    ARCHIVING = "archiving", "Saving the video"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RUNNING, State.ARCHIVING)
+TERMINAL_STATES = (State.READY, State.FAILED)
+
+# The only moves a generation can make. SUBMITTING -> QUEUED is allowed only when the create
+# request certainly never reached the service (connection refused, 429, 5xx).
+TRANSITIONS: dict[str, set[str]] = {
+    State.QUEUED: {State.SUBMITTING, State.FAILED},
+    State.SUBMITTING: {State.QUEUED, State.RUNNING, State.FAILED},
+    State.RUNNING: {State.ARCHIVING, State.FAILED},
+    State.ARCHIVING: {State.READY, State.FAILED},
+    State.READY: set(),
+    State.FAILED: set(),
+}
+
+# Upstream statuses meaning "accepted but not started yet".
+UPSTREAM_WAITING = {"", "queued", "waiting"}
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+class GenerationQuerySet(models.QuerySet["Generation"]):
+    def active(self) -> GenerationQuerySet:
+        return self.filter(state__in=ACTIVE_STATES)
+
+    def _free(self, now: datetime) -> GenerationQuerySet:
+        return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+
+    def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[Generation]:
+        """Lease up to `limit` due jobs to `owner`; returns the ones this owner won."""
+        now = timezone.now()
+        candidates = list(
+            self.active()
+            ._free(now)
+            .filter(next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[: limit * 2]
+        )
+        until = now + timedelta(seconds=lease_seconds)
+        won: list[int] = []
+        for pk in candidates:
+            taken = self.filter(pk=pk).active()._free(now).update(lease_owner=owner, lease_until=until)
+            if taken:
+                won.append(pk)
+                if len(won) >= limit:
+                    break
+        return list(self.filter(pk__in=won, lease_owner=owner).order_by("next_attempt_at"))
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest waiting job becomes due (a leased job is due when its lease ends)."""
+        nxt = self.active().aggregate(m=models.Min("next_attempt_at"))["m"]
+        lease = self.active().filter(lease_until__isnull=False).aggregate(m=models.Min("lease_until"))["m"]
+        times = [t for t in (nxt, lease) if t is not None]
+        return min(times) if times else None
+
+
+class Generation(models.Model):
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="generations"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # One per rendered form: a second POST of the same form finds this row instead of making a job.
+    submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+
+    # What the user asked for.
+    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    prompt = models.TextField()
+    enhance_prompt = models.BooleanField(default=True)
+    first_frame = models.FileField(blank=True, max_length=300)
+    first_frame_sha256 = models.CharField(max_length=64, blank=True)
+    first_frame_width = models.PositiveIntegerField(null=True, blank=True)
+    first_frame_height = models.PositiveIntegerField(null=True, blank=True)
+    source_link = models.URLField(max_length=2000, blank=True, help_text="The image link the user gave.")
+
+    # Our side of the job.
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Consecutive failed tries of the current step."
+    )
+    trouble = models.CharField(
+        max_length=500, blank=True, help_text="The last passing problem, shown to users."
+    )
+    create_sent_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the upstream accepted the job."
+    )
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="When the upstream said completed.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    failure_code = models.CharField(max_length=32, blank=True)
+    failure_reason = models.TextField(blank=True)
+
+    # Upstream facts, as received.
+    upstream_id = models.CharField(max_length=200, blank=True)
+    upstream_status = models.CharField(max_length=64, blank=True)
+    upstream_error = models.TextField(blank=True)
+    upstream_usage = models.JSONField(null=True, blank=True)
+    upstream_video_url = models.TextField(
+        blank=True, help_text="Signed and short-lived; never shown to users."
+    )
+    credits_used = models.FloatField(null=True, blank=True)
+    tokens_used = models.FloatField(null=True, blank=True)
+
+    # What we kept.
+    video = models.FileField(blank=True, max_length=300)
+    poster = models.FileField(blank=True, max_length=300)
+    duration = models.FloatField(null=True, blank=True)
+    video_size = models.BigIntegerField(null=True, blank=True)
+
+    objects = GenerationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The worker's "what is due" query only ever looks at unfinished rows.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="gen_due_idx",
+                condition=Q(state__in=["queued", "submitting", "running", "archiving"]),
+            ),
+            models.Index(fields=["-created_at", "-id"], name="gen_newest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model}: {self.prompt[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("generation", args=[self.pk])
+
+    # --- How it looks to a person -----------------------------------------------------------
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def stage(self) -> str:
+        """The job's stage in words, as the status fragment shows it."""
+        if self.state == State.RUNNING and self.upstream_status.lower() in UPSTREAM_WAITING:
+            return "Waiting in the video service's queue"
+        if self.state == State.QUEUED:
+            return "Waiting in queue"
+        return str(State(self.state).label)
+
+    STEPS = ("Waiting in queue", "Generating", "Saving the video", "Ready")
+
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        """The progress steps with "done", "current" or "todo", for the status fragment."""
+        if self.state == State.READY:
+            current = 3
+        elif self.state == State.ARCHIVING:
+            current = 2
+        elif self.state == State.RUNNING and self.upstream_status.lower() not in UPSTREAM_WAITING:
+            current = 1
+        else:
+            current = 0
+        return [
+            (label, "done" if i < current else "current" if i == current else "todo")
+            for i, label in enumerate(self.STEPS)
+        ]
+
+    @property
+    def elapsed(self) -> timedelta:
+        end = self.finished_at if self.finished_at else timezone.now()
+        return max(end - self.created_at, timedelta(0))
+
+    @property
+    def first_frame_mime(self) -> str:
+        return "image/png" if self.first_frame.name.lower().endswith(".png") else "image/jpeg"
+
+    # --- Transitions ------------------------------------------------------------------------
+    def _move(self, owner: str, to: str | None = None, *, keep_lease: bool = False, **fields: Any) -> bool:
+        """Write `fields` (and the new state) if `owner` still holds this row; False if it lost it.
+
+        Unless keep_lease, the lease is released in the same UPDATE, so a step ends in one write.
+        """
+        if to is not None and to != self.state and to not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"{self.state} -> {to}")
+        if to is not None:
+            fields["state"] = to
+            if to in TERMINAL_STATES:
+                fields.setdefault("finished_at", timezone.now())
+                fields.setdefault("upstream_video_url", "")
+        if not keep_lease:
+            fields.update(lease_owner="", lease_until=None)
+        done = (
+            Generation.objects.filter(pk=self.pk, state=self.state, lease_owner=owner).update(**fields) == 1
+        )
+        if done:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return done
+
+    def renew_lease(self, owner: str, seconds: float) -> bool:
+        return self._move(owner, keep_lease=True, lease_until=timezone.now() + timedelta(seconds=seconds))
+
+    def release(self, owner: str) -> bool:
+        return self._move(owner)
+
+    def mark_create_sent(self, owner: str) -> bool:
+        # Recorded (and committed) before the request goes out: if the worker dies after this,
+        # the outcome is unknown and the job must not be sent again.
+        return self._move(owner, State.SUBMITTING, keep_lease=True, create_sent_at=timezone.now())
+
+    def mark_not_sent(self, owner: str, *, retry_at: datetime, trouble: str) -> bool:
+        return self._move(
+            owner,
+            State.QUEUED,
+            create_sent_at=None,
+            next_attempt_at=retry_at,
+            attempts=self.attempts + 1,
+            trouble=trouble,
+        )
+
+    def mark_accepted(self, owner: str, accepted: Accepted, *, next_poll_at: datetime) -> bool:
+        return self._move(
+            owner,
+            State.RUNNING,
+            upstream_id=accepted.upstream_id,
+            upstream_status=accepted.raw_status,
+            submitted_at=timezone.now(),
+            next_attempt_at=next_poll_at,
+            attempts=0,
+            trouble="",
+            **self._usage_fields(accepted.usage),
+        )
+
+    def record_progress(self, owner: str, progress: Progress, *, next_poll_at: datetime) -> bool:
+        return self._move(
+            owner,
+            upstream_status=progress.raw_status[:64],
+            next_attempt_at=next_poll_at,
+            attempts=0,
+            trouble="",
+            **self._usage_fields(progress.usage),
+        )
+
+    def mark_completed(self, owner: str, progress: Progress) -> bool:
+        """The upstream finished: keep the lease and go straight on to saving the video."""
+        return self._move(
+            owner,
+            State.ARCHIVING if self.state == State.RUNNING else None,
+            keep_lease=True,
+            upstream_status=progress.raw_status[:64],
+            upstream_video_url=progress.video_url or "",
+            completed_at=self.completed_at or timezone.now(),
+            next_attempt_at=timezone.now(),
+            **self._usage_fields(progress.usage),
+        )
+
+    def note_trouble(
+        self, owner: str, trouble: str, *, retry_at: datetime, forget_link: bool = False
+    ) -> bool:
+        fields: dict[str, Any] = {
+            "next_attempt_at": retry_at,
+            "attempts": self.attempts + 1,
+            "trouble": trouble,
+        }
+        if forget_link:
+            fields["upstream_video_url"] = ""
+        return self._move(owner, **fields)
+
+    def mark_ready(self, owner: str, *, video: str, poster: str, duration: float | None, size: int) -> bool:
+        return self._move(
+            owner,
+            State.READY,
+            video=video,
+            poster=poster,
+            duration=duration,
+            video_size=size,
+            attempts=0,
+            trouble="",
+        )
+
+    def mark_failed(self, owner: str, code: str, reason: str, *, upstream_error: str = "") -> bool:
+        fields: dict[str, Any] = {"failure_code": code, "failure_reason": reason, "trouble": ""}
+        if upstream_error:
+            fields["upstream_error"] = upstream_error
+        return self._move(owner, State.FAILED, **fields)
+
+    def _usage_fields(self, usage: dict[str, Any] | None) -> dict[str, Any]:
+        if not usage:
+            return {}
+        merged = {**(self.upstream_usage or {}), **usage}
+        fields: dict[str, Any] = {"upstream_usage": merged}
+        for key in ("credits_used", "tokens_used"):
+            value = merged.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                fields[key] = float(value)
+        return fields
+
+
+class WorkerHeartbeat(models.Model):
+    """One row per running worker process, touched every few seconds."""
+
+    name = models.CharField(max_length=100, unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def beat(cls, name: str) -> None:
+        cls.objects.update_or_create(name=name, defaults={"seen_at": timezone.now()})
+
+    @classmethod
+    def someone_alive(cls, within: float = 30.0) -> bool:
+        return cls.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=within)).exists()

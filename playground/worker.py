@@ -1,0 +1,334 @@
+"""The background worker: the only process that talks to the upstream.
+
+It loops: claim due generations (with a lease), advance each by one step on a small thread
+pool, release, repeat. A step is one of: send the create request, poll the job, or save the
+finished video. Every step ends in a single conditional write on the row (see models.py), so
+a worker killed at any moment leaves a row that another worker picks up when the lease ends.
+
+The one thing never retried is a create whose outcome is unknown: if the worker recorded
+"create sent" but has no upstream id, the job may exist (and be charged) or not. Sending it
+again could pay twice, so the generation fails with a sentence saying exactly that.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from playground import archive
+from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
+from playground.models import Generation, State, WorkerHeartbeat
+
+log = logging.getLogger(__name__)
+
+TROUBLE = "The video service is having trouble right now. We'll keep trying."
+AMBIGUOUS = (
+    "We sent this job to the video service, but the connection broke before it answered, so we "
+    "can't tell whether it started. To make sure you are never charged twice, we did not send it "
+    "again. Use Retry to make a new attempt."
+)
+WORKER_LOST = (
+    "The worker stopped while it was sending this job to the video service, so we can't tell "
+    "whether the job started. To make sure you are never charged twice, we did not send it again. "
+    "Use Retry to make a new attempt."
+)
+NEVER_STARTED = (
+    "This job could not be sent to the video service within {limit}, so we stopped trying. "
+    "Nothing was charged."
+)
+TIMED_OUT = "The video service did not finish this video within {limit}, so we stopped waiting."
+NOT_SAVED = "The video was made, but we could not download it from the video service to keep it."
+UPSTREAM_FAILED = "The video service could not make this video: {message}"
+INTERNAL = "Something went wrong on our side while handling this job. We'll try again."
+
+MAX_ARCHIVE_ATTEMPTS = 5
+HEARTBEAT_EVERY = 5.0
+LEASE_RENEW_EVERY = 10.0
+
+
+def deadline_in_words() -> str:
+    seconds = settings.GENERATION_DEADLINE
+    return f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{round(seconds)} seconds"
+
+
+class LeaseLost(Exception):
+    """Another worker took this row over; stop touching it."""
+
+
+def backoff_delay(attempts: int) -> float:
+    """Seconds to wait before the next try after `attempts` failed ones (capped exponential, jittered)."""
+    raw = settings.WORKER_RETRY_BASE * (2 ** min(attempts, 16))
+    return float(min(settings.WORKER_RETRY_CAP, raw) * random.uniform(0.8, 1.0))  # noqa: S311
+
+
+class UpstreamGate:
+    """A pause shared by every thread of this worker.
+
+    When the upstream fails with something passing (5xx, 429, no connection), one job backing off
+    is not enough: the next due job would hit the same wall. So the whole worker waits, longer
+    after each consecutive failure, and honours Retry-After.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._paused_until = 0.0
+
+    def remaining(self) -> float:
+        with self._lock:
+            return max(0.0, self._paused_until - time.monotonic())
+
+    def failure(self, retry_after: float | None) -> float:
+        with self._lock:
+            delay = backoff_delay(self._failures)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, settings.WORKER_RETRY_CAP))
+            self._failures += 1
+            self._paused_until = max(self._paused_until, time.monotonic() + delay)
+            return delay
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        client: Client | None = None,
+        threads: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.client = client or client_from_settings()
+        self.threads = threads or settings.WORKER_THREADS
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.gate = UpstreamGate()
+        self.stopping = threading.Event()
+        self._last_beat = 0.0
+
+    # --- The loop ---------------------------------------------------------------------------
+    def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
+        """Work until stop() is called (or `until()` says so, for tests and tools)."""
+        log.info("Worker %s started with %d threads", self.name, self.threads)
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="step") as pool:
+            inflight: set[Future[None]] = set()
+            while not self.stopping.is_set() and not (until and until() and not inflight):
+                self._heartbeat()
+                claimed = self._claim(self.threads - len(inflight))
+                inflight |= {pool.submit(self.step, gen) for gen in claimed}
+                if inflight:
+                    _, inflight = wait(inflight, timeout=idle_sleep, return_when=FIRST_COMPLETED)
+                else:
+                    self.stopping.wait(idle_sleep)
+            wait(inflight)
+        WorkerHeartbeat.objects.filter(name=self.name).delete()
+        log.info("Worker %s stopped", self.name)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_until_idle(self, timeout: float = 60.0) -> None:
+        """Process jobs until none is active (tests and one-off tools)."""
+        deadline = time.monotonic() + timeout
+
+        def idle() -> bool:
+            return time.monotonic() > deadline or not Generation.objects.active().exists()
+
+        self.run(idle_sleep=0.05, until=idle)
+
+    def _claim(self, free: int) -> list[Generation]:
+        if free <= 0 or self.stopping.is_set() or self.gate.remaining() > 0:
+            return []
+        try:
+            return Generation.objects.claim_due(self.name, free, settings.WORKER_LEASE)
+        except Exception:
+            log.exception("Could not claim jobs; will try again")
+            close_old_connections()
+            return []
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._last_beat < HEARTBEAT_EVERY:
+            return
+        try:
+            WorkerHeartbeat.beat(self.name)
+            self._last_beat = time.monotonic()
+        except Exception:
+            log.exception("Could not record the worker heartbeat")
+            close_old_connections()
+
+    # --- One step ---------------------------------------------------------------------------
+    def step(self, gen: Generation) -> None:
+        handlers = {
+            State.QUEUED: self._submit,
+            State.SUBMITTING: self._lost_submit,
+            State.RUNNING: self._poll,
+            State.ARCHIVING: self._archive,
+        }
+        try:
+            handlers[State(gen.state)](gen)
+        except LeaseLost:
+            log.warning("Generation %s was taken over by another worker", gen.pk)
+        except Exception:
+            log.exception("Unexpected error on generation %s", gen.pk)
+            try:
+                gen.note_trouble(self.name, INTERNAL, retry_at=self._later(gen.attempts))
+            except Exception:
+                log.exception("Could not record the error on generation %s", gen.pk)
+                close_old_connections()
+        finally:
+            if gen.lease_owner == self.name:
+                gen.release(self.name)
+
+    def _submit(self, gen: Generation) -> None:
+        if self._past_deadline(gen):
+            gen.mark_failed(self.name, "never_started", NEVER_STARTED.format(limit=deadline_in_words()))
+            return
+        first_frame = self._first_frame_data_uri(gen)
+        if not gen.mark_create_sent(self.name):
+            return
+        try:
+            accepted = self.client.create(
+                model=gen.model, prompt=gen.prompt, enhance=gen.enhance_prompt, first_frame=first_frame
+            )
+        except Transient as exc:
+            delay = self.gate.failure(exc.retry_after)
+            log.warning(
+                "Create for generation %s not accepted (%s); retrying in %.1fs", gen.pk, exc.detail, delay
+            )
+            gen.mark_not_sent(self.name, retry_at=self._in(delay), trouble=TROUBLE)
+        except Ambiguous as exc:
+            log.warning("Create for generation %s has an unknown outcome: %s", gen.pk, exc.detail)
+            gen.mark_failed(self.name, "ambiguous", AMBIGUOUS, upstream_error=exc.detail)
+        except Refused as exc:
+            gen.mark_failed(self.name, "refused", exc.user_message, upstream_error=exc.detail)
+        else:
+            self.gate.success()
+            log.info("Generation %s accepted upstream as %s", gen.pk, accepted.upstream_id)
+            if not gen.mark_accepted(self.name, accepted, next_poll_at=self._in(settings.POLL_INTERVAL)):
+                # Keep the paid job's id whatever happened to our lease, so nobody loses track of it.
+                Generation.objects.filter(pk=gen.pk, upstream_id="").update(upstream_id=accepted.upstream_id)
+                log.error("Lost the lease on %s after upstream accepted %s", gen.pk, accepted.upstream_id)
+
+    def _lost_submit(self, gen: Generation) -> None:
+        # Only reachable when the worker that recorded "create sent" died before recording the answer.
+        gen.mark_failed(self.name, "ambiguous", WORKER_LOST)
+
+    def _poll(self, gen: Generation) -> None:
+        try:
+            progress = self.client.poll(model=gen.model, upstream_id=gen.upstream_id)
+        except Transient as exc:
+            delay = self.gate.failure(exc.retry_after)
+            if self._past_deadline(gen):
+                self._time_out(gen)
+            else:
+                gen.note_trouble(self.name, TROUBLE, retry_at=self._in(max(delay, settings.POLL_INTERVAL)))
+            return
+        except Refused as exc:
+            gen.mark_failed(self.name, "refused", exc.user_message, upstream_error=exc.detail)
+            return
+        self.gate.success()
+        if progress.state == "completed":
+            if gen.mark_completed(self.name, progress):
+                self._archive(gen)
+        elif progress.state == "error":
+            message = progress.error_message or "it reported an error without saying why."
+            gen.mark_failed(
+                self.name,
+                "upstream_error",
+                UPSTREAM_FAILED.format(message=message),
+                upstream_error=str(progress.raw.get("error") or message),
+            )
+        elif self._past_deadline(gen):
+            self._time_out(gen)
+        else:
+            gen.record_progress(self.name, progress, next_poll_at=self._in(settings.POLL_INTERVAL))
+
+    def _archive(self, gen: Generation) -> None:
+        if not gen.upstream_video_url and not self._refresh_link(gen):
+            return
+        renewed = time.monotonic()
+
+        def keep_lease(_: int) -> None:
+            nonlocal renewed
+            if time.monotonic() - renewed > LEASE_RENEW_EVERY:
+                if not gen.renew_lease(self.name, settings.WORKER_LEASE):
+                    raise LeaseLost
+                renewed = time.monotonic()
+
+        try:
+            stored = archive.fetch_and_store(self.client, gen.upstream_video_url, on_chunk=keep_lease)
+        except LinkExpired as exc:
+            log.info("Video link for %s expired (%s); asking for a fresh one", gen.pk, exc.detail)
+            self._archive_retry(gen, retry_at=timezone.now())
+        except (Transient, archive.NotAVideo) as exc:
+            log.warning("Saving the video of %s failed: %s", gen.pk, exc)
+            self._archive_retry(gen, retry_at=self._later(gen.attempts))
+        except Refused as exc:
+            gen.mark_failed(self.name, "not_saved", exc.user_message, upstream_error=exc.detail)
+        else:
+            if not gen.mark_ready(
+                self.name,
+                video=stored.video,
+                poster=stored.poster,
+                duration=stored.duration,
+                size=stored.size,
+            ):
+                archive.delete_files(stored.video, stored.poster)
+                raise LeaseLost
+            log.info("Generation %s is ready (%.1f s, %d bytes)", gen.pk, stored.duration or 0, stored.size)
+
+    def _archive_retry(self, gen: Generation, *, retry_at: datetime) -> None:
+        if gen.attempts + 1 >= MAX_ARCHIVE_ATTEMPTS:
+            gen.mark_failed(self.name, "not_saved", NOT_SAVED)
+        else:
+            gen.note_trouble(self.name, TROUBLE, retry_at=retry_at, forget_link=True)
+
+    def _refresh_link(self, gen: Generation) -> bool:
+        """Poll again for a fresh signed link; True if the row now holds one (lease kept)."""
+        try:
+            progress = self.client.poll(model=gen.model, upstream_id=gen.upstream_id)
+        except Transient as exc:
+            gen.note_trouble(self.name, TROUBLE, retry_at=self._in(self.gate.failure(exc.retry_after)))
+            return False
+        except Refused as exc:
+            gen.mark_failed(self.name, "not_saved", NOT_SAVED, upstream_error=exc.detail)
+            return False
+        if progress.state != "completed" or not progress.video_url:
+            self._archive_retry(gen, retry_at=self._later(gen.attempts))
+            return False
+        return gen.mark_completed(self.name, progress)
+
+    # --- Helpers ----------------------------------------------------------------------------
+    def _first_frame_data_uri(self, gen: Generation) -> str | None:
+        if not gen.first_frame:
+            return None
+        with gen.first_frame.open("rb") as f:
+            data = f.read()
+        return f"data:{gen.first_frame_mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+    def _past_deadline(self, gen: Generation) -> bool:
+        return timezone.now() > gen.created_at + timedelta(seconds=settings.GENERATION_DEADLINE)
+
+    def _time_out(self, gen: Generation) -> None:
+        gen.mark_failed(self.name, "timed_out", TIMED_OUT.format(limit=deadline_in_words()))
+
+    @staticmethod
+    def _in(seconds: float) -> datetime:
+        return timezone.now() + timedelta(seconds=seconds)
+
+    def _later(self, attempts: int) -> datetime:
+        return self._in(backoff_delay(attempts))

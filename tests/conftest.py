@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from playground.worker import Worker
+from tests.factories import image_bytes
+
+pytest_plugins = ["tests.standin_fixtures"]
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path: Path, settings: Any) -> Path:
+    """Every test stores files in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def quick_worker_settings(settings: Any) -> None:
+    settings.POLL_INTERVAL = 0.1
+    settings.WORKER_RETRY_BASE = 0.05
+    settings.WORKER_RETRY_CAP = 0.5
+
+
+@pytest.fixture
+def upstream(standin: Any, settings: Any) -> Any:
+    """The stand-in, with the app's settings pointing at it (as a real deployment would)."""
+    settings.AIMLAPI_BASE_URL = standin.url
+    return standin
+
+
+@pytest.fixture
+def user(db: None) -> Any:
+    return get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def other_user(db: None) -> Any:
+    return get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+
+
+@pytest.fixture
+def signed_in(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def worker(upstream: Any) -> Iterator[Worker]:
+    w = Worker(client=upstream.client(), threads=2, name="test-worker")
+    yield w
+    w.client.close()
+
+
+@pytest.fixture
+def png() -> bytes:
+    return image_bytes(640, 480, "PNG")
+
+
+@pytest.fixture
+def jpeg() -> bytes:
+    return image_bytes(800, 600, "JPEG")
+
+
+def media_files() -> set[str]:
+    root = Path(settings.MEDIA_ROOT)
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+class _ImageServer:
+    """A loopback HTTP server that serves whatever bytes a test puts at a path."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        files: dict[str, tuple[bytes, str]] = {}
+        self.files = files
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body, content_type = files.get(self.path, (b"not found", "text/plain"))
+                self.send_response(200 if self.path in files else 404)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def put(self, path: str, body: bytes, content_type: str = "image/png") -> str:
+        self.files[path] = (body, content_type)
+        return f"http://{self.host}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def image_server(settings: Any) -> Iterator[_ImageServer]:
+    server = _ImageServer()
+    settings.IMAGE_LINK_ALLOWED_HOSTS = [server.host]
+    yield server
+    server.close()
