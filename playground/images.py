@@ -1,0 +1,685 @@
+"""The first-frame rules: which images we accept, and the sentence we say when we don't.
+
+The upstream accepts JPEG or PNG, an aspect ratio strictly between 2:5 and 5:2, a shorter side
+over 300 px and at most 20 MB. On top of that we refuse what we cannot prove is a whole, honest
+picture of bounded size, because the bytes are stored and sent on exactly as received.
+
+Hostile bytes are the normal case here, so the order matters: size, then the format from the
+magic bytes, then the header (dimensions, orientation) read by our own small parsers, then the
+pixel cap, then the rules, and only then the expensive integrity pass, which never holds the
+decoded picture in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO
+
+from PIL import Image
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+MAX_BYTES = 20 * 1024 * 1024
+MIN_SHORT_SIDE = 300
+
+# Checking costs grow with the data, not with the pixels alone. Measured on the 2-core box this
+# was written on (Pillow 12.3 + libjpeg-turbo, zlib 1.2.13; median of 7 runs of check_image on
+# 20 MB files at 5887×4416 = 26.0 MP; memory is the growth of peak RSS during one check):
+#   baseline JPEG     ~6.5 ms per MB of entropy-coded data at any pixel count: 122 ms, < 3 MB
+#                     (24 MP/13.8 MB 108 ms; 50 MP/17.4 MB 148 ms, so a higher cap costs little here)
+#   progressive JPEG  libjpeg keeps every coefficient, ~3 bytes per pixel: 524 ms, 74 MB
+#   PNG               ~2.2-2.7 ms per MB of raw rows: 8-bit RGB 162-193 ms, < 2 MB; 16-bit RGBA
+#                     (208 MB of rows from a 0.2 MB file) 423 ms. At 50 MP every PNG figure doubles.
+# No cap between 24 and 50 MP keeps a 20 MB file under 100 ms (a 24 MP RGB PNG alone inflates
+# 72 MB of rows: 145-195 ms), so the cap is the smallest that still takes the common 24-26 MP
+# photos whole (iPhone 24 MP 5712×4284, Fuji 26 MP 6240×4160).
+MAX_PIXELS = 26_000_000
+
+# Pillow refuses compressed PNG text or ICC chunks that inflate past 1 MiB and text past 64 MiB in
+# all; an image Pillow can't open would fail upstream, so we hold PNGs to the same limits.
+_TEXT_CHUNK_LIMIT = 1024 * 1024
+_TEXT_TOTAL_LIMIT = 64 * 1024 * 1024
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+_INFLATE_INPUT_STEP = 32 * 1024
+_INFLATE_OUTPUT_STEP = 512 * 1024
+
+
+class ImageRejected(Exception):
+    """The image can't be used; `messages` holds one plain sentence per failed rule."""
+
+    def __init__(self, messages: str | Sequence[str]) -> None:
+        self.messages = [messages] if isinstance(messages, str) else list(messages)
+        super().__init__(" ".join(self.messages))
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    data: bytes = field(repr=False)
+    mime: str
+    extension: str
+    width: int
+    height: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def data_uri(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+def read_capped(stream: BinaryIO, limit: int = MAX_BYTES) -> bytes:
+    """Read the whole stream, but never more than limit + 1 bytes of it."""
+    parts: list[bytes] = []
+    total = 0
+    while total <= limit:
+        part = stream.read(min(1024 * 1024, limit + 1 - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    if total > limit:
+        largest = megabytes(limit)
+        raise ImageRejected(
+            f"This file is larger than {largest} MB. The largest file we can send is {largest} MB."
+        )
+    return b"".join(parts)
+
+
+def check_image(data: bytes) -> CheckedImage:
+    if len(data) > MAX_BYTES:
+        raise ImageRejected(
+            f"This file is {megabytes(len(data))} MB. "
+            f"The largest file we can send is {megabytes(MAX_BYTES)} MB."
+        )
+    if not data:
+        raise ImageRejected("This file is empty (0 bytes), so there is no picture in it.")
+
+    header: _PngHeader | _JpegHeader
+    if data.startswith(_PNG_SIGNATURE) or (len(data) < 8 and _PNG_SIGNATURE.startswith(data)):
+        header = _read_png_header(data)
+    elif data.startswith(_JPEG_SIGNATURE) or data == _JPEG_SIGNATURE[:2]:
+        header = _read_jpeg_header(data)
+    else:
+        raise ImageRejected(_wrong_format_sentence(data))
+
+    # Orientation 5-8 turns the picture a quarter: users see (and measure) it that way, so
+    # sentences use the displayed size. The bytes are not re-encoded; the ratio and short-side
+    # rules treat width and height alike, so the verdict would be the same either way.
+    width, height = header.width, header.height
+    if header.orientation in (5, 6, 7, 8):
+        width, height = height, width
+
+    if width * height > MAX_PIXELS:
+        raise ImageRejected(_pixel_sentence(width, height))
+    problems = _rule_sentences(width, height)
+    if problems:
+        raise ImageRejected(problems)
+
+    if isinstance(header, _PngHeader):
+        _verify_png(header)
+        return CheckedImage(data=data, mime="image/png", extension="png", width=width, height=height)
+    _verify_jpeg(data, header)
+    return CheckedImage(data=data, mime="image/jpeg", extension="jpg", width=width, height=height)
+
+
+# --- Sentences ---------------------------------------------------------------------------------
+
+
+def megabytes(size: int) -> str:
+    """A byte count in MB of 1024 × 1024 bytes, as our sentences write it (rounded up, one decimal)."""
+    return _decimal(size, 1024 * 1024, 1)
+
+
+def _decimal(numerator: int, denominator: int, places: int) -> str:
+    """numerator/denominator rounded *up* to `places` decimals, so 20 MB + 1 byte never reads "20"."""
+    scale = 10**places
+    scaled = -(-numerator * scale // denominator)
+    whole, fraction = divmod(scaled, scale)
+    return f"{whole:,}" if fraction == 0 else f"{whole:,}.{fraction:0{places}d}".rstrip("0")
+
+
+def _damaged(kind: str) -> ImageRejected:
+    return ImageRejected(f"This {kind} file is damaged or incomplete, so it can't be used.")
+
+
+def _pixel_sentence(width: int, height: int) -> str:
+    return (
+        f"This image is {width}×{height} pixels ({_decimal(width * height, 1_000_000, 1)} megapixels). "
+        f"The most we accept is {_decimal(MAX_PIXELS, 1_000_000, 1)} megapixels."
+    )
+
+
+def _rule_sentences(width: int, height: int) -> list[str]:
+    sentences = []
+    # Integer cross-multiplication: exactly 2:5 and 5:2 are refused, with no float rounding.
+    if 2 * width >= 5 * height:
+        sentences.append(
+            f"This image is {width}×{height}: too wide. The width must be less than 2.5 times "
+            f"the height (it is {_times(width, height)} times)."
+        )
+    elif 2 * height >= 5 * width:
+        sentences.append(
+            f"This image is {width}×{height}: too tall. The height must be less than 2.5 times "
+            f"the width (it is {_times(height, width)} times)."
+        )
+    shorter = min(width, height)
+    if shorter <= MIN_SHORT_SIDE:
+        sentences.append(
+            f"This image is {width}×{height}: its shorter side is {shorter} px. "
+            f"The shorter side must be more than {MIN_SHORT_SIDE} px."
+        )
+    return sentences
+
+
+def _times(longer: int, shorter: int) -> str:
+    text = _decimal(longer, shorter, 2)
+    if (longer * 100) % shorter:
+        return f"about {text}"
+    return f"exactly {text}" if 2 * longer == 5 * shorter else text
+
+
+# Impostors we can name. Only the magic bytes decide; names and Content-Types are not evidence.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"II+\x00", "a TIFF image"),
+    (b"MM\x00+", "a TIFF image"),
+    (b"8BPS", "a Photoshop (PSD) file"),
+    (b"%!PS", "a PostScript (EPS) file"),
+    (b"\xc5\xd0\xd3\xc6", "a PostScript (EPS) file"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x00\x00\x01\x00", "an icon (ICO) file"),
+    (b"\xff\x0a", "a JPEG XL image"),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "a JPEG XL image"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "a JPEG 2000 image"),
+    (b"\xffO\xffQ", "a JPEG 2000 image"),
+    (b"PK\x03\x04", "a ZIP archive"),
+)
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif"}
+
+
+def _wrong_format_sentence(data: bytes) -> str:
+    kind = _impostor(data)
+    if kind is None:
+        return "This file is not a JPEG or PNG image. Only JPEG and PNG images can be used."
+    return f"This file is {kind}, not a JPEG or PNG. Only JPEG and PNG images can be used."
+
+
+def _impostor(data: bytes) -> str | None:
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data.startswith(b"BM") and data[6:10] == b"\x00\x00\x00\x00":
+        return "a BMP image"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "a WebP image"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12].lower()
+        if brand in (b"avif", b"avis"):
+            return "an AVIF image"
+        if brand in _HEIF_BRANDS:
+            return "a HEIC image"
+        return "a video file"
+    return _text_kind(data[:1024])
+
+
+def _text_kind(head: bytes) -> str | None:
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        if head.startswith(bom):
+            head = head[len(bom) :]
+            break
+    lowered = head.replace(b"\x00", b"").lstrip().lower()
+    if lowered.startswith(b"<") and b"<svg" in lowered:
+        return "an SVG drawing"
+    if lowered.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        lowered.startswith(b"<") and b"<html" in lowered
+    ):
+        return "a web page (HTML)"
+    if lowered.startswith(b"<?xml"):
+        return "an XML file"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # A cut in the middle of a multi-byte character at the 1 KB mark is still text.
+        text = head[:-3].decode("utf-8", errors="replace")
+        if "\ufffd" in text:
+            return None
+    if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+        return "a text file"
+    return None
+
+
+# --- EXIF orientation --------------------------------------------------------------------------
+
+
+def _exif_orientation(payload: bytes | memoryview | None) -> int:
+    """Orientation (1-8) from a TIFF-structured EXIF block; anything odd counts as 1.
+
+    Read by hand rather than with Pillow's Exif: Pillow loads the data of every IFD0 tag, and a
+    crafted 64 KB APP1 pointing thousands of tags at the same bytes made it allocate ~300 MB.
+    """
+    if payload is None:
+        return 1
+    data = bytes(payload[:65536])
+    if data.startswith(b"Exif\x00\x00"):
+        data = data[6:]
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None:
+        return 1
+    try:
+        magic, ifd = struct.unpack_from(order + "HI", data, 2)
+        if magic != 42:
+            return 1
+        (count,) = struct.unpack_from(order + "H", data, ifd)
+        for index in range(count):
+            tag, kind, number = struct.unpack_from(order + "HHI", data, ifd + 2 + 12 * index)
+            if tag != 0x0112:
+                continue
+            if number != 1 or kind not in (3, 4):
+                return 1
+            (value,) = struct.unpack_from(order + ("H" if kind == 3 else "I"), data, ifd + 10 + 12 * index)
+            return value if 1 <= value <= 8 else 1
+    except struct.error:
+        return 1
+    return 1
+
+
+# --- JPEG --------------------------------------------------------------------------------------
+
+# Marker bytes. Only Huffman-coded baseline, extended and progressive frames are widely readable.
+_SOF_COMMON = {0xC0, 0xC1, 0xC2}
+_SOF_UNCOMMON = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_STANDALONE = {0x00, 0x01, *range(0xD0, 0xD8)}
+_APP0, _APP1, _APP14, _COM, _SOS, _SOI, _EOI = 0xE0, 0xE1, 0xEE, 0xFE, 0xDA, 0xD8, 0xD9
+
+
+@dataclass(frozen=True)
+class _JpegHeader:
+    width: int
+    height: int
+    orientation: int
+    # SOI and the segments the decoder needs; everything from the first SOS on is read from
+    # the original bytes at scan_start.
+    codec_head: bytes
+    scan_start: int
+
+
+def _read_jpeg_header(data: bytes) -> _JpegHeader:
+    """Walk the segments up to the first scan: size, EXIF orientation, and what the decoder needs.
+
+    APPn and COM segments are left out of what Pillow sees: its JPEG opener keeps every one in
+    memory and parses EXIF and MPF (MPO) blocks with a reader that crafted blocks can make
+    allocate hundreds of MB. libjpeg only needs JFIF and Adobe markers, which we keep.
+    """
+    end = len(data)
+    pos = 2
+    head = bytearray(data[:2])
+    size: tuple[int, int] | None = None
+    exif: memoryview | None = None
+    kept_app: set[int] = set()
+    view = memoryview(data)
+    while True:
+        # Stray bytes and fill 0xFF between segments are tolerated, as Pillow and libjpeg do.
+        while pos < end and data[pos] != 0xFF:
+            pos += 1
+        while pos < end and data[pos] == 0xFF:
+            pos += 1
+        if pos >= end:
+            raise _damaged("JPEG")
+        marker = data[pos]
+        pos += 1
+        if marker in _STANDALONE:
+            continue
+        if marker in (_SOI, _EOI) or pos + 2 > end:
+            raise _damaged("JPEG")
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2 or pos + length > end:
+            raise _damaged("JPEG")
+        body = view[pos + 2 : pos + length]
+        segment = view[pos - 2 : pos + length]
+        pos += length
+        if marker == _SOS:
+            if size is None:
+                raise _damaged("JPEG")
+            return _JpegHeader(
+                width=size[0],
+                height=size[1],
+                orientation=_exif_orientation(exif),
+                codec_head=bytes(head),
+                scan_start=pos - length - 2,
+            )
+        if 0xE0 <= marker <= 0xEF or marker == _COM:
+            if marker == _APP1 and exif is None and body[:6].tobytes() == b"Exif\x00\x00":
+                exif = body[6:]
+            wanted = {_APP0: b"JFIF\x00", _APP14: b"Adobe"}.get(marker)
+            if wanted is not None and marker not in kept_app and body[: len(wanted)].tobytes() == wanted:
+                kept_app.add(marker)
+                head += segment
+            continue
+        if marker in _SOF_COMMON or marker in _SOF_UNCOMMON:
+            if size is not None or len(body) < 6:
+                raise _damaged("JPEG")
+            if marker in _SOF_UNCOMMON:
+                raise ImageRejected(
+                    "This JPEG uses an uncommon kind of compression (lossless, hierarchical or "
+                    "arithmetic coding) that many programs can't read. Save it again as a standard JPEG."
+                )
+            height, width = struct.unpack_from(">HH", body, 1)
+            if width == 0 or height == 0:
+                raise _damaged("JPEG")
+            size = (width, height)
+        head += segment
+
+
+class _JoinedReader(io.RawIOBase):
+    """A read-only file over `head` followed by `tail`, without copying the tail."""
+
+    def __init__(self, head: bytes, tail: memoryview) -> None:
+        super().__init__()
+        self._head = head
+        self._tail = tail
+        self._length = len(head) + len(tail)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        target = memoryview(buffer).cast("B")
+        written = 0
+        while written < len(target) and self._pos < self._length:
+            if self._pos < len(self._head):
+                source: bytes | memoryview = self._head[self._pos :]
+            else:
+                source = self._tail[self._pos - len(self._head) :]
+            count = min(len(target) - written, len(source))
+            target[written : written + count] = source[:count]
+            written += count
+            self._pos += count
+        return written
+
+
+def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
+    """Decode the whole entropy-coded stream at 1/8 scale, so a truncated file can't pass.
+
+    At 1/8 libjpeg computes only the DC term of each block: every byte is still read and
+    Huffman-decoded, but the output is 1/64 of the pixels. Extra pictures appended after the
+    primary one (MPO from phones, motion-photo videos) are not read: like every JPEG decoder,
+    the upstream sees the primary picture, and that is the one checked here.
+    """
+    reader = io.BufferedReader(_JoinedReader(header.codec_head, memoryview(data)[header.scan_start :]))
+    bomb = False
+    size: tuple[int, int] | None = None
+    try:
+        with Image.open(reader, formats=["JPEG"]) as image:
+            size = image.size
+            if size == (header.width, header.height):
+                image.draft("L", (max(1, header.width // 8), max(1, header.height // 8)))
+                image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        bomb = True
+    except Exception:
+        # Pillow and libjpeg signal bad input with many types (OSError, SyntaxError, struct.error,
+        # ValueError, even IndexError); for user bytes every one of them means "can't be read".
+        size = None
+    if bomb:
+        raise ImageRejected(_pixel_sentence(header.width, header.height))
+    if size != (header.width, header.height):
+        raise _damaged("JPEG")
+
+
+# --- PNG ---------------------------------------------------------------------------------------
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PNG_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_CHUNK_TYPE = re.compile(rb"[A-Za-z]{4}")
+_KNOWN_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+
+
+@dataclass(frozen=True)
+class _PngHeader:
+    width: int
+    height: int
+    orientation: int
+    bit_depth: int
+    color_type: int
+    interlaced: bool
+    idat: list[memoryview]
+    compressed_text: list[tuple[memoryview, bool]]  # (zlib stream, counts as text)
+    plain_text_bytes: int
+
+
+def _read_png_header(data: bytes) -> _PngHeader:
+    """Walk every chunk: structure, order and CRCs. Nothing is inflated here.
+
+    An animated PNG (acTL, fcTL, fdAT) is accepted: its IDAT is the default image that every
+    non-animating decoder shows, the upstream included, so that is the picture we check; the
+    frames are only CRC-checked. Bytes after IEND are refused: no encoder writes them, and
+    they are how image/archive polyglots are made.
+    """
+    end = len(data)
+    view = memoryview(data)
+    pos = len(_PNG_SIGNATURE)
+    ihdr: tuple[int, int, int, int, int] | None = None
+    idat: list[memoryview] = []
+    idat_closed = False
+    seen_plte = False
+    exif: memoryview | None = None
+    compressed: list[tuple[memoryview, bool]] = []
+    plain_text = 0
+    while True:
+        if pos + 12 > end:
+            raise _damaged("PNG")
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        chunk_end = pos + 12 + length
+        if length > 0x7FFFFFFF or chunk_end > end or not _CHUNK_TYPE.fullmatch(kind):
+            raise _damaged("PNG")
+        body = view[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
+        if zlib.crc32(view[pos + 4 : pos + 8 + length]) != crc:
+            raise _damaged("PNG")
+        pos = chunk_end
+
+        if ihdr is None:
+            if kind != b"IHDR" or length != 13:
+                raise _damaged("PNG")
+            width, height, depth, color, compression, filtering, interlace = struct.unpack(">IIBBBBB", body)
+            if (
+                not 0 < width <= 0x7FFFFFFF
+                or not 0 < height <= 0x7FFFFFFF
+                or depth not in _PNG_DEPTHS.get(color, set())
+                or (compression, filtering) != (0, 0)
+                or interlace not in (0, 1)
+            ):
+                raise _damaged("PNG")
+            ihdr = (width, height, depth, color, interlace)
+            continue
+        if kind == b"IDAT":
+            if idat_closed or (ihdr[3] == 3 and not seen_plte):
+                raise _damaged("PNG")
+            idat.append(body)
+            continue
+        if idat:
+            idat_closed = True
+        if kind == b"IEND":
+            if length != 0 or not idat or pos != end:
+                raise _damaged("PNG")
+            break
+        if kind == b"IHDR" or (
+            kind == b"PLTE" and (idat or seen_plte or length % 3 or not 0 < length <= 768)
+        ):
+            raise _damaged("PNG")
+        if kind == b"PLTE":
+            seen_plte = True
+        elif kind[0] < 0x61 and kind not in _KNOWN_CRITICAL:
+            # An unknown critical chunk (upper-case first letter) means "don't show this without
+            # understanding me"; Apple's CgBI is the one met in the wild.
+            raise _damaged("PNG")
+        elif kind == b"eXIf" and exif is None:
+            exif = body
+        elif kind == b"tEXt":
+            plain_text += length
+        elif kind in (b"zTXt", b"iTXt", b"iCCP"):
+            text = _png_compressed_part(data, pos - 4 - length, pos - 4, kind)
+            if text is None:
+                plain_text += length
+            else:
+                compressed.append((text, kind != b"iCCP"))
+
+    if ihdr is None:  # unreachable: the loop only ends after IEND, which needs IHDR first
+        raise _damaged("PNG")
+    width, height, depth, color, interlace = ihdr
+    return _PngHeader(
+        width=width,
+        height=height,
+        orientation=_exif_orientation(exif),
+        bit_depth=depth,
+        color_type=color,
+        interlaced=interlace == 1,
+        idat=idat,
+        compressed_text=compressed,
+        plain_text_bytes=plain_text,
+    )
+
+
+def _png_compressed_part(data: bytes, start: int, stop: int, kind: bytes) -> memoryview | None:
+    """The zlib stream inside a zTXt, iCCP or compressed iTXt chunk; None for uncompressed iTXt.
+
+    Offsets are absolute so that `data.find` works without copying a chunk that may be 20 MB.
+    """
+    keyword_end = data.find(b"\x00", start, min(stop, start + 80))
+    if keyword_end <= start:
+        raise _damaged("PNG")
+    if kind != b"iTXt":
+        if keyword_end + 2 > stop or data[keyword_end + 1] != 0:
+            raise _damaged("PNG")
+        return memoryview(data)[keyword_end + 2 : stop]
+    if keyword_end + 3 > stop:
+        raise _damaged("PNG")
+    flag, method = data[keyword_end + 1], data[keyword_end + 2]
+    language_end = data.find(b"\x00", keyword_end + 3, stop)
+    translated_end = data.find(b"\x00", language_end + 1, stop) if language_end >= 0 else -1
+    if translated_end < 0 or flag not in (0, 1) or (flag == 1 and method != 0):
+        raise _damaged("PNG")
+    return memoryview(data)[translated_end + 1 : stop] if flag == 1 else None
+
+
+def _row_plan(header: _PngHeader) -> list[tuple[int, int]]:
+    """(rows, bytes per row including the filter byte) for each pass, in stream order."""
+    bits = _PNG_CHANNELS[header.color_type] * header.bit_depth
+    passes = _ADAM7 if header.interlaced else ((0, 0, 1, 1),)
+    plan = []
+    for x0, y0, dx, dy in passes:
+        columns = -(-(header.width - x0) // dx) if header.width > x0 else 0
+        rows = -(-(header.height - y0) // dy) if header.height > y0 else 0
+        if columns and rows:
+            plan.append((rows, 1 + (columns * bits + 7) // 8))
+    return plan
+
+
+class _RowChecker:
+    """Counts inflated bytes against the row plan and checks every row's filter byte (0-4)."""
+
+    def __init__(self, plan: list[tuple[int, int]]) -> None:
+        self._passes: Iterator[tuple[int, int]] = iter(plan)
+        self._stride = 0
+        self._left = 0  # bytes still expected in the current pass
+        self._offset = 0  # position inside the current pass
+        self.complete = False
+        self._next_pass()
+
+    def _next_pass(self) -> None:
+        rows, stride = next(self._passes, (0, 0))
+        self._stride, self._left, self._offset = stride, rows * stride, 0
+        self.complete = rows == 0
+
+    def feed(self, chunk: bytes) -> bool:
+        start = 0
+        while start < len(chunk):
+            if self.complete:
+                return False
+            take = min(self._left, len(chunk) - start)
+            first_row = start + (-self._offset % self._stride)
+            filters = chunk[first_row : start + take : self._stride]
+            if filters and max(filters) > 4:
+                return False
+            start += take
+            self._offset += take
+            self._left -= take
+            if self._left == 0:
+                self._next_pass()
+        return True
+
+
+def _verify_png(header: _PngHeader) -> None:
+    _check_png_text(header)
+    checker = _RowChecker(_row_plan(header))
+    inflater = zlib.decompressobj()
+    try:
+        for chunk in header.idat:
+            # Small input steps keep unconsumed_tail (copied on every call) short.
+            for offset in range(0, len(chunk), _INFLATE_INPUT_STEP):
+                pending: bytes | memoryview = chunk[offset : offset + _INFLATE_INPUT_STEP]
+                while pending and not inflater.eof:
+                    before = len(pending)
+                    out = inflater.decompress(pending, _INFLATE_OUTPUT_STEP)
+                    pending = inflater.unconsumed_tail
+                    if not checker.feed(out) or (not out and len(pending) == before):
+                        raise _damaged("PNG")
+                if inflater.eof:
+                    break
+            if inflater.eof:
+                # Bytes after the end of the compressed stream are ignored, as libpng does.
+                break
+    except zlib.error:
+        raise _damaged("PNG") from None
+    if not inflater.eof or not checker.complete:
+        raise _damaged("PNG")
+
+
+def _check_png_text(header: _PngHeader) -> None:
+    total = header.plain_text_bytes
+    for compressed, is_text in header.compressed_text:
+        inflater = zlib.decompressobj()
+        try:
+            # One bounded call; the output (at most the limit + 1 byte) is dropped straight away.
+            size = len(inflater.decompress(compressed, _TEXT_CHUNK_LIMIT + 1))
+        except zlib.error:
+            raise _damaged("PNG") from None
+        if size > _TEXT_CHUNK_LIMIT:
+            raise _text_too_large()
+        total += size if is_text else 0
+    if total > _TEXT_TOTAL_LIMIT:
+        raise _text_too_large()
+
+
+def _text_too_large() -> ImageRejected:
+    return ImageRejected(
+        "This PNG file carries an unusually large block of hidden text (metadata). "
+        "Save the image again without metadata to use it."
+    )
