@@ -1,17 +1,21 @@
 """Settings for the test suite: the real settings, with test-only defaults in the environment."""
 
 import os
-import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # Tests talk to the stand-in over real HTTP with a key, so the client code path is the
 # production one; fixtures point AIMLAPI_BASE_URL at the stand-in they start.
 os.environ.setdefault("AIMLAPI_KEY", "sk-test-NEVER-SHOWN-0123456789")
-os.environ.setdefault("PLAYGROUND_VAR_DIR", os.path.join(tempfile.gettempdir(), f"playground-tests-{os.getpid()}"))
+# Test databases and temporary files live apart from the app's own data; worker processes
+# started by tests inherit this, so they find the same test database.
+os.environ.setdefault("PLAYGROUND_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
-from playground.settings import *  # noqa: E402,F403
+from playground.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = VAR_DIR / "static"  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

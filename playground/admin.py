@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from playground.models import Generation, WorkerHeartbeat
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin[Generation]):
+    list_display = ["id", "created_at", "created_by", "model", "state", "upstream_status", "failure_code"]
+    list_filter = ["state", "model", "failure_code"]
+    search_fields = ["prompt", "upstream_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        f.name
+        for f in Generation._meta.get_fields()
+        if f.concrete and f.name not in {"id", "upstream_video_url"}
+    ]
+    # The signed upstream link is short-lived and useless to people; keep it out of pages.
+    exclude = ["upstream_video_url"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # generations are made on the Generate page, where the image rules run
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin[WorkerHeartbeat]):
+    list_display = ["name", "started_at", "seen_at"]

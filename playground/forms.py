@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from playground import images, linkfetch
+from playground.archive import storage_stem
+from playground.models import MODEL_CHOICES, MODEL_DESCRIPTIONS, MODELS_NEEDING_FIRST_FRAME, Generation
+from playground.uploads import UploadTooLarge
+
+PROMPT_MAX = 2000
+
+
+class GenerateForm(forms.Form):
+    submission_token = forms.UUIDField(widget=forms.HiddenInput)
+    model = forms.ChoiceField(
+        label="Model", choices=MODEL_CHOICES, initial="video-01", widget=forms.RadioSelect
+    )
+    prompt = forms.CharField(
+        label="Prompt",
+        widget=forms.Textarea(attrs={"rows": 5, "data-max": PROMPT_MAX}),
+        error_messages={"required": "Write a prompt: describe the scene, the subject and what happens."},
+    )
+    first_frame = forms.FileField(
+        label="First-frame image",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png"}),
+    )
+    image_link = forms.CharField(
+        label="Image link",
+        required=False,
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://…/picture.jpg", "inputmode": "url"}),
+    )
+    enhance_prompt = forms.BooleanField(label="Enhance prompt", required=False, initial=True)
+
+    def __init__(self, *args: Any, upload_too_large: UploadTooLarge | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.upload_too_large = upload_too_large
+
+    def model_options(self) -> list[tuple[Any, str]]:
+        return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
+
+    def clean_prompt(self) -> str:
+        # Browsers send new lines as CRLF; count them as one character, like the counter does.
+        prompt: str = self.cleaned_data["prompt"].replace("\r\n", "\n")
+        if len(prompt) > PROMPT_MAX:
+            raise forms.ValidationError(
+                f"The prompt is {len(prompt):,} characters long. It may be at most {PROMPT_MAX:,} characters."
+            )
+        return prompt
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        upload = cleaned.get("first_frame")
+        link = (cleaned.get("image_link") or "").strip()
+        cleaned["checked_image"] = None
+        if self.upload_too_large:
+            size = self.upload_too_large.request_bytes
+            about = f"about {size / 1024 / 1024:,.0f} MB" if size else "larger than 20 MB"
+            self.add_error("first_frame", f"This file is {about}. The largest image we can send is 20 MB.")
+            return cleaned
+        if upload and link:
+            self.add_error("image_link", "Give either an image file or an image link, not both.")
+        elif upload:
+            self._check("first_frame", lambda: images.read_capped(upload))
+        elif link:
+            self._check("image_link", lambda: linkfetch.fetch_image(link))
+        elif cleaned.get("model") in MODELS_NEEDING_FIRST_FRAME:
+            self.add_error(
+                "first_frame",
+                f"{cleaned['model']} needs a first-frame image: choose a file or give an image link.",
+            )
+        return cleaned
+
+    def _check(self, field: str, read: Any) -> None:
+        try:
+            self.cleaned_data["checked_image"] = images.check_image(read())
+        except images.ImageRejected as exc:
+            for message in exc.messages:
+                self.add_error(field, message)
+        except linkfetch.LinkRejected as exc:
+            self.add_error(field, exc.message)
+
+    def save(self, user: Any) -> Generation:
+        """Store the first frame and the row; a repeated submission returns the first one's row."""
+        data = self.cleaned_data
+        checked: images.CheckedImage | None = data["checked_image"]
+        name = ""
+        if checked:
+            name = default_storage.save(
+                f"first-frames/{storage_stem()}.{checked.extension}", ContentFile(checked.data)
+            )
+        try:
+            with transaction.atomic():
+                return Generation.objects.create(
+                    created_by=user,
+                    submission_token=data["submission_token"],
+                    model=data["model"],
+                    prompt=data["prompt"],
+                    enhance_prompt=data["enhance_prompt"],
+                    first_frame=name,
+                    first_frame_sha256=checked.sha256 if checked else "",
+                    first_frame_width=checked.width if checked else None,
+                    first_frame_height=checked.height if checked else None,
+                    source_link=(data.get("image_link") or "").strip(),
+                )
+        except IntegrityError:
+            # Two copies of the same form raced past the view's check; the first one won.
+            if name:
+                default_storage.delete(name)
+            return Generation.objects.get(submission_token=data["submission_token"], created_by=user)

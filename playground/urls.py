@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from playground import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("generate/", views.generate, name="generate"),
+    path("videos/<int:pk>/", views.generation, name="generation"),
+    path("videos/<int:pk>/download/", views.download, name="download"),
+    path("media/<path:name>", views.media, name="media"),
+    path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,142 @@
+"""Real worker processes, killed with SIGKILL mid-job and restarted: nothing stuck, nothing paid twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from playground.demo.upstream import Fault
+from playground.models import Generation, State, WorkerHeartbeat
+from playground.worker import WORKER_LOST
+from tests.conftest import media_files
+from tests.standin_fixtures import API_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+LEASE = 3.0
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def start_worker(upstream: Any) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "AIMLAPI_BASE_URL": upstream.url,
+        "AIMLAPI_KEY": API_KEY,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "POLL_INTERVAL": "0.1",
+        "WORKER_LEASE": str(LEASE),
+        "AIMLAPI_TIMEOUT": "1.5",
+        "WORKER_RETRY_BASE": "0.05",
+        "WORKER_THREADS": "2",
+    }
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--name", name],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def state_of(gen: Generation) -> str:
+    gen.refresh_from_db()
+    return gen.state
+
+
+def test_killed_after_the_service_accepted_the_job_but_before_the_id_was_saved(upstream, user, start_worker):
+    upstream.app.inject("create", Fault(process=True, delay=30))
+    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-create")
+    first = start_worker("first")
+    wait_for(lambda: len(upstream.app.jobs()) == 1, what="the upstream job")
+    first.send_signal(signal.SIGKILL)
+    first.wait(5)
+    assert state_of(gen) == State.SUBMITTING  # exactly what a crash at this point leaves
+    start_worker("second")
+    wait_for(lambda: state_of(gen) == State.FAILED, timeout=LEASE + 10, what="the job to end")
+    assert gen.failure_code == "ambiguous"
+    assert gen.failure_reason == WORKER_LOST
+    assert len(upstream.app.jobs()) == 1  # never sent again
+
+
+def test_killed_while_polling_then_restarted_finishes_with_one_create(upstream, user, start_worker):
+    upstream.app.inject("poll", Fault(delay=30))
+    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-poll")
+    first = start_worker("first")
+    wait_for(lambda: any(c.endpoint == "create" for c in upstream.app.calls), what="the create")
+    wait_for(lambda: state_of(gen) == State.RUNNING, what="running")
+    time.sleep(0.3)  # the first poll is now hanging on the stand-in
+    first.send_signal(signal.SIGKILL)
+    first.wait(5)
+    start_worker("second")
+    wait_for(lambda: state_of(gen) == State.READY, timeout=LEASE + 15, what="ready")
+    assert len(upstream.app.jobs()) == 1
+
+
+def test_killed_mid_download_then_restarted_keeps_one_whole_video(upstream, user, start_worker):
+    upstream.app.inject("video", Fault(delay=30))
+    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-download")
+    first = start_worker("first")
+    wait_for(lambda: state_of(gen) == State.ARCHIVING, what="archiving")
+    time.sleep(0.3)
+    first.send_signal(signal.SIGKILL)
+    first.wait(5)
+    start_worker("second")
+    wait_for(lambda: state_of(gen) == State.READY, timeout=LEASE + 15, what="ready")
+    assert len(upstream.app.jobs()) == 1
+    assert media_files() == {gen.video.name, gen.poster.name}
+
+
+def test_sigterm_stops_the_worker_cleanly_and_a_new_one_carries_on(upstream, user, start_worker):
+    upstream.app.queue_seconds = 5  # long enough to stop the worker while the job runs
+    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Stop politely")
+    first = start_worker("first")
+    wait_for(lambda: state_of(gen) == State.RUNNING, what="running")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(10) == 0
+    gen.refresh_from_db()
+    assert gen.lease_owner == ""  # released, so the next worker need not wait for the lease
+    assert not WorkerHeartbeat.objects.filter(name="first").exists()
+    start_worker("second")
+    wait_for(lambda: state_of(gen) == State.READY, timeout=20, what="ready")
+    assert len(upstream.app.jobs()) == 1
