@@ -19,3 +19,6 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = VAR_DIR / "static"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Django's live test server serves MEDIA_URL itself, bypassing our signed-in, ranged view;
+# point it somewhere nothing links to, so browser tests go through the real view.
+MEDIA_URL = "/test-server-media-bypass/"

@@ -1,0 +1,151 @@
+"""Real Chromium (Debian's) driven by Playwright against a live server, a worker and the stand-in."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from playground.worker import Worker
+from tests.conftest import PASSWORD
+from tests.factories import image_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    path = chromium_path()
+    if path is None:
+        message = "Chromium is not installed (apt-get install chromium)."
+        if os.environ.get("CI"):
+            pytest.fail(message + " CI must run the browser tests.")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made here by
+    # fixtures are still plain synchronous calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def running_worker(upstream: Any) -> Iterator[Worker]:
+    upstream.app.queue_seconds = 1.0
+    upstream.app.generate_seconds = 2.5
+    worker = Worker(client=upstream.client(), threads=2, name="browser-worker")
+    thread = threading.Thread(target=worker.run, kwargs={"idle_sleep": 0.1}, daemon=True)
+    thread.start()
+    yield worker
+    worker.stop()
+    thread.join(20)
+
+
+def sign_in(page: Any, username: str = "carol") -> None:
+    get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
+    page.goto("/generate/")
+    assert "/sign-in/" in page.url
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/generate/$"))
+
+
+def test_sign_in_upload_generate_live2d_and_watch_it_play(page: Any, running_worker: Worker, tmp_path: Path):
+    sign_in(page)
+    frame = tmp_path / "portrait.png"
+    frame.write_bytes(image_bytes(480, 640, "PNG"))
+
+    page.get_by_role("radio", name=re.compile("video-01-live2d")).check()
+    page.get_by_label("Prompt", exact=True).fill("The portrait smiles and waves")
+    assert page.locator("#prompt-counter").inner_text().startswith("29 / 2,000")
+    page.get_by_label("First-frame image", exact=True).set_input_files(str(frame))
+    page.locator("#preview").wait_for(state="visible")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/videos/\d+/$"))
+
+    stages: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = page.locator("#status .stage").first.inner_text()
+        if not stages or stages[-1] != text:
+            stages.append(text)
+        if text.startswith(("Ready", "Failed")):
+            break
+        time.sleep(0.2)
+    assert stages[-1] == "Ready", stages
+    assert len(stages) >= 2, f"the status never changed before it was ready: {stages}"
+    assert page.title().startswith("Ready")
+
+    video = page.locator("video")
+    # Play it (proves Chromium decodes it), then seek: seeking needs byte ranges from our media view.
+    position = video.evaluate(
+        """async v => {
+            v.muted = true;
+            await v.play();
+            v.pause();
+            const seeked = new Promise(resolve => v.addEventListener('seeked', resolve, {once: true}));
+            v.currentTime = 0.5;
+            await seeked;
+            return [v.readyState, v.currentTime];
+        }"""
+    )
+
+    assert position[0] >= 2
+    assert position[1] == pytest.approx(0.5, abs=0.05)
+    assert page.evaluate("document.querySelector('video').seekable.end(0)") > 0.9
+    assert page.get_by_role("link", name="Download").is_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "generation-ready.png"), full_page=True)
+
+
+def test_a_bad_image_gets_its_sentence_in_the_browser(page: Any, live_server: Any, tmp_path: Path):
+    sign_in(page, "dave")
+    wide = tmp_path / "banner.png"
+    wide.write_bytes(image_bytes(1200, 200, "PNG"))
+    page.get_by_role("radio", name=re.compile("video-01-live2d")).check()
+    page.get_by_label("Prompt", exact=True).fill("A banner flutters")
+    page.get_by_label("First-frame image", exact=True).set_input_files(str(wide))
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_load_state()
+    assert "too wide" in page.locator(".field-errors").inner_text()
+    assert page.get_by_label("Prompt", exact=True).input_value() == "A banner flutters"
+    assert page.get_by_role("radio", name=re.compile("video-01-live2d")).is_checked()
