@@ -10,12 +10,16 @@ package-lock.json are unchanged.
 
 from __future__ import annotations
 
+import sys
+
+if sys.version_info < (3, 11):  # noqa: UP036 (this is the check that says so plainly)
+    sys.exit("Video Playground needs Python 3.11 or newer.")
+
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import tomllib
 import venv
@@ -53,20 +57,12 @@ def ensure_python(extra: str = "") -> None:
     if stamp.exists() and stamp.read_text() == wanted:
         return
     say("Installing Python packages" + (f" (with {extra} tools)" if extra else ""))
-    run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "pip")
-    target = f".[{extra}]" if extra else "."
-    run(
-        PY,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "-c",
-        "constraints.txt",
-        "-e",
-        target,
-    )
+    # The app runs from this folder, so only its dependencies are installed, not the app itself.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    packages = project["dependencies"] + (project["optional-dependencies"][extra] if extra else [])
+    pip = [PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run(*pip, "--upgrade", "pip")
+    run(*pip, "-c", "constraints.txt", *packages)
     stamp.write_text(wanted)
 
 
