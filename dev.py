@@ -3,6 +3,7 @@
 
     python3 dev.py start   install into .venv, migrate, start web server + worker on http://127.0.0.1:8000
     python3 dev.py test    install test tools, then lint, type-check and run the whole test suite
+    python3 dev.py install install the app's packages only (for a production host)
 
 Both are safe to run again: installs are skipped while pyproject.toml, constraints.txt and
 package-lock.json are unchanged.
@@ -140,6 +141,9 @@ def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "start":
         start()
+    elif command == "install":
+        ensure_python()
+        ensure_node()
     elif command == "test":
         test(sys.argv[2:])
     else:

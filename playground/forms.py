@@ -23,20 +23,34 @@ class GenerateForm(forms.Form):
     prompt = forms.CharField(
         label="Prompt",
         widget=forms.Textarea(attrs={"rows": 5, "data-max": PROMPT_MAX}),
+        help_text="Up to 2,000 characters: the scene, the subject and what happens.",
         error_messages={"required": "Write a prompt: describe the scene, the subject and what happens."},
     )
     first_frame = forms.FileField(
         label="First-frame image",
         required=False,
+        help_text=(
+            "Choose or drop a JPEG or PNG: at most 20 MB, shorter side over 300 px, "
+            "and no wider or taller than 5:2."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png"}),
     )
     image_link = forms.CharField(
         label="Image link",
         required=False,
+        help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
         max_length=2000,
         widget=forms.URLInput(attrs={"placeholder": "https://…/picture.jpg", "inputmode": "url"}),
     )
-    enhance_prompt = forms.BooleanField(label="Enhance prompt", required=False, initial=True)
+    enhance_prompt = forms.BooleanField(
+        label="Enhance prompt",
+        required=False,
+        initial=True,
+        help_text=(
+            "The service may rewrite your prompt to improve the result. "
+            "Turn it off to have your words followed strictly."
+        ),
+    )
 
     def __init__(self, *args: Any, upload_too_large: UploadTooLarge | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -99,6 +99,12 @@ POLL_INTERVAL = env_number("POLL_INTERVAL", 2.0 if DEMO_MODE else 10.0, minimum=
 GENERATION_DEADLINE = env_number("GENERATION_DEADLINE", 30 * 60, minimum=1)
 # How long a worker may hold a job before another worker may take it over.
 WORKER_LEASE = env_number("WORKER_LEASE", 120, minimum=1)
+if WORKER_LEASE <= AIMLAPI_TIMEOUT:
+    # A lease shorter than one request would let a second worker take over a job whose create
+    # request is still waiting for its answer.
+    raise ImproperlyConfigured(
+        f"WORKER_LEASE ({WORKER_LEASE:g} s) must be longer than AIMLAPI_TIMEOUT ({AIMLAPI_TIMEOUT:g} s)."
+    )
 WORKER_THREADS = env_int("WORKER_THREADS", 4, minimum=1)
 # Retries of passing upstream trouble wait base * 2^n seconds (n = tries so far), at most cap.
 WORKER_RETRY_BASE = env_number("WORKER_RETRY_BASE", 2.0, minimum=0.01)

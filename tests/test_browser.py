@@ -96,7 +96,7 @@ def test_sign_in_upload_generate_live2d_and_watch_it_play(page: Any, running_wor
 
     page.get_by_role("radio", name=re.compile("video-01-live2d")).check()
     page.get_by_label("Prompt", exact=True).fill("The portrait smiles and waves")
-    assert page.locator("#prompt-counter").inner_text().startswith("29 / 2,000")
+    assert page.locator("#id_prompt_helptext").inner_text().startswith("29 / 2,000")
     page.get_by_label("First-frame image", exact=True).set_input_files(str(frame))
     page.locator("#preview").wait_for(state="visible")
     page.get_by_role("button", name="Generate").click()

@@ -6,8 +6,8 @@
   if (!form) return;
 
   // Count code points, as the server does (an emoji is one character, not two).
-  const counter = document.getElementById("prompt-counter");
-  const prompt = document.getElementById(counter.dataset.for);
+  const counter = document.querySelector("[data-counter-for]");
+  const prompt = document.getElementById(counter.dataset.counterFor);
   const max = Number(prompt.dataset.max || 2000);
   function updateCounter() {
     const used = Array.from(prompt.value).length;
@@ -32,7 +32,10 @@
     if (!file) { preview.hidden = true; return; }
     objectUrl = URL.createObjectURL(file);
     previewImg.src = objectUrl;
-    caption.textContent = file.name + " · " + (file.size / 1024 / 1024).toFixed(1) + " MB";
+    const size = file.size >= 1024 * 1024
+      ? (file.size / 1024 / 1024).toFixed(1) + " MB"
+      : Math.max(1, Math.round(file.size / 1024)) + " KB";
+    caption.textContent = file.name + " · " + size;
     previewImg.onload = function () {
       caption.textContent += " · " + previewImg.naturalWidth + "×" + previewImg.naturalHeight;
     };
