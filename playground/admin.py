@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from playground.models import Generation, WorkerHeartbeat
+from playground.models import Allowance, Generation, Star, WorkerHeartbeat
 
 
 @admin.register(Generation)
@@ -25,3 +27,26 @@ class GenerationAdmin(admin.ModelAdmin[Generation]):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin[WorkerHeartbeat]):
     list_display = ["name", "started_at", "seen_at"]
+
+
+@admin.register(Star)
+class StarAdmin(admin.ModelAdmin[Star]):
+    list_display = ["user", "generation", "created_at"]
+
+
+class AllowanceInline(admin.StackedInline[Allowance, Allowance]):
+    model = Allowance
+    can_delete = False
+    verbose_name = "monthly video allowance"
+    verbose_name_plural = "monthly video allowance"
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
+    """Django's user admin, plus each member's monthly video allowance."""
+
+    inlines = [AllowanceInline]

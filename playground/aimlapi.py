@@ -182,10 +182,8 @@ class Client:
     def create(self, *, model: str, prompt: str, enhance: bool, first_frame: str | None) -> Accepted:
         """Submit one generation; ``first_frame`` is a data URI (or a link), or None."""
         route = self._route(model)
-        payload: dict[str, Any] = {"model": model, "prompt": prompt, route.switch_field: enhance}
-        if first_frame is not None:
-            payload[route.image_field] = first_frame
-        elif model == "video-01-live2d":
+        payload = create_body(model=model, prompt=prompt, enhance=enhance, first_frame=first_frame)
+        if model == "video-01-live2d" and first_frame is None:
             raise Refused(
                 "The video-01-live2d model needs a first frame image.",
                 f"create not sent: {route.image_field} is required for {model}",
@@ -375,6 +373,25 @@ class Client:
         return self._refused(
             f"The finished video is larger than the {limit} this site keeps.", f"{where}: {what}"
         )
+
+
+def create_body(*, model: str, prompt: str, enhance: bool, first_frame: str | None) -> dict[str, Any]:
+    """The JSON body of a create request for `model` (the two models name the same options differently)."""
+    route = _ROUTES[model]
+    body: dict[str, Any] = {"model": model, "prompt": prompt, route.switch_field: enhance}
+    if first_frame is not None:
+        body[route.image_field] = first_frame
+    return body
+
+
+def endpoint(model: str) -> str:
+    """The path that both creates and polls generations of `model`."""
+    return _ROUTES[model].path
+
+
+def id_field(model: str) -> str:
+    """Where a create answer for `model` puts the generation id."""
+    return _ROUTES[model].id_fields[0]
 
 
 def client_from_settings() -> Client:

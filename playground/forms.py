@@ -1,15 +1,28 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
 
 from playground import images, linkfetch
 from playground.archive import storage_stem
-from playground.models import MODEL_CHOICES, MODEL_DESCRIPTIONS, MODELS_NEEDING_FIRST_FRAME, Generation
+from playground.models import (
+    MODEL_CHOICES,
+    MODEL_DESCRIPTIONS,
+    MODELS_NEEDING_FIRST_FRAME,
+    Generation,
+    allowance_for,
+    month_start,
+)
 from playground.uploads import UploadTooLarge
 
 PROMPT_MAX = 2000
@@ -38,10 +51,13 @@ class GenerateForm(forms.Form):
     image_link = forms.CharField(
         label="Image link",
         required=False,
-        help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
         max_length=2000,
+        help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
         widget=forms.URLInput(attrs={"placeholder": "https://…/picture.jpg", "inputmode": "url"}),
     )
+    # Remix and Retry carry the earlier generation's first frame, so nobody uploads it again.
+    reuse_first_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    drop_reused_first_frame = forms.BooleanField(label="Don't use this first frame", required=False)
     enhance_prompt = forms.BooleanField(
         label="Enhance prompt",
         required=False,
@@ -52,12 +68,25 @@ class GenerateForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args: Any, upload_too_large: UploadTooLarge | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: Any, upload_too_large: UploadTooLarge | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         self.upload_too_large = upload_too_large
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
+
+    def reused_generation(self) -> Generation | None:
+        """The generation whose first frame this form carries, if any."""
+        value = self["reuse_first_frame"].value()
+        if not value or (self.is_bound and self["drop_reused_first_frame"].value()):
+            return None
+        try:
+            return Generation.objects.filter(pk=int(value)).exclude(first_frame="").first()
+        except (TypeError, ValueError):
+            return None
 
     def clean_prompt(self) -> str:
         # Browsers send new lines as CRLF; count them as one character, like the counter does.
@@ -70,20 +99,29 @@ class GenerateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        cleaned["checked_image"] = None
+        if not self._check_limits():
+            return cleaned
         upload = cleaned.get("first_frame")
         link = (cleaned.get("image_link") or "").strip()
-        cleaned["checked_image"] = None
         if self.upload_too_large:
             size = self.upload_too_large.request_bytes
             about = f"about {size / 1024 / 1024:,.0f} MB" if size else "larger than 20 MB"
             self.add_error("first_frame", f"This file is {about}. The largest image we can send is 20 MB.")
             return cleaned
+        reused = self.reused_generation()
         if upload and link:
             self.add_error("image_link", "Give either an image file or an image link, not both.")
         elif upload:
             self._check("first_frame", lambda: images.read_capped(upload))
         elif link:
             self._check("image_link", lambda: linkfetch.fetch_image(link))
+        elif reused:
+            self._check("first_frame", lambda: _read_stored(reused.first_frame.name))
+        elif cleaned.get("reuse_first_frame") and not cleaned.get("drop_reused_first_frame"):
+            self.add_error(
+                "first_frame", "That first frame is no longer available. Choose a picture instead."
+            )
         elif cleaned.get("model") in MODELS_NEEDING_FIRST_FRAME:
             self.add_error(
                 "first_frame",
@@ -91,7 +129,7 @@ class GenerateForm(forms.Form):
             )
         return cleaned
 
-    def _check(self, field: str, read: Any) -> None:
+    def _check(self, field: str, read: Callable[[], bytes]) -> None:
         try:
             self.cleaned_data["checked_image"] = images.check_image(read())
         except images.ImageRejected as exc:
@@ -100,8 +138,34 @@ class GenerateForm(forms.Form):
         except linkfetch.LinkRejected as exc:
             self.add_error(field, exc.message)
 
-    def save(self, user: Any) -> Generation:
-        """Store the first frame and the row; a repeated submission returns the first one's row."""
+    def _check_limits(self) -> bool:
+        """The monthly allowance and the per-minute brake; False (with an error) when over."""
+        status = allowance_for(self.user)
+        if status.exhausted:
+            next_month = format_date(month_start(months_back=-1), "j F")
+            self.add_error(
+                None,
+                f"You have used all {status.cap} of your videos for this month. "
+                f"Your allowance starts again on {next_month}; an admin can raise it sooner.",
+            )
+            return False
+        recent = Generation.objects.filter(
+            created_by=self.user.pk, created_at__gte=timezone.now() - timedelta(minutes=1)
+        ).count()
+        if recent >= settings.SUBMISSIONS_PER_MINUTE:
+            self.add_error(
+                None,
+                f"You have started {recent} videos in the last minute. "
+                "Please wait a moment before starting another.",
+            )
+            return False
+        return True
+
+    def save(self) -> Generation | None:
+        """Store the first frame and the row; a repeated submission returns the first one's row.
+
+        Returns None (with a form error) if the allowance ran out while this form was checked.
+        """
         data = self.cleaned_data
         checked: images.CheckedImage | None = data["checked_image"]
         name = ""
@@ -111,8 +175,13 @@ class GenerateForm(forms.Form):
             )
         try:
             with transaction.atomic():
+                # Two tabs submitting at once must not both squeeze under the allowance: lock
+                # this user's row (SQLite's IMMEDIATE transactions already serialise writers).
+                get_user_model().objects.select_for_update().filter(pk=self.user.pk).first()
+                if not self._check_limits():
+                    raise _OverLimit
                 return Generation.objects.create(
-                    created_by=user,
+                    created_by=self.user,
                     submission_token=data["submission_token"],
                     model=data["model"],
                     prompt=data["prompt"],
@@ -123,8 +192,32 @@ class GenerateForm(forms.Form):
                     first_frame_height=checked.height if checked else None,
                     source_link=(data.get("image_link") or "").strip(),
                 )
+        except _OverLimit:
+            if name:
+                default_storage.delete(name)
+            return None
         except IntegrityError:
             # Two copies of the same form raced past the view's check; the first one won.
             if name:
                 default_storage.delete(name)
-            return Generation.objects.get(submission_token=data["submission_token"], created_by=user)
+            return Generation.objects.get(submission_token=data["submission_token"], created_by=self.user)
+
+
+class _OverLimit(Exception):
+    pass
+
+
+def _read_stored(name: str) -> bytes:
+    with default_storage.open(name, "rb") as f:
+        data: bytes = f.read(images.MAX_BYTES + 1)  # check_image refuses anything longer
+        return data
+
+
+def remix_initial(source: Generation) -> dict[str, Any]:
+    """The Generate form's starting values for another take of `source`."""
+    return {
+        "model": source.model,
+        "prompt": source.prompt,
+        "enhance_prompt": source.enhance_prompt,
+        "reuse_first_frame": source.pk if source.first_frame else None,
+    }

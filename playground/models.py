@@ -10,6 +10,7 @@ overwrite what the new holder did.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,19 @@ TRANSITIONS: dict[str, set[str]] = {
 # Upstream statuses meaning "accepted but not started yet".
 UPSTREAM_WAITING = {"", "queued", "waiting"}
 
+# Failures where the service never took the job, so nothing was charged: these don't count
+# toward a user's monthly allowance. (An ambiguous create may have been charged, so it counts.)
+UNCHARGED_FAILURES = ("never_started", "refused")
+
+
+def month_start(moment: datetime | None = None, months_back: int = 0) -> datetime:
+    """Midnight on the first day of this month (or an earlier one), in the site's time zone."""
+    local = timezone.localtime(moment or timezone.now())
+    year, month = local.year, local.month - months_back
+    while month < 1:
+        year, month = year - 1, month + 12
+    return local.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
+
 
 class IllegalTransition(Exception):
     pass
@@ -67,6 +81,15 @@ class IllegalTransition(Exception):
 class GenerationQuerySet(models.QuerySet["Generation"]):
     def active(self) -> GenerationQuerySet:
         return self.filter(state__in=ACTIVE_STATES)
+
+    def counting_toward_allowance(self) -> GenerationQuerySet:
+        return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES)
+
+    def with_stars_for(self, user: Any) -> GenerationQuerySet:
+        """Each row knows its creator and whether `user` starred it, in the same query."""
+        return self.select_related("created_by").annotate(
+            starred=models.Exists(Star.objects.filter(user=user.pk, generation=models.OuterRef("pk")))
+        )
 
     def _free(self, now: datetime) -> GenerationQuerySet:
         return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
@@ -165,7 +188,13 @@ class Generation(models.Model):
                 name="gen_due_idx",
                 condition=Q(state__in=["queued", "submitting", "running", "archiving"]),
             ),
+            # The gallery lists newest first, alone or filtered by creator, model or state.
             models.Index(fields=["-created_at", "-id"], name="gen_newest_idx"),
+            models.Index(fields=["created_by", "-created_at", "-id"], name="gen_creator_newest_idx"),
+            models.Index(fields=["model", "-created_at", "-id"], name="gen_model_newest_idx"),
+            models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
+            # Other takes from the same first frame.
+            models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
         ]
 
     def __str__(self) -> str:
@@ -178,6 +207,15 @@ class Generation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    def can_be_deleted_by(self, user: Any) -> bool:
+        return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
+
+    @property
+    def title(self) -> str:
+        """The first words of the prompt, for cards, headings and file names."""
+        words = self.prompt.split()
+        return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
 
     @property
     def stage(self) -> str:
@@ -335,6 +373,59 @@ class Generation(models.Model):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 fields[key] = float(value)
         return fields
+
+
+class Star(models.Model):
+    """A user's mark on a generation they want to find again."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stars")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "generation"], name="one_star_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ★ {self.generation_id}"
+
+
+class Allowance(models.Model):
+    """An admin-set monthly limit on how many videos one person may start."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="allowance")
+    generations_per_month = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the team default (the MONTHLY_GENERATION_CAP setting).",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.generations_per_month}"
+
+
+@dataclass(frozen=True)
+class AllowanceStatus:
+    used: int
+    cap: int | None  # None: no limit
+
+    @property
+    def left(self) -> int | None:
+        return None if self.cap is None else max(0, self.cap - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.cap is not None and self.used >= self.cap
+
+
+def allowance_for(user: Any) -> AllowanceStatus:
+    override = Allowance.objects.filter(user=user.pk).values_list("generations_per_month", flat=True).first()
+    cap: int | None = override if override is not None else settings.MONTHLY_GENERATION_CAP
+    used = (
+        Generation.objects.filter(created_by=user.pk, created_at__gte=month_start())
+        .counting_toward_allowance()
+        .count()
+    )
+    return AllowanceStatus(used=used, cap=cap)
 
 
 class WorkerHeartbeat(models.Model):

@@ -112,6 +112,16 @@ WORKER_RETRY_CAP = env_number("WORKER_RETRY_CAP", 300.0, minimum=0.01)
 # A finished video larger than this is refused rather than filling the disk.
 VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 
+# How many videos one person may start per calendar month, unless the admin sets their own
+# allowance; "none" means no limit. Failures the service did not charge for don't count.
+MONTHLY_GENERATION_CAP = (
+    None
+    if env_str("MONTHLY_GENERATION_CAP").lower() in {"none", "unlimited"}
+    else env_int("MONTHLY_GENERATION_CAP", 100, minimum=0)
+)
+# Starting more than this many videos within one minute is refused (a double-click guard and a brake).
+SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
+
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
 
@@ -187,7 +197,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "generate"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"

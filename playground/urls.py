@@ -7,8 +7,13 @@ from playground import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("generate/", views.generate, name="generate"),
+    path("gallery/", views.gallery, name="gallery"),
+    path("gallery/cards/<int:pk>/", views.gallery_card, name="gallery_card"),
     path("videos/<int:pk>/", views.generation, name="generation"),
     path("videos/<int:pk>/download/", views.download, name="download"),
+    path("videos/<int:pk>/star/", views.star, name="star"),
+    path("videos/<int:pk>/delete/", views.delete, name="delete"),
+    path("usage/", views.usage, name="usage"),
     path("media/<path:name>", views.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),

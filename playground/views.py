@@ -4,15 +4,22 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from playground.forms import GenerateForm
+from playground import apicode, archive
+from playground.forms import GenerateForm, remix_initial
+from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
-from playground.models import Generation, State, WorkerHeartbeat
+from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
+from playground.usage import month_usage
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -23,9 +30,14 @@ def site_context(request: HttpRequest) -> dict[str, Any]:
     return {"demo_mode": settings.DEMO_MODE}
 
 
+def _wants_fragment(request: HtmxHttpRequest) -> bool:
+    # A history restore asks for the whole page even though htmx sent it.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("generate")
+    return redirect("gallery")
 
 
 @require_http_methods(["GET", "POST"])
@@ -35,13 +47,21 @@ def generate(request: HttpRequest) -> HttpResponse:
         if existing:
             return redirect(existing)
         form = GenerateForm(
-            request.POST, request.FILES, upload_too_large=getattr(request, "upload_too_large", None)
+            request.POST,
+            request.FILES,
+            user=request.user,
+            upload_too_large=getattr(request, "upload_too_large", None),
         )
-        if form.is_valid():
-            return redirect(form.save(request.user))
+        if form.is_valid() and (gen := form.save()):
+            return redirect(gen)
     else:
-        form = GenerateForm(initial={"submission_token": uuid.uuid4()})
-    return render(request, "playground/generate.html", {"form": form})
+        initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
+        source_pk = request.GET.get("remix", "")
+        if source_pk.isdigit():
+            initial |= remix_initial(get_object_or_404(Generation, pk=int(source_pk)))
+        form = GenerateForm(initial=initial, user=request.user)
+    context = {"form": form, "reused": form.reused_generation(), "allowance": allowance_for(request.user)}
+    return render(request, "playground/generate.html", context)
 
 
 def _same_submission(request: HttpRequest) -> Generation | None:
@@ -53,14 +73,86 @@ def _same_submission(request: HttpRequest) -> Generation | None:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
+def gallery(request: HtmxHttpRequest) -> HttpResponse:
+    filters = GalleryFilters(request.GET, user=request.user)
+    context = {"filters": filters, "page": filters.page()}
+    template = "playground/gallery.html#results" if _wants_fragment(request) else "playground/gallery.html"
+    return render(request, template, context)
+
+
+@require_GET
+def gallery_card(request: HttpRequest, pk: int) -> HttpResponse:
+    gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
+    return render(request, "playground/gallery.html#card", {"generation": gen})
+
+
+@require_GET
+@vary_on_headers("HX-Request")
 def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    gen = get_object_or_404(Generation.objects.select_related("created_by"), pk=pk)
-    context = {
+    gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
+    context: dict[str, Any] = {
         "generation": gen,
         "worker_missing": gen.state == State.QUEUED and not WorkerHeartbeat.someone_alive(),
     }
-    template = "playground/generation.html#status" if request.htmx else "playground/generation.html"
-    return render(request, template, context)
+    if _wants_fragment(request):
+        return render(request, "playground/generation.html#status", context)
+    context |= {
+        "can_delete": gen.can_be_deleted_by(request.user),
+        "takes": _other_takes(gen),
+        "api_code": apicode.for_generation(gen),
+    }
+    return render(request, "playground/generation.html", context)
+
+
+def _other_takes(gen: Generation) -> list[Generation]:
+    if not gen.first_frame_sha256:
+        return []
+    others = (
+        Generation.objects.filter(first_frame_sha256=gen.first_frame_sha256, state=State.READY)
+        .exclude(pk=gen.pk)
+        .select_related("created_by")
+        .order_by("-created_at")[:3]
+    )
+    return list(others)
+
+
+@require_POST
+def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    gen = get_object_or_404(Generation, pk=pk)
+    with transaction.atomic():
+        deleted, _ = Star.objects.filter(user=request.user.pk, generation=gen).delete()
+        if not deleted:
+            Star.objects.get_or_create(user=request.user, generation=gen)
+    gen.starred = not deleted  # type: ignore[attr-defined]
+    if request.htmx:
+        return render(request, "playground/generation.html#star", {"generation": gen})
+    return redirect(gen)
+
+
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    gen = get_object_or_404(Generation.objects.select_related("created_by"), pk=pk)
+    if not gen.can_be_deleted_by(request.user):
+        raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
+    if request.method == "POST":
+        files = (gen.first_frame.name, gen.video.name, gen.poster.name)
+        gen.delete()
+        # Files go after the row: a crash in between leaves an orphan file for `orphans`
+        # to find, never a row pointing at a missing file.
+        transaction.on_commit(lambda: archive.delete_files(*files))
+        messages.success(request, f"Video #{pk} was deleted.")
+        return redirect("gallery")
+    return render(request, "playground/delete.html", {"generation": gen})
+
+
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    context = {
+        "months": [month_usage(0), month_usage(1)],
+        "allowance": allowance_for(request.user),
+    }
+    return render(request, "playground/usage.html", context)
 
 
 @require_GET

@@ -1,16 +1,20 @@
 """Settings for the test suite: the real settings, with test-only defaults in the environment."""
 
+import atexit
 import os
-from pathlib import Path
+import shutil
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # Tests talk to the stand-in over real HTTP with a key, so the client code path is the
 # production one; fixtures point AIMLAPI_BASE_URL at the stand-in they start.
 os.environ.setdefault("AIMLAPI_KEY", "sk-test-NEVER-SHOWN-0123456789")
-# Test databases and temporary files live apart from the app's own data; worker processes
-# started by tests inherit this, so they find the same test database.
-os.environ.setdefault("PLAYGROUND_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+# Each test run gets its own folder for the test database and temporary files, so two runs never
+# share a database. Worker processes started by tests inherit the variable and find the same one.
+if "PLAYGROUND_VAR_DIR" not in os.environ:
+    os.environ["PLAYGROUND_VAR_DIR"] = tempfile.mkdtemp(prefix="playground-tests-")
+    atexit.register(shutil.rmtree, os.environ["PLAYGROUND_VAR_DIR"], ignore_errors=True)
 
 from playground.settings import *  # noqa: F403
 

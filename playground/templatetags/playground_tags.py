@@ -1,7 +1,9 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -25,3 +27,13 @@ def duration_words(value: timedelta | float | int | None) -> str:
 def media_url(name: str) -> str:
     """The signed-in-only URL of a stored file."""
     return reverse("media", args=[name]) if name else ""
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """ "3 hours ago": one unit is enough on a card."""
+    if value is None:
+        return ""
+    if timezone.now() - value < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(value, depth=1)} ago"

@@ -1,0 +1,115 @@
+"""The team gallery's filters and paging.
+
+Pages are "keyset" pages: the next page is everything older than the last card shown
+(created_at, then id), which an index answers directly however deep the page is, unlike an
+OFFSET that must walk past every skipped row. The filters live in the URL, so a filtered view
+can be shared and the back button works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q, Subquery
+
+from playground.models import ACTIVE_STATES, MODEL_CHOICES, Generation, State
+
+PAGE_SIZE = 24
+MAX_SEARCH_WORDS = 8
+
+STATE_FILTERS = {
+    "ready": [State.READY],
+    "active": list(ACTIVE_STATES),
+    "failed": [State.FAILED],
+}
+
+
+class GalleryFilters(forms.Form):
+    q = forms.CharField(label="Search prompts", required=False, max_length=200)
+    model = forms.ChoiceField(label="Model", required=False, choices=[("", "Any model"), *MODEL_CHOICES])
+    creator = forms.CharField(label="Made by", required=False, max_length=150)
+    state = forms.ChoiceField(
+        label="State",
+        required=False,
+        choices=[("", "Any state"), ("ready", "Ready"), ("active", "In progress"), ("failed", "Failed")],
+    )
+    starred = forms.BooleanField(label="Starred", required=False)
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        # A small team: every member can be picked. "Mine" comes first.
+        members = get_user_model().objects.filter(is_active=True).order_by("username")
+        self.fields["creator"].widget = forms.Select(
+            choices=[("", "Anyone"), ("mine", "Mine")]
+            + [(u.get_username(), u.get_username()) for u in members]
+        )
+
+    def filtered(self) -> Any:
+        """The matching generations, newest first (not yet cut to a page)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        rows = Generation.objects.with_stars_for(self.user).order_by("-created_at", "-id")
+        for word in (data.get("q") or "").split()[:MAX_SEARCH_WORDS]:
+            rows = rows.filter(prompt__icontains=word)
+        if data.get("model"):
+            rows = rows.filter(model=data["model"])
+        creator = data.get("creator")
+        if creator == "mine":
+            rows = rows.filter(created_by=self.user.pk)
+        elif creator:
+            rows = rows.filter(created_by__username=creator)
+        if data.get("state") in STATE_FILTERS:
+            rows = rows.filter(state__in=STATE_FILTERS[data["state"]])
+        if data.get("starred"):
+            rows = rows.filter(starred=True)  # type: ignore[misc]  # the annotation from with_stars_for
+        if data.get("before"):
+            # Everything after the card whose id is `before`, in gallery order, in the same query.
+            anchor = Generation.objects.filter(pk=data["before"])
+            anchor_time = Subquery(anchor.values("created_at")[:1])
+            rows = rows.filter(
+                Q(created_at__lt=anchor_time) | Q(created_at=anchor_time, pk__lt=data["before"])
+            )
+        return rows
+
+    def page(self) -> GalleryPage:
+        # One row more than a page tells whether there is a next page without counting.
+        rows = list(self.filtered()[: PAGE_SIZE + 1])
+        return GalleryPage(cards=rows[:PAGE_SIZE], has_more=len(rows) > PAGE_SIZE, filters=self)
+
+    def query_string(self, **changes: Any) -> str:
+        """These filters as a URL query, with `changes` applied (None drops a key)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        params = {k: v for k, v in data.items() if v not in (None, "", False)}
+        params.update(changes)
+        params = {k: ("1" if v is True else v) for k, v in params.items() if v not in (None, "", False)}
+        return urlencode(params)
+
+    @property
+    def newest_query(self) -> str:
+        """The same filters from the first page."""
+        return self.query_string(before=None)
+
+    @property
+    def is_filtered(self) -> bool:
+        data = self.cleaned_data if self.is_valid() else {}
+        return any(data.get(k) for k in ("q", "model", "creator", "state", "starred"))
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    cards: list[Generation]
+    has_more: bool
+    filters: GalleryFilters
+
+    @property
+    def next_query(self) -> str:
+        return self.filters.query_string(before=self.cards[-1].pk) if self.cards else ""
+
+    @property
+    def is_first(self) -> bool:
+        return not (self.filters.is_valid() and self.filters.cleaned_data.get("before"))
