@@ -9,9 +9,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from playground import apicode, archive
@@ -77,8 +79,13 @@ def _same_submission(request: HttpRequest) -> Generation | None:
 def gallery(request: HtmxHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
     context = {"filters": filters, "page": filters.page()}
-    template = "playground/gallery.html#results" if _wants_fragment(request) else "playground/gallery.html"
-    return render(request, template, context)
+    if not _wants_fragment(request):
+        return render(request, "playground/gallery.html", context)
+    response = render(request, "playground/gallery.html#results", context)
+    if request.htmx.trigger == "filters":
+        # The address bar gets the tidy form of the filters (no empty fields), ready to share.
+        push_url(response, f"{reverse('gallery')}?{filters.query_string()}".rstrip("?"))
+    return response
 
 
 @require_GET

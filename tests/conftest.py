@@ -12,7 +12,7 @@ from django.test import Client
 from playground.worker import Worker
 from tests.factories import image_bytes
 
-pytest_plugins = ["tests.standin_fixtures"]
+pytest_plugins = ["tests.standin_fixtures", "tests.browser_fixtures"]
 
 PASSWORD = "correct horse battery staple"
 

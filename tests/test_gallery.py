@@ -167,6 +167,17 @@ def test_with_htmx_only_the_results_come_back(signed_in: Client, team):
     assert "HX-Request" in response["Vary"]
 
 
+def test_filtering_with_htmx_puts_the_tidy_filters_in_the_address_bar(signed_in: Client, team):
+    response = signed_in.get(
+        URL,
+        {"q": "fox", "model": "", "creator": "", "state": "", "starred": "on"},
+        headers={**HTMX, "HX-Trigger": "filters"},
+    )
+    assert response["HX-Push-Url"] == "/gallery/?q=fox&starred=1"
+    more = signed_in.get(URL, {"before": team["boat"].pk}, headers=HTMX)
+    assert "HX-Push-Url" not in more  # "Load more" leaves the address alone
+
+
 def test_a_history_restore_gets_the_whole_page(signed_in: Client, team):
     html = signed_in.get(
         URL, {"q": "fox"}, headers={**HTMX, "HX-History-Restore-Request": "true"}

@@ -1,0 +1,86 @@
+"""Fixtures for browser tests: Debian's Chromium through Playwright, a live server, a worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from playground.worker import Worker
+from tests.conftest import PASSWORD
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    path = chromium_path()
+    if path is None:
+        message = "Chromium is not installed (apt-get install chromium)."
+        if os.environ.get("CI"):
+            pytest.fail(message + " CI must run the browser tests.")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made here by
+    # fixtures are still plain synchronous calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def running_worker(upstream: Any) -> Iterator[Worker]:
+    upstream.app.queue_seconds = 1.0
+    upstream.app.generate_seconds = 2.5
+    worker = Worker(client=upstream.client(), threads=2, name="browser-worker")
+    thread = threading.Thread(target=worker.run, kwargs={"idle_sleep": 0.1}, daemon=True)
+    thread.start()
+    yield worker
+    worker.stop()
+    thread.join(20)
+
+
+def sign_in(page: Any, username: str = "carol", *, create: bool = True) -> None:
+    if create:
+        get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
+    page.goto("/generate/")
+    assert "/sign-in/" in page.url
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/generate/$"))
