@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Q, Subquery
+from django.db.models import Q
 
 from playground.models import ACTIVE_STATES, MODEL_CHOICES, Generation, State
 
@@ -68,13 +68,18 @@ class GalleryFilters(forms.Form):
         if data.get("starred"):
             rows = rows.filter(starred=True)  # type: ignore[misc]  # the annotation from with_stars_for
         if data.get("before"):
-            # Everything after the card whose id is `before`, in gallery order, in the same query.
-            anchor = Generation.objects.filter(pk=data["before"])
-            anchor_time = Subquery(anchor.values("created_at")[:1])
-            rows = rows.filter(
-                Q(created_at__lt=anchor_time) | Q(created_at=anchor_time, pk__lt=data["before"])
-            )
+            rows = self._older_than(rows, data["before"])
         return rows
+
+    @staticmethod
+    def _older_than(rows: Any, pk: int) -> Any:
+        """Everything after the card `pk` in gallery order (newest first, then highest id)."""
+        anchor = Generation.objects.filter(pk=pk).values_list("created_at", flat=True).first()
+        if anchor is None:
+            # The card was deleted since the page was shown; ids follow creation closely enough.
+            return rows.filter(pk__lt=pk)
+        # "created_at <= anchor" alone bounds an index range scan; the OR then settles ties.
+        return rows.filter(created_at__lte=anchor).filter(Q(created_at__lt=anchor) | Q(pk__lt=pk))
 
     def page(self) -> GalleryPage:
         # One row more than a page tells whether there is a next page without counting.

@@ -246,6 +246,15 @@ def test_the_htmx_load_more_returns_the_next_cards(signed_in: Client, user):
     assert len(card_ids(html)) == 2
 
 
+def test_load_more_after_the_last_card_was_deleted_still_continues(signed_in: Client, user):
+    total = PAGE_SIZE + 5
+    # Made oldest first, as in life: ids grow with time.
+    newest_first = [make(user, f"Clip {i}", minutes_ago=total - i) for i in range(total)][::-1]
+    anchor = newest_first[PAGE_SIZE - 1].pk
+    newest_first[PAGE_SIZE - 1].delete()
+    assert card_ids(get(signed_in, before=anchor)) == [g.pk for g in newest_first[PAGE_SIZE:]]
+
+
 @pytest.mark.parametrize("bad", ["abc", "-1", "0", "99999999"])
 def test_a_bad_or_stale_cursor_never_errors(signed_in: Client, user, bad):
     make(user)

@@ -1,0 +1,187 @@
+"""Benchmark 2: the gallery at scale.
+
+    .venv/bin/python -m bench.gallery [--sizes 100,10000,100000] [--database-url URL]
+
+For each size, a fresh database is seeded with that many finished generations from 50 members
+(seed_demo --no-media), then four gallery pages are measured through Django's test client,
+signed in: the first page, a prompt search, a filtered page (one creator, ready only) and a deep
+page (a "Load more" cursor near the oldest row). Each is run 25 times after a warm-up; the
+median is reported, with its SQL query count, and as a ratio to the same page at the smallest
+size measured in the same run (machines are noisy, so only ratios compare across runs).
+
+SQLite by default (a temporary file); give --database-url postgres://... to measure PostgreSQL
+(the named database is dropped and created for each size). Writes var/bench/gallery.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "var" / "bench" / "gallery.json"
+RUNS = 25
+MEMBERS = 50
+
+MEASURE = r"""
+import json, statistics, sys, time
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from playground.models import Generation
+
+runs = int(sys.argv[1])
+member = get_user_model().objects.filter(generations__isnull=False).order_by("username").first()
+client = Client()
+client.force_login(member)
+oldest = list(Generation.objects.order_by("created_at", "id").values_list("pk", flat=True)[:30])
+pages = {
+    "first page": {},
+    "search": {"q": "lighthouse dusk"},
+    "filtered": {"creator": "mine", "state": "ready"},
+    "deep page": {"before": oldest[-1]},
+}
+results = {}
+for name, params in pages.items():
+    client.get("/gallery/", params)  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        response = client.get("/gallery/", params)
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.status_code
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/gallery/", params)
+    results[name] = {
+        "median_ms": statistics.median(times) * 1000,
+        "queries": len(queries),
+        "cards": response.content.decode().count('class="card-item"'),
+        "sql": queries.captured_queries[-1]["sql"],
+    }
+print(json.dumps(results))
+"""
+
+PLAN = r"""
+import django, json, sys
+django.setup()
+from django.db import connection
+sql = json.loads(sys.stdin.read())
+with connection.cursor() as cursor:
+    prefix = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+    cursor.execute(prefix + sql)
+    print(json.dumps([" ".join(str(c) for c in row) for row in cursor.fetchall()]))
+"""
+
+
+def environment(database_url: str, var_dir: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "playground.settings",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "DATABASE_URL": database_url,
+        "PLAYGROUND_VAR_DIR": var_dir,
+        "MEDIA_ROOT": str(Path(var_dir) / "media"),
+        "AIMLAPI_KEY": "bench-no-calls-are-made",
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+
+
+def fresh_database(url: str, var_dir: str) -> str:
+    if url.startswith("postgres"):
+        base, name = url.rsplit("/", 1)
+        admin = f"{base}/postgres"
+        for statement in (f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'):
+            subprocess.run(["psql", admin, "-qc", statement], check=True, stdout=subprocess.DEVNULL)  # noqa: S607
+        return url
+    return f"sqlite:///{var_dir}/bench.sqlite3"
+
+
+def measure(size: int, url: str) -> dict[str, dict[str, object]]:
+    with tempfile.TemporaryDirectory(prefix="bench-gallery-") as var_dir:
+        env = environment(fresh_database(url, var_dir), var_dir)
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")  # production settings serve hashed static names
+        started = time.perf_counter()
+        manage(env, "seed_demo", "--generations", str(size), "--members", "10", "--no-media", "--days", "365")
+        extra_members = MEMBERS - 10
+        script = (
+            "import django; django.setup();"
+            "from django.contrib.auth import get_user_model; from playground.models import Generation;"
+            "import random; rng = random.Random(3); U = get_user_model();"
+            f"people = [U.objects.get_or_create(username=f'member{{i}}')[0] for i in range({extra_members})];"
+            "ids = list(Generation.objects.values_list('pk', flat=True));"
+            "[Generation.objects.filter(pk__in=ids[i::len(people)+10]).update(created_by=p)"
+            " for i, p in enumerate(people)]"
+        )
+        subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+        seeded = time.perf_counter() - started
+        out = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(RUNS)], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        if out.returncode:
+            raise SystemExit(out.stderr)
+        results: dict[str, dict[str, object]] = json.loads(out.stdout)
+        for row in results.values():
+            plan = subprocess.run(
+                [sys.executable, "-c", PLAN],
+                cwd=ROOT,
+                env=env,
+                input=json.dumps(row.pop("sql")),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            row["plan"] = json.loads(plan.stdout)
+            row["seed_seconds"] = round(seeded, 1)
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,10000,100000")
+    parser.add_argument(
+        "--database-url", default="", help="postgres://user@host:5432/dbname (default: SQLite)"
+    )
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    engine = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+    runs = {size: measure(size, args.database_url) for size in sizes}
+    base = runs[sizes[0]]
+    print(f"\nGallery pages on {engine} (median of {RUNS}; ratio to the same page at {sizes[0]:,} rows)\n")
+    print("| page | rows | queries | median ms | ratio | target (≤ 6 queries, ratio ≤ 2) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for size, results in runs.items():
+        for name, row in results.items():
+            ratio = float(row["median_ms"]) / float(base[name]["median_ms"])  # type: ignore[arg-type]
+            row["ratio"] = round(ratio, 2)
+            met = int(row["queries"]) <= 6 and (size == sizes[0] or ratio <= 2)  # type: ignore[call-overload]
+            print(
+                f"| {name} | {size:,} | {row['queries']} | {float(row['median_ms']):.1f} | {ratio:.2f} |"  # type: ignore[arg-type]
+                f" {'met' if met else 'MISSED'} |"
+            )
+    largest = runs[sizes[-1]]
+    print(f"\nQuery plans at {sizes[-1]:,} rows:")
+    for name, row in largest.items():
+        print(f"- {name}: " + " / ".join(row["plan"]))  # type: ignore[arg-type]
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(json.dumps({"engine": engine, "runs": runs}, indent=2, default=str))
+    print(f"\nWrote {OUTPUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
