@@ -6,8 +6,8 @@ picture of bounded size, because the bytes are stored and sent on exactly as rec
 
 Hostile bytes are the normal case here, so the order matters: size, then the format from the
 magic bytes, then the header (dimensions, orientation) read by our own small parsers, then the
-pixel cap, then the rules, and only then the expensive integrity pass, which never holds the
-decoded picture in memory.
+pixel cap, then the rules, and only then the pass over the whole file that proves it intact,
+which never holds the decoded picture in memory.
 """
 
 from __future__ import annotations
@@ -20,27 +20,23 @@ import struct
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from PIL import Image
-
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
 
 MAX_BYTES = 20 * 1024 * 1024
 MIN_SHORT_SIDE = 300
 
-# Checking costs grow with the data, not with the pixels alone. Measured on the 2-core box this
-# was written on (Pillow 12.3 + libjpeg-turbo, zlib 1.2.13; median of 7 runs of check_image on
-# 20 MB files at 5887×4416 = 26.0 MP; memory is the growth of peak RSS during one check):
-#   baseline JPEG     ~6.5 ms per MB of entropy-coded data at any pixel count: 122 ms, < 3 MB
-#                     (24 MP/13.8 MB 108 ms; 50 MP/17.4 MB 148 ms, so a higher cap costs little here)
-#   progressive JPEG  libjpeg keeps every coefficient, ~3 bytes per pixel: 524 ms, 74 MB
-#   PNG               ~2.2-2.7 ms per MB of raw rows: 8-bit RGB 162-193 ms, < 2 MB; 16-bit RGBA
-#                     (208 MB of rows from a 0.2 MB file) 423 ms. At 50 MP every PNG figure doubles.
-# No cap between 24 and 50 MP keeps a 20 MB file under 100 ms (a 24 MP RGB PNG alone inflates
-# 72 MB of rows: 145-195 ms), so the cap is the smallest that still takes the common 24-26 MP
-# photos whole (iPhone 24 MP 5712×4284, Fuji 26 MP 6240×4160).
+# Checking costs grow with the data. Measured with bench/image_checks.py on a noisy 2-core box
+# (Pillow 12.3, zlib 1.2.13; 20 MB files at 5887×4416 = 26.0 MP; times beside SHA-256 of the same
+# bytes, 12-22 ms there; memory is the growth of peak RSS during one check in a fresh process):
+#   JPEG, any kind  structure only, no decode (see _verify_jpeg): 7-31 ms, 0.6-2.7× SHA-256, no
+#                   memory. A crafted file with a restart marker after each of 6.8M blocks: 0.5-0.7 s.
+#   PNG             zlib inflates every row: photo-like 8-bit RGB 197-320 ms (13-17× SHA-256), < 1 MB;
+#                   16-bit RGBA, 208 MB of rows from a 0.8 MB file, 77-100 ms. At 50 MP, double.
+# PNG sets the cap: with this zlib no cap that takes 24 MP photos keeps a 20 MB PNG under 100 ms,
+# so the cap is the smallest that still takes the common 24-26 MP photos whole (iPhone 24 MP
+# 5712×4284, Fuji 26 MP 6240×4160).
 MAX_PIXELS = 26_000_000
 
 # Pillow refuses compressed PNG text or ICC chunks that inflate past 1 MiB and text past 64 MiB in
@@ -303,7 +299,20 @@ def _exif_orientation(payload: bytes | memoryview | None) -> int:
 _SOF_COMMON = {0xC0, 0xC1, 0xC2}
 _SOF_UNCOMMON = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _STANDALONE = {0x00, 0x01, *range(0xD0, 0xD8)}
+_PROGRESSIVE, _DHT, _DNL, _DQT, _DRI = 0xC2, 0xC4, 0xDC, 0xDB, 0xDD
 _APP0, _APP1, _APP14, _COM, _SOS, _SOI, _EOI = 0xE0, 0xE1, 0xEE, 0xFE, 0xDA, 0xD8, 0xD9
+_APPLICATION = {*range(0xE0, 0xF0), _COM}
+# What may end a scan's entropy-coded data; any other marker there is a damaged byte.
+_AFTER_SCAN = {_DHT, _DNL, _DQT, _DRI, _SOS, _EOI, *_APPLICATION}
+# In entropy-coded data 0xFF 0x00 is a data byte and 0xFF 0xD0-0xD7 a restart marker, which
+# must come in that cyclic order; any other marker ends the scan. Runs of 0xFF are fill.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_ANY_MARKER = re.compile(rb"\xff[^\x00\xff]")
+_RESTART = re.compile(rb"\xff([\xd0-\xd7])")
+_RESTART_CYCLE = bytes(range(0xD0, 0xD8))
+_RESTART_WINDOW = 256 * 1024
+
+_Component = tuple[int, int, int]  # (id, horizontal sampling, vertical sampling)
 
 
 @dataclass(frozen=True)
@@ -311,10 +320,13 @@ class _JpegHeader:
     width: int
     height: int
     orientation: int
-    # SOI and the segments the decoder needs; everything from the first SOS on is read from
-    # the original bytes at scan_start.
-    codec_head: bytes
-    scan_start: int
+    progressive: bool
+    components: tuple[_Component, ...]
+    restart_interval: int
+    # SOI, JFIF/Adobe and every other segment up to the first scan, with the frame's size
+    # rewritten to a single MCU: see _verify_jpeg.
+    skeleton_head: bytes
+    scan_start: int  # where the first SOS marker is
 
 
 def _read_jpeg_header(data: bytes) -> _JpegHeader:
@@ -327,7 +339,10 @@ def _read_jpeg_header(data: bytes) -> _JpegHeader:
     end = len(data)
     pos = 2
     head = bytearray(data[:2])
-    size: tuple[int, int] | None = None
+    frame: tuple[int, int, tuple[_Component, ...]] | None = None
+    frame_at = 0
+    progressive = False
+    interval = 0
     exif: memoryview | None = None
     kept_app: set[int] = set()
     view = memoryview(data)
@@ -352,16 +367,22 @@ def _read_jpeg_header(data: bytes) -> _JpegHeader:
         segment = view[pos - 2 : pos + length]
         pos += length
         if marker == _SOS:
-            if size is None:
+            if frame is None:
                 raise _damaged("JPEG")
+            width, height, components = frame
+            mcu_width, mcu_height = _mcu_size(components)
+            head[frame_at + 5 : frame_at + 9] = struct.pack(">HH", mcu_height, mcu_width)
             return _JpegHeader(
-                width=size[0],
-                height=size[1],
+                width=width,
+                height=height,
                 orientation=_exif_orientation(exif),
-                codec_head=bytes(head),
+                progressive=progressive,
+                components=components,
+                restart_interval=interval,
+                skeleton_head=bytes(head),
                 scan_start=pos - length - 2,
             )
-        if 0xE0 <= marker <= 0xEF or marker == _COM:
+        if marker in _APPLICATION:
             if marker == _APP1 and exif is None and body[:6].tobytes() == b"Exif\x00\x00":
                 exif = body[6:]
             wanted = {_APP0: b"JFIF\x00", _APP14: b"Adobe"}.get(marker)
@@ -370,85 +391,197 @@ def _read_jpeg_header(data: bytes) -> _JpegHeader:
                 head += segment
             continue
         if marker in _SOF_COMMON or marker in _SOF_UNCOMMON:
-            if size is not None or len(body) < 6:
+            if frame is not None:
                 raise _damaged("JPEG")
             if marker in _SOF_UNCOMMON:
                 raise ImageRejected(
                     "This JPEG uses an uncommon kind of compression (lossless, hierarchical or "
                     "arithmetic coding) that many programs can't read. Save it again as a standard JPEG."
                 )
-            height, width = struct.unpack_from(">HH", body, 1)
-            if width == 0 or height == 0:
+            frame = _read_frame(body)
+            frame_at = len(head)
+            progressive = marker == _PROGRESSIVE
+        elif marker == _DRI:
+            if length != 4:
                 raise _damaged("JPEG")
-            size = (width, height)
+            interval = int.from_bytes(body, "big")
         head += segment
 
 
-class _JoinedReader(io.RawIOBase):
-    """A read-only file over `head` followed by `tail`, without copying the tail."""
+def _read_frame(body: memoryview) -> tuple[int, int, tuple[_Component, ...]]:
+    if len(body) < 6:
+        raise _damaged("JPEG")
+    height, width, count = struct.unpack_from(">HHB", body, 1)
+    if width == 0 or height == 0 or count == 0 or len(body) != 6 + 3 * count:
+        raise _damaged("JPEG")
+    components = tuple((body[6 + 3 * i], body[7 + 3 * i] >> 4, body[7 + 3 * i] & 0x0F) for i in range(count))
+    if len({cid for cid, _, _ in components}) != count or not all(
+        1 <= h <= 4 and 1 <= v <= 4 for _, h, v in components
+    ):
+        raise _damaged("JPEG")
+    return width, height, components
 
-    def __init__(self, head: bytes, tail: memoryview) -> None:
-        super().__init__()
-        self._head = head
-        self._tail = tail
-        self._length = len(head) + len(tail)
-        self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        target = memoryview(buffer).cast("B")
-        written = 0
-        while written < len(target) and self._pos < self._length:
-            if self._pos < len(self._head):
-                source: bytes | memoryview = self._head[self._pos :]
-            else:
-                source = self._tail[self._pos - len(self._head) :]
-            count = min(len(target) - written, len(source))
-            target[written : written + count] = source[:count]
-            written += count
-            self._pos += count
-        return written
+def _mcu_size(components: Sequence[_Component]) -> tuple[int, int]:
+    return 8 * max(h for _, h, _ in components), 8 * max(v for _, _, v in components)
 
 
 def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
-    """Decode the whole entropy-coded stream at 1/8 scale, so a truncated file can't pass.
+    """Prove the file is whole without decoding it: every scan present and complete, then EOI.
 
-    At 1/8 libjpeg computes only the DC term of each block: every byte is still read and
-    Huffman-decoded, but the output is 1/64 of the pixels. Extra pictures appended after the
-    primary one (MPO from phones, motion-photo videos) are not read: like every JPEG decoder,
-    the upstream sees the primary picture, and that is the one checked here.
+    A full decode proves little more and costs much more. libjpeg treats damaged entropy-coded
+    data as a warning and fills in grey: a file cut short with an end marker appended, bit
+    flips or garbage all decode "fine"; only a missing end marker stops it. It also costs time
+    in proportion to the file (~130 ms for 20 MB) and, for progressive or multi-scan files,
+    memory for every coefficient (3-8 bytes a pixel: 74-150 MB at 26 MP). Instead:
+
+    - every segment between scans is well formed, with nothing but fill bytes between them;
+    - the entropy-coded data of each scan is not empty and holds only stuffed 0xFF bytes and,
+      when a restart interval is set, exactly the restart markers its MCU count calls for, in
+      order (so a scan cut short with an end marker glued on is caught wherever the file has
+      restart markers, as some cameras and encoders write; without them only a Huffman
+      decode could tell, and libjpeg's doesn't);
+    - together the scans deliver every component, and in a progressive file every
+      coefficient to full precision, as JPEG's progression rules demand;
+    - the end-of-image marker is there. What follows it (MPO pictures, motion-photo videos)
+      is not read: like every JPEG decoder, the upstream sees the primary picture.
+
+    Finally libjpeg itself reads every table and scan header, from a skeleton of the file
+    whose frame is one MCU and whose scans hold no data, so it judges what it would refuse
+    (undefined or bogus tables, bad progressions, unsupported precisions) in microseconds.
     """
-    reader = io.BufferedReader(_JoinedReader(header.codec_head, memoryview(data)[header.scan_start :]))
-    bomb = False
-    size: tuple[int, int] | None = None
+    progress = _ScanProgress(header)
+    skeleton = bytearray(header.skeleton_head)
+    interval = header.restart_interval
+    view = memoryview(data)
+    end = len(data)
+    pos, marker = header.scan_start + 2, _SOS
+    while marker != _EOI:
+        if marker in _STANDALONE or marker == _SOI or pos + 2 > end:
+            raise _damaged("JPEG")
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2 or pos + length > end:
+            raise _damaged("JPEG")
+        segment = view[pos - 2 : pos + length]
+        pos += length
+        if marker == _SOS:
+            mcus = progress.scan(segment[4:])
+            skeleton += segment
+            pos, marker = _skip_entropy_coded_data(data, pos, mcus, interval)
+            continue
+        if marker in _SOF_COMMON or marker in _SOF_UNCOMMON:
+            raise _damaged("JPEG")
+        if marker == _DRI:
+            if length != 4:
+                raise _damaged("JPEG")
+            interval = int.from_bytes(segment[4:], "big")
+        if marker not in _APPLICATION:
+            skeleton += segment
+        # Between scans a marker must follow at once; stray bytes here mean damaged data.
+        if pos >= end or data[pos] != 0xFF:
+            raise _damaged("JPEG")
+        while pos < end and data[pos] == 0xFF:
+            pos += 1
+        if pos >= end:
+            raise _damaged("JPEG")
+        marker = data[pos]
+        pos += 1
+    progress.finish()
+    skeleton += bytes((0xFF, _EOI))
+    _decode_skeleton(bytes(skeleton), _mcu_size(header.components))
+
+
+def _skip_entropy_coded_data(data: bytes, start: int, mcus: int, interval: int) -> tuple[int, int]:
+    """(position after the marker that ends the scan, that marker), checking restart markers.
+
+    Everything here runs inside the regex engine: a crafted file with a restart marker after
+    every MCU holds millions of them, too many to visit one by one in Python.
+    """
+    # Without a restart interval a restart marker ends the scan like any other stray marker (and
+    # is refused below), so one pass finds the end; with one, a second pass reads them all.
+    found = (_SCAN_END if interval else _ANY_MARKER).search(data, start)
+    if found is None:
+        raise _damaged("JPEG")
+    stop, marker = found.start(), data[found.end() - 1]
+    while stop > start and data[stop - 1] == 0xFF:  # fill bytes before the marker
+        stop -= 1
+    if stop == start or marker not in _AFTER_SCAN:
+        raise _damaged("JPEG")
+    if not interval:
+        return found.end(), marker
+    expected = -(-mcus // interval) - 1
+    seen = bytearray()
+    for window in range(start, stop, _RESTART_WINDOW):
+        # The window reaches one byte past its end so that a marker split across two is seen once.
+        seen += b"".join(_RESTART.findall(data, window, min(window + _RESTART_WINDOW + 1, stop)))
+        if len(seen) > expected:
+            raise _damaged("JPEG")
+    if seen != _RESTART_CYCLE * (expected // 8) + _RESTART_CYCLE[: expected % 8]:
+        raise _damaged("JPEG")
+    return found.end(), marker
+
+
+class _ScanProgress:
+    """What the scans so far have delivered, per component and coefficient."""
+
+    def __init__(self, header: _JpegHeader) -> None:
+        self._width, self._height = header.width, header.height
+        self._progressive = header.progressive
+        self._sampling = {cid: (h, v) for cid, h, v in header.components}
+        self._max_h = max(h for h, _ in self._sampling.values())
+        self._max_v = max(v for _, v in self._sampling.values())
+        # The lowest bit of each coefficient sent so far (successive approximation: a first
+        # scan sends bits from Al up, each refinement one bit lower); None: not sent yet.
+        self._low_bit: dict[int, list[int | None]] = {cid: [None] * 64 for cid in self._sampling}
+
+    def scan(self, body: memoryview) -> int:
+        """Record one scan header; the number of MCUs its entropy-coded data must hold."""
+        count = body[0] if body else 0
+        if not 1 <= count <= 4 or len(body) != 4 + 2 * count:
+            raise _damaged("JPEG")
+        ids = [body[1 + 2 * i] for i in range(count)]
+        if len(set(ids)) != count or not all(cid in self._sampling for cid in ids):
+            raise _damaged("JPEG")
+        first, last, high, low = body[-3], body[-2], body[-1] >> 4, body[-1] & 0x0F
+        if not self._progressive:
+            first, last, high, low = 0, 63, 0, 0  # libjpeg ignores these in sequential files
+        elif (
+            first > last
+            or last > 63
+            or (first == 0) != (last == 0)
+            or (first > 0 and count != 1)
+            or low > 13
+            or (high and low != high - 1)
+        ):
+            raise _damaged("JPEG")
+        for cid in ids:
+            bits = self._low_bit[cid]
+            if first > 0 and bits[0] is None:  # AC coefficients before the DC ones
+                raise _damaged("JPEG")
+            for k in range(first, last + 1):
+                if bits[k] != (high or None):
+                    raise _damaged("JPEG")
+                bits[k] = low
+        if count > 1:
+            return -(-self._width // (8 * self._max_h)) * -(-self._height // (8 * self._max_v))
+        h, v = self._sampling[ids[0]]
+        return -(-self._width * h // (8 * self._max_h)) * -(-self._height * v // (8 * self._max_v))
+
+    def finish(self) -> None:
+        if any(bit != 0 for bits in self._low_bit.values() for bit in bits):
+            raise _damaged("JPEG")
+
+
+def _decode_skeleton(skeleton: bytes, size: tuple[int, int]) -> None:
     try:
-        with Image.open(reader, formats=["JPEG"]) as image:
-            size = image.size
-            if size == (header.width, header.height):
-                image.draft("L", (max(1, header.width // 8), max(1, header.height // 8)))
-                image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        bomb = True
+        with Image.open(io.BytesIO(skeleton), formats=["JPEG"]) as image:
+            opened = image.size
+            image.load()
     except Exception:
         # Pillow and libjpeg signal bad input with many types (OSError, SyntaxError, struct.error,
         # ValueError, even IndexError); for user bytes every one of them means "can't be read".
-        size = None
-    if bomb:
-        raise ImageRejected(_pixel_sentence(header.width, header.height))
-    if size != (header.width, header.height):
+        raise _damaged("JPEG") from None
+    if opened != size:
         raise _damaged("JPEG")
 
 

@@ -13,11 +13,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from playground.images import MAX_BYTES, ImageRejected, check_image
 from playground.linkfetch import LinkRejected, fetch_image
+from tests import imagecorpus as corpus
 from tests.factories import image_bytes
 
 PNG = image_bytes(640, 480)
@@ -74,16 +76,7 @@ def connector() -> Connector:
 
 @pytest.fixture
 def resolver() -> Resolver:
-    return Resolver(
-        {
-            "localhost": ["127.0.0.1", "::1"],
-            "metadata.google.internal": ["169.254.169.254"],
-            "images.example.com": ["10.0.0.1"],
-            "mixed.example": ["93.184.216.34", "10.0.0.1"],
-            "public.example": ["93.184.216.34"],
-            "images.test": ["127.0.0.1"],
-        }
-    )
+    return Resolver(corpus.STUB_DNS)
 
 
 # --- A real HTTP server on loopback ------------------------------------------------------------
@@ -97,6 +90,11 @@ class ImageServer(http.server.ThreadingHTTPServer):
         self.stop = threading.Event()
         self.request_lines: list[str] = []
         self.hosts: list[str] = []
+        self.files: dict[str, tuple[bytes, str, bool]] = {}  # name: (body, Content-Type, send length)
+
+    def put(self, name: str, body: bytes, content_type: str = "image/png", *, length: bool = True) -> str:
+        self.files[name] = (body, content_type, length)
+        return f"{self.base}/file/{name}"
 
     @property
     def base(self) -> str:
@@ -144,6 +142,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def route_image_jpg(self) -> None:
         self.reply(200, JPEG, {"Content-Type": "image/jpeg"})
+
+    def route_file(self, name) -> None:
+        body, content_type, length = self.server.files[name]
+        self.reply(200, body, {"Content-Type": content_type}, length=length)
+
+    def route_long(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(PNG)  # more than it said: only the first 100 bytes are read
 
     def route_no_length(self) -> None:
         self.reply(200, PNG, length=False)  # HTTP/1.0: the body ends when the connection closes
@@ -306,69 +314,22 @@ def test_a_redirect_loop_ends(server, connector):
 
 # --- Refused addresses -------------------------------------------------------------------------
 
-PRIVATE = [
-    # (link, address named in the sentence, names the resolver is asked about)
-    ("http://127.0.0.1/", "127.0.0.1", []),
-    ("http://localhost/", "localhost", []),
-    ("http://LOCALHOST./", "localhost", []),
-    ("http://images.localhost/", "images.localhost", []),
-    ("http://0.0.0.0/", "0.0.0.0", []),  # noqa: S104
-    ("http://0/", "0.0.0.0", []),  # noqa: S104
-    ("http://127.1/", "127.0.0.1", []),
-    ("http://127.0.0.1./", "127.0.0.1", []),
-    ("http://2130706433/", "127.0.0.1", []),
-    ("http://0x7f000001/", "127.0.0.1", []),
-    ("http://0X7F.1/", "127.0.0.1", []),
-    ("http://017700000001/", "127.0.0.1", []),
-    ("http://10.0.0.1/", "10.0.0.1", []),
-    ("http://172.16.0.1/", "172.16.0.1", []),
-    ("http://192.168.1.1/", "192.168.1.1", []),
-    ("http://100.64.0.1/", "100.64.0.1", []),
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254", []),
-    ("http://224.0.0.1/", "224.0.0.1", []),
-    ("http://255.255.255.255/", "255.255.255.255", []),
-    ("http://192.0.2.1/", "192.0.2.1", []),
-    ("http://198.18.0.1/", "198.18.0.1", []),
-    ("http://240.0.0.1/", "240.0.0.1", []),
-    ("http://metadata.google.internal/computeMetadata/v1/", "169.254.169.254", ["metadata.google.internal"]),
-    ("http://images.example.com/cat.jpg", "10.0.0.1", ["images.example.com"]),
-    ("http://mixed.example/cat.jpg", "10.0.0.1", ["mixed.example"]),
-    ("https://images.example.com/cat.jpg", "10.0.0.1", ["images.example.com"]),
-    ("http://[::1]/", "::1", []),
-    ("http://[::]/", "::", []),
-    ("http://[::ffff:127.0.0.1]/", "127.0.0.1", []),
-    ("http://[::ffff:10.0.0.1]/", "10.0.0.1", []),
-    ("http://[64:ff9b::10.0.0.1]/", "10.0.0.1", []),
-    ("http://[64:ff9b::169.254.169.254]/", "169.254.169.254", []),
-    ("http://[64:ff9b:1::a00:1]/", "64:ff9b:1::a00:1", []),
-    ("http://[::10.0.0.1]/", "::a00:1", []),
-    ("http://[::127.0.0.1]/", "::7f00:1", []),
-    ("http://[2002:a00:1::]/", "2002:a00:1::", []),
-    ("http://[2002:7f00:1::1]/", "2002:7f00:1::1", []),
-    ("http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", "2001:0:4136:e378:8000:63bf:f5ff:fffe", []),
-    ("http://[fe80::1]/", "fe80::1", []),
-    ("http://[fe80::1%25eth0]/", "fe80::1%eth0", []),
-    ("http://[fc00::1]/", "fc00::1", []),
-    ("http://[fd12:3456::1]/", "fd12:3456::1", []),
-    ("http://[fec0::1]/", "fec0::1", []),
-    ("http://[ff02::1]/", "ff02::1", []),
-    ("http://[2001:db8::1]/", "2001:db8::1", []),
-    ("http://[100::1]/", "100::1", []),
-]
 
-
-@pytest.mark.parametrize(("url", "address", "looked_up"), PRIVATE, ids=[case[0] for case in PRIVATE])
+@pytest.mark.parametrize(
+    ("url", "address", "looked_up"), corpus.REFUSED_LINKS, ids=[case[0] for case in corpus.REFUSED_LINKS]
+)
 def test_it_refuses_private_and_local_addresses_without_connecting(
     url, address, looked_up, connector, resolver
 ):
     message = refusal(url, connector, resolver=resolver)
 
-    assert message == (
-        f"This link points to a private or local network address ({address}), "
-        "which we don't fetch for safety."
-    )
+    assert message == corpus.private_address_sentence(address)
     assert connector.calls == []
     assert resolver.calls == looked_up
+
+
+def test_the_tally_of_refused_addresses_counts_the_whole_table():
+    assert corpus.refused_link_count() == len(corpus.REFUSED_LINKS) >= 47
 
 
 def test_a_loopback_allowance_is_for_its_port_only(server, connector):
@@ -758,3 +719,74 @@ def test_environment_proxies_are_never_used(server, connector, resolver, proxy_t
 
     assert proxy_trap == []
     assert connector.calls == [("127.0.0.1", server.server_address[1])]
+
+
+def test_a_redirect_chain_ending_on_a_private_address_is_refused_at_its_last_hop(server, connector):
+    last = "http://169.254.169.254/latest/meta-data/"
+    second = f"{server.base}/redirect?to={quote(last, safe='')}"
+    first = f"{server.base}/redirect?status=301&to={quote(second, safe='')}"
+
+    message = refusal(first, connector, allowed_hosts=[server.netloc])
+
+    assert message == corpus.private_address_sentence("169.254.169.254")
+    assert {address for address, _ in connector.calls} == {"127.0.0.1"}
+
+
+# --- What a link delivers, checked -------------------------------------------------------------
+
+CASES = {case.name: case for case in corpus.HOSTILE}
+EDGES = [
+    f"{fmt}-{size}"
+    for fmt in ("png", "jpeg")
+    for size in ("1000x400", "400x1000", "999x400", "400x999", "300x500", "301x500", "exactly-20-mb")
+]
+
+
+def check_link(url: str, connector: Connector, server: ImageServer) -> list[str] | tuple[str, int, int]:
+    """The check's verdict on what the link delivered: its sentences, or (mime, width, height)."""
+    body = fetch(url, connector, allowed_hosts=[server.netloc])
+    try:
+        checked = check_image(body)
+    except ImageRejected as exc:
+        return exc.messages
+    return checked.mime, checked.width, checked.height
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["with-length", "until-close"])
+@pytest.mark.parametrize("name", EDGES)
+def test_the_rules_hold_at_their_edges_by_link(name, length, server, connector):
+    case = CASES[name]
+    url = server.put(name, case.make(), length=length)
+
+    verdict = check_link(url, connector, server)
+
+    assert verdict == (case.accepted_as or list(case.refused_with))
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["with-length", "until-close"])
+@pytest.mark.parametrize("name", ["png-20-mb-and-1-byte", "jpeg-20-mb-and-1-byte"])
+def test_one_byte_over_20_mb_is_refused_by_link(name, length, server, connector):
+    url = server.put(name, CASES[name].make(), length=length)
+
+    message = refusal(url, connector, allowed_hosts=[server.netloc])
+
+    assert message == "The linked file is larger than 20 MB, the largest file we can send."
+    assert len(CASES[name].make()) == MAX_BYTES + 1
+
+
+def test_html_served_as_image_png_is_judged_by_its_bytes(server, connector):
+    page = b"<!DOCTYPE html><html><head><title>Login</title></head><body>Sign in</body></html>"
+    url = server.put("cat.png", page, "image/png")
+
+    assert check_link(url, connector, server) == [corpus.impostor("a web page (HTML)")]
+
+
+@pytest.mark.parametrize("name", ["impostor-gif", "impostor-webp", "impostor-svg", "jpeg-cut-in-half"])
+def test_a_content_type_of_image_jpeg_vouches_for_nothing(name, server, connector):
+    url = server.put(f"{name}.jpg", CASES[name].make(), "image/jpeg")
+
+    assert check_link(url, connector, server) == list(CASES[name].refused_with)
+
+
+def test_a_body_longer_than_its_content_length_is_cut_there_and_then_refused(server, connector):
+    assert check_link(f"{server.base}/long", connector, server) == [corpus.DAMAGED_PNG]
