@@ -106,7 +106,12 @@ class GenerateForm(forms.Form):
         link = (cleaned.get("image_link") or "").strip()
         if self.upload_too_large:
             size = self.upload_too_large.request_bytes
-            about = f"about {size / 1024 / 1024:,.0f} MB" if size else "larger than 20 MB"
+            # Only name a size when the request makes it clear; just over 20 MB reads better as "larger".
+            about = (
+                f"about {size / 1024 / 1024:,.0f} MB"
+                if size and size > 21 * 1024 * 1024
+                else "larger than 20 MB"
+            )
             self.add_error("first_frame", f"This file is {about}. The largest image we can send is 20 MB.")
             return cleaned
         reused = self.reused_generation()

@@ -1,15 +1,22 @@
-"""An upload handler that stops reading a first-frame upload as soon as it passes the limit.
+"""Upload handlers for first frames.
 
-Without it Django reads the whole request body before the form sees the file, so a 1 GB upload
-would cost 1 GB of reading and disk. Raising StopUpload(connection_reset=True) makes the
-multipart parser stop right there; the fields that came before the file are kept, so the form
-can say what went wrong and keep the user's prompt.
+CappedUploadHandler stops reading a file upload as soon as it passes the limit. Without it Django
+reads the whole request body before the form sees the file, so a 1 GB upload would cost 1 GB of
+reading and disk. Raising StopUpload(connection_reset=True) makes the multipart parser stop right
+there; the fields that came before the file are kept, so the form can say what went wrong and keep
+the user's prompt.
+
+SpoolUploadHandler replaces Django's TemporaryFileUploadHandler, which names its spool file after
+the extension the browser sent: a hostile extension would reach the file system (and a very long
+one fails the open with a 500). Ours spools under a name of its own; the user's file name is kept
+only as a string on the upload object, and nothing stores it.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload, TemporaryFileUploadHandler
 
 from playground.images import MAX_BYTES
 
@@ -24,7 +31,8 @@ class CappedUploadHandler(FileUploadHandler):
     def handle_raw_input(
         self, input_data: Any, META: Any, content_length: int, *args: Any, **kwargs: Any
     ) -> None:
-        self.content_length = content_length
+        # Not self.content_length: new_file() overwrites that with the file part's own (unknown) length.
+        self.request_length = content_length
 
     def new_file(self, field_name: str, *args: Any, **kwargs: Any) -> None:
         super().new_file(field_name, *args, **kwargs)
@@ -34,9 +42,20 @@ class CappedUploadHandler(FileUploadHandler):
         self.received += len(raw_data)
         if self.received > MAX_BYTES:
             if self.request is not None:
-                self.request.upload_too_large = UploadTooLarge(self.field_name, self.content_length or None)  # type: ignore[attr-defined]
+                too_large = UploadTooLarge(self.field_name, getattr(self, "request_length", None) or None)
+                self.request.upload_too_large = too_large  # type: ignore[attr-defined]
             raise StopUpload(connection_reset=True)
         return raw_data
 
     def file_complete(self, file_size: int) -> None:
         return None
+
+
+class SpoolUploadHandler(TemporaryFileUploadHandler):
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        FileUploadHandler.new_file(self, *args, **kwargs)
+        # "upload" has no extension, so the spool file is tmpXXXXXXXX.upload whatever was sent.
+        self.file = TemporaryUploadedFile(
+            "upload", self.content_type, 0, self.charset, self.content_type_extra
+        )
+        self.file.name = self.file_name
