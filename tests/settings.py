@@ -10,6 +10,8 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # Tests talk to the stand-in over real HTTP with a key, so the client code path is the
 # production one; fixtures point AIMLAPI_BASE_URL at the stand-in they start.
 os.environ.setdefault("AIMLAPI_KEY", "sk-test-NEVER-SHOWN-0123456789")
+# The test client and the live test server speak plain HTTP; everything else stays as in production.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 # Each test run gets its own folder for the test database and temporary files, so two runs never
 # share a database. Worker processes started by tests inherit the variable and find the same one.
 if "PLAYGROUND_VAR_DIR" not in os.environ:
