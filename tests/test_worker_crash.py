@@ -2,72 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from playground.demo.upstream import Fault
 from playground.models import Generation, State, WorkerHeartbeat
 from playground.worker import WORKER_LOST
 from tests.conftest import media_files
-from tests.standin_fixtures import API_KEY
-
-ROOT = Path(__file__).resolve().parent.parent
-LEASE = 3.0
+from tests.worker_processes import LEASE
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
-
-
-@pytest.fixture
-def start_worker(upstream: Any) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url(),
-        "AIMLAPI_BASE_URL": upstream.url,
-        "AIMLAPI_KEY": API_KEY,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "POLL_INTERVAL": "0.1",
-        "WORKER_LEASE": str(LEASE),
-        "AIMLAPI_TIMEOUT": "1.5",
-        "WORKER_RETRY_BASE": "0.05",
-        "WORKER_THREADS": "2",
-    }
-
-    def start(name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--name", name],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:

@@ -95,11 +95,12 @@ class Call:
     path: str
     model: str | None
     prompt: str | None
-    when: float
+    when: float  # when the answer was ready
     query: dict[str, str] = field(default_factory=dict)
     body: Any = None
     authorized: bool = False
     status: int | None = None
+    started: float = 0.0  # when the request arrived
 
 
 @dataclass
@@ -198,6 +199,7 @@ class StandIn:
 
     # --- WSGI ------------------------------------------------------------------------------
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.time()
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         path = str(environ.get("PATH_INFO", "")) or "/"
         query = {key: values[0] for key, values in parse_qs(str(environ.get("QUERY_STRING", ""))).items()}
@@ -220,7 +222,7 @@ class StandIn:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.close:
-                self._record(endpoint, method, path, query, environ, seen, None)
+                self._record(endpoint, method, path, query, environ, seen, None, started)
                 raise DropConnection
             if fault.status is not None or fault.body is not None:
                 response = _fault_response(fault, path)
@@ -232,7 +234,7 @@ class StandIn:
                 response = _truncated(response, fault.truncate)
 
         assert response is not None
-        self._record(endpoint, method, path, query, environ, seen, response.status)
+        self._record(endpoint, method, path, query, environ, seen, response.status, started)
         start_response(_status_line(response.status), response.headers)
         return [] if method == "HEAD" else response.chunks
 
@@ -490,6 +492,7 @@ class StandIn:
         environ: WSGIEnvironment,
         seen: _Seen,
         status: int | None,
+        started: float,
     ) -> None:
         call = Call(
             endpoint=endpoint or "other",
@@ -502,6 +505,7 @@ class StandIn:
             body=seen.body,
             authorized=bool(environ.get("HTTP_AUTHORIZATION")),
             status=status,
+            started=started,
         )
         with self._lock:
             self._calls.append(call)
