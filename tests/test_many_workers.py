@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import time
 from collections import defaultdict
@@ -49,7 +50,7 @@ def test_many_workers_share_the_jobs_without_doubling_any(
             by_job[call.prompt].append((call.started, call.when))
     for prompt, spans in by_job.items():
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert start >= end - 0.001, f"{prompt} was handled twice at once"
     assert len({g.upstream_id for g in Generation.objects.all()}) == JOBS
     # And the work was shared: every worker sent some of the creates (from the workers' own logs).
