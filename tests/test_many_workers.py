@@ -37,7 +37,7 @@ def test_many_workers_share_the_jobs_without_doubling_any(
     assert set(states.values()) == {State.READY}, [p for p, s in states.items() if s != State.READY][:5]
 
     calls = upstream.app.calls
-    creates = defaultdict(int)
+    creates: dict[str, int] = defaultdict(int)
     for call in calls:
         if call.endpoint == "create":
             creates[call.prompt] += 1
