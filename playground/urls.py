@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import views
+from playground import health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,5 +17,6 @@ urlpatterns = [
     path("media/<path:name>", views.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -62,7 +62,10 @@ def test_the_route_list_covers_the_app():
     )
 
 
-@pytest.mark.parametrize("route", [r for r in all_routes() if r != "/sign-in/"])
+OPEN = {"/sign-in/", "/healthz"}  # the sign-in page itself, and the load balancer's health check
+
+
+@pytest.mark.parametrize("route", [r for r in all_routes() if r not in OPEN])
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_every_page_sends_anonymous_visitors_to_sign_in(client: Client, generation, route, method):
     response = getattr(client, method)(route)
@@ -83,8 +86,9 @@ def test_stored_files_need_a_signed_in_session(client: Client, generation):
     assert b"video" not in response.content
 
 
-def test_static_files_and_the_sign_in_page_are_open(client: Client, db):
+def test_static_files_the_sign_in_page_and_the_health_check_are_open(client: Client, db):
     assert client.get(reverse("login")).status_code == 200
+    assert client.get(reverse("healthz")).status_code in {200, 503}
     assert client.get("/static/css/app.css").status_code == 200
 
 
