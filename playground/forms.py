@@ -23,6 +23,7 @@ from playground.models import (
     allowance_for,
     month_start,
 )
+from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
 
 PROMPT_MAX = 2000
@@ -58,6 +59,8 @@ class GenerateForm(forms.Form):
     # Remix and Retry carry the earlier generation's first frame, so nobody uploads it again.
     reuse_first_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
     drop_reused_first_frame = forms.BooleanField(label="Don't use this first frame", required=False)
+    # A picture fixed with one of the one-click fixes ("<staging id>:<fix>"), owned by this session.
+    staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     enhance_prompt = forms.BooleanField(
         label="Enhance prompt",
         required=False,
@@ -69,11 +72,18 @@ class GenerateForm(forms.Form):
     )
 
     def __init__(
-        self, *args: Any, user: Any, upload_too_large: UploadTooLarge | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        user: Any,
+        staging: Staging | None = None,
+        upload_too_large: UploadTooLarge | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        self.staging = staging
         self.upload_too_large = upload_too_large
+        self.offer: Offer | None = None  # fixes for a refused picture, when some would mend it
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
@@ -115,12 +125,20 @@ class GenerateForm(forms.Form):
             self.add_error("first_frame", f"This file is {about}. The largest image we can send is 20 MB.")
             return cleaned
         reused = self.reused_generation()
+        staged = (cleaned.get("staged_first_frame") or "").strip()
         if upload and link:
             self.add_error("image_link", "Give either an image file or an image link, not both.")
         elif upload:
             self._check("first_frame", lambda: images.read_capped(upload))
         elif link:
             self._check("image_link", lambda: linkfetch.fetch_image(link))
+        elif staged:
+            checked = self.staging.checked(staged) if self.staging else None
+            if checked is None:
+                self.add_error(
+                    "first_frame", "That fixed picture is no longer available. Choose the picture again."
+                )
+            cleaned["checked_image"] = checked
         elif reused:
             self._check("first_frame", lambda: _read_stored(reused.first_frame.name))
         elif cleaned.get("reuse_first_frame") and not cleaned.get("drop_reused_first_frame"):
@@ -136,12 +154,23 @@ class GenerateForm(forms.Form):
 
     def _check(self, field: str, read: Callable[[], bytes]) -> None:
         try:
-            self.cleaned_data["checked_image"] = images.check_image(read())
+            data = read()
         except images.ImageRejected as exc:
-            for message in exc.messages:
-                self.add_error(field, message)
+            self._refuse(field, exc.messages)
+            return
         except linkfetch.LinkRejected as exc:
-            self.add_error(field, exc.message)
+            self._refuse(field, [exc.message])
+            return
+        try:
+            self.cleaned_data["checked_image"] = images.check_image(data)
+        except images.ImageRejected as exc:
+            self._refuse(field, exc.messages)
+            if self.staging:
+                self.offer = self.staging.offer(data, exc.messages)
+
+    def _refuse(self, field: str, messages: list[str]) -> None:
+        for message in messages:
+            self.add_error(field, message)
 
     def _check_limits(self) -> bool:
         """The monthly allowance and the per-minute brake; False (with an error) when over."""
@@ -225,4 +254,14 @@ def remix_initial(source: Generation) -> dict[str, Any]:
         "prompt": source.prompt,
         "enhance_prompt": source.enhance_prompt,
         "reuse_first_frame": source.pk if source.first_frame else None,
+    }
+
+
+def initial_from_post(post: Any) -> dict[str, Any]:
+    """The choices a person already made, to show the form again without checking it."""
+    return {
+        "submission_token": post.get("submission_token") or None,
+        "model": post.get("model") or "video-01",
+        "prompt": post.get("prompt", ""),
+        "enhance_prompt": bool(post.get("enhance_prompt")),
     }

@@ -17,7 +17,9 @@ from typing import Any
 
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload, TemporaryFileUploadHandler
+from django.urls import reverse
 
+from playground.imagefix import MAX_INPUT_BYTES as MAX_FIX_INPUT_BYTES
 from playground.images import MAX_BYTES
 
 
@@ -40,7 +42,7 @@ class CappedUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
-        if self.received > MAX_BYTES:
+        if self.received > self._limit():
             if self.request is not None:
                 too_large = UploadTooLarge(self.field_name, getattr(self, "request_length", None) or None)
                 self.request.upload_too_large = too_large  # type: ignore[attr-defined]
@@ -49,6 +51,13 @@ class CappedUploadHandler(FileUploadHandler):
 
     def file_complete(self, file_size: int) -> None:
         return None
+
+    def _limit(self) -> int:
+        # Checking a picture for one-click fixes takes larger files (a too-large photo can be
+        # compressed); everything else stops at the first-frame limit.
+        if self.request is not None and self.request.path == reverse("check_frame"):
+            return MAX_FIX_INPUT_BYTES
+        return MAX_BYTES
 
 
 class SpoolUploadHandler(TemporaryFileUploadHandler):

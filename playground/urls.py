@@ -7,6 +7,8 @@ from playground import health, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("generate/", views.generate, name="generate"),
+    path("generate/check/", views.check_frame, name="check_frame"),
+    path("generate/staged/<str:staged_id>/<str:name>", views.staged_image, name="staged_image"),
     path("gallery/", views.gallery, name="gallery"),
     path("gallery/cards/<int:pk>/", views.gallery_card, name="gallery_card"),
     path("videos/<int:pk>/", views.generation, name="generation"),

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -16,11 +18,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive
-from playground.forms import GenerateForm, remix_initial
+from playground import apicode, archive, imagefix, images, linkfetch
+from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
 from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
+from playground.staging import Staging
 from playground.usage import month_usage
 
 
@@ -43,7 +46,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: HtmxHttpRequest) -> HttpResponse:
+    staging = Staging(request.session)
+    if request.method == "POST" and request.POST.get("apply_fix"):
+        return _apply_fix(request, staging)
     if request.method == "POST":
         existing = _same_submission(request)
         if existing:
@@ -52,6 +58,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             request.POST,
             request.FILES,
             user=request.user,
+            staging=staging,
             upload_too_large=getattr(request, "upload_too_large", None),
         )
         if form.is_valid() and (gen := form.save()):
@@ -62,8 +69,98 @@ def generate(request: HttpRequest) -> HttpResponse:
         if source_pk.isdigit():
             initial |= remix_initial(get_object_or_404(Generation, pk=int(source_pk)))
         form = GenerateForm(initial=initial, user=request.user)
-    context = {"form": form, "reused": form.reused_generation(), "allowance": allowance_for(request.user)}
+    token = form["staged_first_frame"].value() if form.is_bound else ""
+    return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
+
+
+def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+    context = {
+        "form": form,
+        "reused": form.reused_generation(),
+        "allowance": allowance_for(request.user),
+        "offer": form.offer,
+        # The browser checks the same limits before uploading; the server stays the judge.
+        "rules": {
+            "max_bytes": images.MAX_BYTES,
+            "min_short_side": images.MIN_SHORT_SIDE,
+            "max_pixels": images.MAX_PIXELS,
+        },
+        **extra,
+    }
     return render(request, "playground/generate.html", context)
+
+
+def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
+    """A one-click fix was chosen: make it, then show the form again with the fixed picture."""
+    staged_id, _, key = request.POST["apply_fix"].partition(":")
+    chosen = None
+    problem = ""
+    if staging.owns(staged_id):
+        try:
+            chosen = staging.choose(staged_id, key)
+        except images.ImageRejected as exc:
+            problem = " ".join(exc.messages)
+    else:
+        problem = "That picture is no longer waiting to be fixed. Choose it again."
+    if request.htmx:
+        return render(request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem})
+    form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
+    return _generate_page(request, form, chosen=chosen, problem=problem)
+
+
+@require_POST
+def check_frame(request: HtmxHttpRequest) -> HttpResponse:
+    """Check a picked file or a link on the server and offer fixes, before the form is sent."""
+    staging = Staging(request.session)
+    upload = request.FILES.get("first_frame")
+    link = request.POST.get("image_link", "").strip()
+    context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None}
+    try:
+        if getattr(request, "upload_too_large", None):
+            raise images.ImageRejected(
+                f"This file is larger than {imagefix.MAX_INPUT_BYTES // (1024 * 1024)} MB, "
+                "too large even to fix here. Make it smaller on your computer first."
+            )
+        if upload:
+            data = upload.read(imagefix.MAX_INPUT_BYTES + 1)
+        elif link:
+            data = linkfetch.fetch_image(link)
+        else:
+            raise images.ImageRejected("Choose a picture or give a link first.")
+        try:
+            context["fine"] = images.check_image(data)
+        except images.ImageRejected as exc:
+            context["messages_"] = exc.messages
+            context["offer"] = staging.offer(data, exc.messages)
+    except images.ImageRejected as exc:
+        context["messages_"] = exc.messages
+    except linkfetch.LinkRejected as exc:
+        context["messages_"] = [exc.message]
+    return render(request, "playground/generate.html#checked", context)
+
+
+@require_GET
+def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpResponseBase:
+    """A staged picture or a fix's preview, for the session that staged it only."""
+    staging = Staging(request.session)
+    if not staging.owns(staged_id):
+        raise Http404("No such picture.")
+    if name.startswith("preview-"):
+        try:
+            data = staging.preview(staged_id, name.removeprefix("preview-").removesuffix(".jpg"))
+        except images.ImageRejected as exc:
+            raise Http404("No such fix.") from exc
+        response: HttpResponseBase = HttpResponse(data, content_type="image/jpeg")
+    else:
+        try:
+            stored = default_storage.open(staging.stored_name(staged_id, name), "rb")
+        except (FileNotFoundError, OSError, ValueError) as exc:
+            raise Http404("No such picture.") from exc
+        response = FileResponse(
+            stored, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream"
+        )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def _same_submission(request: HttpRequest) -> Generation | None:

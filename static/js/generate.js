@@ -1,47 +1,205 @@
-// The Generate page: live prompt counter, drag-and-drop onto the file field, a preview of the
-// picked image, and no double submits. The server checks everything again.
+// The Generate page, for people rather than machines: a live prompt counter, drag and drop, a
+// preview with the picture's size and ratio, and the first-frame rules checked right here,
+// before anything is uploaded, in the same words the server uses. The server checks again and
+// stays the judge; fixes are made there (see the "Show ways to fix it" button).
 (function () {
   "use strict";
   const form = document.getElementById("generate-form");
   if (!form) return;
 
-  // Count code points, as the server does (an emoji is one character, not two).
+  const MAX_BYTES = Number(form.dataset.maxBytes);
+  const MIN_SHORT = Number(form.dataset.minShortSide);
+  const MAX_PIXELS = Number(form.dataset.maxPixels);
+  const FIXABLE_BYTES = 64 * 1024 * 1024; // what the fix service takes in
+  const button = document.getElementById("generate-button");
+  const blocked = document.getElementById("generate-blocked");
+
+  // --- Prompt counter: code points, as the server counts (an emoji is one character) ---------
   const counter = document.querySelector("[data-counter-for]");
   const prompt = document.getElementById(counter.dataset.counterFor);
   const max = Number(prompt.dataset.max || 2000);
   function updateCounter() {
     const used = Array.from(prompt.value).length;
-    counter.textContent = used.toLocaleString("en") + " / " + max.toLocaleString("en") + " characters";
+    let text = used.toLocaleString("en") + " / " + max.toLocaleString("en") + " characters";
+    if (used > max) text += " — " + (used - max).toLocaleString("en") + " too many";
+    else if (used > max * 0.9) text += " — " + (max - used).toLocaleString("en") + " left";
+    counter.textContent = text;
     counter.classList.toggle("near-limit", used > max * 0.9 && used <= max);
     counter.classList.toggle("over-limit", used > max);
-    if (used > max) counter.textContent += " — " + (used - max).toLocaleString("en") + " too many";
   }
   prompt.addEventListener("input", updateCounter);
   updateCounter();
 
+  // --- Whether the chosen model needs a first frame ------------------------------------------
+  const needFrame = document.getElementById("need-frame");
+  form.querySelectorAll('input[name="model"]').forEach(function (radio) {
+    radio.addEventListener("change", function () {
+      needFrame.textContent = radio.value === "video-01-live2d" ? needFrame.dataset.required : needFrame.dataset.optional;
+    });
+  });
+
+  // --- Sentences: the same words as playground/images.py --------------------------------------
+  // Round up to one or two decimals, as the server does, so 20 MB + 1 byte never reads "20".
+  function decimal(numerator, denominator, places) {
+    const scale = Math.pow(10, places);
+    const scaled = Math.ceil((numerator * scale) / denominator);
+    const whole = Math.floor(scaled / scale);
+    const fraction = scaled % scale;
+    const wholeText = whole.toLocaleString("en");
+    if (fraction === 0) return wholeText;
+    return (wholeText + "." + String(fraction).padStart(places, "0")).replace(/0+$/, "");
+  }
+  function times(longer, shorter) {
+    const text = decimal(longer, shorter, 2);
+    if ((longer * 100) % shorter) return "about " + text;
+    return 2 * longer === 5 * shorter ? "exactly " + text : text;
+  }
+  const MB = 1024 * 1024;
+  function sizeSentence(size) {
+    return "This file is " + decimal(size, MB, 1) + " MB. The largest file we can send is " + decimal(MAX_BYTES, MB, 1) + " MB.";
+  }
+  function formatSentence(kind) {
+    if (!kind) return "This file is not a JPEG or PNG image. Only JPEG and PNG images can be used.";
+    return "This file is " + kind + ", not a JPEG or PNG. Only JPEG and PNG images can be used.";
+  }
+  function ruleSentences(w, h) {
+    const out = [];
+    if (2 * w >= 5 * h) {
+      out.push("This image is " + w + "×" + h + ": too wide. The width must be less than 2.5 times the height (it is " + times(w, h) + " times).");
+    } else if (2 * h >= 5 * w) {
+      out.push("This image is " + w + "×" + h + ": too tall. The height must be less than 2.5 times the width (it is " + times(h, w) + " times).");
+    }
+    const shorter = Math.min(w, h);
+    if (shorter <= MIN_SHORT) {
+      out.push("This image is " + w + "×" + h + ": its shorter side is " + shorter + " px. The shorter side must be more than " + MIN_SHORT + " px.");
+    }
+    return out;
+  }
+  function pixelSentence(w, h) {
+    return "This image is " + w + "×" + h + " pixels (" + decimal(w * h, 1000000, 1) + " megapixels). The most we accept is " + decimal(MAX_PIXELS, 1000000, 1) + " megapixels.";
+  }
+
+  function startsWith(bytes, text) {
+    for (let i = 0; i < text.length; i++) if (bytes[i] !== text.charCodeAt(i)) return false;
+    return true;
+  }
+  function ascii(bytes, from, to) {
+    return String.fromCharCode.apply(null, Array.from(bytes.slice(from, to)));
+  }
+  // The kind of file, by its first bytes (never its name), for the pictures people usually bring.
+  function sniff(b) {
+    if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
+    if (startsWith(b, "\x89PNG\r\n\x1a\n")) return "png";
+    if (startsWith(b, "GIF87a") || startsWith(b, "GIF89a")) return "a GIF image";
+    if (startsWith(b, "RIFF") && ascii(b, 8, 12) === "WEBP") return "a WebP image";
+    if (startsWith(b, "BM") && b[6] === 0 && b[7] === 0 && b[8] === 0 && b[9] === 0) return "a BMP image";
+    if (startsWith(b, "II*\x00") || startsWith(b, "MM\x00*")) return "a TIFF image";
+    if (startsWith(b, "8BPS")) return "a Photoshop (PSD) file";
+    if (startsWith(b, "%PDF-")) return "a PDF document";
+    if (ascii(b, 4, 8) === "ftyp") {
+      const brand = ascii(b, 8, 12).toLowerCase();
+      if (brand === "avif" || brand === "avis") return "an AVIF image";
+      if (["heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "heif"].indexOf(brand) >= 0) return "a HEIC image";
+      return "a video file";
+    }
+    return null;
+  }
+
+  function pictureSize(url) {
+    return new Promise(function (resolve) {
+      const probe = new Image();
+      // Browsers turn the picture by its EXIF orientation, as our rules do.
+      probe.onload = function () { resolve({ width: probe.naturalWidth, height: probe.naturalHeight }); };
+      probe.onerror = function () { resolve(null); };
+      probe.src = url;
+    });
+  }
+
+  // What the server would say about this file, and whether a fix could mend it.
+  async function verdict(file, url) {
+    if (file.size === 0) return { messages: ["This file is empty (0 bytes), so there is no picture in it."], fixable: false };
+    const head = new Uint8Array(await file.slice(0, 32).arrayBuffer());
+    const kind = sniff(head);
+    const jpegOrPng = kind === "jpeg" || kind === "png";
+    if (file.size > MAX_BYTES) return { messages: [sizeSentence(file.size)], fixable: jpegOrPng && file.size <= FIXABLE_BYTES };
+    if (!jpegOrPng) {
+      return { messages: [formatSentence(kind)], fixable: kind === "a WebP image" || kind === "a GIF image" };
+    }
+    const size = await pictureSize(url);
+    if (!size) return { messages: [], fixable: false, size: null }; // let the server judge it
+    if (size.width * size.height > MAX_PIXELS) {
+      return { messages: [pixelSentence(size.width, size.height)], fixable: true, size: size };
+    }
+    const messages = ruleSentences(size.width, size.height);
+    return { messages: messages, fixable: messages.length > 0, size: size };
+  }
+
+  // --- Picking, previewing and checking a file --------------------------------------------------
   const zone = document.getElementById("dropzone");
   const input = zone.querySelector('input[type="file"]');
   const preview = document.getElementById("preview");
   const previewImg = document.getElementById("preview-img");
   const caption = document.getElementById("preview-caption");
+  const clientCheck = document.getElementById("client-check");
+  const showFixes = document.getElementById("show-fixes");
+  const fixArea = document.getElementById("fix-area");
   let objectUrl = null;
+  let problem = "";
 
-  function showPreview() {
+  // aria-disabled rather than disabled: the button stays reachable by keyboard and screen
+  // readers, which read out why it does nothing yet (aria-describedby).
+  function block(reason) {
+    problem = reason;
+    button.setAttribute("aria-disabled", reason ? "true" : "false");
+    blocked.hidden = !reason;
+    blocked.textContent = reason;
+  }
+
+  function ratioText(w, h) {
+    return w >= h ? (w / h).toFixed(2) + " : 1" : "1 : " + (h / w).toFixed(2);
+  }
+  function sizeText(bytes) {
+    return bytes >= MB ? (bytes / MB).toFixed(1) + " MB" : Math.max(1, Math.round(bytes / 1024)) + " KB";
+  }
+
+  async function onPick() {
     if (objectUrl) URL.revokeObjectURL(objectUrl);
+    clientCheck.replaceChildren();
+    showFixes.hidden = true;
     const file = input.files && input.files[0];
-    if (!file) { preview.hidden = true; return; }
+    if (!file) { preview.hidden = true; block(""); return; }
+    // A new file replaces a fix chosen earlier.
+    if (fixArea.querySelector("[data-fixed]")) fixArea.replaceChildren();
     objectUrl = URL.createObjectURL(file);
     previewImg.src = objectUrl;
-    const size = file.size >= 1024 * 1024
-      ? (file.size / 1024 / 1024).toFixed(1) + " MB"
-      : Math.max(1, Math.round(file.size / 1024)) + " KB";
-    caption.textContent = file.name + " · " + size;
-    previewImg.onload = function () {
-      caption.textContent += " · " + previewImg.naturalWidth + "×" + previewImg.naturalHeight;
-    };
+    caption.textContent = file.name + " · " + sizeText(file.size);
     preview.hidden = false;
+    const result = await verdict(file, objectUrl);
+    if (result.size) {
+      caption.textContent += " · " + result.size.width + "×" + result.size.height + " · ratio " + ratioText(result.size.width, result.size.height);
+    }
+    if (!result.messages.length) {
+      const ok = document.createElement("p");
+      ok.className = "check-ok";
+      ok.textContent = result.size ? "✓ This picture meets the rules." : "";
+      if (ok.textContent) clientCheck.append(ok);
+      block("");
+      return;
+    }
+    const list = document.createElement("ul");
+    list.className = "field-errors";
+    result.messages.forEach(function (message) {
+      const item = document.createElement("li");
+      item.textContent = message;
+      list.append(item);
+    });
+    clientCheck.append(list);
+    showFixes.hidden = !result.fixable;
+    block(result.fixable
+      ? "Generate is off: this picture breaks a rule (see above). Choose “Show ways to fix it”, or another picture."
+      : "Generate is off: this picture can't be used (see above). Choose another picture.");
   }
-  input.addEventListener("change", showPreview);
+  input.addEventListener("change", onPick);
 
   ["dragenter", "dragover"].forEach(function (name) {
     zone.addEventListener(name, function (event) {
@@ -60,9 +218,29 @@
     }
   });
 
-  // One click, one job: the server also recognises a resent form, this just saves a round trip.
-  const button = document.getElementById("generate-button");
-  form.addEventListener("submit", function () {
+  // --- After the server answers: fixes offered, or a fix chosen ---------------------------------
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target !== fixArea) return;
+    if (fixArea.querySelector("[data-fixed]")) {
+      // The fixed copy is the first frame now: don't upload the original with the form.
+      input.value = "";
+      clientCheck.replaceChildren();
+      showFixes.hidden = true;
+      const fixedImg = fixArea.querySelector("img");
+      if (fixedImg) {
+        previewImg.src = fixedImg.src;
+        caption.textContent = "The fixed picture";
+      }
+      block("");
+    }
+    const target = fixArea.querySelector("[data-autofocus]");
+    if (target) target.focus();
+  });
+
+  // --- One click, one job: the server also recognises a resent form -----------------------------
+  form.addEventListener("submit", function (event) {
+    if (problem) { event.preventDefault(); blocked.focus(); return; }
+    if (event.submitter && event.submitter !== button) return; // a "Use this" fix button
     button.disabled = true;
     button.textContent = "Sending…";
   });

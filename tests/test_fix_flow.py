@@ -1,0 +1,177 @@
+"""One-click fixes through the pages: offered for a refused picture, previewed, chosen, used."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from playground import images
+from playground.models import Generation
+from tests import imagecorpus as corpus
+from tests.factories import image_bytes
+
+GENERATE = reverse("generate")
+CHECK = reverse("check_frame")
+
+
+def form(**extra: Any) -> dict[str, Any]:
+    return {
+        "submission_token": str(uuid.uuid4()),
+        "model": "video-01-live2d",
+        "prompt": "The picture comes alive",
+        "enhance_prompt": "on",
+        **extra,
+    }
+
+
+def offers(html: str) -> dict[str, str]:
+    """The fixes offered on a page: key -> the apply_fix value of its button."""
+    return {
+        key: f"{staged}:{key}"
+        for staged, key in re.findall(r'name="apply_fix" value="([0-9a-f]{32}):(\w+)"', html)
+    }
+
+
+@pytest.mark.parametrize(
+    ("make", "filename", "expected"),
+    [
+        (lambda: image_bytes(1000, 200, "PNG"), "wide.png", {"crop", "borders"}),
+        (lambda: image_bytes(200, 1000, "JPEG"), "tall.jpg", {"crop", "borders"}),
+        (lambda: image_bytes(1000, 400, "PNG"), "exactly-5-2.png", {"crop", "borders"}),
+        (lambda: image_bytes(300, 300, "PNG"), "small.png", {"enlarge"}),
+        (lambda: image_bytes(640, 480, "WEBP"), "photo.webp", {"convert"}),
+    ],
+    ids=["1000x200", "200x1000", "1000x400", "300x300", "webp"],
+)
+def test_each_fix_is_offered_previewed_chosen_and_used_without_javascript(
+    signed_in: Client, make, filename, expected
+):
+    original = make()
+    refused = signed_in.post(GENERATE, form(first_frame=SimpleUploadedFile(filename, original)))
+    html = refused.content.decode()
+    assert "We can fix this picture for you" in html
+    offered = offers(html)
+    assert set(offered) == expected
+    for key, value in offered.items():
+        staged = value.split(":")[0]
+        preview = signed_in.get(reverse("staged_image", args=[staged, f"preview-{key}.jpg"]))
+        assert preview.status_code == 200
+        assert preview["Content-Type"] == "image/jpeg"
+        # Choosing it shows the form again with the fixed picture attached, nothing made yet.
+        before = Generation.objects.count()
+        chosen = signed_in.post(GENERATE, {**form(), "apply_fix": value}).content.decode()
+        assert f'name="staged_first_frame" value="{value}"' in chosen
+        assert "The picture comes alive" in chosen
+        assert Generation.objects.count() == before
+        made = signed_in.post(GENERATE, form(staged_first_frame=value))
+        assert made.status_code == 302
+        gen = Generation.objects.latest("pk")
+        stored = default_storage.open(gen.first_frame.name).read()
+        fixed = images.check_image(stored)  # what is stored (and sent) passes every rule
+        assert stored != original
+        assert (gen.first_frame_width, gen.first_frame_height) == (fixed.width, fixed.height)
+
+
+def test_the_fixed_sizes_are_the_nearest_that_pass(signed_in: Client):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    offered = offers(html)
+    for key, size in (("borders", (1000, 401)), ("crop", (751, 301))):
+        signed_in.post(GENERATE, form(staged_first_frame=offered[key]))
+        gen = Generation.objects.latest("pk")
+        assert (gen.first_frame_width, gen.first_frame_height) == size
+
+
+def test_htmx_choosing_a_fix_returns_just_the_chosen_picture(signed_in: Client):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    value = offers(html)["borders"]
+    fragment = signed_in.post(GENERATE, {"apply_fix": value}, headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div class="fix-chosen" data-fixed>')
+    assert f'value="{value}"' in fragment
+    assert "1000×401" in fragment
+
+
+def test_the_check_endpoint_reads_a_file_before_the_form_is_sent(signed_in: Client):
+    fine = signed_in.post(CHECK, {"first_frame": SimpleUploadedFile("ok.png", image_bytes(640, 480, "PNG"))})
+    assert "This picture can be used as it is (640×480)" in fine.content.decode()
+    wide = signed_in.post(
+        CHECK, {"first_frame": SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))}
+    ).content.decode()
+    assert "too wide" in wide and set(offers(wide)) == {"crop", "borders"}
+    broken = signed_in.post(
+        CHECK, {"first_frame": SimpleUploadedFile("b.png", b"\x89PNG\r\n\x1a\n garbage")}
+    ).content.decode()
+    assert "no automatic fix" in broken
+    assert offers(broken) == {}
+
+
+def test_a_picture_over_20_mb_can_be_compressed(signed_in: Client):
+    big = corpus.pad_png(image_bytes(1200, 900, "PNG"), 22 * 1024 * 1024)
+    html = signed_in.post(CHECK, {"first_frame": SimpleUploadedFile("big.png", big)}).content.decode()
+    assert "The largest file we can send is 20 MB" in html
+    offered = offers(html)
+    assert "compress" in offered
+    signed_in.post(GENERATE, form(staged_first_frame=offered["compress"]))
+    gen = Generation.objects.get()
+    assert gen.first_frame.size <= images.MAX_BYTES
+
+
+def test_the_check_endpoint_reads_a_link_too(signed_in: Client, image_server):
+    link = image_server.put("/wide.png", image_bytes(1000, 200, "PNG"))
+    html = signed_in.post(CHECK, {"image_link": link}).content.decode()
+    assert "too wide" in html and "borders" in offers(html)
+    assert (
+        "private or local network address"
+        in signed_in.post(CHECK, {"image_link": "http://10.0.0.1/x.png"}).content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        corpus.png_header_only(100_000, 100_000),
+        b"\xff\xd8\xff\xe0" + b"\0" * 100,
+        b"<html><body>hi</body></html>",
+    ],
+    ids=["bomb", "truncated-jpeg", "html"],
+)
+def test_hostile_pictures_get_no_fixes(signed_in: Client, hostile: bytes):
+    html = signed_in.post(CHECK, {"first_frame": SimpleUploadedFile("x.png", hostile)}).content.decode()
+    assert offers(html) == {}
+    assert "field-errors" in html
+
+
+def test_someone_elses_staged_picture_cannot_be_seen_or_used(signed_in: Client, other_user):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    value = offers(html)["borders"]
+    staged = value.split(":")[0]
+    stranger = Client()
+    stranger.force_login(other_user)
+    assert stranger.get(reverse("staged_image", args=[staged, "preview-borders.jpg"])).status_code == 404
+    assert stranger.get(reverse("staged_image", args=[staged, "original"])).status_code == 404
+    response = stranger.post(GENERATE, form(staged_first_frame=value))
+    assert "That fixed picture is no longer available" in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["../original", "preview-../x.jpg", "fixed-borders.exe", "..%2f..%2fsettings.py"]
+)
+def test_staged_file_names_are_checked(signed_in: Client, name):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    staged = offers(html)["borders"].split(":")[0]
+    assert signed_in.get(f"/generate/staged/{staged}/{name}").status_code == 404
