@@ -29,3 +29,25 @@
   document.addEventListener("mouseout", stop);
   document.addEventListener("focusout", stop);
 })();
+
+// "Load more": once the next cards are in, move focus to the first of them, so a keyboard user
+// carries on from where the list grew instead of starting again at the top of the page.
+(function () {
+  "use strict";
+  let shownBefore = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const elt = event.detail && event.detail.elt;
+    if (elt instanceof Element && elt.closest(".load-more")) {
+      shownBefore = document.querySelectorAll(".card-grid .card-item").length;
+    }
+  });
+  // htmx:load fires on each newly added card (the swapped-out "Load more" item is detached,
+  // so events on it never reach the document).
+  document.addEventListener("htmx:load", function () {
+    if (shownBefore === null) return;
+    const links = document.querySelectorAll(".card-grid .card-item .card-link");
+    if (links.length <= shownBefore) return;
+    links[shownBefore].focus();
+    shownBefore = null;
+  });
+})();
