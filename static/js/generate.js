@@ -221,6 +221,11 @@
   // --- After the server answers: fixes offered, or a fix chosen ---------------------------------
   document.body.addEventListener("htmx:afterSwap", function (event) {
     if (event.target !== fixArea) return;
+    if (fixArea.querySelector(".fix-offers")) {
+      // The offers repeat what is wrong; one copy of the sentences is enough.
+      clientCheck.replaceChildren();
+      showFixes.hidden = true;
+    }
     if (fixArea.querySelector("[data-fixed]")) {
       // The fixed copy is the first frame now: don't upload the original with the form.
       input.value = "";
