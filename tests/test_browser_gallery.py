@@ -152,3 +152,19 @@ def test_the_gallery_and_a_detail_page_fit_a_phone(browser: Any, live_server: An
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{name} scrolls sideways"
         page.screenshot(path=str(ARTIFACTS / f"mobile-{name}.png"), full_page=True)
     context.close()
+
+
+def test_the_hover_preview_stays_still_for_people_who_ask_for_less_motion(
+    browser: Any, live_server: Any, clip
+):
+    get_user_model().objects.create_user("quiet", password=PASSWORD)
+    ready(get_user_model().objects.get(username="quiet"), "A calm sea", clip)
+    context = browser.new_context(base_url=live_server.url, reduced_motion="reduce")
+    page = context.new_page()
+    sign_in(page, "quiet", create=False)
+    page.goto("/gallery/")
+    page.locator(".card-link").first.hover()
+    page.wait_for_timeout(500)
+    assert page.evaluate("document.querySelector('video.hover-preview').paused") is True
+    assert page.evaluate("document.querySelector('video.hover-preview').getAttribute('src')") is None
+    context.close()

@@ -150,15 +150,16 @@ def test_user_and_upstream_text_is_escaped_everywhere(signed_in: Client, user):
 
 
 def production_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AIMLAPI_"))}
+    # A clean production environment with its own SQLite file, whatever database the suite runs on.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AIMLAPI_", "DATABASE_URL"))}
     env.update(
         DJANGO_SETTINGS_MODULE="playground.settings",
         DJANGO_SECRET_KEY="a-long-random-production-secret-" + "q8Zr3" * 10,
         DJANGO_ALLOWED_HOSTS="videos.example.com",
         AIMLAPI_KEY="sk-production-key-for-checks",
         PLAYGROUND_VAR_DIR=str(Path(settings.VAR_DIR) / "deploy-check"),
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -315,3 +316,22 @@ def test_the_api_key_is_in_no_log_line(worker, upstream, user, caplog):
     assert "create" in text.lower() or "generation" in text.lower()  # the logs did say things
     assert upstream.client().__dict__.get("_api_key") not in text
     assert os.environ["AIMLAPI_KEY"] not in text
+
+
+def test_createsuperuser_noinput_works_from_the_environment(tmp_path):
+    env = production_env(
+        PLAYGROUND_VAR_DIR=str(tmp_path),
+        DJANGO_SUPERUSER_USERNAME="boss",
+        DJANGO_SUPERUSER_PASSWORD="a sturdy horse-battery phrase",
+        DJANGO_SUPERUSER_EMAIL="boss@example.com",
+    )
+    for command in (["migrate", "--noinput", "-v", "0"], ["createsuperuser", "--noinput"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+    check = "from django.contrib.auth import get_user_model as g; u = g().objects.get(username='boss'); print(u.is_superuser, u.check_password('a sturdy horse-battery phrase'))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", check], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.stdout.strip().endswith("True True"), result.stdout + result.stderr
