@@ -114,6 +114,11 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
                     break
         return list(self.filter(pk__in=won, lease_owner=owner).order_by("next_attempt_at"))
 
+    def next_claimable_at(self) -> datetime | None:
+        """When the earliest job nobody holds falls due (in the past if one is due now)."""
+        now = timezone.now()
+        return self.active()._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
+
     def next_due_at(self) -> datetime | None:
         """When the earliest waiting job becomes due (a leased job is due when its lease ends)."""
         nxt = self.active().aggregate(m=models.Min("next_attempt_at"))["m"]

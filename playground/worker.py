@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from playground import archive
+from playground import archive, staging
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
 from playground.models import Generation, State, WorkerHeartbeat
 
@@ -56,7 +56,10 @@ INTERNAL = "Something went wrong on our side while handling this job. We'll try 
 
 MAX_ARCHIVE_ATTEMPTS = 5
 HEARTBEAT_EVERY = 5.0
+SWEEP_EVERY = 3600.0  # staged pictures (one-click fixes not used) are cleared out hourly
 LEASE_RENEW_EVERY = 10.0
+# Jobs falling due within this many seconds of each other are claimed together.
+MIN_PAUSE = 0.02
 
 
 def deadline_in_words() -> str:
@@ -119,6 +122,7 @@ class Worker:
         self.gate = UpstreamGate()
         self.stopping = threading.Event()
         self._last_beat = 0.0
+        self._last_sweep = float("-inf")  # sweep once at start, then hourly
 
     # --- The loop ---------------------------------------------------------------------------
     def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
@@ -128,12 +132,16 @@ class Worker:
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
                 self._heartbeat()
-                claimed = self._claim(self.threads - len(inflight))
+                free = self.threads - len(inflight)
+                claimed = self._claim(free)
                 inflight |= {pool.submit(self.step, gen) for gen in claimed}
+                # Fewer than asked for means nothing else is due now: sleep until the next job
+                # falls due rather than a fixed time, so polls keep to POLL_INTERVAL.
+                pause = idle_sleep if len(claimed) == free else self._pause(idle_sleep)
                 if inflight:
-                    _, inflight = wait(inflight, timeout=idle_sleep, return_when=FIRST_COMPLETED)
+                    _, inflight = wait(inflight, timeout=pause, return_when=FIRST_COMPLETED)
                 else:
-                    self.stopping.wait(idle_sleep)
+                    self.stopping.wait(pause)
             wait(inflight)
         WorkerHeartbeat.objects.filter(name=self.name).delete()
         log.info("Worker %s stopped", self.name)
@@ -160,7 +168,33 @@ class Worker:
             close_old_connections()
             return []
 
+    def _pause(self, longest: float) -> float:
+        """Seconds until the next unheld job falls due: at least MIN_PAUSE, at most `longest`."""
+        if self.stopping.is_set() or self.gate.remaining() > 0:
+            return longest
+        try:
+            due = Generation.objects.next_claimable_at()
+        except Exception:
+            log.exception("Could not read when the next job is due; will try again")
+            close_old_connections()
+            return longest
+        if due is None:
+            return longest
+        return min(longest, max(MIN_PAUSE, (due - timezone.now()).total_seconds()))
+
+    def _sweep(self) -> None:
+        if time.monotonic() - self._last_sweep < SWEEP_EVERY:
+            return
+        self._last_sweep = float("-inf")  # sweep once at start, then hourly
+        try:
+            removed = staging.sweep()
+            if removed:
+                log.info("Cleared %d staged pictures older than a day", removed)
+        except Exception:
+            log.exception("Could not clear old staged pictures")
+
     def _heartbeat(self) -> None:
+        self._sweep()
         if time.monotonic() - self._last_beat < HEARTBEAT_EVERY:
             return
         try:
