@@ -54,7 +54,7 @@ from django.db import connections, models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from playground.media import SERVED_FOLDERS
+from playground.media import SERVED_FOLDERS, is_remote
 from playground.models import Generation, State
 
 DEFAULT_MIN_AGE = 3600.0
@@ -140,10 +140,14 @@ def _exists(name: str) -> bool:
 
 def stored_files(folders: list[str]) -> list[str]:
     names: list[str] = []
-    pending = [folder for folder in folders if default_storage.exists(folder.rstrip("/"))]
+    pending = list(folders)
     while pending:
         folder = pending.pop()
-        dirs, files = default_storage.listdir(folder)
+        try:
+            dirs, files = default_storage.listdir(folder)
+        except FileNotFoundError:
+            # Nothing stored there yet. (A bucket has no folders to ask about, only key prefixes.)
+            continue
         names.extend(f"{folder}{name}" for name in files)
         pending.extend(f"{folder}{name}/" for name in dirs)
     return sorted(names)
@@ -339,6 +343,12 @@ def create_backup(
     output: Path, *, db_path: Path | None = None, media_root: Path | None = None
 ) -> dict[str, Any]:
     """Write one .tar.gz with a snapshot of the database and the files it references; the manifest."""
+    if media_root is None and is_remote():
+        raise BackupError(
+            "The media live in an S3 bucket (MEDIA_STORAGE=s3), not in a folder this command can copy. "
+            "Turn on the bucket's versioning or replication for the media, and back up the database "
+            "on its own (pg_dump for PostgreSQL)."
+        )
     db_path = db_path or sqlite_path()
     media_root = Path(media_root or settings.MEDIA_ROOT)
     if output.exists():

@@ -2,6 +2,10 @@
 
 Browsers seek in a <video> by asking for byte ranges; without 206 answers Chromium cannot jump
 around a video. Only one range per request is honoured, which is all media players ask for.
+
+With an S3-compatible bucket (MEDIA_STORAGE=s3) the app does not stream media itself: a signed-in
+user is redirected to a signed link valid for MEDIA_LINK_SECONDS, and the bucket answers the
+ranges. Sign-in (LoginRequiredMiddleware) still stands in front of every link handed out.
 """
 
 from __future__ import annotations
@@ -9,10 +13,11 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
-from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.conf import settings
+from django.core.files.storage import default_storage, storages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 CHUNK = 256 * 1024
@@ -61,6 +66,8 @@ def serve_stored_file(
 ) -> HttpResponse | StreamingHttpResponse:
     if not name.startswith(SERVED_FOLDERS) or ".." in name.split("/"):
         raise Http404("No such file.")
+    if is_remote():
+        return _redirect_to_signed_link(name, download_as)
     try:
         size = default_storage.size(name)
         f = default_storage.open(name, "rb")
@@ -88,4 +95,27 @@ def serve_stored_file(
     response["X-Content-Type-Options"] = "nosniff"
     if download_as:
         response["Content-Disposition"] = content_disposition_header(True, download_as) or ""
+    return response
+
+
+S3_BACKEND = "storages.backends.s3.S3Storage"
+
+
+def is_remote() -> bool:
+    """True when media live in a bucket that hands out signed links (see settings.MEDIA_STORAGE)."""
+    return bool(settings.STORAGES["default"]["BACKEND"] == S3_BACKEND)
+
+
+def _redirect_to_signed_link(name: str, download_as: str | None) -> HttpResponseRedirect:
+    # No existence check first: it would cost a round trip to the bucket on every play, and a
+    # link to a missing object just gets the bucket's own 404.
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    parameters = {"ResponseContentType": content_type}
+    if download_as:
+        parameters["ResponseContentDisposition"] = content_disposition_header(True, download_as) or ""
+    bucket: Any = storages["default"]  # S3Storage.url takes more arguments than Storage.url
+    url = bucket.url(name, parameters=parameters, expire=settings.MEDIA_LINK_SECONDS)
+    response = HttpResponseRedirect(url)
+    # The link is a short-lived credential for this user: no cache may keep or share it.
+    response["Cache-Control"] = "private, no-store"
     return response

@@ -1,0 +1,116 @@
+"""How files reach browsers in production: media headers, static files through WhiteNoise, gunicorn.
+
+Media from the local folder: the right type for each kind, private caching for ever (names are
+random and never reused), Range. Static files: collected with hashed names and compressed, and
+served by WhiteNoise with a year of immutable caching for hashed names only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.test import Client, RequestFactory
+from django.urls import reverse
+from whitenoise.middleware import WhiteNoiseMiddleware
+
+from tests.factories import image_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "content_type"),
+    [
+        ("videos/2026/11/a.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(100), "video/mp4"),
+        ("posters/2026/11/a.jpg", image_bytes(400, 300, "JPEG"), "image/jpeg"),
+        ("first-frames/2026/11/a.png", image_bytes(400, 300, "PNG"), "image/png"),
+        ("first-frames/2026/11/a.jpg", image_bytes(400, 300, "JPEG"), "image/jpeg"),
+    ],
+)
+def test_each_kind_of_media_has_its_type_and_private_lasting_cache(
+    signed_in: Client, name: str, body: bytes, content_type: str
+):
+    stored = default_storage.save(name, ContentFile(body))
+    response = signed_in.get(reverse("media", args=[stored]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == content_type
+    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Accept-Ranges"] == "bytes"
+    assert b"".join(response.streaming_content) == body  # type: ignore[attr-defined]
+
+
+def test_a_range_answer_keeps_the_same_headers(signed_in: Client):
+    stored = default_storage.save("videos/2026/11/b.mp4", ContentFile(bytes(range(256)) * 4))
+    response = signed_in.get(reverse("media", args=[stored]), HTTP_RANGE="bytes=1000-")
+    assert response.status_code == 206
+    assert response["Content-Range"] == "bytes 1000-1023/1024"
+    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert b"".join(response.streaming_content) == (bytes(range(256)) * 4)[1000:]  # type: ignore[attr-defined]
+
+
+def test_local_media_are_streamed_by_the_app_not_redirected(signed_in: Client):
+    stored = default_storage.save("posters/2026/11/c.jpg", ContentFile(b"\xff\xd8\xff"))
+    response = signed_in.get(reverse("media", args=[stored]))
+    assert response.status_code == 200
+    assert "Location" not in response
+
+
+@pytest.fixture
+def collected(settings: Any, tmp_path: Path) -> Path:
+    """Static files collected as production does: hashed names, gzip copies, a manifest."""
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = False
+    settings.WHITENOISE_AUTOREFRESH = False
+    call_command("collectstatic", "--noinput", verbosity=0)
+    return Path(settings.STATIC_ROOT)
+
+
+def serve_static(path: str, **headers: str) -> Any:
+    def not_static(request: Any) -> Any:
+        raise AssertionError(f"{path} did not reach WhiteNoise")
+
+    middleware = WhiteNoiseMiddleware(not_static)
+    return middleware(RequestFactory().get(path, headers=headers))
+
+
+def test_hashed_static_files_are_cached_for_a_year_and_sent_compressed(collected: Path):
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    url = staticfiles_storage.url("css/app.css")
+    assert url != "/static/css/app.css"  # the name carries the content's hash
+    response = serve_static(url, accept_encoding="gzip")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "max-age=315360000, public, immutable"
+    assert response["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response["Vary"]
+    body = b"".join(response.streaming_content)
+    assert gzip.decompress(body) == (ROOT / "static" / "css" / "app.css").read_bytes()
+
+
+def test_a_static_file_asked_for_by_its_plain_name_is_cached_briefly(collected: Path):
+    response = serve_static("/static/css/app.css")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "max-age=3600, public"
+
+
+def test_the_gunicorn_config_follows_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    monkeypatch.setenv("GUNICORN_THREADS", "6")
+    monkeypatch.setenv("PORT", "9001")
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (config["workers"], config["threads"], config["worker_class"]) == (5, 6, "gthread")
+    assert config["bind"] == ["127.0.0.1:9001"]
+    assert config["wsgi_app"] == "playground.wsgi:application"
+    assert config["control_socket_disable"] is True
