@@ -4,6 +4,7 @@
     python3 dev.py start   install into .venv, migrate, start web server + worker on http://127.0.0.1:8000
     python3 dev.py test    install test tools, then lint, type-check and run the whole test suite
     python3 dev.py install install the app's packages only (for a production host)
+    python3 dev.py bench   run every benchmark (bench/__main__.py; --quick for a short run)
 
 Both are safe to run again: installs are skipped while pyproject.toml, constraints.txt and
 package-lock.json are unchanged.
@@ -132,7 +133,7 @@ def test(pytest_args: list[str]) -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     say("Types (mypy)")
-    run(BIN / "mypy", "playground", "tests", "dev.py")
+    run(BIN / "mypy", "playground", "tests", "bench", "dev.py")
     say("Tests (pytest: unit, worker, browser)")
     run(BIN / "pytest", *pytest_args)
 
@@ -146,6 +147,11 @@ def main() -> None:
         ensure_node()
     elif command == "test":
         test(sys.argv[2:])
+    elif command == "bench":
+        # The end-to-end benchmark drives Chromium through Playwright, a test tool.
+        ensure_python("test")
+        ensure_node()
+        run(PY, "-m", "bench", *sys.argv[2:])
     else:
         print(__doc__)
         sys.exit(2)

@@ -194,12 +194,15 @@ def gallery_card(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @vary_on_headers("HX-Request")
 def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
+    fragment = _wants_fragment(request)
+    # The status fragment is polled every 2 s by everyone watching: it needs the row alone.
+    rows = Generation.objects.all() if fragment else Generation.objects.with_stars_for(request.user)
+    gen = get_object_or_404(rows, pk=pk)
     context: dict[str, Any] = {
         "generation": gen,
         "worker_missing": gen.state == State.QUEUED and not WorkerHeartbeat.someone_alive(),
     }
-    if _wants_fragment(request):
+    if fragment:
         return render(request, "playground/generation.html#status", context)
     context |= {
         "can_delete": gen.can_be_deleted_by(request.user),

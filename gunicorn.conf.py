@@ -1,0 +1,37 @@
+"""Gunicorn's settings for the web process: `gunicorn -c gunicorn.conf.py` (see README and Procfile).
+
+Threads, not just processes: a signed-in visitor playing a video from local media holds a thread
+while the browser reads the file, and a page waits on the database, so a few threads per process
+keep slow readers from queueing the quick status polls. Python runs one thread at a time per
+process, so there is one process per core. bench/serving.py measured 2×4, 3×4, 3×8, 4×2 and 5×1
+(processes × threads) on 2 cores within noise of each other for throughput; more threads per
+process only lengthened the slowest answers (GIL contention). Every number can be changed from
+the environment.
+"""
+
+import os
+
+wsgi_app = "playground.wsgi:application"
+# Behind a reverse proxy or load balancer on the same host; set GUNICORN_BIND=0.0.0.0:8000 otherwise.
+bind = [os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")]
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Idle keep-alive connections wait in the worker's poller, not in a thread, so they are cheap.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# A worker that stops answering its master for this long is restarted. Long video downloads
+# are fine: in gthread workers the heartbeat runs beside the request threads.
+timeout = 60
+graceful_timeout = 30
+# Restarting each process now and then bounds any slow leak (staggered so they don't all go at once).
+max_requests = 20000
+max_requests_jitter = 2000
+# Settings errors stop the master at once, with the sentence that names the variable.
+preload_app = True
+# Only the local proxy may say a request came over HTTPS (pair with DJANGO_BEHIND_HTTPS_PROXY).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+# Gunicorn 25's control socket defaults to one path per user; several web processes on one host
+# would fight over it, and nothing here uses gunicornc.
+control_socket_disable = True
