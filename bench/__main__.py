@@ -1,0 +1,215 @@
+"""Every benchmark of the scale issue, one after another, and one table of the results.
+
+    .venv/bin/python -m bench [--quick] [--postgres postgres://user@127.0.0.1:5432/bench]
+
+1 status fragment vs the framework's floor (gunicorn, 32 clients)   bench/serving.py
+2 gallery at 100 and 100,000 generations                           bench/gallery.py
+3, 4 image checks and a 1 GB upload                                 bench/image_checks.py
+5 archiving a 200 MB video                                          bench/archive_memory.py
+6 one worker tracking 500 in-flight generations                     bench/worker_capacity.py
+7 stand-in completed → playable video in Chromium                   bench/end_to_end.py
+
+Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
+are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
+packages, Debian's Chromium (for 7) and, with --postgres, a PostgreSQL server (the named
+database is dropped and made again) must be there. --quick uses smaller sizes and shorter runs
+to check the machinery (its figures are not the README's). Prints one Markdown table and writes
+var/bench/summary.json; each benchmark also writes its own file beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import archive_memory, end_to_end, gallery, serving, worker_capacity
+from bench.common import RESULTS, ROOT, machine, save
+
+Row = dict[str, Any]
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def serving_rows(quick: bool) -> list[Row]:
+    result = serving.run(4.0 if quick else 20.0, 32, "")
+    save("serving", result)
+    floor, signed_in, fragment = result["floor"], result["signed_in"], result["fragment"]
+    return [
+        {
+            "benchmark": "1 Status fragment, 32 clients (gunicorn "
+            f"{result['gunicorn']['workers']}×{result['gunicorn']['threads']} gthread)",
+            "measured": f"{fragment['rps']:.0f} req/s, p95 {fragment['p95_ms']:.0f} ms, "
+            f"{fragment['errors']} errors, {fragment['queries']} queries",
+            "baseline": f"constant view {floor['rps']:.0f} req/s, p95 {floor['p95_ms']:.0f} ms, "
+            f"{floor['errors']} errors",
+            "ratio": f"{result['ratio']:.2f}",
+            "target": "≥ 0.8, no errors, ≤ 4 queries",
+            "result": met(result["met"]),
+        },
+        {
+            "benchmark": "1b The constant view behind sign-in (what any signed-in page pays)",
+            "measured": f"{signed_in['rps']:.0f} req/s, {signed_in['errors']} errors",
+            "baseline": f"constant view {floor['rps']:.0f} req/s",
+            "ratio": f"{signed_in['ratio']:.2f}",
+            "target": "(context for 1)",
+            "result": "—",
+        },
+    ]
+
+
+def gallery_rows(quick: bool, postgres: str) -> list[Row]:
+    sizes = [100, 10_000] if quick else [100, 100_000]
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = gallery.run(sizes, url)
+        save("gallery" if not url else "gallery-postgresql", result)
+        (RESULTS / f"gallery-{result['engine'].lower()}.md").write_text(gallery.report(result) + "\n")
+        base, large = result["runs"][sizes[0]], result["runs"][sizes[-1]]
+        for page, row in large.items():
+            rows.append(
+                {
+                    "benchmark": f"2 Gallery {page}, {sizes[-1]:,} rows ({result['engine']})",
+                    "measured": f"{row['median_ms']:.1f} ms, {row['queries']} queries",
+                    "baseline": f"{base[page]['median_ms']:.1f} ms at {sizes[0]} rows",
+                    "ratio": f"{row['ratio']:.2f}",
+                    "target": "≤ 2, ≤ 6 queries",
+                    "result": met(row["met"]),
+                }
+            )
+    return rows
+
+
+def image_rows() -> list[Row]:
+    subprocess.run(
+        [sys.executable, "-m", "bench.image_checks"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
+    data = json.loads((RESULTS / "image_checks.json").read_text())
+    rows: list[Row] = []
+    for row in data["rows"]:
+        upload = row["case"].startswith("1 GB upload")
+        rss = "n/a" if row["rss_growth_mb"] is None else f"{row['rss_growth_mb']:.1f} MB"
+        rows.append(
+            {
+                "benchmark": ("4 " if upload else "3 ") + row["case"],
+                "measured": f"{row['time_ms']:.0f} ms, RSS +{rss}, "
+                f"Python peak {row['python_peak_mb']:.1f} MB",
+                "baseline": f"SHA-256 of the same bytes {row['baseline_ms']:.1f} ms",
+                "ratio": f"{row['ratio']:.1f}",
+                "target": (
+                    "≤ 21 MB read, flat memory"
+                    if upload
+                    else "≤ 100 ms, ≤ 30 MB"
+                    if row["target"]
+                    else "(no target)"
+                ),
+                "result": met(row["target"] == "met") if row["target"] else "—",
+            }
+        )
+    return rows
+
+
+def archive_rows(quick: bool) -> list[Row]:
+    result = archive_memory.run(50 if quick else 200)
+    save("archive_memory", result)
+    return [
+        {
+            "benchmark": f"5 Archive a {result['video_mb']:.0f} MB video from the stand-in",
+            "measured": f"peak RSS +{result['rss_growth_mb']:.1f} MB, "
+            f"Python peak {result['python_peak_mb']:.1f} MB",
+            "baseline": f"a {result['baseline_video_mb'] * 1024:.0f} KB video: "
+            f"+{result['baseline_rss_growth_mb']:.1f} MB",
+            "ratio": f"{result['ratio']:.2f}",
+            "target": "≤ 20 MB growth",
+            "result": met(result["met"]),
+        }
+    ]
+
+
+def worker_rows(quick: bool) -> list[Row]:
+    result = worker_capacity.run(500, 15.0 if quick else 60.0, "", None)
+    save("worker_capacity", result)
+    return [
+        {
+            "benchmark": f"6 One worker, {result['jobs']} in-flight jobs, "
+            f"poll every {result['poll_interval_setting']:g} s",
+            "measured": f"interval p95 {result['interval_p95']:.2f} s (mean {result['interval_mean']:.2f}, "
+            f"worst job's mean {result['worst_job_mean']:.2f}); "
+            f"{result['polls_per_job_per_minute']:.1f} upstream calls per job per minute",
+            "baseline": f"setting {result['poll_interval_setting']:g} s "
+            f"({result['ideal_polls_per_job_per_minute']:.0f} calls per job per minute)",
+            "ratio": f"{result['ratio_p95']:.2f}",
+            "target": "≤ 1.2",
+            "result": met(result["met"]),
+        }
+    ]
+
+
+def end_to_end_rows(quick: bool) -> list[Row]:
+    result = end_to_end.run(3 if quick else 7)
+    save("end_to_end", result)
+    return [
+        {
+            "benchmark": "7 Stand-in completed → playable <video> in Chromium (demo mode)",
+            "measured": f"median {result['median_seconds']:.2f} s over {result['runs']} videos "
+            f"({', '.join(f'{s:.1f}' for s in result['seconds'])})",
+            "baseline": f"POLL_INTERVAL {result['poll_interval']:g} s",
+            "ratio": f"{result['ratio']:.2f}",
+            "target": f"≤ {result['target_seconds'] / result['poll_interval']:.1f} "
+            f"(≤ {result['target_seconds']:g} s)",
+            "result": met(result["met"]),
+        }
+    ]
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| Benchmark | Measured | Baseline (same run) | Ratio | Target | Result |",
+        "|---|---|---|---:|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['benchmark']} | {row['measured']} | {row['baseline']} | {row['ratio']} "
+            f"| {row['target']} | {row['result']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
+    parser.add_argument("--postgres", default="", help="also measure the gallery on this PostgreSQL database")
+    args = parser.parse_args()
+    started = time.monotonic()
+    steps: list[tuple[str, Callable[[], list[Row]]]] = [
+        ("1 serving", lambda: serving_rows(args.quick)),
+        ("2 gallery", lambda: gallery_rows(args.quick, args.postgres)),
+        ("3-4 image checks", image_rows),
+        ("5 archive", lambda: archive_rows(args.quick)),
+        ("6 worker", lambda: worker_rows(args.quick)),
+        ("7 end to end", lambda: end_to_end_rows(args.quick)),
+    ]
+    rows: list[Row] = []
+    for name, step in steps:
+        print(f"==> {name}", file=sys.stderr, flush=True)
+        rows += step()
+    print(table(rows))
+    summary = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "quick": args.quick,
+        "minutes": round((time.monotonic() - started) / 60, 1),
+        "machine": machine(),
+        "rows": rows,
+    }
+    path = save("summary", summary)
+    print(f"\nWritten to {path.relative_to(ROOT)} in {summary['minutes']} min", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Benchmark 1: the status fragment against the framework's floor, under gunicorn.
+
+    .venv/bin/python -m bench.serving [--seconds 10] [--clients 32] [--database-url URL]
+
+Gunicorn runs with gunicorn.conf.py and the production settings (DEBUG off, hashed static files,
+HTTPS as a TLS proxy reports it) on loopback; the only addition is bench/urls.py's constant view.
+32 clients on keep-alive connections send requests back to back for a fixed time at (a) the
+constant view and (b) the htmx status fragment of a running generation, signed in. The two
+alternate in short rounds so drift on a noisy machine hits both alike. The load generator shares
+the machine's cores with the server; it is one asyncio loop, far cheaper per request than Django.
+Writes var/bench/serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import (
+    ROOT,
+    django_script,
+    environment,
+    free_port,
+    fresh_database,
+    manage,
+    percentile,
+    save,
+    wait_for_port,
+)
+
+SETUP = r"""
+import json
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from playground.models import Generation, State
+user = get_user_model().objects.create_user("bench", password="bench-only-password-123")
+gen = Generation.objects.create(
+    created_by=user, model="video-01", prompt="A lighthouse at dusk, cinematic",
+    state=State.RUNNING, upstream_id="bench-job", upstream_status="generating",
+)
+client = Client()
+client.force_login(user)
+name = settings.SESSION_COOKIE_NAME
+print(json.dumps({"cookie": f"{name}={client.cookies[name].value}", "pk": gen.pk}))
+"""
+
+QUERIES = r"""
+import json, sys
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.contrib.auth import get_user_model
+client = Client()
+client.force_login(get_user_model().objects.get(username="bench"))
+path = sys.argv[1]
+client.get(path, headers={"HX-Request": "true"})
+with CaptureQueriesContext(connection) as queries:
+    response = client.get(path, headers={"HX-Request": "true"}, secure=True)
+assert response.status_code == 200, response.status_code
+body = response.content.decode()
+print(json.dumps({"queries": len(queries), "polls": 'hx-trigger="every 2s"' in body}))
+"""
+
+
+@dataclass
+class Load:
+    requests: int = 0
+    errors: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 2),
+            "rps": round(self.rps, 1),
+            "p50_ms": round(percentile(self.latencies, 0.5) * 1000, 2),
+            "p95_ms": round(percentile(self.latencies, 0.95) * 1000, 2),
+        }
+
+
+async def _one_client(port: int, request: bytes, stop_at: float, load: Load, expect: bytes) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            try:
+                writer.write(request)
+                status = await reader.readline()
+                if not status:
+                    raise ConnectionResetError("closed before answering")
+            except ConnectionError:
+                # A kept-alive connection the server closed (a worker restarting after max_requests)
+                # before it began answering: like a browser, send the idempotent GET again.
+                writer.close()
+                load.retries += 1
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            length, chunked, close = 0, False, False
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                name = name.strip().lower()
+                if name == "content-length":
+                    length = int(value)
+                elif name == "transfer-encoding" and "chunked" in value.lower():
+                    chunked = True
+                elif name == "connection" and "close" in value.lower():
+                    close = True
+            if chunked:
+                body = b""
+                while size := int((await reader.readline()).split(b";")[0], 16):
+                    body += await reader.readexactly(size + 2)
+                await reader.readline()
+            else:
+                body = await reader.readexactly(length)
+            load.latencies.append(time.perf_counter() - started)
+            load.requests += 1
+            if not status.startswith(b"HTTP/1.1 200") or expect not in body:
+                load.errors += 1
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, request: bytes, clients: int, seconds: float, expect: bytes) -> Load:
+    load = Load()
+    started = time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(*(_one_client(port, request, stop_at, load, expect) for _ in range(clients)))
+    load.seconds = time.perf_counter() - started
+    return load
+
+
+def drive(port: int, request: bytes, clients: int, seconds: float, expect: bytes) -> Load:
+    return asyncio.run(_drive(port, request, clients, seconds, expect))
+
+
+def request_bytes(path: str, *headers: str) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "X-Forwarded-Proto: https", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def run(seconds: float, clients: int, database_url: str, rounds: int = 4) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as var_dir:
+        env = environment(
+            fresh_database(database_url, var_dir),
+            var_dir,
+            DJANGO_BEHIND_HTTPS_PROXY="true",
+            DJANGO_SECURE_SSL_REDIRECT="true",
+        )
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
+        setup = django_script(env, SETUP)
+        fragment_path = f"/videos/{setup['pk']}/"
+        counted = django_script({**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, QUERIES, fragment_path)
+        port = free_port()
+        server_env = {
+            **env,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            # The access log is written as in production, just not kept.
+            "GUNICORN_ACCESS_LOG": "-",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=server_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for_port(port)
+            cookie = f"Cookie: {setup['cookie']}"
+            targets = {
+                "floor": (request_bytes("/bench/constant/"), b"ok"),
+                "signed_in": (request_bytes("/bench/signed-in/", cookie), b"ok"),
+                "fragment": (request_bytes(fragment_path, "HX-Request: true", cookie), b'id="status"'),
+            }
+            # Warm-up: every worker process and thread opens its database connection, loads templates.
+            for request, expect in targets.values():
+                drive(port, request, clients, 1.0, expect)
+            loads = {name: Load() for name in targets}
+            for _ in range(rounds):
+                for name, (request, expect) in targets.items():
+                    part = drive(port, request, clients, seconds / rounds, expect)
+                    total = loads[name]
+                    total.requests += part.requests
+                    total.errors += part.errors
+                    total.retries += part.retries
+                    total.seconds += part.seconds
+                    total.latencies += part.latencies
+        finally:
+            server.terminate()
+            _, stderr = server.communicate(timeout=30)
+    floor, fragment = loads["floor"], loads["fragment"]
+    ratio = fragment.rps / floor.rps if floor.rps else 0.0
+    errors = sum(load.errors for load in loads.values())
+    return {
+        "clients": clients,
+        "seconds_each": seconds,
+        "database": "PostgreSQL" if database_url.startswith("postgres") else "SQLite",
+        "gunicorn": gunicorn_shape(),
+        "floor": floor.summary(),
+        "signed_in": {**loads["signed_in"].summary(), "ratio": round(loads["signed_in"].rps / floor.rps, 3)},
+        "fragment": {**fragment.summary(), **counted},
+        "ratio": round(ratio, 3),
+        "met": ratio >= 0.8 and errors == 0 and counted["queries"] <= 4,
+        "server_errors": [
+            line for line in stderr.decode(errors="replace").splitlines() if "Traceback" in line
+        ],
+    }
+
+
+def gunicorn_shape() -> dict[str, Any]:
+    """The workers and threads gunicorn.conf.py chose on this machine."""
+    namespace: dict[str, Any] = {}
+    exec((ROOT / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102 - our own config file
+    return {key: namespace[key] for key in ("worker_class", "workers", "threads", "keepalive")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    result = run(args.seconds, args.clients, args.database_url)
+    save("serving", result)
+    print(f"gunicorn {result['gunicorn']}, {args.clients} clients, {result['database']}")
+    for name, row in (
+        ("(a) constant view", result["floor"]),
+        ("    the same behind sign-in", result["signed_in"]),
+        ("(b) status fragment", result["fragment"]),
+    ):
+        print(
+            f"{name}: {row['rps']:.0f} req/s, {row['errors']} errors, "
+            f"p50 {row['p50_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms"
+        )
+    print(
+        f"ratio (b)/(a) = {result['ratio']:.2f} (target ≥ 0.8); "
+        f"sign-in alone {result['signed_in']['ratio']:.2f}; fragment queries: {result['fragment']['queries']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
