@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,14 @@ def png() -> bytes:
 @pytest.fixture
 def jpeg() -> bytes:
     return image_bytes(800, 600, "JPEG")
+
+
+def frames_and_videos() -> set[str]:
+    """Stored files outside staging/ (where a refused but fixable picture waits, under a random name)."""
+    staged = re.compile(r"staging/[0-9a-f]{32}/[\w.-]+")
+    files = media_files()
+    assert all(staged.fullmatch(name) for name in files if name.startswith("staging/")), files
+    return {name for name in files if not name.startswith("staging/")}
 
 
 def media_files() -> set[str]:

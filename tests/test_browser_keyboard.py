@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -115,7 +116,7 @@ def test_load_more_by_keyboard_moves_focus_to_the_first_new_card(keyboard_page: 
             prompt=f"Card number {i}",
             state=State.FAILED,
             failure_reason="x",
-            created_at=now - timezone.timedelta(minutes=i),
+            created_at=now - timedelta(minutes=i),
         )
         for i in range(30)
     )

@@ -30,7 +30,9 @@ def shoot(page: Any, name: str) -> None:
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_screenshots_of_the_main_moments(browser: Any, live_server: Any, running_worker: Worker, tmp_path: Path, size: str):
+def test_screenshots_of_the_main_moments(
+    browser: Any, live_server: Any, running_worker: Worker, tmp_path: Path, size: str
+):
     running_worker  # noqa: B018 (the worker makes the videos)
     get_user_model().objects.create_user(f"maya-{size}", password=PASSWORD)
     context = browser.new_context(viewport=SIZES[size], base_url=live_server.url, reduced_motion="reduce")
@@ -41,7 +43,9 @@ def test_screenshots_of_the_main_moments(browser: Any, live_server: Any, running
     banner = tmp_path / "banner.png"
     banner.write_bytes(image_bytes(1500, 400, "PNG"))
     page.get_by_role("radio", name=re.compile("video-01-live2d")).check()
-    page.get_by_label("Prompt", exact=True).fill("The city skyline lights up as night falls, slow pan from left to right")
+    page.get_by_label("Prompt", exact=True).fill(
+        "The city skyline lights up as night falls, slow pan from left to right"
+    )
     page.get_by_label("First-frame image", exact=True).set_input_files(str(banner))
     page.get_by_role("button", name="Show ways to fix it").click()
     page.locator(".fix").first.wait_for()

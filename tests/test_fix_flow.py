@@ -175,3 +175,23 @@ def test_staged_file_names_are_checked(signed_in: Client, name):
     ).content.decode()
     staged = offers(html)["borders"].split(":")[0]
     assert signed_in.get(f"/generate/staged/{staged}/{name}").status_code == 404
+
+
+def test_staged_pictures_older_than_a_day_are_swept(signed_in: Client, settings):
+    import os
+    import time
+    from pathlib import Path
+
+    from playground import staging
+
+    signed_in.post(GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))))
+    signed_in.post(GENERATE, form(first_frame=SimpleUploadedFile("t.png", image_bytes(200, 1000, "PNG"))))
+    folders = sorted(Path(settings.MEDIA_ROOT, "staging").iterdir())
+    assert len(folders) == 2
+    two_days_ago = time.time() - 2 * 86400
+    for file in folders[0].iterdir():
+        os.utime(file, (two_days_ago, two_days_ago))
+    assert staging.sweep() == 1
+    assert [f.name for f in Path(settings.MEDIA_ROOT, "staging").iterdir() if any(f.iterdir())] == [
+        folders[1].name
+    ]

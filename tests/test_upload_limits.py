@@ -19,7 +19,7 @@ from django.urls import reverse
 from playground.images import MAX_BYTES
 from playground.models import Generation
 from tests import imagecorpus as corpus
-from tests.conftest import media_files
+from tests.conftest import frames_and_videos
 
 URL = reverse("generate")
 CASES = {case.name: case for case in corpus.HOSTILE}
@@ -75,7 +75,7 @@ def test_the_rules_hold_at_their_edges_by_upload(name, signed_in: Client, upload
         for sentence in case.refused_with:
             assert sentence in html
         assert not Generation.objects.exists()
-        assert media_files() == set()
+        assert frames_and_videos() == set()
     assert list(upload_temp_dir.iterdir()) == []
 
 
@@ -93,7 +93,7 @@ def test_one_byte_over_20_mb_is_refused_by_upload_and_the_prompt_kept(name, sign
     assert TOO_LARGE.search(html)
     assert "Keep my words" in html
     assert not Generation.objects.exists()
-    assert media_files() == set()
+    assert frames_and_videos() == set()
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_a_1_gb_upload_is_refused_after_reading_little_more_than_20_mb(
     # In a process that freed big buffers before this shows only growth beyond them; the bench
     # measures the same upload in a fresh interpreter.
     assert peak.rss is None or peak.rss < 30 * 1024 * 1024
-    assert media_files() == set()
+    assert frames_and_videos() == set()
     assert list(upload_temp_dir.iterdir()) == []  # the 20 MB spooled so far is gone too
 
 
@@ -237,11 +237,11 @@ def test_a_hostile_file_name_never_reaches_the_file_system(
 
     assert response.status_code == expected_status(filename)
     if response.status_code != 302:
-        assert media_files() == set()
+        assert frames_and_videos() == set()
         return
     stored = Generation.objects.get().first_frame.name
     assert STORED_NAME.fullmatch(stored)
-    assert media_files() == {stored}
+    assert frames_and_videos() == {stored}
     assert tell not in names_on_disk(media_root, upload_temp_dir)
 
 
@@ -256,7 +256,7 @@ def test_a_hostile_file_name_is_never_echoed_unescaped(filename, tell, signed_in
     assert filename not in html
     for markup in RAW_MARKUP:
         assert markup not in html
-    assert media_files() == set()
+    assert frames_and_videos() == set()
 
 
 SPOOLED = [
