@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, environment, save
+from bench.common import django_script, environment, save
 from playground.aimlapi import Client
 from playground.demo.server import serve
 from playground.demo.upstream import StandIn
@@ -34,8 +32,6 @@ MB = 1024 * 1024
 
 MEASURE = r"""
 import json, sys, tracemalloc
-import django
-django.setup()
 from playground import archive
 from playground.aimlapi import Client
 
@@ -99,16 +95,7 @@ def run(megabytes: int) -> dict[str, Any]:
             token = Path(large_url.split("?")[0]).stem
             pad_mp4(Path(var_dir) / "upstream" / "videos" / f"{token}.mp4", megabytes * MB)
             env = environment(f"sqlite:///{var_dir}/bench.sqlite3", var_dir)
-            out = subprocess.run(
-                [sys.executable, "-c", MEASURE, server.url, small_url, large_url],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            if out.returncode:
-                raise SystemExit(out.stderr)
-            measured = json.loads(out.stdout.strip().splitlines()[-1])
+            measured = django_script(env, MEASURE, server.url, small_url, large_url)
     small, large = measured["small"], measured["large"]
     growth = large["rss_growth"] / MB
     baseline = max(small["rss_growth"] / MB, 0.01)
