@@ -5,6 +5,8 @@
     python3 dev.py test    install test tools, then lint, type-check and run the whole test suite
     python3 dev.py install install the app's packages only (for a production host)
     python3 dev.py bench   run every benchmark (bench/__main__.py; --quick for a short run)
+    python3 dev.py manage  run a manage.py command with the same local settings as start
+                           (e.g. python3 dev.py manage seed_demo)
 
 Both are safe to run again: installs are skipped while pyproject.toml, constraints.txt and
 package-lock.json are unchanged.
@@ -85,12 +87,18 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
     run(PY, "manage.py", *args, env=env)
 
 
-def start() -> None:
-    ensure_python()
-    ensure_node()
+def local_environment() -> dict[str, str]:
+    """The environment of a local run: development settings unless the caller's says otherwise."""
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "true")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def start() -> None:
+    ensure_python()
+    ensure_node()
+    env = local_environment()
     port = env.get("PORT", "8000")
     say("Preparing the database")
     manage("migrate", "--noinput", "-v", "0", env=env)
@@ -104,6 +112,11 @@ def start() -> None:
         ),
         subprocess.Popen([str(PY), "manage.py", "worker"], cwd=ROOT, env=env),
     ]
+
+    def stop_on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a service manager's SIGTERM stops both children, as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -147,6 +160,10 @@ def main() -> None:
         ensure_node()
     elif command == "test":
         test(sys.argv[2:])
+    elif command == "manage":
+        ensure_python()
+        result = subprocess.run([str(PY), "manage.py", *sys.argv[2:]], cwd=ROOT, env=local_environment())
+        sys.exit(result.returncode)
     elif command == "bench":
         # The end-to-end benchmark drives Chromium through Playwright, a test tool.
         ensure_python("test")
