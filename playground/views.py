@@ -203,6 +203,7 @@ def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "worker_missing": gen.state == State.QUEUED and not WorkerHeartbeat.someone_alive(),
     }
     if fragment:
+        context["fragment"] = True
         return render(request, "playground/generation.html#status", context)
     context |= {
         "can_delete": gen.can_be_deleted_by(request.user),

@@ -41,6 +41,10 @@ def test_sign_in_upload_generate_live2d_and_watch_it_play(page: Any, running_wor
     assert stages[-1] == "Ready", stages
     assert len(stages) >= 2, f"the status never changed before it was ready: {stages}"
     assert page.title().startswith("Ready")
+    # The details beside the video gain the end of the job without a reload.
+    details = page.locator(".request-card dl").inner_text()
+    for words in ("Finished", "Length", "Service job id"):
+        assert words in details, details
 
     video = page.locator("video")
     # Play it (proves Chromium decodes it), then seek: seeking needs byte ranges from our media view.

@@ -91,6 +91,27 @@ def test_polling_stops_when_ready_and_the_video_embeds(signed_in: Client, ready_
     assert reverse("download", args=[ready_gen.pk]) in html
 
 
+def test_the_last_fragment_also_brings_the_finished_details(signed_in: Client, ready_gen):
+    Generation.objects.filter(pk=ready_gen.pk).update(upstream_id="job-42", credits_used=3)
+    html = signed_in.get(url(ready_gen), headers=HTMX).content.decode()
+    outcome = html[html.index('<div id="outcome"') :]
+    assert outcome.startswith('<div id="outcome" class="outcome" hx-swap-oob="true">')
+    for words in ("Finished", "6.0 s", "Credits used", "job-42"):
+        assert words in outcome
+
+
+def test_a_running_fragment_leaves_the_details_alone(signed_in: Client, gen):
+    Generation.objects.filter(pk=gen.pk).update(state=State.RUNNING, upstream_id="job-42")
+    html = signed_in.get(url(gen), headers=HTMX).content.decode()
+    assert 'id="outcome"' not in html
+
+
+def test_the_whole_page_holds_the_details_in_place(signed_in: Client, ready_gen):
+    html = signed_in.get(url(ready_gen)).content.decode()
+    assert html.count('id="outcome"') == 1
+    assert "hx-swap-oob" not in html
+
+
 def test_polling_stops_when_failed_and_the_reason_shows(signed_in: Client, gen):
     Generation.objects.filter(pk=gen.pk).update(
         state=State.FAILED,
