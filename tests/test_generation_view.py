@@ -1,5 +1,6 @@
 """The generation page, its htmx status fragment, and the stored files behind it."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -121,6 +122,8 @@ def test_polling_stops_when_failed_and_the_reason_shows(signed_in: Client, gen):
     html = signed_in.get(url(gen), headers=HTMX).content.decode()
     assert "hx-trigger" not in html
     assert "The API key was refused by the AI/ML API." in html
+    # The Remix button beside the title becomes Retry without a reload.
+    assert re.search(r'<a id="again" class="button" href="[^"]+" hx-swap-oob="true">Retry</a>', html)
 
 
 def test_passing_trouble_is_shown(signed_in: Client, gen):
