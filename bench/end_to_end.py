@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -26,24 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, environment, free_port, manage, median, save, wait_for_port
+from tests.chromium import CHROMIUM_ARGS, chromium_path
 
 POLL_INTERVAL = 2.0
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 READY = "(() => { const v = document.querySelector('#status video'); return v ? v.readyState : -1; })()"
 
 
 def chromium() -> str:
-    path = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-    if not Path(path).exists():
+    path = chromium_path()
+    if path is None:
         raise SystemExit("Chromium is needed (apt-get install chromium).")
     return path
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -15,26 +14,10 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from playground.worker import Worker
+from tests.chromium import CHROMIUM_ARGS, chromium_path
 from tests.conftest import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
 
 
 def wait_until(page: Any, script: str, *, timeout: float = 15.0) -> Any:
