@@ -164,7 +164,7 @@ def _assess(data: bytes, *, verify_only: bool) -> tuple[_Source, _Picture, list[
 def _fix_keys(source: _Source, size: int) -> list[str]:
     """One problem at a time, biggest first: each fix also mends every smaller one."""
     width, height = source.size
-    if not _ratio_ok(width, height):
+    if not images.ratio_allowed(width, height):
         return ["crop", "borders"]
     if min(width, height) <= images.MIN_SHORT_SIDE:
         return ["enlarge"]
@@ -273,11 +273,6 @@ def _keeps_png(source: _Source, picture: _Picture, key: str) -> bool:
 
 
 # --- Sizes -------------------------------------------------------------------------------------
-
-
-def _ratio_ok(width: int, height: int) -> bool:
-    # The same integer test as images.py: strictly between 2:5 and 5:2.
-    return 2 * width < 5 * height and 2 * height < 5 * width
 
 
 def _cropped(width: int, height: int) -> tuple[int, int]:
@@ -402,7 +397,6 @@ def _pixel_scale(width: int, height: int, *, scalable: bool) -> int:
 
 
 _NOT_FF = re.compile(rb"[^\xff]")
-_SOF_UNCOMMON = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 def _inspect_jpeg(data: bytes) -> _Source:
@@ -443,7 +437,7 @@ def _inspect_jpeg(data: bytes) -> _Source:
                 kind="JPEG",
                 width=width,
                 height=height,
-                orientation=_exif_orientation(exif),
+                orientation=images.exif_orientation(exif),
                 scale=scale,
                 pillow_data=bytes(kept) + data[pos - 2 :],
                 icc=icc,
@@ -470,7 +464,7 @@ def _inspect_jpeg(data: bytes) -> _Source:
                 if width == 0 or height == 0:
                     raise _damaged("JPEG")
                 frame = (width, height, marker == 0xC2)
-            elif marker in _SOF_UNCOMMON:
+            elif marker in images.SOF_UNCOMMON:
                 raise images.ImageRejected(
                     "This JPEG uses an uncommon kind of compression (lossless, hierarchical or arithmetic "
                     "coding), so we can't fix it. Save it again as a standard JPEG."
@@ -520,7 +514,7 @@ def _inspect_png(data: bytes) -> _Source:
                 kind="PNG",
                 width=width,
                 height=height,
-                orientation=_exif_orientation(exif),
+                orientation=images.exif_orientation(exif),
                 scale=_pixel_scale(width, height, scalable=False),
                 pillow_data=b"".join(kept),
                 icc=icc,
@@ -660,7 +654,7 @@ def _inspect_webp(data: bytes) -> _Source:
         kind="WEBP",
         width=width,
         height=height,
-        orientation=_exif_orientation(exif),
+        orientation=images.exif_orientation(exif),
         scale=_pixel_scale(width, height, scalable=False),
         pillow_data=data,
         icc=icc,
@@ -679,30 +673,6 @@ def _webp_size(fourcc: bytes, body: bytes) -> tuple[int, int]:
         if width & 0x3FFF and height & 0x3FFF:
             return width & 0x3FFF, height & 0x3FFF
     raise _damaged("WEBP")
-
-
-def _exif_orientation(block: bytes | None) -> int:
-    """EXIF orientation (1-8) from a TIFF-structured block; anything odd counts as 1, as in images.py."""
-    if not block:
-        return 1
-    if block.startswith(b"Exif\x00\x00"):
-        block = block[6:]
-    order = {b"II": "<", b"MM": ">"}.get(block[:2])
-    try:
-        if order is None or struct.unpack_from(order + "H", block, 2)[0] != 42:
-            return 1
-        (ifd,) = struct.unpack_from(order + "I", block, 4)
-        (count,) = struct.unpack_from(order + "H", block, ifd)
-        for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
-            tag, kind, number = struct.unpack_from(order + "HHI", block, entry)
-            if tag == 0x0112:
-                if number != 1 or kind not in (3, 4):
-                    return 1
-                (value,) = struct.unpack_from(order + ("H" if kind == 3 else "I"), block, entry + 8)
-                return value if 1 <= value <= 8 else 1
-    except struct.error:
-        return 1
-    return 1
 
 
 # --- Decoding ----------------------------------------------------------------------------------

@@ -168,6 +168,11 @@ def _pixel_sentence(width: int, height: int) -> str:
     )
 
 
+def ratio_allowed(width: int, height: int) -> bool:
+    """Width/height strictly between 2:5 and 5:2, by integer cross-multiplication (no rounding)."""
+    return 2 * width < 5 * height and 2 * height < 5 * width
+
+
 def _rule_sentences(width: int, height: int) -> list[str]:
     sentences = []
     # Integer cross-multiplication: exactly 2:5 and 5:2 are refused, with no float rounding.
@@ -273,7 +278,7 @@ def _text_kind(head: bytes) -> str | None:
 # --- EXIF orientation --------------------------------------------------------------------------
 
 
-def _exif_orientation(payload: bytes | memoryview | None) -> int:
+def exif_orientation(payload: bytes | memoryview | None) -> int:
     """Orientation (1-8) from a TIFF-structured EXIF block; anything odd counts as 1.
 
     Read by hand rather than with Pillow's Exif: Pillow loads the data of every IFD0 tag, and a
@@ -309,7 +314,7 @@ def _exif_orientation(payload: bytes | memoryview | None) -> int:
 
 # Marker bytes. Only Huffman-coded baseline, extended and progressive frames are widely readable.
 _SOF_COMMON = {0xC0, 0xC1, 0xC2}
-_SOF_UNCOMMON = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+SOF_UNCOMMON = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _STANDALONE = {0x00, 0x01, *range(0xD0, 0xD8)}
 _PROGRESSIVE, _DHT, _DNL, _DQT, _DRI = 0xC2, 0xC4, 0xDC, 0xDB, 0xDD
 _APP0, _APP1, _APP14, _COM, _SOS, _SOI, _EOI = 0xE0, 0xE1, 0xEE, 0xFE, 0xDA, 0xD8, 0xD9
@@ -362,12 +367,7 @@ def _read_jpeg_header(data: bytes) -> _JpegHeader:
         # Stray bytes and fill 0xFF between segments are tolerated, as Pillow and libjpeg do.
         while pos < end and data[pos] != 0xFF:
             pos += 1
-        while pos < end and data[pos] == 0xFF:
-            pos += 1
-        if pos >= end:
-            raise _damaged("JPEG")
-        marker = data[pos]
-        pos += 1
+        marker, pos = _marker_at(data, pos)
         if marker in _STANDALONE:
             continue
         if marker in (_SOI, _EOI) or pos + 2 > end:
@@ -387,7 +387,7 @@ def _read_jpeg_header(data: bytes) -> _JpegHeader:
             return _JpegHeader(
                 width=width,
                 height=height,
-                orientation=_exif_orientation(exif),
+                orientation=exif_orientation(exif),
                 progressive=progressive,
                 components=components,
                 restart_interval=interval,
@@ -402,10 +402,10 @@ def _read_jpeg_header(data: bytes) -> _JpegHeader:
                 kept_app.add(marker)
                 head += segment
             continue
-        if marker in _SOF_COMMON or marker in _SOF_UNCOMMON:
+        if marker in _SOF_COMMON or marker in SOF_UNCOMMON:
             if frame is not None:
                 raise _damaged("JPEG")
-            if marker in _SOF_UNCOMMON:
+            if marker in SOF_UNCOMMON:
                 raise ImageRejected(
                     "This JPEG uses an uncommon kind of compression (lossless, hierarchical or "
                     "arithmetic coding) that many programs can't read. Save it again as a standard JPEG."
@@ -436,6 +436,16 @@ def _read_frame(body: memoryview) -> tuple[int, int, tuple[_Component, ...]]:
 
 def _mcu_size(components: Sequence[_Component]) -> tuple[int, int]:
     return 8 * max(h for _, h, _ in components), 8 * max(v for _, _, v in components)
+
+
+def _marker_at(data: bytes, pos: int) -> tuple[int, int]:
+    """The marker after the 0xFF fill bytes at `pos`, and the position just past it."""
+    end = len(data)
+    while pos < end and data[pos] == 0xFF:
+        pos += 1
+    if pos >= end:
+        raise _damaged("JPEG")
+    return data[pos], pos + 1
 
 
 def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
@@ -481,7 +491,7 @@ def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
             skeleton += segment
             pos, marker = _skip_entropy_coded_data(data, pos, mcus, interval)
             continue
-        if marker in _SOF_COMMON or marker in _SOF_UNCOMMON:
+        if marker in _SOF_COMMON or marker in SOF_UNCOMMON:
             raise _damaged("JPEG")
         if marker == _DRI:
             if length != 4:
@@ -492,12 +502,7 @@ def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
         # Between scans a marker must follow at once; stray bytes here mean damaged data.
         if pos >= end or data[pos] != 0xFF:
             raise _damaged("JPEG")
-        while pos < end and data[pos] == 0xFF:
-            pos += 1
-        if pos >= end:
-            raise _damaged("JPEG")
-        marker = data[pos]
-        pos += 1
+        marker, pos = _marker_at(data, pos)
     progress.finish()
     skeleton += bytes((0xFF, _EOI))
     _decode_skeleton(bytes(skeleton), _mcu_size(header.components))
@@ -702,7 +707,7 @@ def _read_png_header(data: bytes) -> _PngHeader:
     return _PngHeader(
         width=width,
         height=height,
-        orientation=_exif_orientation(exif),
+        orientation=exif_orientation(exif),
         bit_depth=depth,
         color_type=color,
         interlaced=interlace == 1,
