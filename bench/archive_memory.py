@@ -31,31 +31,18 @@ API_KEY = "bench-archive-key"
 MB = 1024 * 1024
 
 MEASURE = r"""
-import json, sys, tracemalloc
+import json, sys
 from playground import archive
 from playground.aimlapi import Client
-
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise LookupError(field)
-
-def reset_peak():
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+from tests.imagecorpus import peak_memory
 
 client = Client(sys.argv[1], "unused", timeout=60)
 results = {}
 archive.fetch_and_store(client, sys.argv[2])  # warm-up: PyAV's codecs, httpx, storage
 for name, url in (("small", sys.argv[2]), ("large", sys.argv[3])):
-    reset_peak()
-    before = status("VmRSS")
-    tracemalloc.start()
-    stored = archive.fetch_and_store(client, url)
-    python_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    results[name] = {"bytes": stored.size, "rss_growth": status("VmHWM") - before, "python_peak": python_peak}
+    with peak_memory() as peak:
+        stored = archive.fetch_and_store(client, url)
+    results[name] = {"bytes": stored.size, "rss_growth": peak.rss, "python_peak": peak.python}
 print(json.dumps(results))
 """
 
