@@ -162,8 +162,8 @@ def main() -> None:
         test(sys.argv[2:])
     elif command == "manage":
         ensure_python()
-        result = subprocess.run([str(PY), "manage.py", *sys.argv[2:]], cwd=ROOT, env=local_environment())
-        sys.exit(result.returncode)
+        ensure_node()
+        manage(*sys.argv[2:], env=local_environment())
     elif command == "bench":
         # The end-to-end benchmark drives Chromium through Playwright, a test tool.
         ensure_python("test")
