@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -396,9 +395,6 @@ def _pixel_scale(width: int, height: int, *, scalable: bool) -> int:
     )
 
 
-_NOT_FF = re.compile(rb"[^\xff]")
-
-
 def _inspect_jpeg(data: bytes) -> _Source:
     kept = bytearray(b"\xff\xd8")
     kept_app: set[int] = set()
@@ -406,25 +402,11 @@ def _inspect_jpeg(data: bytes) -> _Source:
     icc_parts: dict[int, bytes] = {}
     icc_count = icc_size = 0
     frame: tuple[int, int, bool] | None = None
-    pos = 2
-    for _ in range(_MAX_PARTS):
-        # Stray bytes and 0xFF fill between segments are skipped, as libjpeg does.
-        pos = data.find(b"\xff", pos)
-        found = _NOT_FF.search(data, pos) if pos >= 0 else None
-        if found is None:
-            raise _damaged("JPEG")
-        pos = found.start()
-        marker = data[pos]
-        pos += 1
-        if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:
-            continue
-        if marker in (0xD8, 0xD9) or pos + 2 > len(data):
-            raise _damaged("JPEG")
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        end = pos + length
-        if length < 2 or end > len(data):
-            raise _damaged("JPEG")
-        body = data[pos + 2 : end]
+    for count, (marker, start, end) in enumerate(images.jpeg_segments(data, _damaged)):
+        if count == _MAX_PARTS:
+            raise _unusual("JPEG")
+        pos = start - 2  # the segment's length field
+        body = data[start:end]
         if marker == 0xDA:
             if frame is None:
                 raise _damaged("JPEG")
@@ -470,8 +452,7 @@ def _inspect_jpeg(data: bytes) -> _Source:
                     "coding), so we can't fix it. Save it again as a standard JPEG."
                 )
             kept += b"\xff" + bytes((marker,)) + data[pos:end]
-        pos = end
-    raise _unusual("JPEG")
+    raise AssertionError("jpeg_segments ends with SOS or raises")  # pragma: no cover
 
 
 def _inspect_png(data: bytes) -> _Source:

@@ -393,7 +393,13 @@ def _unusual_but_valid() -> list[Case]:
         accept(
             "jpeg-with-trailing-video", lambda: JPEG + b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 1000, 640, 480
         ),
-        accept("jpeg-stray-bytes-between-segments", lambda: _stray_bytes_after_app0(JPEG), 640, 480),
+        accept("jpeg-stray-bytes-between-segments", lambda: _after_app0(JPEG, b"\x00\x00"), 640, 480),
+        accept(
+            "jpeg-fill-and-a-few-standalone-markers-between-segments",
+            lambda: _after_app0(JPEG, b"\xff" * 100_000 + b"\xff\xd0" * 64),
+            640,
+            480,
+        ),
         accept("png-rgb", lambda: PNG, 640, 480),
         accept("png-palette", lambda: image_bytes(640, 480, mode="P"), 640, 480),
         accept("png-rgba", lambda: image_bytes(640, 480, mode="RGBA"), 640, 480),
@@ -419,9 +425,9 @@ def _unusual_but_valid() -> list[Case]:
     ]
 
 
-def _stray_bytes_after_app0(jpeg: bytes) -> bytes:
+def _after_app0(jpeg: bytes, extra: bytes) -> bytes:
     after_app0 = 4 + int.from_bytes(jpeg[4:6], "big")
-    return jpeg[:after_app0] + b"\x00\x00" + jpeg[after_app0:]
+    return jpeg[:after_app0] + extra + jpeg[after_app0:]
 
 
 def _size_and_pixels() -> list[Case]:
@@ -535,6 +541,8 @@ def _damaged_jpegs() -> list[Case]:
         ("frame-using-undefined-quantization-table", lambda: _patch(JPEG, JPEG.index(b"\xff\xc0") + 12, 3)),
         ("bogus-huffman-table", lambda: _bogus_huffman_table(JPEG)),
         ("unknown-marker-segment", lambda: insert_segments(JPEG, jpeg_segment(0xF3, b"\x00\x00"))),
+        # Walking millions of standalone markers took seconds: past a few, the file is refused.
+        ("restart-markers-in-bulk-between-segments", lambda: _after_app0(JPEG, b"\xff\xd0" * 1_000_000)),
         # libjpeg fills a scan cut short with grey when an end marker follows; these are caught by
         # counting restart markers and by the progression of scans.
         ("cut-then-end-marker-with-restart-markers", lambda: RESTARTS[: len(RESTARTS) // 2] + b"\xff\xd9"),
