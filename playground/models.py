@@ -68,10 +68,12 @@ UNCHARGED_FAILURES = ("never_started", "refused")
 def month_start(moment: datetime | None = None, months_back: int = 0) -> datetime:
     """Midnight on the first day of this month (or an earlier one), in the site's time zone."""
     local = timezone.localtime(moment or timezone.now())
-    year, month = local.year, local.month - months_back
-    while month < 1:
-        year, month = year - 1, month + 12
-    return local.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
+    # Count months from year 0 so that going back past January or forward past December (a
+    # negative months_back is a later month) wraps the year in either direction.
+    year, month0 = divmod(local.year * 12 + local.month - 1 - months_back, 12)
+    first = datetime(year, month0 + 1, 1)
+    # make_aware picks the offset in force on that day (DST differs from `local`'s).
+    return timezone.make_aware(first, timezone.get_current_timezone())
 
 
 class IllegalTransition(Exception):
