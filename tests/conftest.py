@@ -44,6 +44,12 @@ def quick_worker_settings(settings: Any) -> None:
     settings.POLL_INTERVAL = 0.1
     settings.WORKER_RETRY_BASE = 0.05
     settings.WORKER_RETRY_CAP = 0.5
+    settings.ARCHIVE_RETRY_BASE = 0.02
+    settings.ARCHIVE_RETRY_CAP = 0.1
+    settings.ARCHIVE_PATIENCE = 0.5
+    # Chores run only where a test asks for them (tests/test_housekeeping.py).
+    settings.HOUSEKEEPING_STAGING_EVERY = 0
+    settings.HOUSEKEEPING_ORPHANS_EVERY = 0
 
 
 @pytest.fixture
