@@ -180,8 +180,10 @@ def gallery(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
     if request.htmx.trigger == "filters":
-        # The address bar gets the tidy form of the filters (no empty fields), ready to share.
-        push_url(response, f"{reverse('gallery')}?{filters.query_string()}".rstrip("?"))
+        # The address bar gets the tidy form of the filters (no empty fields), ready to share;
+        # the same address again (a control left without changing anything) adds no Back step.
+        address = f"{reverse('gallery')}?{filters.query_string()}".rstrip("?")
+        push_url(response, False if address == request.htmx.current_url_abs_path else address)
     return response
 
 
