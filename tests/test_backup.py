@@ -23,7 +23,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from playground import backup
+from playground import backup, restore
 from playground.models import Generation, State
 
 # Backup reads the database file, so the rows a test makes must be committed.
@@ -140,7 +140,7 @@ def test_a_backup_taken_while_rows_and_files_keep_arriving_restores_intact(user,
 
     for i, archive in enumerate(archives):
         db, media = tmp_path / f"restored-{i}.sqlite3", tmp_path / f"restored-media-{i}"
-        restored = backup.restore_sqlite(archive, db_path=db, media_root=media)
+        restored = restore.restore_sqlite(archive, db_path=db, media_root=media)
 
         assert backup.integrity(db) == "ok"
         with sqlite3.connect(db) as conn:
@@ -196,12 +196,12 @@ def test_a_damaged_archive_is_refused_before_anything_changes(user, media_root, 
     damage(good, bad)
     # A target with data in it, restored with force, so only the damage can stop the restore.
     target_db, target_media = tmp_path / "target.sqlite3", tmp_path / "target-media"
-    backup.restore_sqlite(good, db_path=target_db, media_root=target_media)
+    restore.restore_sqlite(good, db_path=target_db, media_root=target_media)
     (target_media / "videos" / "t" / "1.mp4").write_bytes(b"what was there before")
     db_bytes, media_before = target_db.read_bytes(), hashes(target_media)
 
     with pytest.raises(backup.BackupError, match=r"damaged|does not match its manifest"):
-        backup.restore_sqlite(bad, db_path=target_db, media_root=target_media, force=True)
+        restore.restore_sqlite(bad, db_path=target_db, media_root=target_media, force=True)
 
     assert target_db.read_bytes() == db_bytes
     assert hashes(target_media) == media_before
@@ -233,7 +233,7 @@ def test_restore_refuses_a_database_that_holds_generations_unless_forced(user, t
     assert [row["prompt"] for row in gallery()] == ["A paper boat, take 1"]
     kept = re.search(r"kept at (\S+)\.$", said, re.MULTILINE)
     assert kept, said
-    assert backup.count_generations(Path(kept.group(1))) == 2
+    assert restore.count_generations(Path(kept.group(1))) == 2
 
 
 def test_a_file_gone_before_it_was_copied_is_listed_and_the_rest_restores(user, tmp_path):
@@ -245,7 +245,7 @@ def test_a_file_gone_before_it_was_copied_is_listed_and_the_rest_restores(user, 
 
     assert manifest["missing"] == [gen.poster.name]
     assert manifest["counts"]["files"] == 2
-    restored = backup.restore_sqlite(archive, db_path=tmp_path / "r.sqlite3", media_root=tmp_path / "m")
+    restored = restore.restore_sqlite(archive, db_path=tmp_path / "r.sqlite3", media_root=tmp_path / "m")
     assert restored.files == 2
     assert sorted(hashes(tmp_path / "m")) == sorted([gen.first_frame.name, gen.video.name])
 

@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import reverse
 from moto.server import ThreadedMotoServer
 
-from playground import backup, media
+from playground import backup, media, orphans
 from playground.models import Generation, State
 from playground.settings import s3_origin, s3_storage_options
 from tests.test_worker import drive
@@ -183,7 +183,7 @@ def test_deleting_a_video_removes_its_objects(
 
 def test_orphans_walks_the_bucket_and_backup_refuses_it(ready: Generation, bucket: Any, tmp_path):
     stray = default_storage.save("videos/2020/01/stray.mp4", SimpleUploadedFile("x", b"not a row's"))
-    report = backup.find_orphans(min_age=0)
+    report = orphans.find_orphans(min_age=0)
     assert report.files_seen == 3
     assert report.unowned == [stray]
     with pytest.raises(backup.BackupError, match="S3 bucket"):
