@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -74,7 +75,7 @@ class GenerateForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        user: Any,
+        user: User,
         staging: Staging | None = None,
         upload_too_large: UploadTooLarge | None = None,
         **kwargs: Any,

@@ -21,6 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from playground.aimlapi import Accepted, Progress
 
 MODEL_CHOICES = [
@@ -87,7 +89,7 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def counting_toward_allowance(self) -> GenerationQuerySet:
         return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES)
 
-    def with_stars_for(self, user: Any) -> GenerationQuerySet:
+    def with_stars_for(self, user: User) -> GenerationQuerySet:
         """Each row knows its creator and whether `user` starred it, in the same query."""
         return self.select_related("created_by").annotate(
             starred=models.Exists(Star.objects.filter(user=user.pk, generation=models.OuterRef("pk")))
@@ -215,7 +217,7 @@ class Generation(models.Model):
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
 
-    def can_be_deleted_by(self, user: Any) -> bool:
+    def can_be_deleted_by(self, user: User) -> bool:
         return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
 
     @property
@@ -424,7 +426,7 @@ class AllowanceStatus:
         return self.cap is not None and self.used >= self.cap
 
 
-def allowance_for(user: Any) -> AllowanceStatus:
+def allowance_for(user: User) -> AllowanceStatus:
     override = Allowance.objects.filter(user=user.pk).values_list("generations_per_month", flat=True).first()
     cap: int | None = override if override is not None else settings.MONTHLY_GENERATION_CAP
     used = (
