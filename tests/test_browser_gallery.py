@@ -17,8 +17,7 @@ from playground.demo.render import render_video
 from playground.models import Generation, State
 from playground.worker import Worker
 from tests.browser_fixtures import ARTIFACTS, sign_in, wait_until
-from tests.conftest import PASSWORD
-from tests.factories import image_bytes
+from tests.factories import PASSWORD, generation, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +31,7 @@ def clip(tmp_path_factory: Any) -> dict[str, Any]:
 
 
 def ready(user: Any, prompt: str, clip: dict[str, Any], frame: bytes | None = None) -> Generation:
-    return Generation.objects.create(
+    return generation(
         created_by=user,
         model="video-01-live2d" if frame else "video-01",
         prompt=prompt,
@@ -122,7 +121,7 @@ def test_find_open_star_remix_filter_and_delete(page: Any, running_worker: Worke
 def test_an_in_progress_card_becomes_a_ready_card_without_a_reload(page: Any, running_worker: Worker, clip):
     sign_in(page, "carol")
     carol = get_user_model().objects.get(username="carol")
-    gen = Generation.objects.create(created_by=carol, model="video-01", prompt="A kettle starts to steam")
+    gen = generation(carol, prompt="A kettle starts to steam")
     page.goto("/gallery/")
     page.evaluate("window.stillTheSamePage = true")
     card = page.locator(f"#card-{gen.pk}")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from playground.gallery import PAGE_SIZE
 from playground.models import Generation, Star, State
+from tests.factories import generation
 
 URL = reverse("gallery")
 HTMX = {"HX-Request": "true"}
@@ -27,7 +28,7 @@ def make(
         fields.setdefault("video", "videos/x.mp4")
         fields.setdefault("poster", "posters/x.jpg")
         fields.setdefault("duration", 6.0)
-    return Generation.objects.create(
+    return generation(
         created_by=user, prompt=prompt, created_at=timezone.now() - timedelta(minutes=minutes_ago), **fields
     )
 

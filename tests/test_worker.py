@@ -18,17 +18,14 @@ from playground import archive
 from playground.demo.upstream import Fault
 from playground.models import Generation, State
 from playground.worker import AMBIGUOUS, NOT_SAVED, TROUBLE, WORKER_LOST, Worker
-from tests.conftest import media_files
+from tests.factories import generation, media_files
 
 
-def make(user: Any, *, model: str = "video-01", prompt: str = "A paper boat on a rainy street", **kw: Any):
-    frame = kw.pop("frame", None)
-    gen = Generation(created_by=user, model=model, prompt=prompt, **kw)
+def make(user: Any, *, frame: bytes | None = None, **kw: Any) -> Generation:
     if frame is not None:
         ext = "jpg" if frame.startswith(b"\xff\xd8") else "png"
-        gen.first_frame = default_storage.save(f"first-frames/test/frame.{ext}", ContentFile(frame))
-    gen.save()
-    return gen
+        kw["first_frame"] = default_storage.save(f"first-frames/test/frame.{ext}", ContentFile(frame))
+    return generation(user, **kw)
 
 
 def drive(worker: Worker, *, timeout: float = 15.0, until: Any = None) -> None:
@@ -356,6 +353,7 @@ def test_while_it_waits_to_save_a_video_the_page_says_so_and_when(worker, upstre
     page = client.get(gen.get_absolute_url()).content.decode().replace("\xa0", " ")
     assert "The video is finished, but the video service&#x27;s link to it did not work just now" in page
     assert "try again a minute from now" in page or "try again 2 minutes from now" in page
+    assert gen.completed_at
     give_up = timezone.localtime(gen.completed_at + timedelta(seconds=3600))
     assert f"keep trying until {give_up:%H:%M}" in page
 
