@@ -9,11 +9,29 @@ process only lengthened the slowest answers (GIL contention). Every number can b
 the environment.
 """
 
+import ipaddress
 import os
 
 wsgi_app = "playground.wsgi:application"
 # Behind a reverse proxy or load balancer on the same host; set GUNICORN_BIND=0.0.0.0:8000 otherwise.
 bind = [os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")]
+
+
+def _loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# Production settings over plain HTTP (dev.py start) are only for an address no one else reaches.
+if os.environ.get("DJANGO_LOOPBACK_HTTP", "").strip().lower() in {"1", "true", "yes", "on"}:
+    for address in bind:
+        if not _loopback(address):
+            raise SystemExit(
+                f"DJANGO_LOOPBACK_HTTP is on, so gunicorn may listen on loopback only, not {address}."
+            )
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
