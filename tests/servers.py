@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -43,7 +44,9 @@ def production_environment(var_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for(url: str, proc: subprocess.Popen[bytes], *, seconds: float = 90, verify: bool = True) -> float:
+def wait_for(
+    url: str, proc: subprocess.Popen[bytes], *, seconds: float = 90, verify: bool | ssl.SSLContext = True
+) -> float:
     """Seconds until url answers at all (any status); fails if the process ends first."""
     started = time.monotonic()
     while time.monotonic() - started < seconds:
