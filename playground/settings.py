@@ -68,7 +68,7 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random string "
-            "(or set DJANGO_DEBUG=true for local development)."
+            "(python3 dev.py start makes one and keeps it in var/secret-key)."
         )
     SECRET_KEY = "dev-only-insecure-key-never-used-in-production"  # noqa: S105 (DEBUG only)
 

@@ -30,7 +30,9 @@ import pytest
 
 from tests.servers import ROOT, free_port, production_environment, stop, wait_for
 
-pytestmark = pytest.mark.slow
+# They start their own processes on the embedded SQLite default, whatever the pass's database:
+# the PostgreSQL pass would only repeat them.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 CONFIG = ROOT / "deploy" / "nginx" / "video-playground.conf"
 PASSWORD = "a-long-member-password-for-nginx"

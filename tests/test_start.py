@@ -19,7 +19,9 @@ import pytest
 
 from tests.servers import ROOT, alive, descendants, free_port, production_environment, stop, wait_for
 
-pytestmark = pytest.mark.slow
+# They start their own processes on the embedded SQLite default, whatever the pass's database:
+# the PostgreSQL pass would only repeat them.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 
 def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -151,9 +153,11 @@ def test_plain_http_on_loopback_turns_off_only_the_https_rules(tmp_path):
     prepared = dev.local_environment(production_environment(tmp_path / "var", PORT="8124"))
     assert prepared["GUNICORN_BIND"] == "127.0.0.1:8124"
     assert prepared["DJANGO_DEBUG"] == "false"
+    # What `dev.py manage` runs with: the same settings and the same kept key as `start`.
     code = (
         "from django.conf import settings as s; "
-        "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS)"
+        "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS, "
+        "s.SECRET_KEY == (s.VAR_DIR / 'secret-key').read_text().strip())"
     )
     shown = subprocess.run(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
@@ -162,7 +166,7 @@ def test_plain_http_on_loopback_turns_off_only_the_https_rules(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert shown.stdout.split() == ["False", "False", "False", "0", "DENY"], shown.stderr
+    assert shown.stdout.split() == ["False", "False", "False", "0", "DENY", "True"], shown.stderr
     refused = subprocess.run(
         [sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"],
         cwd=ROOT,
