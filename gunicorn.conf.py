@@ -40,7 +40,10 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # A worker that stops answering its master for this long is restarted. Long video downloads
 # are fine: in gthread workers the heartbeat runs beside the request threads.
 timeout = 60
-graceful_timeout = 30
+# On SIGTERM requests in flight get this long to finish. Gunicorn 25's gthread worker also waits
+# this long while any idle keep-alive connection (a browser's) is open, so a stop may take it all;
+# Ctrl-C (SIGINT) stops at once.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # Restarting each process now and then bounds any slow leak (staggered so they don't all go at once).
 max_requests = 20000
 max_requests_jitter = 2000
