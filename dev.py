@@ -213,7 +213,7 @@ def serve() -> None:
     say("Preparing the database")
     manage("migrate", "--noinput", "-v", "0", env=env)
     # collectstatic hashes and compresses every file (seconds); skip it while nothing changed.
-    stamp = ROOT / "staticfiles" / ".collected"
+    stamp = Path(env.get("STATIC_ROOT") or ROOT / "staticfiles") / ".collected"
     wanted = static_stamp()
     if not (stamp.exists() and stamp.read_text() == wanted):
         say("Collecting static files")
