@@ -96,6 +96,7 @@ class Stack:
     static: Path
     host_port: int
     tls: ssl.SSLContext
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +193,7 @@ http {{
             static=static,
             host_port=https_port,
             tls=tls,
+            env=env,
         )
     finally:
         for proc in (proxy, worker, web):
@@ -367,3 +369,39 @@ def test_bodies_over_the_apps_limits_are_refused_by_nginx_with_a_sentence(stack:
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 413")
     assert b"at most 64 MB to check or fix" in reply
+
+
+def test_a_download_through_nginx_keeps_the_apps_file_name_and_head_has_no_body(stack: Stack):
+    body = b"\x00\x00\x00\x18ftypmp42" + bytes(5000)
+    (stack.media / "videos").mkdir(exist_ok=True)
+    (stack.media / "videos" / "ready.mp4").write_bytes(body)
+    made = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from django.contrib.auth.models import User; from playground.models import Generation;"
+            "g = Generation.objects.create(created_by=User.objects.get(username='member'), model='video-01',"
+            " prompt='A red fox in the snow', state='ready', video='videos/ready.mp4'); print(g.pk)",
+        ],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pk = made.stdout.strip()
+    with signed_in(stack) as member:
+        download = member.get(f"/videos/{pk}/download/")
+        assert download.status_code == 200
+        assert download.headers["server"].startswith("nginx")
+        assert download.content == body
+        assert download.headers["content-disposition"].startswith("attachment;")
+        assert "video-01_a-red-fox-in-the-snow.mp4" in download.headers["content-disposition"]
+        head = member.head(f"/videos/{pk}/download/")
+        assert head.status_code == 200
+        assert head.headers["content-length"] == str(len(body))
+        assert head.content == b""
