@@ -100,6 +100,8 @@ def secret_key(folder: Path) -> str:
     """The site's secret key: made on the first start, kept in var/secret-key (owner only), reused."""
     path = folder / "secret-key"
     if path.exists():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # copied or restored with looser permissions: others must not read it
         return path.read_text().strip()
     folder.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)

@@ -117,6 +117,16 @@ def healthy(base: str) -> bool:
     return False
 
 
+def test_a_kept_key_readable_by_others_is_made_owner_only_again(tmp_path):
+    import dev
+
+    folder = tmp_path / "var"
+    key = dev.secret_key(folder)
+    (folder / "secret-key").chmod(0o644)
+    assert dev.secret_key(folder) == key
+    assert stat.S_IMODE((folder / "secret-key").stat().st_mode) == 0o600
+
+
 def test_start_refuses_plain_http_on_an_address_others_can_reach(tmp_path):
     env = production_environment(tmp_path / "var", GUNICORN_BIND="0.0.0.0:8123")
     result = subprocess.run(
