@@ -405,3 +405,33 @@ def test_a_download_through_nginx_keeps_the_apps_file_name_and_head_has_no_body(
         assert head.status_code == 200
         assert head.headers["content-length"] == str(len(body))
         assert head.content == b""
+
+
+def from_address(stack: Stack, address: str) -> httpx.Client:
+    """A browser on another machine: loopback has all of 127.0.0.0/8, so bind another source address."""
+    transport = httpx.HTTPTransport(local_address=address, verify=stack.tls)
+    return httpx.Client(base_url=stack.https, transport=transport, timeout=10)
+
+
+def try_password(stack: Stack, address: str, password: str, **headers: str) -> int:
+    with from_address(stack, address) as browser:
+        page = browser.get("/sign-in/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token, page.text
+        answer = browser.post(
+            "/sign-in/",
+            data={"csrfmiddlewaretoken": token[1], "username": "member", "password": password},
+            headers={"Referer": f"{stack.https}/sign-in/", **headers},
+        )
+        return answer.status_code
+
+
+def test_behind_nginx_the_lockout_counts_each_client_not_the_proxy(stack: Stack):
+    # nginx connects to gunicorn from 127.0.0.1 (TRUSTED_PROXIES); the browsers come from elsewhere.
+    for _ in range(5):
+        try_password(stack, "127.0.0.2", "wrong guess", **{"X-Forwarded-For": "127.0.0.9"})
+    assert try_password(stack, "127.0.0.2", PASSWORD) == 429
+    # A forged header does not get the guesser out: nginx appends the address it really saw.
+    assert try_password(stack, "127.0.0.2", PASSWORD, **{"X-Forwarded-For": "127.0.0.10"}) == 429
+    # A colleague behind the same proxy is not locked out with them.
+    assert try_password(stack, "127.0.0.3", PASSWORD) == 302
