@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
@@ -16,6 +16,11 @@ from tests.factories import PASSWORD as PASSWORD
 from tests.factories import frames_and_videos as frames_and_videos
 from tests.factories import image_bytes, member
 from tests.factories import media_files as media_files
+
+if TYPE_CHECKING:
+    # Only a type here: importing the plugin module itself would happen before pytest can
+    # rewrite its asserts.
+    from tests.standin_fixtures import RunningStandIn
 
 pytest_plugins = ["tests.standin_fixtures", "tests.browser_fixtures", "tests.worker_processes"]
 
@@ -55,7 +60,7 @@ def quick_worker_settings(settings: Any) -> None:
 
 
 @pytest.fixture
-def upstream(standin: Any, settings: Any) -> Any:
+def upstream(standin: RunningStandIn, settings: Any) -> RunningStandIn:
     """The stand-in, with the app's settings pointing at it (as a real deployment would)."""
     settings.AIMLAPI_BASE_URL = standin.url
     return standin
@@ -72,13 +77,13 @@ def other_user(db: None) -> User:
 
 
 @pytest.fixture
-def signed_in(client: Client, user: Any) -> Client:
+def signed_in(client: Client, user: User) -> Client:
     client.force_login(user)
     return client
 
 
 @pytest.fixture
-def worker(upstream: Any) -> Iterator[Worker]:
+def worker(upstream: RunningStandIn) -> Iterator[Worker]:
     w = Worker(client=upstream.client(), threads=2, name="test-worker")
     yield w
     w.client.close()
