@@ -161,7 +161,9 @@ class Worker:
                 else:
                     self.stopping.wait(pause)
             wait(inflight)
-        self.housekeeper.wait()
+        # A chore still walking a large bucket is not worth holding up a stop for: it is safe to
+        # cut short (its thread is a daemon) and runs again on the next start.
+        self.housekeeper.wait(timeout=10)
         WorkerHeartbeat.objects.filter(name=self.name).delete()
         log.info("Worker %s stopped", self.name)
 
