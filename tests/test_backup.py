@@ -21,10 +21,10 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.utils import timezone
 
 from playground import backup, restore
 from playground.models import Generation, State
+from tests.factories import generation
 
 # Backup reads the database file, so the rows a test makes must be committed.
 # Backup and restore are for the embedded default; on PostgreSQL these are deselected (conftest)
@@ -36,17 +36,16 @@ FILE_FIELDS = ("first_frame", "video", "poster")
 
 def make(user: Any, n: int, *, state: str = State.READY, files: tuple[str, ...] = FILE_FIELDS) -> Generation:
     body = b"".join(hashlib.sha256(f"{n}:{i}".encode()).digest() for i in range(60 + n))
-    gen = Generation(created_by=user, model="video-01", prompt=f"A paper boat, take {n}", state=state)
-    if state == State.READY:
-        gen.finished_at = timezone.now()
+    stored: dict[str, str] = {}
     if "first_frame" in files:
-        gen.first_frame = default_storage.save(f"first-frames/t/{n}.png", ContentFile(b"\x89PNG" + body))
+        stored["first_frame"] = default_storage.save(
+            f"first-frames/t/{n}.png", ContentFile(b"\x89PNG" + body)
+        )
     if "video" in files:
-        gen.video = default_storage.save(f"videos/t/{n}.mp4", ContentFile(b"mp4" + body * 3))
+        stored["video"] = default_storage.save(f"videos/t/{n}.mp4", ContentFile(b"mp4" + body * 3))
     if "poster" in files:
-        gen.poster = default_storage.save(f"posters/t/{n}.jpg", ContentFile(b"\xff\xd8" + body[:500]))
-    gen.save()
-    return gen
+        stored["poster"] = default_storage.save(f"posters/t/{n}.jpg", ContentFile(b"\xff\xd8" + body[:500]))
+    return generation(user, state, prompt=f"A paper boat, take {n}", **stored)
 
 
 def gallery() -> list[Any]:
