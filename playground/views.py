@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, imagefix, images, linkfetch
+from playground import apicode, archive, budgets, imagefix, images, linkfetch
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
@@ -78,6 +78,8 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
         "form": form,
         "reused": form.reused_generation(),
         "allowance": allowance_for(request.user),
+        "budget": budgets.person_budget(request.user),
+        "estimates": budgets.estimates(),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
         "rules": {
@@ -259,6 +261,8 @@ def usage(request: HttpRequest) -> HttpResponse:
     context = {
         "months": [month_usage(0), month_usage(1)],
         "allowance": allowance_for(request.user),
+        "budget": budgets.person_budget(request.user),
+        "team_budget": budgets.team_budget(),
     }
     return render(request, "playground/usage.html", context)
 

@@ -44,6 +44,8 @@ def quick_worker_settings(settings: Any) -> None:
     settings.POLL_INTERVAL = 0.1
     settings.WORKER_RETRY_BASE = 0.05
     settings.WORKER_RETRY_CAP = 0.5
+    settings.RECOVERY_LOOK_EVERY = 0.1
+    settings.RECOVERY_WINDOW = 5.0
 
 
 @pytest.fixture
