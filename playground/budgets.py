@@ -108,10 +108,13 @@ def person_budget(user: Any) -> Budget:
     return Budget(limit, committed(user=user, since=month_start()))
 
 
-def team_budget() -> Budget:
+def _team_limit() -> Decimal | None:
     override = TeamBudget.objects.values_list("usd_per_month", flat=True).first()
-    limit = override if override is not None else settings.TEAM_MONTHLY_BUDGET_USD
-    return Budget(limit, committed(since=month_start()))
+    return override if override is not None else settings.TEAM_MONTHLY_BUDGET_USD
+
+
+def team_budget() -> Budget:
+    return Budget(_team_limit(), committed(since=month_start()))
 
 
 def lock() -> None:
@@ -131,8 +134,9 @@ def check(user: Any, model: str, count: int = 1) -> str | None:
             f"{dollars(mine.limit)} left this month. Your budget starts again on {again}; "
             "an admin can raise it sooner."
         )
-    team = team_budget()
-    if team.limit is not None and team.committed + cost > team.limit:
+    # Summing the whole team's month is the costly part: only when there is a team budget.
+    team = team_budget() if _team_limit() is not None else None
+    if team is not None and team.limit is not None and team.committed + cost > team.limit:
         return (
             f"{what} would cost about {dollars(cost)}; the team has {dollars(team.left)} of its "
             f"{dollars(team.limit)} left this month. The team budget starts again on {again}; "

@@ -199,12 +199,15 @@ def test_many_lost_creates_and_two_worker_processes_stay_under_the_logs_rate_lim
         "RECOVERY_LOOK_EVERY": "0.05",
     }
     workers = [start_worker(f"w{i}", threads=3, **pacing) for i in range(2)]
-    time.sleep(4)
+    deadline = time.monotonic() + 30
+    # Enough looks to fill the limit several times over (worker start-up takes a while on a busy machine).
+    while len(log_calls(upstream)) < 3 * limit and time.monotonic() < deadline:
+        time.sleep(0.1)
     for w in workers:
         w.kill()
         w.wait(5)
     looks = sorted(c.started for c in log_calls(upstream))
-    assert len(looks) >= 2 * limit  # they kept looking...
+    assert len(looks) >= 3 * limit  # they kept looking...
     assert all(c.status == 200 for c in log_calls(upstream))  # ...and the service never said 429
     for i, first in enumerate(looks):
         assert sum(1 for t in looks[i:] if t < first + window) <= limit
