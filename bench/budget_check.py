@@ -6,8 +6,8 @@ For each size, a fresh database gets that many generations this month from 50 me
 ready, failed and in-flight rows, half with a reported cost), then two checks every start makes
 are timed 50 times after a warm-up: the existing count allowance (`allowance_for`, the baseline)
 and the budget check (`budgets.check`: the estimate and the person's spent-plus-expected sum,
-and with a team budget set also the whole team's). Reported: medians, SQL query counts, and the budget check as a ratio to the baseline in
-the same run. Writes var/bench/budget_check.json.
+and with a team budget set also the whole team's). Reported: medians, SQL query counts, and
+the budget check as a ratio to the baseline in the same run. Writes var/bench/budget_check.json.
 """
 
 from __future__ import annotations
