@@ -9,10 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
-from playground.aimlapi import Refused, Transient
+from playground.aimlapi import Refused, Transient, client_from_settings
+from playground.demo.upstream import shared_standin
+from playground.models import Generation, State
+from playground.worker import Worker
+from tests.factories import image_bytes
 from tests.standin_fixtures import API_KEY
 from tests.test_aimlapi import create
+from tests.test_worker import drive
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -144,3 +151,18 @@ def test_a_failed_create_is_in_the_log_at_no_cost(standin_factory):
         create(client, prompt="", client_request_id="gen-3-empty")
     [row] = client.usage_log(model="video-01", **around_now()).rows
     assert (row.status, row.usd, row.client_request_id) == ("failed", Decimal(0), "gen-3-empty")
+
+
+def test_demo_mode_shows_dollars_from_the_in_process_stand_in(user, settings, tmp_path, signed_in):
+    settings.DEMO_MODE = True
+    settings.DEMO_UPSTREAM_DIR = tmp_path / "demo"
+    app = shared_standin(settings.DEMO_UPSTREAM_DIR)
+    app.queue_seconds, app.generate_seconds, app.video_seconds, app.video_long_side = 0.1, 0.2, 1.0, 160
+    worker = Worker(client=client_from_settings(), name="demo")
+    frame = default_storage.save("first-frames/demo.png", ContentFile(image_bytes(640, 480, "PNG")))
+    gen = Generation.objects.create(created_by=user, model="video-01-live2d", prompt="x", first_frame=frame)
+    drive(worker)
+    gen.refresh_from_db()
+    assert gen.state == State.READY
+    assert gen.usd_spent == Decimal("0.56")
+    assert '<dd class="cost">$0.56</dd>' in signed_in.get(gen.get_absolute_url()).content.decode()
