@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from playground.demo.upstream import Fault
-from playground.models import CLIENT_REQUEST_ID, State, UsageLogCall, new_client_request_id
+from playground.models import CLIENT_REQUEST_ID, Generation, State, UsageLogCall, new_client_request_id
 from playground.recovery import take_log_slot
 from playground.worker import AMBIGUOUS, FAILED_UPSTREAM_TWICE, RESENT, WORKER_LOST, Worker
 from tests.test_worker import creates, drive, jobs, make
@@ -212,3 +212,26 @@ def test_many_lost_creates_and_two_worker_processes_stay_under_the_logs_rate_lim
     for i, first in enumerate(looks):
         assert sum(1 for t in looks[i:] if t < first + window) <= limit
     assert creates(upstream) == []
+
+
+def test_the_lost_create_is_found_past_the_first_page_of_the_log(standin_factory, user):
+    upstream = standin_factory(log_lag=0.0)
+    noise = upstream.client()
+    for i in range(120):  # other creates in the same minutes fill more than one page (100 rows)
+        noise.create(
+            model="video-01", prompt=f"noise {i}", enhance=False, first_frame=None, client_request_id=f"n-{i}"
+        )
+    worker = Worker(client=upstream.client(timeout=1.0), name="w")
+    upstream.app.inject("create", Fault(process=True, close=True))
+    gen = make(user)
+    # Newest rows come first, so make ours older than the noise: the noise goes out after it.
+    drive(worker, until=lambda: Generation.objects.filter(pk=gen.pk, state=State.RECOVERING).exists())
+    for i in range(120, 240):
+        noise.create(
+            model="video-01", prompt=f"noise {i}", enhance=False, first_frame=None, client_request_id=f"n-{i}"
+        )
+    drive(worker)
+    gen.refresh_from_db()
+    assert gen.state == State.READY
+    assert len([c for c in log_calls(upstream) if c.query.get("offset") not in (None, "0")]) >= 1
+    assert len(creates(upstream)) == 241
