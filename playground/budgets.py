@@ -41,7 +41,9 @@ def dollars(amount: Decimal | None) -> str:
     if amount is None:
         return ""
     if ZERO < amount < CENT:
-        return f"${amount.normalize():f}"[:8]
+        smallest = Decimal("0.00001")
+        shown = amount.quantize(smallest, ROUND_HALF_UP)
+        return f"${shown.normalize():f}" if shown else f"less than ${smallest:f}"
     return f"${amount.quantize(CENT, ROUND_HALF_UP):,.2f}"
 
 

@@ -92,6 +92,7 @@ def test_dollars_are_written_as_people_read_prices():
     assert budgets.dollars(Decimal("0.430000000")) == "$0.43"
     assert budgets.dollars(Decimal("1250")) == "$1,250.00"
     assert budgets.dollars(Decimal("0.001240000")) == "$0.00124"
+    assert budgets.dollars(Decimal("0.000000400")) == "less than $0.00001"
     assert budgets.dollars(Decimal(0)) == "$0.00"
 
 
