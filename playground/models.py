@@ -242,6 +242,11 @@ class Generation(models.Model):
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
+            # A month's dollars for the team budget, read from the index alone (budgets.committed).
+            models.Index(
+                fields=["created_at", "state", "model", "usd_spent", "completed_at"],
+                name="gen_month_cost_idx",
+            ),
         ]
 
     def __str__(self) -> str:

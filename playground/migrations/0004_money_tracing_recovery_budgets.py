@@ -172,5 +172,12 @@ class Migration(migrations.Migration):
                 name="gen_due_idx",
             ),
         ),
+        migrations.AddIndex(
+            model_name="generation",
+            index=models.Index(
+                fields=["created_at", "state", "model", "usd_spent", "completed_at"],
+                name="gen_month_cost_idx",
+            ),
+        ),
         migrations.RunPython(restore_search_triggers, migrations.RunPython.noop),
     ]
