@@ -124,7 +124,7 @@ def test_not_found_when_the_window_closes_fails_honestly_without_a_second_create
     assert len(creates(slow_log)) == 1
     looks = log_calls(slow_log)
     assert len(looks) >= 2  # it kept asking while the window was open
-    assert looks[-1].started <= gen.recovery_until.timestamp() + 0.5
+    assert looks[-1].started <= gen.recovery_until.timestamp() + 2  # and stopped when it closed
 
 
 def test_a_job_whose_worker_died_after_sending_is_looked_up_not_resent(worker, upstream, user, settings):
