@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce, RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
@@ -41,20 +42,25 @@ class State(models.TextChoices):
     ARCHIVING = "archiving", "Saving the video"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RUNNING, State.ARCHIVING)
-TERMINAL_STATES = (State.READY, State.FAILED)
+TERMINAL_STATES = (State.READY, State.FAILED, State.CANCELLED)
+# Created (or perhaps created) upstream and not yet finished there: what the key's in-flight
+# cap counts. ARCHIVING is out: the service has finished, we are only downloading.
+IN_FLIGHT_STATES = (State.SUBMITTING, State.RUNNING)
 
 # The only moves a generation can make. SUBMITTING -> QUEUED is allowed only when the create
 # request certainly never reached the service (connection refused, 429, 5xx).
 TRANSITIONS: dict[str, set[str]] = {
-    State.QUEUED: {State.SUBMITTING, State.FAILED},
+    State.QUEUED: {State.SUBMITTING, State.FAILED, State.CANCELLED},
     State.SUBMITTING: {State.QUEUED, State.RUNNING, State.FAILED},
     State.RUNNING: {State.ARCHIVING, State.FAILED},
     State.ARCHIVING: {State.READY, State.FAILED},
     State.READY: set(),
     State.FAILED: set(),
+    State.CANCELLED: set(),
 }
 
 # Upstream statuses meaning "accepted but not started yet".
@@ -84,8 +90,52 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def active(self) -> GenerationQuerySet:
         return self.filter(state__in=ACTIVE_STATES)
 
+    def in_flight(self) -> GenerationQuerySet:
+        """Jobs holding one of the key's in-flight slots (the single definition the cap uses)."""
+        return self.filter(state__in=IN_FLIGHT_STATES)
+
     def counting_toward_allowance(self) -> GenerationQuerySet:
-        return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES)
+        return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES).exclude(
+            state=State.CANCELLED
+        )
+
+    def in_turn_order(self) -> GenerationQuerySet:
+        """Waiting jobs in the order the worker takes them: fair turns between people.
+
+        Round-robin: everyone's oldest job comes before anyone's second, and within a round the
+        person served longest ago (their latest create sent, never served first) goes first.
+        """
+        # Served = a create sent, or a job leased for sending right now (so that two workers
+        # choosing at the same moment both see the first one's choice).
+        last_served = (
+            Generation.objects.filter(created_by=models.OuterRef("created_by"))
+            .filter(Q(create_sent_at__isnull=False) | Q(state=State.QUEUED, lease_until__isnull=False))
+            .order_by()
+            .values("created_by")
+            .annotate(m=models.Max(Coalesce("create_sent_at", "lease_until")))
+            .values("m")
+        )
+        turn = models.Window(
+            RowNumber(),
+            partition_by=[models.F("created_by")],
+            order_by=[models.F("created_at"), models.F("id")],
+        )
+        return self.annotate(last_served=models.Subquery(last_served), turn=turn).order_by(
+            "turn", models.F("last_served").asc(nulls_first=True), "created_at", "id"
+        )
+
+    def cancel(self, pks: list[int] | None = None) -> int:
+        """Cancel the jobs not yet sent upstream; returns how many.
+
+        One conditional UPDATE on state=QUEUED: a worker's "create sent" write is conditional on
+        the same state, so whichever lands first wins and a cancelled job is never sent.
+        """
+        rows = self.filter(state=State.QUEUED)
+        if pks is not None:
+            rows = rows.filter(pk__in=pks)
+        return rows.update(
+            state=State.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_until=None, trouble=""
+        )
 
     def with_stars_for(self, user: Any) -> GenerationQuerySet:
         """Each row knows its creator and whether `user` starred it, in the same query."""
@@ -96,11 +146,13 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def _free(self, now: datetime) -> GenerationQuerySet:
         return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
 
-    def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[Generation]:
+    def claim_due(
+        self, owner: str, limit: int, lease_seconds: float, *, states: tuple[str, ...] = ACTIVE_STATES
+    ) -> list[Generation]:
         """Lease up to `limit` due jobs to `owner`; returns the ones this owner won."""
         now = timezone.now()
         candidates = list(
-            self.active()
+            self.filter(state__in=states)
             ._free(now)
             .filter(next_attempt_at__lte=now)
             .order_by("next_attempt_at")
@@ -116,10 +168,10 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
                     break
         return list(self.filter(pk__in=won, lease_owner=owner).order_by("next_attempt_at"))
 
-    def next_claimable_at(self) -> datetime | None:
+    def next_claimable_at(self, states: tuple[str, ...] = ACTIVE_STATES) -> datetime | None:
         """When the earliest job nobody holds falls due (in the past if one is due now)."""
         now = timezone.now()
-        return self.active()._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
+        return self.filter(state__in=states)._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
 
     def next_due_at(self) -> datetime | None:
         """When the earliest waiting job becomes due (a leased job is due when its lease ends)."""
@@ -136,6 +188,7 @@ class Generation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # One per rendered form: a second POST of the same form finds this row instead of making a job.
     submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey("Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes")
 
     # What the user asked for.
     model = models.CharField(max_length=32, choices=MODEL_CHOICES)
@@ -202,6 +255,8 @@ class Generation(models.Model):
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
+            # Fair turns: when each person was last served.
+            models.Index(fields=["created_by", "create_sent_at"], name="gen_served_idx"),
         ]
 
     def __str__(self) -> str:
@@ -452,3 +507,52 @@ class WorkerHeartbeat(models.Model):
     @classmethod
     def someone_alive(cls, within: float = 30.0) -> bool:
         return cls.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=within)).exists()
+
+
+class Batch(models.Model):
+    """One submit of the Generate page: pictures x takes generations, made together or not at all."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # One per rendered form, so a double click or a resent form makes the batch once.
+    submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    prompt = models.TextField()
+    takes_per_picture = models.PositiveIntegerField(default=1)
+    pictures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch #{self.pk}: {self.prompt[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("batch", args=[self.pk])
+
+    @property
+    def size(self) -> int:
+        return max(self.pictures, 1) * self.takes_per_picture
+
+
+class UpstreamPermit(models.Model):
+    """One of the API key's permits, shared by every worker on every machine (see keylimits).
+
+    kind "slot": one of UPSTREAM_MAX_IN_FLIGHT places for a job in flight, held by `holder`
+    while that generation is in flight (and until `until`, covering the moment before it is).
+    kind "create": one of UPSTREAM_CREATES_PER_MINUTE tickets, spent until `until` (a minute).
+    """
+
+    kind = models.CharField(max_length=8)
+    number = models.PositiveIntegerField()
+    holder = models.PositiveBigIntegerField(null=True, blank=True, help_text="A generation's id.")
+    until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "number"], name="one_permit_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}: {self.holder}"
