@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import health, views
+from playground import health, queue_pages, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,6 +16,10 @@ urlpatterns = [
     path("videos/<int:pk>/star/", views.star, name="star"),
     path("videos/<int:pk>/delete/", views.delete, name="delete"),
     path("usage/", views.usage, name="usage"),
+    path("queue/", queue_pages.queue, name="queue"),
+    path("queue/cancel-mine/", queue_pages.cancel_mine, name="cancel_mine"),
+    path("videos/<int:pk>/cancel/", queue_pages.cancel, name="cancel"),
+    path("batches/<int:pk>/", queue_pages.batch, name="batch"),
     path("media/<path:name>", views.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from typing import Any
 
 from django import template
 from django.urls import reverse
@@ -37,3 +38,9 @@ def ago(value: datetime | None) -> str:
     if timezone.now() - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, depth=1)} ago"
+
+
+@register.filter
+def manageable_by(generation: Any, user: Any) -> bool:
+    """May `user` cancel or delete this generation (its maker, or staff)?"""
+    return bool(generation.can_be_deleted_by(user))

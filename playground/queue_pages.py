@@ -1,0 +1,97 @@
+"""The team queue, cancelling jobs not yet sent, and the batch page.
+
+The queue lists waiting jobs in the worker's own order (Generation.objects.in_turn_order()),
+so "place in line" is what the worker will do, not a guess. Pages are a fixed number of rows
+and a fixed number of queries whatever the length of the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from playground.models import Batch, Generation, State
+
+QUEUE_PAGE_SIZE = 100
+SENT_STATES = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
+
+
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    working = list(
+        Generation.objects.filter(state__in=SENT_STATES)
+        .select_related("created_by")
+        .order_by("create_sent_at", "id")[:QUEUE_PAGE_SIZE]
+    )
+    waiting = Generation.objects.filter(state=State.QUEUED).select_related("created_by").in_turn_order()
+    page = Paginator(waiting, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(page.start_index() + i, gen) for i, gen in enumerate(page.object_list)]
+    mine = Generation.objects.filter(state=State.QUEUED, created_by=request.user.pk).count()
+    context = {"working": working, "page": page, "rows": rows, "mine_waiting": mine}
+    return render(request, "playground/queue.html", context)
+
+
+def _back(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    gen = get_object_or_404(Generation, pk=pk)
+    if not gen.can_be_deleted_by(request.user):
+        raise PermissionDenied("Only the person who started this video, or an admin, can cancel it.")
+    if Generation.objects.cancel([gen.pk]):
+        messages.success(request, f"Video #{pk} was cancelled. Nothing was sent and nothing was charged.")
+    elif gen.state == State.CANCELLED:
+        messages.info(request, f"Video #{pk} was already cancelled.")
+    else:
+        messages.error(
+            request,
+            f"Video #{pk} was already sent to the video service, which has no way to call a job back, "
+            "so it can't be cancelled.",
+        )
+    return redirect(_back(request, gen.get_absolute_url()))
+
+
+@require_POST
+def cancel_mine(request: HttpRequest) -> HttpResponse:
+    count = Generation.objects.filter(created_by=request.user.pk).cancel()
+    if count:
+        noun = "job" if count == 1 else "jobs"
+        messages.success(
+            request, f"Cancelled {count} waiting {noun}. Nothing was sent and nothing was charged."
+        )
+    else:
+        messages.info(request, "You have no jobs waiting, so nothing was cancelled.")
+    return redirect(_back(request, "queue"))
+
+
+def batch_context(batch: Batch) -> dict[str, Any]:
+    takes = list(batch.takes.order_by("id"))
+    return {
+        "batch": batch,
+        "takes": takes,
+        "active": any(t.is_active for t in takes),
+        "failed": [t for t in takes if t.state == State.FAILED],
+        "waiting": sum(1 for t in takes if t.state == State.QUEUED),
+    }
+
+
+@require_GET
+def batch(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(Batch.objects.select_related("created_by"), pk=pk)
+    context = batch_context(found)
+    if getattr(request, "htmx", False) and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
+        # One request for the whole batch: every take's card, swapped in out of band.
+        return render(request, "playground/batch.html#poll", context)
+    return render(request, "playground/batch.html", context)
