@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -10,18 +10,15 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.utils import timezone
-from django.utils.dateformat import format as format_date
 
-from playground import images, linkfetch
+from playground import batches, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
     MODEL_DESCRIPTIONS,
     MODELS_NEEDING_FIRST_FRAME,
+    Batch,
     Generation,
-    allowance_for,
-    month_start,
 )
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
@@ -61,6 +58,13 @@ class GenerateForm(forms.Form):
     drop_reused_first_frame = forms.BooleanField(label="Don't use this first frame", required=False)
     # A picture fixed with one of the one-click fixes ("<staging id>:<fix>"), owned by this session.
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    takes = forms.IntegerField(
+        label="Takes",
+        initial=1,
+        required=False,
+        help_text="How many videos to make from each picture (or from the prompt alone).",
+        widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
+    )
     enhance_prompt = forms.BooleanField(
         label="Enhance prompt",
         required=False,
@@ -84,6 +88,7 @@ class GenerateForm(forms.Form):
         self.staging = staging
         self.upload_too_large = upload_too_large
         self.offer: Offer | None = None  # fixes for a refused picture, when some would mend it
+        self.fields["takes"].widget.attrs["max"] = settings.MAX_TAKES
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
@@ -106,6 +111,29 @@ class GenerateForm(forms.Form):
                 f"The prompt is {len(prompt):,} characters long. It may be at most {PROMPT_MAX:,} characters."
             )
         return prompt
+
+    def clean_takes(self) -> int:
+        takes: int | None = self.cleaned_data.get("takes")
+        if takes is None:
+            return 1
+        if not 1 <= takes <= settings.MAX_TAKES:
+            raise forms.ValidationError(
+                f"Takes must be a whole number from 1 to {settings.MAX_TAKES}; you asked for {takes}."
+            )
+        return takes
+
+    def batch_size(self) -> int:
+        """How many videos this submit makes: pictures x takes (takes alone without a picture)."""
+        cleaned = getattr(self, "cleaned_data", {})
+        return int(cleaned.get("takes") or 1)
+
+    def planned_count(self) -> int:
+        """The batch size the page announces before Generate, from the fields as they stand."""
+        try:
+            takes = int(self["takes"].value() or 1)
+        except (TypeError, ValueError):
+            takes = 1
+        return max(1, min(takes, settings.MAX_TAKES))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -173,25 +201,10 @@ class GenerateForm(forms.Form):
             self.add_error(field, message)
 
     def _check_limits(self) -> bool:
-        """The monthly allowance and the per-minute brake; False (with an error) when over."""
-        status = allowance_for(self.user)
-        if status.exhausted:
-            next_month = format_date(month_start(months_back=-1), "j F")
-            self.add_error(
-                None,
-                f"You have used all {status.cap} of your videos for this month. "
-                f"Your allowance starts again on {next_month}; an admin can raise it sooner.",
-            )
-            return False
-        recent = Generation.objects.filter(
-            created_by=self.user.pk, created_at__gte=timezone.now() - timedelta(minutes=1)
-        ).count()
-        if recent >= settings.SUBMISSIONS_PER_MINUTE:
-            self.add_error(
-                None,
-                f"You have started {recent} videos in the last minute. "
-                "Please wait a moment before starting another.",
-            )
+        """Allowance, budget and per-minute brake for the whole batch; False (with an error) when over."""
+        problem = batches.refusal(self.user, self.batch_size())
+        if problem:
+            self.add_error(None, problem)
             return False
         return True
 
@@ -202,11 +215,9 @@ class GenerateForm(forms.Form):
         """
         data = self.cleaned_data
         checked: images.CheckedImage | None = data["checked_image"]
-        name = ""
-        if checked:
-            name = default_storage.save(
-                f"first-frames/{storage_stem()}.{checked.extension}", ContentFile(checked.data)
-            )
+        takes = self.batch_size()
+        # One stored copy per take: deleting one take deletes its own file, never another's.
+        names = [_store_first_frame(checked) if checked else "" for _ in range(takes)]
         try:
             with transaction.atomic():
                 # Two tabs submitting at once must not both squeeze under the allowance: lock
@@ -214,31 +225,57 @@ class GenerateForm(forms.Form):
                 get_user_model().objects.select_for_update().filter(pk=self.user.pk).first()
                 if not self._check_limits():
                     raise _OverLimit
-                return Generation.objects.create(
+                batch = Batch.objects.create(
                     created_by=self.user,
                     submission_token=data["submission_token"],
                     model=data["model"],
                     prompt=data["prompt"],
-                    enhance_prompt=data["enhance_prompt"],
-                    first_frame=name,
-                    first_frame_sha256=checked.sha256 if checked else "",
-                    first_frame_width=checked.width if checked else None,
-                    first_frame_height=checked.height if checked else None,
-                    source_link=(data.get("image_link") or "").strip(),
+                    takes_per_picture=takes,
+                    pictures=1 if checked else 0,
                 )
+                made = [
+                    Generation(
+                        created_by=self.user,
+                        batch=batch,
+                        # The first take carries the form's token, so a resent form finds it.
+                        submission_token=data["submission_token"] if i == 0 else uuid.uuid4(),
+                        model=data["model"],
+                        prompt=data["prompt"],
+                        enhance_prompt=data["enhance_prompt"],
+                        first_frame=names[i],
+                        first_frame_sha256=checked.sha256 if checked else "",
+                        first_frame_width=checked.width if checked else None,
+                        first_frame_height=checked.height if checked else None,
+                        source_link=(data.get("image_link") or "").strip(),
+                    )
+                    for i in range(takes)
+                ]
+                for gen in made:
+                    gen.save()
+                return made[0]
         except _OverLimit:
-            if name:
-                default_storage.delete(name)
+            _delete_stored(names)
             return None
         except IntegrityError:
             # Two copies of the same form raced past the view's check; the first one won.
-            if name:
-                default_storage.delete(name)
+            _delete_stored(names)
             return Generation.objects.get(submission_token=data["submission_token"], created_by=self.user)
 
 
 class _OverLimit(Exception):
     pass
+
+
+def _store_first_frame(checked: images.CheckedImage) -> str:
+    return default_storage.save(
+        f"first-frames/{storage_stem()}.{checked.extension}", ContentFile(checked.data)
+    )
+
+
+def _delete_stored(names: list[str]) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)
 
 
 def _read_stored(name: str) -> bytes:

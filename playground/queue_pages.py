@@ -17,7 +17,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from playground.models import Batch, Generation, State
+from playground import batches
+from playground.forms import GenerateForm
+from playground.models import Batch, Generation, State, allowance_for
 
 QUEUE_PAGE_SIZE = 100
 SENT_STATES = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
@@ -93,5 +95,30 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
     context = batch_context(found)
     if getattr(request, "htmx", False) and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
         # One request for the whole batch: every take's card, swapped in out of band.
-        return render(request, "playground/batch.html#poll", context)
+        return render(request, "playground/batch.html#poll", {**context, "polled": True})
     return render(request, "playground/batch.html", context)
+
+
+@require_GET
+def generate_plan(request: HttpRequest) -> HttpResponse:
+    """The Generate page's "4 videos · 4 of your 96 left", for the fields as they stand."""
+    form = GenerateForm(request.GET, user=request.user)
+    plan = batches.plan_words(form.planned_count(), allowance_for(request.user))
+    return render(request, "playground/generate.html#plan", {"plan": plan})
+
+
+@require_POST
+def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new batch with one new take for each failed one, checked against the limits as a whole."""
+    found = get_object_or_404(Batch, pk=pk)
+    failed = list(found.takes.filter(state=State.FAILED).order_by("id"))
+    if not failed:
+        messages.info(request, "None of these takes failed, so there is nothing to retry.")
+        return redirect(found)
+    if any(not take.can_be_deleted_by(request.user) for take in failed):
+        raise PermissionDenied("Only the person who started this batch, or an admin, can retry it.")
+    retried = batches.retry(request.user, failed)
+    if isinstance(retried, str):
+        messages.error(request, retried)
+        return redirect(found)
+    return redirect(retried)

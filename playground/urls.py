@@ -7,6 +7,7 @@ from playground import health, queue_pages, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("generate/", views.generate, name="generate"),
+    path("generate/plan/", queue_pages.generate_plan, name="generate_plan"),
     path("generate/check/", views.check_frame, name="check_frame"),
     path("generate/staged/<str:staged_id>/<str:name>", views.staged_image, name="staged_image"),
     path("gallery/", views.gallery, name="gallery"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("queue/cancel-mine/", queue_pages.cancel_mine, name="cancel_mine"),
     path("videos/<int:pk>/cancel/", queue_pages.cancel, name="cancel"),
     path("batches/<int:pk>/", queue_pages.batch, name="batch"),
+    path("batches/<int:pk>/retry/", queue_pages.batch_retry, name="batch_retry"),
     path("media/<path:name>", views.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),

@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, imagefix, images, linkfetch
+from playground import apicode, archive, batches, imagefix, images, linkfetch
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
@@ -53,7 +53,7 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         existing = _same_submission(request)
         if existing:
-            return redirect(existing)
+            return redirect(_landing(existing))
         form = GenerateForm(
             request.POST,
             request.FILES,
@@ -62,7 +62,7 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
             upload_too_large=getattr(request, "upload_too_large", None),
         )
         if form.is_valid() and (gen := form.save()):
-            return redirect(gen)
+            return redirect(_landing(gen))
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
         source_pk = request.GET.get("remix", "")
@@ -73,11 +73,20 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
     return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
 
 
+def _landing(gen: Generation) -> str:
+    """Where a submit lands: the batch page for several takes, the video's own page for one."""
+    if gen.batch_id is not None and gen.batch and gen.batch.size > 1:
+        return gen.batch.get_absolute_url()
+    return gen.get_absolute_url()
+
+
 def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+    allowance = allowance_for(request.user)
     context = {
         "form": form,
         "reused": form.reused_generation(),
-        "allowance": allowance_for(request.user),
+        "allowance": allowance,
+        "plan": batches.plan_words(form.planned_count(), allowance),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
         "rules": {
