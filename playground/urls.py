@@ -11,6 +11,7 @@ urlpatterns = [
     path("generate/check/", views.check_frame, name="check_frame"),
     path("generate/staged/<str:staged_id>/<str:name>", views.staged_image, name="staged_image"),
     path("gallery/", views.gallery, name="gallery"),
+    path("gallery/cards/", views.gallery_cards, name="gallery_cards"),
     path("gallery/cards/<int:pk>/", views.gallery_card, name="gallery_card"),
     path("videos/<int:pk>/", views.generation, name="generation"),
     path("videos/<int:pk>/download/", views.download, name="download"),

@@ -26,6 +26,8 @@ from playground.models import Generation, Star, State, WorkerHeartbeat, allowanc
 from playground.staging import Staging
 from playground.usage import month_usage
 
+GALLERY_POLL_MAX = 200  # cards one poll may ask about (a page shows 24 at a time)
+
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
@@ -184,7 +186,8 @@ def _same_submission(request: HttpRequest) -> Generation | None:
 @vary_on_headers("HX-Request")
 def gallery(request: HtmxHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
-    context = {"filters": filters, "page": filters.page()}
+    page = filters.page()
+    context = {"filters": filters, "page": page, "polling": any(g.is_active for g in page.cards)}
     if not _wants_fragment(request):
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
@@ -192,6 +195,15 @@ def gallery(request: HtmxHttpRequest) -> HttpResponse:
         # The address bar gets the tidy form of the filters (no empty fields), ready to share.
         push_url(response, f"{reverse('gallery')}?{filters.query_string()}".rstrip("?"))
     return response
+
+
+@require_GET
+def gallery_cards(request: HttpRequest) -> HttpResponse:
+    """The page's one poll: the in-progress cards it names, swapped in out of band."""
+    ids = [int(v) for v in request.GET.getlist("active")[:GALLERY_POLL_MAX] if v.isdigit()]
+    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=ids))
+    context = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    return render(request, "playground/gallery.html#polled", context)
 
 
 @require_GET
