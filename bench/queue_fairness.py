@@ -187,6 +187,7 @@ def run(takes: int, people: int, render: float, database_url: str) -> dict[str, 
             fresh_database(database_url, var_dir, "pages"), var_dir, MONTHLY_GENERATION_CAP="none"
         )
         manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")  # production settings serve hashed static names
         pages = django_script(env, PAGES)
     watch, queue = pages["watch"], pages["queue"]
     result["watch"] = watch

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,25 @@ from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
 
 PROMPT_MAX = 2000
+LINK_MAX = 2000
+LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
+
+
+class PicturesInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PicturesField(forms.FileField):
+    """One first-frame file, or several for a batch (a list then)."""
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        if not isinstance(data, list | tuple):
+            return super().clean(data, initial)
+        cleaned = []
+        for item in data:
+            if item:
+                cleaned.append(super().clean(item, initial))
+        return cleaned
 
 
 class GenerateForm(forms.Form):
@@ -37,21 +57,21 @@ class GenerateForm(forms.Form):
         help_text="Up to 2,000 characters: the scene, the subject and what happens.",
         error_messages={"required": "Write a prompt: describe the scene, the subject and what happens."},
     )
-    first_frame = forms.FileField(
+    first_frame = PicturesField(
         label="First-frame image",
         required=False,
         help_text=(
             "Choose or drop a JPEG or PNG: at most 20 MB, shorter side over 300 px, "
             "and no wider or taller than 5:2."
         ),
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png"}),
+        widget=PicturesInput(attrs={"accept": "image/jpeg,image/png", "multiple": True}),
     )
     image_link = forms.CharField(
         label="Image link",
         required=False,
-        max_length=2000,
-        help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
-        widget=forms.URLInput(attrs={"placeholder": "https://…/picture.jpg", "inputmode": "url"}),
+        max_length=LINKS_MAX,
+        help_text="Or give an http(s) link to a JPEG or PNG instead of a file (several, one per line).",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "https://…/picture.jpg", "inputmode": "url"}),
     )
     # Remix and Retry carry the earlier generation's first frame, so nobody uploads it again.
     reuse_first_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -125,7 +145,52 @@ class GenerateForm(forms.Form):
     def batch_size(self) -> int:
         """How many videos this submit makes: pictures x takes (takes alone without a picture)."""
         cleaned = getattr(self, "cleaned_data", {})
-        return int(cleaned.get("takes") or 1)
+        uploads, links = self._given_pictures()
+        return int(cleaned.get("takes") or 1) * max(1, len(uploads) + len(links))
+
+    def _given_pictures(self) -> tuple[list[Any], list[str]]:
+        cleaned = getattr(self, "cleaned_data", {})
+        uploads = cleaned.get("first_frame") or []
+        if not isinstance(uploads, list):
+            uploads = [uploads]
+        links = [line.strip() for line in (cleaned.get("image_link") or "").splitlines() if line.strip()]
+        return uploads, links
+
+    def _check_several(self, uploads: list[Any], links: list[str]) -> None:
+        """Every picture of a batch gets the single picture's checks; each refusal names its picture."""
+        given = len(uploads) + len(links)
+        if given > settings.MAX_BATCH_PICTURES:
+            field = "first_frame" if uploads else "image_link"
+            self.add_error(
+                field, f"You gave {given} pictures; one batch takes at most {settings.MAX_BATCH_PICTURES}."
+            )
+            return
+        checked: list[tuple[images.CheckedImage, str]] = []
+        for number, upload in enumerate(uploads, 1):
+            label = f"Picture {number} ({upload.name})"
+            picture = self._check_one("first_frame", label, functools.partial(images.read_capped, upload))
+            if picture:
+                checked.append((picture, ""))
+        for number, link in enumerate(links, 1):
+            label = f"Link {number} ({link[:60]})"
+            if len(link) > LINK_MAX:
+                self.add_error("image_link", f"{label}: a link may be at most {LINK_MAX:,} characters.")
+                continue
+            picture = self._check_one("image_link", label, functools.partial(linkfetch.fetch_image, link))
+            if picture:
+                checked.append((picture, link))
+        self.cleaned_data["checked_images"] = checked
+
+    def _check_one(self, field: str, label: str, read: Callable[[], bytes]) -> images.CheckedImage | None:
+        try:
+            return images.check_image(read())
+        except images.ImageRejected as exc:
+            messages = exc.messages
+        except linkfetch.LinkRejected as exc:
+            messages = [exc.message]
+        for message in messages:
+            self.add_error(field, f"{label}: {message} Fix or remove this picture; nothing was sent.")
+        return None
 
     def planned_count(self) -> int:
         """The batch size the page announces before Generate, from the fields as they stand."""
@@ -133,15 +198,27 @@ class GenerateForm(forms.Form):
             takes = int(self["takes"].value() or 1)
         except (TypeError, ValueError):
             takes = 1
-        return max(1, min(takes, settings.MAX_TAKES))
+        links = [line for line in str(self["image_link"].value() or "").splitlines() if line.strip()]
+        files = len(self.files.getlist("first_frame")) if self.files else 0
+        try:
+            # The page's script counts the chosen files (a GET can't carry the files themselves).
+            files = files or int(self.data.get("picture_files") or 0)
+        except (TypeError, ValueError):
+            files = 0
+        pictures = max(1, min(files + len(links), settings.MAX_BATCH_PICTURES))
+        return max(1, min(takes, settings.MAX_TAKES)) * pictures
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         cleaned["checked_image"] = None
         if not self._check_limits():
             return cleaned
-        upload = cleaned.get("first_frame")
-        link = (cleaned.get("image_link") or "").strip()
+        uploads, links = self._given_pictures()
+        if len(uploads) + len(links) > 1 and not (uploads and links):
+            self._check_several(uploads, links)
+            return cleaned
+        upload = uploads[0] if uploads else None
+        link = links[0] if links else ""
         if self.upload_too_large:
             size = self.upload_too_large.request_bytes
             # Only name a size when the request makes it clear; just over 20 MB reads better as "larger".
@@ -214,10 +291,15 @@ class GenerateForm(forms.Form):
         Returns None (with a form error) if the allowance ran out while this form was checked.
         """
         data = self.cleaned_data
-        checked: images.CheckedImage | None = data["checked_image"]
-        takes = self.batch_size()
+        single: images.CheckedImage | None = data["checked_image"]
+        link = (data.get("image_link") or "").strip()
+        pictures: list[tuple[images.CheckedImage | None, str]] = data.get("checked_images") or [
+            (single, link)
+        ]
+        takes = int(data.get("takes") or 1)
+        plan = [picture for picture in pictures for _ in range(takes)]
         # One stored copy per take: deleting one take deletes its own file, never another's.
-        names = [_store_first_frame(checked) if checked else "" for _ in range(takes)]
+        names = [_store_first_frame(checked) if checked else "" for checked, _ in plan]
         try:
             with transaction.atomic():
                 # Two tabs submitting at once must not both squeeze under the allowance: lock
@@ -231,7 +313,7 @@ class GenerateForm(forms.Form):
                     model=data["model"],
                     prompt=data["prompt"],
                     takes_per_picture=takes,
-                    pictures=1 if checked else 0,
+                    pictures=sum(1 for checked, _ in pictures if checked),
                 )
                 made = [
                     Generation(
@@ -246,9 +328,9 @@ class GenerateForm(forms.Form):
                         first_frame_sha256=checked.sha256 if checked else "",
                         first_frame_width=checked.width if checked else None,
                         first_frame_height=checked.height if checked else None,
-                        source_link=(data.get("image_link") or "").strip(),
+                        source_link=source,
                     )
-                    for i in range(takes)
+                    for i, (checked, source) in enumerate(plan)
                 ]
                 for gen in made:
                     gen.save()

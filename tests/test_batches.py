@@ -134,3 +134,70 @@ def test_cancelled_takes_are_never_sent_and_free_the_allowance(
     worker.run_until_idle(timeout=5)
     assert not [c for c in upstream.app.calls if c.endpoint == "create"]
     assert submit(signed_in, takes="4").status_code == 302  # the cancelled four don't count
+
+
+def upload(name: str, data: bytes) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, "image/png")
+
+
+def test_several_pictures_times_takes_make_one_batch(signed_in: Client) -> None:
+    from tests.factories import image_bytes
+
+    files = [upload("wide.png", image_bytes(640, 480)), upload("tall.png", image_bytes(480, 640))]
+    response = submit(signed_in, takes="2", first_frame=files)
+    batch = Batch.objects.get()
+    assert response["Location"] == f"/batches/{batch.pk}/"
+    assert batch.pictures == 2 and batch.size == 4
+    sizes = sorted(Generation.objects.values_list("first_frame_width", "first_frame_height"))
+    assert sizes == [(480, 640), (480, 640), (640, 480), (640, 480)]
+    assert len(set(Generation.objects.values_list("first_frame", flat=True))) == 4
+
+
+def test_several_links_one_per_line_make_one_batch(signed_in: Client, image_server: Any) -> None:
+    from tests.factories import image_bytes
+
+    a = image_server.put("/a.png", image_bytes(640, 480))
+    b = image_server.put("/b.png", image_bytes(500, 500))
+    assert submit(signed_in, image_link=f"{a}\r\n\r\n{b}\r\n").status_code == 302
+    assert sorted(Generation.objects.values_list("source_link", flat=True)) == [a, b]
+
+
+def test_one_refused_picture_names_itself_and_nothing_is_made(signed_in: Client, media_root: Any) -> None:
+    from tests.factories import image_bytes
+
+    files = [upload("good.png", image_bytes(640, 480)), upload("banner.png", image_bytes(1500, 300))]
+    html = submit(signed_in, takes="2", first_frame=files).content.decode()
+    assert "Picture 2 (banner.png):" in html and "Picture 1 (good.png)" not in html
+    assert Generation.objects.count() == 0 and Batch.objects.count() == 0
+    assert not list(media_root.rglob("*.png"))  # nothing was stored either
+
+
+def test_too_many_pictures_are_refused_with_the_numbers(signed_in: Client, settings) -> None:
+    from tests.factories import image_bytes
+
+    settings.MAX_BATCH_PICTURES = 2
+    files = [upload(f"{i}.png", image_bytes(400, 400)) for i in range(3)]
+    html = submit(signed_in, first_frame=files).content.decode()
+    assert "You gave 3 pictures; one batch takes at most 2." in html
+    assert Generation.objects.count() == 0
+
+
+def test_pictures_times_takes_is_checked_against_the_allowance(signed_in: Client, settings) -> None:
+    from tests.factories import image_bytes
+
+    settings.MONTHLY_GENERATION_CAP = 5
+    files = [upload(f"{i}.png", image_bytes(400, 400)) for i in range(2)]
+    html = submit(signed_in, takes="3", first_frame=files).content.decode()
+    assert "This would make 6 videos, but you have 5 of your 5 left this month" in html
+    assert Generation.objects.count() == 0 and Batch.objects.count() == 0
+
+
+def test_the_plan_counts_links_and_chosen_files(signed_in: Client, settings) -> None:
+    settings.MONTHLY_GENERATION_CAP = 96
+    plan = signed_in.get("/generate/plan/", {"takes": "2", "picture_files": "3"}).content.decode()
+    assert plan.strip() == "6 videos · 6 of your 96 left"
+    links = "https://example.com/a.png\nhttps://example.com/b.png"
+    plan = signed_in.get("/generate/plan/", {"takes": "1", "image_link": links}).content.decode()
+    assert plan.strip().startswith("2 videos")
