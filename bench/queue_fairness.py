@@ -118,7 +118,13 @@ print(json.dumps(result))
 
 
 def drain(takes: int, people: int, render: float, database_url: str, var_dir: str) -> dict[str, Any]:
-    app = StandIn(Path(var_dir) / "upstream", queue_seconds=0.0, generate_seconds=render, video_long_side=160)
+    app = StandIn(
+        Path(var_dir) / "upstream",
+        queue_seconds=0.0,
+        generate_seconds=render,
+        video_seconds=1.0,
+        video_long_side=160,
+    )
     per_minute = int(CAP * 60 / render * 1.5)  # above what the cap allows, so the cap is what binds
     with serve(app) as server:
         env = environment(
