@@ -135,8 +135,9 @@ UPSTREAM_MAX_IN_FLIGHT = env_limit("UPSTREAM_MAX_IN_FLIGHT", 5)
 UPSTREAM_CREATES_PER_MINUTE = env_limit("UPSTREAM_CREATES_PER_MINUTE", 20)
 # The Generate page's Takes field goes from 1 to this.
 MAX_TAKES = env_int("MAX_TAKES", 4, minimum=1)
-# How many pictures one batch may carry (each is checked, stored and sent on its own).
-MAX_BATCH_PICTURES = env_int("MAX_BATCH_PICTURES", 8, minimum=1)
+# How many pictures one batch may carry: each is checked in memory (at most 20 MB) before any is
+# stored, so one request holds at most this many times 20 MB.
+MAX_BATCH_PICTURES = env_int("MAX_BATCH_PICTURES", 4, minimum=1)
 
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
