@@ -127,31 +127,38 @@ def claim_submits(owner: str, limit: int, lease_seconds: float) -> list[Generati
             _give_back(slot, until)
             _give_back(ticket, spent)
             break
-        UpstreamPermit.objects.filter(pk__in=[p for p in (slot, ticket) if p]).update(holder=chosen)
+        held = [p for p in (slot, ticket) if p]
+        if held:
+            UpstreamPermit.objects.filter(pk__in=held).update(holder=chosen)
         won.append(chosen)
     return list(Generation.objects.filter(pk__in=won, lease_owner=owner).in_turn_order())
 
 
 def _lease_next(owner: str, candidates: list[int], until: datetime, limit: int) -> int | None:
-    """Lease the first waiting job in turn order that no other worker holds (refills `candidates`)."""
-    for attempt in range(2):
+    """Lease the first waiting job in turn order that no other worker holds.
+
+    `candidates` is this claim's list in turn order, consumed as it goes and read afresh once
+    when it runs out (other workers may have taken every job on it).
+    """
+    fetched = False
+    while True:
         if not candidates:
+            if fetched:
+                return None
             now = timezone.now()
             waiting = Generation.objects.filter(state=State.QUEUED, next_attempt_at__lte=now)
             waiting = waiting.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
             candidates.extend(waiting.in_turn_order().values_list("pk", flat=True)[: limit * 2 + 2])
-        while candidates:
-            pk = candidates.pop(0)
-            now = timezone.now()
-            if (
-                Generation.objects.filter(pk=pk, state=State.QUEUED)
-                .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-                .update(lease_owner=owner, lease_until=until)
-            ):
-                return pk
-        if attempt == 0 and not candidates:
+            fetched = True
             continue
-    return None
+        pk = candidates.pop(0)
+        now = timezone.now()
+        if (
+            Generation.objects.filter(pk=pk, state=State.QUEUED)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(lease_owner=owner, lease_until=until)
+        ):
+            return pk
 
 
 def next_submit_at() -> datetime | None:
