@@ -175,3 +175,22 @@ def test_two_worker_processes_keep_the_creates_per_minute(
     assert Generation.objects.filter(state=State.QUEUED).count() == 3
     assert upstream.app.counters.peak_creates_per_minute == 4
     assert Generation.objects.cancel() == 3
+
+
+@pytest.mark.django_db
+def test_a_429_gives_the_slot_back_and_the_job_waits_its_turn_again(limits: Any, upstream: Any) -> None:
+    from playground.demo.upstream import Fault
+    from playground.worker import Worker
+
+    limits.UPSTREAM_MAX_IN_FLIGHT = 1
+    limits.UPSTREAM_CREATES_PER_MINUTE = 10
+    [alice] = people("alice")
+    [gen] = queue_jobs(alice, 1)
+    upstream.app.inject("create", Fault(status=429, headers={"Retry-After": "0"}))
+    worker = Worker(client=upstream.client(), threads=1, name="w429")
+    [claimed] = keylimits.claim_submits(worker.name, 1, 60)
+    worker.step(claimed)
+    gen.refresh_from_db()
+    assert gen.state == State.QUEUED and gen.trouble  # backed off as before
+    assert keylimits.free_count(keylimits.SLOT) == 1  # the slot is free again at once
+    assert keylimits.free_count(keylimits.CREATE) == 9  # the ticket stays spent: the request went out
