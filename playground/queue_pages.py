@@ -21,7 +21,7 @@ from playground import batches
 from playground.forms import GenerateForm
 from playground.models import Batch, Generation, State, allowance_for
 
-QUEUE_PAGE_SIZE = 100
+QUEUE_PAGE_SIZE = 25
 SENT_STATES = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
 
 
@@ -34,7 +34,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
     waiting = Generation.objects.filter(state=State.QUEUED).select_related("created_by").in_turn_order()
     page = Paginator(waiting, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(page.start_index() + i, gen) for i, gen in enumerate(page.object_list)]
+    user = request.user
+    rows = [
+        (page.start_index() + i, gen, gen.can_be_deleted_by(user)) for i, gen in enumerate(page.object_list)
+    ]
     mine = Generation.objects.filter(state=State.QUEUED, created_by=request.user.pk).count()
     context = {"working": working, "page": page, "rows": rows, "mine_waiting": mine}
     return render(request, "playground/queue.html", context)
