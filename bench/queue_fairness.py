@@ -239,6 +239,59 @@ def run(takes: int, people: int, render: float, database_url: str) -> dict[str, 
     return result
 
 
+def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README table's rows for this benchmark."""
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    who = f"{result['takes']} takes from {result['people']} people, cap {result['cap']}, 2 workers"
+    watch, queue = result["watch"], result["queue"]
+    return [
+        {
+            "benchmark": f"8 Drain: {who}, {result['render_seconds']:g} s render ({result['database']})",
+            "measured": f"{result['drain_seconds']:.0f} s; peak in flight {result['peak_in_flight']}, "
+            f"peak creates/min {result['peak_creates_per_minute']} (setting "
+            f"{result['creates_per_minute_setting']}), as the stand-in counted",
+            "baseline": f"ideal takes × render / cap = {result['ideal_seconds']:.0f} s",
+            "ratio": f"{result['drain_ratio']:.2f}",
+            "target": "≤ 1.1; in flight ≤ cap; creates/min ≤ setting",
+            "result": met(
+                result["drain_ratio"] <= 1.1
+                and result["peak_in_flight"] <= result["cap"]
+                and result["peak_creates_per_minute"] <= result["creates_per_minute_setting"]
+            ),
+        },
+        {
+            "benchmark": "8 Fair turns: the last person's first take",
+            "measured": f"started {result['worst_first_take_wait']:.1f} s after queueing "
+            f"({result['people_served']} of {result['people']} people served)",
+            "baseline": f"one cap-cycle = people / cap × render = {result['cap_cycle_seconds']:g} s",
+            "ratio": f"{result['first_take_ratio']:.2f}",
+            "target": "≤ 1.0",
+            "result": met(result["first_take_ratio"] <= 1.0),
+        },
+        {
+            "benchmark": "8 Watching a batch of 20 running takes",
+            "measured": f"{watch['batch_rps']:g} req/s, {watch['batch_poll_ms']:.0f} ms a poll, "
+            f"{watch['batch_queries']} queries",
+            "baseline": f"one take: {watch['one_rps']:g} req/s, {watch['one_poll_ms']:.0f} ms, "
+            f"{watch['one_queries']} queries",
+            "ratio": f"{result['watch_rps_ratio']:.2f} (server time {result['watch_time_ratio']:.2f})",
+            "target": "≤ 1.2 req/s",
+            "result": met(result["watch_rps_ratio"] <= 1.2),
+        },
+        {
+            "benchmark": "8 Queue page, 1,000 waiting jobs",
+            "measured": f"{queue['big_ms']:.0f} ms, {queue['big_queries']} queries",
+            "baseline": f"10 jobs: {queue['small_ms']:.0f} ms, {queue['small_queries']} queries",
+            "ratio": f"{result['queue_ratio']:.2f}",
+            "target": "≤ 2, same query count",
+            "result": met(result["queue_ratio"] <= 2 and queue["big_queries"] == queue["small_queries"]),
+        },
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--takes", type=int, default=1000)
