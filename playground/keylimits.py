@@ -16,7 +16,7 @@ WHERE both are still what was read. The row count says who won, exactly like the
 lease on a generation, and works the same on SQLite and PostgreSQL. A broker or a
 rate-limit library would need a second service, or would count one process only.
 
-Waiting jobs are taken in fair turns (Generation.objects.in_turn_order()).
+Waiting jobs are taken in fair turns (Generation.objects.turn_order()).
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def claim_submits(owner: str, limit: int, lease_seconds: float) -> list[Generati
         if held:
             UpstreamPermit.objects.filter(pk__in=held).update(holder=chosen)
         won.append(chosen)
-    return list(Generation.objects.filter(pk__in=won, lease_owner=owner).in_turn_order())
+    taken = Generation.objects.in_bulk(won)
+    return [taken[pk] for pk in won if pk in taken and taken[pk].lease_owner == owner]
 
 
 def _lease_next(owner: str, candidates: list[int], until: datetime, limit: int) -> int | None:
@@ -148,7 +149,7 @@ def _lease_next(owner: str, candidates: list[int], until: datetime, limit: int) 
             now = timezone.now()
             waiting = Generation.objects.filter(state=State.QUEUED, next_attempt_at__lte=now)
             waiting = waiting.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            candidates.extend(waiting.in_turn_order().values_list("pk", flat=True)[: limit * 2 + 2])
+            candidates.extend(waiting.turn_order()[: limit * 2 + 2])
             fetched = True
             continue
         pk = candidates.pop(0)

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Coalesce, RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
@@ -99,30 +98,39 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
             state=State.CANCELLED
         )
 
-    def in_turn_order(self) -> GenerationQuerySet:
-        """Waiting jobs in the order the worker takes them: fair turns between people.
+    def turn_order(self) -> list[int]:
+        """These (waiting) jobs' ids in the order the worker takes them: fair turns between people.
 
         Round-robin: everyone's oldest job comes before anyone's second, and within a round the
-        person served longest ago (their latest create sent, never served first) goes first.
+        person served longest ago (their latest create sent, or a job leased for sending right
+        now; never served first) goes first. Sorted here rather than in SQL: a window over the
+        line plus a per-row subquery cost a third of a second at 1,000 waiting jobs, while
+        these two indexed queries and a sort of small tuples stay flat.
         """
-        # Served = a create sent, or a job leased for sending right now (so that two workers
-        # choosing at the same moment both see the first one's choice).
-        last_served = (
-            Generation.objects.filter(created_by=models.OuterRef("created_by"))
-            .filter(Q(create_sent_at__isnull=False) | Q(state=State.QUEUED, lease_until__isnull=False))
+        rows = list(self.order_by().values_list("pk", "created_by", "created_at", "lease_until"))
+        people = {who for _, who, _, _ in rows}
+        served: dict[int | None, datetime] = dict(
+            Generation.objects.filter(
+                created_by__in=[p for p in people if p is not None], create_sent_at__isnull=False
+            )
             .order_by()
             .values("created_by")
-            .annotate(m=models.Max(Coalesce("create_sent_at", "lease_until")))
-            .values("m")
+            .annotate(m=models.Max("create_sent_at"))
+            .values_list("created_by", "m")
         )
-        turn = models.Window(
-            RowNumber(),
-            partition_by=[models.F("created_by")],
-            order_by=[models.F("created_at"), models.F("id")],
-        )
-        return self.annotate(last_served=models.Subquery(last_served), turn=turn).order_by(
-            "turn", models.F("last_served").asc(nulls_first=True), "created_at", "id"
-        )
+        now = timezone.now()
+        for _, who, _, lease in rows:
+            if lease is not None and lease > now:  # being sent by a worker right now
+                served[who] = max(served.get(who, lease), lease)
+        rows.sort(key=lambda row: (row[2], row[0]))
+        turns: dict[int | None, int] = {}
+        keyed = []
+        for pk, who, created, _ in rows:
+            turns[who] = turns.get(who, 0) + 1
+            last = served.get(who)
+            keyed.append((turns[who], last is not None, last or created, created, pk))
+        keyed.sort()
+        return [key[-1] for key in keyed]
 
     def cancel(self, pks: list[int] | None = None) -> int:
         """Cancel the jobs not yet sent upstream; returns how many.

@@ -1,6 +1,6 @@
 """The team queue, cancelling jobs not yet sent, and the batch page.
 
-The queue lists waiting jobs in the worker's own order (Generation.objects.in_turn_order()),
+The queue lists waiting jobs in the worker's own order (Generation.objects.turn_order()),
 so "place in line" is what the worker will do, not a guess. Pages are a fixed number of rows
 and a fixed number of queries whatever the length of the line.
 """
@@ -32,11 +32,14 @@ def queue(request: HttpRequest) -> HttpResponse:
         .select_related("created_by")
         .order_by("create_sent_at", "id")[:QUEUE_PAGE_SIZE]
     )
-    waiting = Generation.objects.filter(state=State.QUEUED).select_related("created_by").in_turn_order()
-    page = Paginator(waiting, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    line = Generation.objects.filter(state=State.QUEUED).turn_order()
+    page = Paginator(line, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = Generation.objects.select_related("created_by").in_bulk(list(page.object_list))
     user = request.user
     rows = [
-        (page.start_index() + i, gen, gen.can_be_deleted_by(user)) for i, gen in enumerate(page.object_list)
+        (page.start_index() + i, shown[pk], shown[pk].can_be_deleted_by(user))
+        for i, pk in enumerate(page.object_list)
+        if pk in shown
     ]
     mine = Generation.objects.filter(state=State.QUEUED, created_by=request.user.pk).count()
     context = {"working": working, "page": page, "rows": rows, "mine_waiting": mine}

@@ -103,7 +103,8 @@ def test_turns_go_round_robin_between_people(settings: Any) -> None:
     queue_jobs(alice, 5)
     queue_jobs(bob, 2)
     queue_jobs(carol, 1)
-    order = [g.prompt for g in Generation.objects.filter(state=State.QUEUED).in_turn_order()]
+    line = Generation.objects.filter(state=State.QUEUED).turn_order()
+    order = [Generation.objects.get(pk=pk).prompt for pk in line]
     assert order == ["alice 0", "bob 0", "carol 0", "alice 1", "bob 1", "alice 2", "alice 3", "alice 4"]
 
 
@@ -114,7 +115,8 @@ def test_the_person_served_longest_ago_goes_first_in_a_round(settings: Any) -> N
     Generation.objects.filter(pk=served.pk).update(state=State.READY, create_sent_at=timezone.now())
     queue_jobs(bob, 1, start=1)
     queue_jobs(alice, 1)  # newer than bob's, but alice has not been served yet
-    order = [g.prompt for g in Generation.objects.filter(state=State.QUEUED).in_turn_order()]
+    line = Generation.objects.filter(state=State.QUEUED).turn_order()
+    order = [Generation.objects.get(pk=pk).prompt for pk in line]
     assert order == ["alice 0", "bob 1"]
 
 
