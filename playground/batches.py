@@ -1,9 +1,9 @@
 """A batch: one submit of the Generate page, pictures x takes videos, made whole or not at all.
 
-Every rule a batch must pass before anything is saved lives here once: the monthly allowance,
-the dollar budget (the money module plugs in below), and the per-minute brake, which counts
-submits (a batch is one), not takes. The sentence the page shows before Generate comes from
-here too, so what the page promises is what the check enforces.
+Every rule a batch must pass before anything is saved lives here once: the monthly allowance
+and the per-minute brake, which counts submits (a batch is one), not takes; the dollar budget is
+budgets.check, asked for the whole batch's count by the form and by retry(). The sentence the
+page shows before Generate comes from here too, so what the page promises is what is checked.
 """
 
 from __future__ import annotations
@@ -21,26 +21,19 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
+from playground import budgets
 from playground.archive import storage_stem
 from playground.models import AllowanceStatus, Batch, Generation, allowance_for, month_start
 
 
-def cost_words(count: int) -> str | None:
-    """Hook for the money module: "about $1.72" for `count` videos, or None when unknown."""
-    return None
+def cost_words(count: int, model: str) -> str:
+    """ "about $1.72" for `count` videos of `model`, from the money module's estimate."""
+    return f"about {budgets.dollars(budgets.estimate(model) * count)}"
 
 
-def budget_refusal(user: Any, count: int) -> str | None:
-    """Hook for the money module (budgets.check): a sentence when `count` videos would pass the budget."""
-    return None
-
-
-def plan_words(count: int, allowance: AllowanceStatus) -> str:
+def plan_words(count: int, allowance: AllowanceStatus, model: str = "video-01") -> str:
     """What Generate will do: "4 videos · about $1.72 · 4 of your 96 left"."""
-    parts = [f"{count} video{'s' if count != 1 else ''}"]
-    cost = cost_words(count)
-    if cost:
-        parts.append(cost)
+    parts = [f"{count} video{'s' if count != 1 else ''}", cost_words(count, model)]
     if allowance.left is not None:
         parts.append(f"{count} of your {allowance.left} left")
     return " · ".join(parts)
@@ -70,9 +63,6 @@ def refusal(user: Any, count: int) -> str | None:
             f"this month, so nothing was started. Make fewer takes or pictures, or wait for your "
             f"allowance to start again on {next_month}."
         )
-    budget = budget_refusal(user, count)
-    if budget:
-        return budget
     recent = submits_in_last_minute(user)
     if recent >= settings.SUBMISSIONS_PER_MINUTE:
         return (
@@ -88,10 +78,11 @@ def retry(user: Any, failed: list[Generation]) -> Batch | str:
     with transaction.atomic():
         # The same lock as the Generate form, so two tabs can't both squeeze under the allowance.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        problem = refusal(user, len(failed))
+        budgets.lock()
+        first = failed[0]
+        problem = refusal(user, len(failed)) or budgets.check(user, first.model, len(failed))
         if problem:
             return problem
-        first = failed[0]
         batch = Batch.objects.create(
             created_by=user, model=first.model, prompt=first.prompt, pictures=len(failed), takes_per_picture=1
         )

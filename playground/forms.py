@@ -8,11 +8,12 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from playground import batches, images, linkfetch
+from playground import batches, budgets, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
@@ -23,8 +24,9 @@ from playground.models import (
 )
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
+from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS
 
-PROMPT_MAX = 2000
+PROMPT_MAX = PROMPT_MAX_CHARS
 LINK_MAX = 2000
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 
@@ -49,12 +51,12 @@ class PicturesField(forms.FileField):
 class GenerateForm(forms.Form):
     submission_token = forms.UUIDField(widget=forms.HiddenInput)
     model = forms.ChoiceField(
-        label="Model", choices=MODEL_CHOICES, initial="video-01", widget=forms.RadioSelect
+        label="Model", choices=MODEL_CHOICES, initial=DEFAULT_MODEL, widget=forms.RadioSelect
     )
     prompt = forms.CharField(
         label="Prompt",
         widget=forms.Textarea(attrs={"rows": 5, "data-max": PROMPT_MAX}),
-        help_text="Up to 2,000 characters: the scene, the subject and what happens.",
+        help_text=f"Up to {PROMPT_MAX:,} characters: the scene, the subject and what happens.",
         error_messages={"required": "Write a prompt: describe the scene, the subject and what happens."},
     )
     first_frame = PicturesField(
@@ -98,7 +100,7 @@ class GenerateForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        user: Any,
+        user: User,
         staging: Staging | None = None,
         upload_too_large: UploadTooLarge | None = None,
         **kwargs: Any,
@@ -192,6 +194,10 @@ class GenerateForm(forms.Form):
             self.add_error(field, f"{label}: {message} Fix or remove this picture; nothing was sent.")
         return None
 
+    def planned_model(self) -> str:
+        value = str(self["model"].value() or "")
+        return value if value in dict(MODEL_CHOICES) else "video-01"
+
     def planned_count(self) -> int:
         """The batch size the page announces before Generate, from the fields as they stand."""
         try:
@@ -283,6 +289,11 @@ class GenerateForm(forms.Form):
         if problem:
             self.add_error(None, problem)
             return False
+        model = self.cleaned_data.get("model")
+        refusal = budgets.check(self.user, model, self.batch_size()) if model else None
+        if refusal:
+            self.add_error(None, refusal)
+            return False
         return True
 
     def save(self) -> Generation | None:
@@ -305,6 +316,8 @@ class GenerateForm(forms.Form):
                 # Two tabs submitting at once must not both squeeze under the allowance: lock
                 # this user's row (SQLite's IMMEDIATE transactions already serialise writers).
                 get_user_model().objects.select_for_update().filter(pk=self.user.pk).first()
+                # The team budget is shared by everyone: its lock makes concurrent starts take turns.
+                budgets.lock()
                 if not self._check_limits():
                     raise _OverLimit
                 batch = Batch.objects.create(
@@ -380,7 +393,7 @@ def initial_from_post(post: Any) -> dict[str, Any]:
     """The choices a person already made, to show the form again without checking it."""
     return {
         "submission_token": post.get("submission_token") or None,
-        "model": post.get("model") or "video-01",
+        "model": post.get("model") or DEFAULT_MODEL,
         "prompt": post.get("prompt", ""),
         "enhance_prompt": bool(post.get("enhance_prompt")),
     }

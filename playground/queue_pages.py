@@ -12,13 +12,14 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from playground import batches
 from playground.forms import GenerateForm
+from playground.http import AuthenticatedHttpRequest
 from playground.models import Batch, Generation, State, allowance_for
 
 QUEUE_PAGE_SIZE = 25
@@ -26,7 +27,7 @@ SENT_STATES = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
 
 
 @require_GET
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     working = list(
         Generation.objects.filter(state__in=SENT_STATES)
         .select_related("created_by")
@@ -46,7 +47,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     return render(request, "playground/queue.html", context)
 
 
-def _back(request: HttpRequest, fallback: str) -> str:
+def _back(request: AuthenticatedHttpRequest, fallback: str) -> str:
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
         return target
@@ -54,7 +55,7 @@ def _back(request: HttpRequest, fallback: str) -> str:
 
 
 @require_POST
-def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation, pk=pk)
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who started this video, or an admin, can cancel it.")
@@ -72,7 +73,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def cancel_mine(request: HttpRequest) -> HttpResponse:
+def cancel_mine(request: AuthenticatedHttpRequest) -> HttpResponse:
     count = Generation.objects.filter(created_by=request.user.pk).cancel()
     if count:
         noun = "job" if count == 1 else "jobs"
@@ -96,17 +97,17 @@ def batch_context(batch: Batch) -> dict[str, Any]:
 
 
 @require_GET
-def batch(request: HttpRequest, pk: int) -> HttpResponse:
+def batch(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     found = get_object_or_404(Batch.objects.select_related("created_by"), pk=pk)
     context = batch_context(found)
-    if getattr(request, "htmx", False) and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
+    if request.htmx and not request.htmx.history_restore_request:
         # One request for the whole batch: every take's card, swapped in out of band.
         return render(request, "playground/batch.html#poll", {**context, "polled": True})
     return render(request, "playground/batch.html", context)
 
 
 @require_GET
-def generate_plan(request: HttpRequest) -> HttpResponse:
+def generate_plan(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The Generate page's "4 videos · 4 of your 96 left", for the fields as they stand."""
     form = GenerateForm(request.GET, user=request.user)
     plan = batches.plan_words(form.planned_count(), allowance_for(request.user))
@@ -114,7 +115,7 @@ def generate_plan(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A new batch with one new take for each failed one, checked against the limits as a whole."""
     found = get_object_or_404(Batch, pk=pk)
     failed = list(found.takes.filter(state=State.FAILED).order_by("id"))

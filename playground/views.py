@@ -16,21 +16,17 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
-from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, batches, imagefix, images, linkfetch
+from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
+from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
 from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
 
 GALLERY_POLL_MAX = 200  # cards one poll may ask about (a page shows 24 at a time)
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -48,7 +44,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def generate(request: HtmxHttpRequest) -> HttpResponse:
+def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     staging = Staging(request.session)
     if request.method == "POST" and request.POST.get("apply_fix"):
         return _apply_fix(request, staging)
@@ -82,13 +78,15 @@ def _landing(gen: Generation) -> str:
     return gen.get_absolute_url()
 
 
-def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
     allowance = allowance_for(request.user)
     context = {
         "form": form,
         "reused": form.reused_generation(),
         "allowance": allowance,
-        "plan": batches.plan_words(form.planned_count(), allowance),
+        "plan": batches.plan_words(form.planned_count(), allowance, form.planned_model()),
+        "budget": budgets.person_budget(request.user),
+        "estimates": budgets.estimates(),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
         "rules": {
@@ -101,7 +99,7 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
     return render(request, "playground/generate.html", context)
 
 
-def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
+def _apply_fix(request: AuthenticatedHttpRequest, staging: Staging) -> HttpResponse:
     """A one-click fix was chosen: make it, then show the form again with the fixed picture."""
     staged_id, _, key = request.POST["apply_fix"].partition(":")
     chosen = None
@@ -120,7 +118,7 @@ def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
 
 
 @require_POST
-def check_frame(request: HtmxHttpRequest) -> HttpResponse:
+def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
     staging = Staging(request.session)
     upload = request.FILES.get("first_frame")
@@ -174,7 +172,7 @@ def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpRespons
     return response
 
 
-def _same_submission(request: HttpRequest) -> Generation | None:
+def _same_submission(request: AuthenticatedHttpRequest) -> Generation | None:
     try:
         token = uuid.UUID(request.POST.get("submission_token", ""))
     except ValueError:
@@ -184,7 +182,7 @@ def _same_submission(request: HttpRequest) -> Generation | None:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def gallery(request: HtmxHttpRequest) -> HttpResponse:
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
     page = filters.page()
     context = {"filters": filters, "page": page, "polling": any(g.is_active for g in page.cards)}
@@ -192,13 +190,15 @@ def gallery(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
     if request.htmx.trigger == "filters":
-        # The address bar gets the tidy form of the filters (no empty fields), ready to share.
-        push_url(response, f"{reverse('gallery')}?{filters.query_string()}".rstrip("?"))
+        # The address bar gets the tidy form of the filters (no empty fields), ready to share;
+        # the same address again (a control left without changing anything) adds no Back step.
+        address = f"{reverse('gallery')}?{filters.query_string()}".rstrip("?")
+        push_url(response, False if address == request.htmx.current_url_abs_path else address)
     return response
 
 
 @require_GET
-def gallery_cards(request: HttpRequest) -> HttpResponse:
+def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The page's one poll: the in-progress cards it names, swapped in out of band."""
     ids = [int(v) for v in request.GET.getlist("active")[:GALLERY_POLL_MAX] if v.isdigit()]
     cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=ids))
@@ -207,14 +207,14 @@ def gallery_cards(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def gallery_card(request: HttpRequest, pk: int) -> HttpResponse:
+def gallery_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
     return render(request, "playground/gallery.html#card", {"generation": gen})
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     fragment = _wants_fragment(request)
     # The status fragment is polled every 2 s by everyone watching: it needs the row alone.
     rows = Generation.objects.all() if fragment else Generation.objects.with_stars_for(request.user)
@@ -247,7 +247,7 @@ def _other_takes(gen: Generation) -> list[Generation]:
 
 
 @require_POST
-def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def star(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation, pk=pk)
     with transaction.atomic():
         deleted, _ = Star.objects.filter(user=request.user.pk, generation=gen).delete()
@@ -260,7 +260,7 @@ def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, pk: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.select_related("created_by"), pk=pk)
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
@@ -276,10 +276,12 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = {
         "months": [month_usage(0), month_usage(1)],
         "allowance": allowance_for(request.user),
+        "budget": budgets.person_budget(request.user),
+        "team_budget": budgets.team_budget(),
     }
     return render(request, "playground/usage.html", context)
 
