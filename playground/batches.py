@@ -26,14 +26,10 @@ from playground.archive import storage_stem
 from playground.models import AllowanceStatus, Batch, Generation, allowance_for, month_start
 
 
-def cost_words(count: int, model: str) -> str:
-    """ "about $1.72" for `count` videos of `model`, from the money module's estimate."""
-    return f"about {budgets.dollars(budgets.estimate(model) * count)}"
-
-
-def plan_words(count: int, allowance: AllowanceStatus, model: str = "video-01") -> str:
+def plan_words(model: str, count: int, allowance: AllowanceStatus) -> str:
     """What Generate will do: "4 videos · about $1.72 · 4 of your 96 left"."""
-    parts = [f"{count} video{'s' if count != 1 else ''}", cost_words(count, model)]
+    parts = [f"{count} video{'s' if count != 1 else ''}"]
+    parts.append(f"about {budgets.dollars(budgets.estimate(model) * count)}")
     if allowance.left is not None:
         parts.append(f"{count} of your {allowance.left} left")
     return " · ".join(parts)
@@ -48,7 +44,7 @@ def submits_in_last_minute(user: Any) -> int:
     return int(counted["batches"]) + int(counted["single"])
 
 
-def refusal(user: Any, count: int) -> str | None:
+def refusal(user: Any, model: str, count: int) -> str | None:
     """Why a batch of `count` videos can't be made now, in a sentence; None when it fits."""
     status = allowance_for(user)
     if status.cap is not None and (status.left or 0) < count:
@@ -63,6 +59,9 @@ def refusal(user: Any, count: int) -> str | None:
             f"this month, so nothing was started. Make fewer takes or pictures, or wait for your "
             f"allowance to start again on {next_month}."
         )
+    budget = budgets.check(user, model, count)
+    if budget:
+        return budget
     recent = submits_in_last_minute(user)
     if recent >= settings.SUBMISSIONS_PER_MINUTE:
         return (
@@ -78,9 +77,9 @@ def retry(user: Any, failed: list[Generation]) -> Batch | str:
     with transaction.atomic():
         # The same lock as the Generate form, so two tabs can't both squeeze under the allowance.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        budgets.lock()
+        budgets.lock()  # and the team budget's, as the form takes it
         first = failed[0]
-        problem = refusal(user, len(failed)) or budgets.check(user, first.model, len(failed))
+        problem = refusal(user, first.model, len(failed))
         if problem:
             return problem
         batch = Batch.objects.create(

@@ -24,7 +24,7 @@ from playground.models import (
 )
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
-from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS
+from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel
 
 PROMPT_MAX = PROMPT_MAX_CHARS
 LINK_MAX = 2000
@@ -195,8 +195,9 @@ class GenerateForm(forms.Form):
         return None
 
     def planned_model(self) -> str:
+        """The model the page announces a plan for: the chosen one, or the default."""
         value = str(self["model"].value() or "")
-        return value if value in dict(MODEL_CHOICES) else "video-01"
+        return value if value in VideoModel.values else str(DEFAULT_MODEL)
 
     def planned_count(self) -> int:
         """The batch size the page announces before Generate, from the fields as they stand."""
@@ -285,14 +286,9 @@ class GenerateForm(forms.Form):
 
     def _check_limits(self) -> bool:
         """Allowance, budget and per-minute brake for the whole batch; False (with an error) when over."""
-        problem = batches.refusal(self.user, self.batch_size())
+        problem = batches.refusal(self.user, self.cleaned_data["model"], self.batch_size())
         if problem:
             self.add_error(None, problem)
-            return False
-        model = self.cleaned_data.get("model")
-        refusal = budgets.check(self.user, model, self.batch_size()) if model else None
-        if refusal:
-            self.add_error(None, refusal)
             return False
         return True
 

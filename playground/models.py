@@ -55,7 +55,8 @@ class State(models.TextChoices):
 ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RECOVERING, State.RUNNING, State.ARCHIVING)
 TERMINAL_STATES = (State.READY, State.FAILED, State.CANCELLED)
 # Created (or perhaps created) upstream and not yet finished there: what the key's in-flight
-# cap counts. ARCHIVING is out: the service has finished, we are only downloading.
+# cap counts. A lost create being looked up (RECOVERING) may be running upstream, so it holds its
+# slot; ARCHIVING is out: the service has finished, we are only downloading.
 IN_FLIGHT_STATES = (State.SUBMITTING, State.RECOVERING, State.RUNNING)
 
 # The only moves a generation can make. SUBMITTING -> QUEUED is allowed only when the create
@@ -660,6 +661,52 @@ class WorkerHeartbeat(models.Model):
         return cls.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=within)).exists()
 
 
+class TeamBudget(models.Model):
+    """The team's monthly budget in dollars, set in the admin (one row; empty: TEAM_MONTHLY_BUDGET_USD)."""
+
+    usd_per_month = models.DecimalField(
+        "dollars per month",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the TEAM_MONTHLY_BUDGET_USD setting.",
+    )
+
+    class Meta:
+        verbose_name = "team budget"
+
+    def __str__(self) -> str:
+        return f"Team: {self.usd_per_month}"
+
+
+class Lock(models.Model):
+    """A named row that transactions lock to take turns (SELECT ... FOR UPDATE on PostgreSQL; on
+    SQLite every write transaction starts IMMEDIATE, which already serialises them)."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def hold(cls, name: str) -> None:
+        """Lock `name` until the surrounding transaction ends (call inside transaction.atomic)."""
+        cls.objects.get_or_create(name=name)
+        # An UPDATE holds the row lock until commit on PostgreSQL (as SELECT FOR UPDATE would), and
+        # on SQLite it takes the database's write lock now, even outside IMMEDIATE mode.
+        cls.objects.filter(name=name).update(name=name)
+
+
+class UsageLogCall(models.Model):
+    """One request to the usage log (/v2/logs), by any worker, to keep all of them under its rate limit."""
+
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S.%f}"
+
+
 class Batch(models.Model):
     """One submit of the Generate page: pictures x takes generations, made together or not at all."""
 
@@ -707,49 +754,3 @@ class UpstreamPermit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.number}: {self.holder}"
-
-
-class TeamBudget(models.Model):
-    """The team's monthly budget in dollars, set in the admin (one row; empty: TEAM_MONTHLY_BUDGET_USD)."""
-
-    usd_per_month = models.DecimalField(
-        "dollars per month",
-        max_digits=10,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        help_text="Leave empty to use the TEAM_MONTHLY_BUDGET_USD setting.",
-    )
-
-    class Meta:
-        verbose_name = "team budget"
-
-    def __str__(self) -> str:
-        return f"Team: {self.usd_per_month}"
-
-
-class Lock(models.Model):
-    """A named row that transactions lock to take turns (SELECT ... FOR UPDATE on PostgreSQL; on
-    SQLite every write transaction starts IMMEDIATE, which already serialises them)."""
-
-    name = models.CharField(max_length=50, unique=True)
-
-    def __str__(self) -> str:
-        return self.name
-
-    @classmethod
-    def hold(cls, name: str) -> None:
-        """Lock `name` until the surrounding transaction ends (call inside transaction.atomic)."""
-        cls.objects.get_or_create(name=name)
-        # An UPDATE holds the row lock until commit on PostgreSQL (as SELECT FOR UPDATE would), and
-        # on SQLite it takes the database's write lock now, even outside IMMEDIATE mode.
-        cls.objects.filter(name=name).update(name=name)
-
-
-class UsageLogCall(models.Model):
-    """One request to the usage log (/v2/logs), by any worker, to keep all of them under its rate limit."""
-
-    at = models.DateTimeField(db_index=True)
-
-    def __str__(self) -> str:
-        return f"{self.at:%H:%M:%S.%f}"

@@ -110,7 +110,7 @@ def batch(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def generate_plan(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The Generate page's "4 videos · 4 of your 96 left", for the fields as they stand."""
     form = GenerateForm(request.GET, user=request.user)
-    plan = batches.plan_words(form.planned_count(), allowance_for(request.user))
+    plan = batches.plan_words(form.planned_model(), form.planned_count(), allowance_for(request.user))
     return render(request, "playground/generate.html#plan", {"plan": plan})
 
 

@@ -84,7 +84,7 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
         "form": form,
         "reused": form.reused_generation(),
         "allowance": allowance,
-        "plan": batches.plan_words(form.planned_count(), allowance, form.planned_model()),
+        "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
         "budget": budgets.person_budget(request.user),
         "estimates": budgets.estimates(),
         "offer": form.offer,
