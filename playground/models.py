@@ -307,13 +307,13 @@ class Generation(models.Model):
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
+            # Fair turns: when each person was last served.
+            models.Index(fields=["created_by", "create_sent_at"], name="gen_served_idx"),
             # A month's dollars for the team budget, read from the index alone (budgets.committed).
             models.Index(
                 fields=["created_at", "state", "model", "usd_spent", "completed_at"],
                 name="gen_month_cost_idx",
             ),
-            # Fair turns: when each person was last served.
-            models.Index(fields=["created_by", "create_sent_at"], name="gen_served_idx"),
         ]
 
     def __str__(self) -> str:

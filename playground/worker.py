@@ -34,7 +34,7 @@ from django.utils import timezone
 from playground import archive, keylimits, recovery
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
 from playground.housekeeping import Housekeeper
-from playground.models import MAX_RESENDS, Generation, State, WorkerHeartbeat
+from playground.models import ACTIVE_STATES, MAX_RESENDS, Generation, State, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ UPSTREAM_FAILED = "The video service could not make this video: {message}"
 INTERNAL = "Something went wrong on our side while handling this job. We'll try again."
 
 # Steps claimed as they fall due; waiting jobs go through keylimits.claim_submits instead.
-AFTER_CREATE: tuple[str, ...] = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
+AFTER_CREATE: tuple[str, ...] = tuple(s for s in ACTIVE_STATES if s != State.QUEUED)
 HEARTBEAT_EVERY = 5.0
 LEASE_RENEW_EVERY = 10.0
 # Jobs falling due within this many seconds of each other are claimed together.
