@@ -54,3 +54,9 @@ def media_url(name: str) -> str:
 def ago(value: datetime | None) -> str:
     """ "3 hours ago": Django's naturaltime (kept under this name, which templates use)."""
     return "" if value is None else str(naturaltime(value))
+
+
+@register.filter
+def manageable_by(generation: Any, user: Any) -> bool:
+    """May `user` cancel or delete this generation (its maker, or staff)?"""
+    return bool(generation.can_be_deleted_by(user))
