@@ -9,7 +9,7 @@ can be shared and the back button works.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from playground.models import ACTIVE_STATES, MODEL_CHOICES, Generation, State
+from playground.models import ACTIVE_STATES, MODEL_CHOICES, Collection, Generation, State
 
 PAGE_SIZE = 24
 MAX_SEARCH_WORDS = 8
@@ -43,6 +43,7 @@ class GalleryFilters(forms.Form):
         choices=[("", "Any state"), ("ready", "Ready"), ("active", "In progress"), ("failed", "Failed")],
     )
     starred = forms.BooleanField(label="Starred", required=False)
+    collection = forms.TypedChoiceField(label="Collection", required=False, coerce=int, empty_value=None)
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
@@ -54,6 +55,10 @@ class GalleryFilters(forms.Form):
             choices=[("", "Anyone"), ("mine", "Mine")]
             + [(u.get_username(), u.get_username()) for u in members]
         )
+        # Read once: the Collection filter and the select bar's "Add to collection" share it.
+        self.collections = list(Collection.objects.order_by("name", "id"))
+        picker = cast(forms.TypedChoiceField, self.fields["collection"])
+        picker.choices = [("", "Any collection")] + [(c.pk, c.name) for c in self.collections]
 
     def filtered(self) -> Any:
         """The matching generations, newest first (not yet cut to a page)."""
@@ -71,6 +76,8 @@ class GalleryFilters(forms.Form):
             rows = rows.filter(state__in=STATE_FILTERS[data["state"]])
         if data.get("starred"):
             rows = rows.filter(starred=True)  # the annotation from with_stars_for
+        if data.get("collection"):
+            rows = rows.filter(collection_entries__collection=data["collection"])
         if data.get("before"):
             rows = self._older_than(rows, data["before"])
         return rows
@@ -106,7 +113,7 @@ class GalleryFilters(forms.Form):
     @property
     def is_filtered(self) -> bool:
         data = self.cleaned_data if self.is_valid() else {}
-        return any(data.get(k) for k in ("q", "model", "creator", "state", "starred"))
+        return any(data.get(k) for k in ("q", "model", "creator", "state", "starred", "collection"))
 
 
 def search(rows: Any, words: list[str]) -> Any:

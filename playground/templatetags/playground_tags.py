@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from typing import Any
 
 from django import template
 from django.urls import reverse
@@ -37,3 +38,8 @@ def ago(value: datetime | None) -> str:
     if timezone.now() - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, depth=1)} ago"
+
+
+@register.filter
+def preset_changeable(preset: Any, user: Any) -> bool:
+    return bool(preset.can_be_changed_by(user))
