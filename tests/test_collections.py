@@ -28,7 +28,9 @@ def fill(collection: Collection, rows: list[Generation], user: Any) -> None:
 
 
 def test_a_member_makes_a_collection_and_everyone_sees_it(signed_in: Client, client, other_user):
-    response = signed_in.post(reverse("collection_create"), {"name": "  Spring   launch ", "description": "Ads"})
+    response = signed_in.post(
+        reverse("collection_create"), {"name": "  Spring   launch ", "description": "Ads"}
+    )
     made = Collection.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("collection", args=[made.pk])
@@ -173,7 +175,9 @@ def test_a_video_shows_which_collections_hold_it(signed_in: Client, user, harbou
     fill(harbour, [gen], user)
     fill(other, [gen], user)
     html = signed_in.get(reverse("generation", args=[gen.pk])).content.decode()
-    held = html[html.index('class="in-collections"') : html.index("</ul>", html.index('class="in-collections"'))]
+    held = html[
+        html.index('class="in-collections"') : html.index("</ul>", html.index('class="in-collections"'))
+    ]
     assert "Ads" in held
     assert "Harbour" in held
     assert "Unrelated" not in held
