@@ -22,7 +22,7 @@ def said(response: Any) -> list[str]:
 
 
 def post(client: Client, name: str, ids: list[Any], **extra: Any) -> Any:
-    response = client.post(reverse(name), {"ids": ids, "next": "/gallery/?model=video-01", **extra})
+    response: Any = client.post(reverse(name), {"ids": ids, "next": "/gallery/?model=video-01", **extra})
     response.said = [str(m) for m in get_messages(response.wsgi_request)]
     if response.status_code == 302:
         client.get(reverse("usage"))  # shows (and so uses up) the messages, as the next page would

@@ -31,7 +31,7 @@ def video(user: Any, prompt: str, data: bytes, **fields: Any) -> Generation:
 
 
 def download(client: Client, rows: list[Generation]) -> zipfile.ZipFile:
-    response = client.post(URL, {"ids": [g.pk for g in rows]})
+    response: Any = client.post(URL, {"ids": [g.pk for g in rows]})
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"] == "application/zip"
@@ -113,7 +113,8 @@ def test_at_most_a_few_zips_stream_at_once_and_a_closed_one_frees_its_place(sign
     closed_early(open_ones.pop())
     again = signed_in.post(URL, {"ids": [gen.pk]})
     assert again.status_code == 200
-    for response in [*open_ones, again]:
+    streams: list[Any] = [*open_ones, again]
+    for response in streams:
         b"".join(response.streaming_content)
         closed_early(response)
 
@@ -121,7 +122,8 @@ def test_at_most_a_few_zips_stream_at_once_and_a_closed_one_frees_its_place(sign
 def test_with_s3_the_videos_stream_from_the_bucket(signed_in: Client, user, bucket):  # noqa: F811
     data = os.urandom(700 * 1024)  # more than one chunk
     a = video(user, "From the bucket", data)
-    assert a.video.name in bucket.keys()
+    stored = bucket.keys()
+    assert a.video.name in stored
     archive = download(signed_in, [a])
     assert archive.read(a.download_name) == data
     assert index(archive)[0]["file"] == a.download_name
