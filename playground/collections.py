@@ -49,23 +49,24 @@ def videos_in_order(collection: Collection, rows: QuerySet[Generation] | None = 
 
 
 def add_videos(collection: Collection, ids: list[int], user: Any) -> tuple[int, int]:
-    """Append the videos to the end, in the order given; (added, already there). Call inside a transaction."""
-    Collection.objects.select_for_update().filter(pk=collection.pk).first()
-    present = set(collection.entries.filter(generation__in=ids).values_list("generation_id", flat=True))
-    new = [pk for pk in dict.fromkeys(ids) if pk not in present]
-    size = collection.entries.count()
-    if size + len(new) > MAX_VIDEOS:
-        raise CollectionFull(
-            f"“{collection.name}” holds {size} videos; adding {len(new)} more would pass "
-            f"the limit of {MAX_VIDEOS} videos in one collection."
+    """Append the videos to the end, in the order given; (added, already there)."""
+    with transaction.atomic():
+        Collection.objects.select_for_update().filter(pk=collection.pk).first()
+        present = set(collection.entries.filter(generation__in=ids).values_list("generation_id", flat=True))
+        new = [pk for pk in dict.fromkeys(ids) if pk not in present]
+        size = collection.entries.count()
+        if size + len(new) > MAX_VIDEOS:
+            raise CollectionFull(
+                f"“{collection.name}” holds {size} videos; adding {len(new)} more would pass "
+                f"the limit of {MAX_VIDEOS} videos in one collection."
+            )
+        top = collection.entries.aggregate(m=Max("position"))["m"]
+        start = -1 if top is None else top
+        CollectionEntry.objects.bulk_create(
+            CollectionEntry(collection=collection, generation_id=pk, position=start + 1 + i, added_by=user)
+            for i, pk in enumerate(new)
         )
-    top = collection.entries.aggregate(m=Max("position"))["m"]
-    start = -1 if top is None else top
-    CollectionEntry.objects.bulk_create(
-        CollectionEntry(collection=collection, generation_id=pk, position=start + 1 + i, added_by=user)
-        for i, pk in enumerate(new)
-    )
-    return len(new), len(present)
+        return len(new), len(present)
 
 
 def remove_videos(collection: Collection, ids: list[int]) -> tuple[int, int]:
