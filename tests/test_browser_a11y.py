@@ -13,8 +13,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from playground.archive import inspect_video
-from playground.demo.render import render_video
 from playground.collections import add_videos
+from playground.demo.render import render_video
 from playground.models import Collection, Generation, Preset, Star, State
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.conftest import PASSWORD
