@@ -37,6 +37,8 @@ class PresetForm(forms.ModelForm[Preset]):
     def __init__(self, *args: Any, frame_from: Generation | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.frame_from = frame_from if frame_from is not None else self.instance.first_frame_from
+        if self.frame_from is None:
+            del self.fields["keep_first_frame"]  # nothing to keep
 
     def clean_prompt(self) -> str:
         prompt: str = self.cleaned_data["prompt"].replace("\r\n", "\n")

@@ -217,3 +217,42 @@ def test_the_collection_page_costs_the_same_queries_at_any_size(
     # session, user, the collection, members, collections, the page of cards, the count.
     with django_assert_num_queries(7):
         signed_in.get(reverse("collection", args=[harbour.pk]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adds_and_moves_at_once_keep_every_position_distinct(user):
+    """Each change locks the collection's row first (IMMEDIATE transactions on SQLite), so people
+    adding and dragging at the same moment take turns instead of sharing positions."""
+    import threading
+
+    from django.db import connection
+
+    harbour = Collection.objects.create(name="Harbour", created_by=user)
+    rows = [make(user, f"Clip {i}") for i in range(124)]
+    add_videos(harbour, [g.pk for g in rows[:4]], user)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def work(batch: list[Generation], mover: Generation) -> None:
+        try:
+            start.wait()
+            for gen in batch:
+                add_videos(harbour, [gen.pk], user)
+                if gen.pk % 5 == 0:
+                    move(harbour, mover.pk, direction="later")
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=work, args=(rows[4 + 30 * i : 34 + 30 * i], rows[i])) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    positions = list(harbour.entries.values_list("position", flat=True))
+    assert len(positions) == 124
+    assert len(set(positions)) == 124
