@@ -212,12 +212,13 @@ def download(request: HttpRequest) -> HttpResponseBase:
     form, back = _selection(request)
     if not form.is_valid():
         return _refuse(request, form, back)
-    rows = list(
-        Generation.objects.filter(pk__in=form.cleaned_data["ids"], state="ready")
-        .exclude(video="")
-        .select_related("created_by")
-        .order_by("-created_at", "-id")
+    ids: list[int] = form.cleaned_data["ids"]
+    found = (
+        Generation.objects.filter(pk__in=ids, state="ready").exclude(video="").select_related("created_by")
     )
+    # The order on the page (the checkboxes' order), so a collection's zip follows the team's order.
+    order = {pk: i for i, pk in enumerate(ids)}
+    rows = sorted(found, key=lambda g: order[g.pk])
     if not rows:
         messages.error(request, "None of the selected videos is ready to download.")
         return redirect(back)

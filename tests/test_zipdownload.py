@@ -76,6 +76,12 @@ def test_the_zip_holds_each_video_under_its_download_name_and_an_index(signed_in
     assert rows[0]["date"].startswith(day)
 
 
+def test_the_zip_follows_the_order_on_the_page(signed_in: Client, user):
+    old, new = video(user, "Old one", b"o", minutes_ago=9), video(user, "New one", b"n", minutes_ago=1)
+    assert download(signed_in, [old, new]).namelist() == [old.download_name, new.download_name, "index.csv"]
+    assert download(signed_in, [new, old]).namelist() == [new.download_name, old.download_name, "index.csv"]
+
+
 def test_only_ready_videos_go_in_and_none_ready_is_said_plainly(signed_in: Client, user):
     done = video(user, "Done", b"x" * 10)
     running = make(user, "Still going", state=State.RUNNING)
