@@ -79,8 +79,15 @@ class CollectionFull(Exception):
     pass
 
 
-def move(collection: Collection, pk: int, *, direction: str = "", before: int | None = None) -> int | None:
-    """Move video `pk` one place earlier/later, or just before video `before` (None: to the end).
+def move(
+    collection: Collection,
+    pk: int,
+    *,
+    direction: str = "",
+    before: int | None = None,
+    after: int | None = None,
+) -> int | None:
+    """Move video `pk` one place earlier/later, or just before `before` / after `after` (else to the end).
 
     Returns its new index (0-based), or None when the video is not in the collection.
     Positions are rewritten as 0..n-1, so gaps left by removals close up.
@@ -99,6 +106,8 @@ def move(collection: Collection, pk: int, *, direction: str = "", before: int | 
             index = min(len(order), index + 1)
         elif before in order:
             index = order.index(before)
+        elif after in order:
+            index = order.index(after) + 1
         else:
             index = len(order)
         order.insert(index, pk)
@@ -262,14 +271,15 @@ def collection_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def collection_move(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Keyboard buttons send a direction; dropping a dragged card sends the card it lands before."""
+    """Keyboard buttons send a direction; dropping a dragged card sends the card it lands before or after."""
     collection = get_object_or_404(Collection, pk=pk)
     try:
         video = int(request.POST.get("video", ""))
         before = int(request.POST["before"]) if request.POST.get("before") else None
+        after = int(request.POST["after"]) if request.POST.get("after") else None
     except ValueError:
         return HttpResponse("Say which video to move.", status=400, content_type="text/plain")
-    index = move(collection, video, direction=request.POST.get("direction", ""), before=before)
+    index = move(collection, video, direction=request.POST.get("direction", ""), before=before, after=after)
     if index is None:
         return HttpResponse("That video is not in this collection.", status=404, content_type="text/plain")
     total = collection.entries.count()

@@ -84,10 +84,14 @@ def test_a_collection_is_made_filled_from_a_selection_reordered_and_filtered(pag
     assert list(videos_in_order(harbour).values_list("pk", flat=True)) == [boat.pk, fox.pk, kite.pk]
     assert "Moved to place 3 of 3." in page.inner_text("#results")
 
-    # Drag with the pointer: the last card onto the first puts it first.
+    # Drag with the pointer: the last card dropped on the first goes before it.
     page.locator(f"#card-{kite.pk}").drag_to(page.locator(f"#card-{boat.pk}"))
     wait_until(page, f"() => document.querySelector('.card-grid .card-item').id === 'card-{kite.pk}'")
     assert list(videos_in_order(harbour).values_list("pk", flat=True)) == [kite.pk, boat.pk, fox.pk]
+    # Dragged down, a card lands after the one it is dropped on.
+    page.locator(f"#card-{kite.pk}").drag_to(page.locator(f"#card-{boat.pk}"))
+    wait_until(page, f"() => document.querySelector('.card-grid .card-item').id === 'card-{boat.pk}'")
+    assert list(videos_in_order(harbour).values_list("pk", flat=True)) == [boat.pk, kite.pk, fox.pk]
 
     # The gallery's filters inside the collection, and the Collection filter in the gallery.
     page.get_by_label("Search prompts").fill("boat")

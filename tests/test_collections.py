@@ -102,6 +102,8 @@ def test_videos_in_order_follows_the_teams_order_not_dates(user, harbour):
     assert move(harbour, old.pk, direction="earlier") == 0  # already first: stays
     assert move(harbour, new.pk, before=old.pk) == 0
     assert order(harbour) == [new.pk, old.pk, mid.pk]
+    assert move(harbour, new.pk, after=old.pk) == 1
+    assert order(harbour) == [old.pk, new.pk, mid.pk]
     assert move(harbour, new.pk) == 2  # no target: to the end
     assert order(harbour) == [old.pk, mid.pk, new.pk]
     assert list(harbour.entries.order_by("position").values_list("position", flat=True)) == [0, 1, 2]

@@ -93,9 +93,9 @@ document.addEventListener("htmx:afterSettle", function () {
     event.preventDefault();
     const cards = Array.from(target.parentElement.querySelectorAll(":scope > .card-item"));
     const downward = cards.indexOf(dragged) < cards.indexOf(target);
-    // Moving down lands after the target (before the card after it); moving up lands before it.
-    const next = downward ? cards[cards.indexOf(target) + 1] : target;
-    const values = { video: dragged.dataset.id, before: next ? next.dataset.id : "" };
+    // Moving down lands after the target, moving up before it (as in any sortable list).
+    const values = { video: dragged.dataset.id };
+    values[downward ? "after" : "before"] = target.dataset.id;
     window.htmx.ajax("POST", results().dataset.moveUrl, { target: "#results", swap: "outerHTML", values: values });
   });
 })();
