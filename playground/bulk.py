@@ -184,6 +184,7 @@ def delete(request: HttpRequest) -> HttpResponse:
             "kept": kept,
             "whose": whose(allowed, request.user, sentence=True),
             "kept_whose": whose(kept, request.user),
+            "active": sum(g.is_active for g in allowed),
             "back": back,
             "gone": len(ids) - len(rows),
         }

@@ -21,17 +21,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.middleware import HtmxDetails
 
 from playground.gallery import GalleryFilters
 from playground.models import Collection, CollectionEntry, Generation
+from playground.views import HtmxHttpRequest
 
 MAX_VIDEOS = 1000
 PAGE_SIZE = 48
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def videos_in_order(collection: Collection, rows: QuerySet[Generation] | None = None) -> QuerySet[Generation]:

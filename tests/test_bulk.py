@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.bulk import MAX_SELECTION, whose
-from playground.models import Collection, Generation, Star
+from playground.models import Collection, Generation, Star, State
 from tests.conftest import frames_and_videos
 from tests.test_detail_actions import ready
 from tests.test_gallery import make
@@ -118,6 +118,7 @@ def test_a_member_deletes_only_their_own_and_is_told_which_stay(
     page = post(signed_in, "bulk_delete", [mine.pk, bobs.pk]).content.decode()
     assert "Delete 1 video?" in page
     assert "Of these, 1 is yours." in page
+    assert "still being made" not in page
     assert "1 selected video (1 by bob) will be kept" in page
     # The confirmation form carries only the deletable one.
     assert f'name="ids" value="{mine.pk}"' in page
@@ -128,6 +129,12 @@ def test_a_member_deletes_only_their_own_and_is_told_which_stay(
     assert said(response) == ["Deleted 1 video (1 yours)."]
     assert list(Generation.objects.values_list("pk", flat=True)) == [bobs.pk]
     assert frames_and_videos() == set()  # the files went after the rows
+
+
+def test_deleting_videos_still_being_made_warns_about_the_charge(signed_in: Client, user):
+    running = [make(user, "Going", state=State.RUNNING) for _ in range(2)]
+    page = post(signed_in, "bulk_delete", [g.pk for g in running] + [make(user).pk]).content.decode()
+    assert "2 of them are still being made. Deleting them here does not stop the video service" in page
 
 
 def test_a_forged_delete_of_someone_elses_video_is_403_and_deletes_nothing(
