@@ -202,3 +202,21 @@ def test_a_preset_is_saved_and_used_with_its_first_frame(page: Any, clip):  # no
     made = Generation.objects.exclude(pk=source.pk).get()
     assert made.created_by.username == "bob"
     assert made.first_frame_sha256 == source.first_frame_sha256
+
+
+def test_select_mode_works_without_javascript(browser: Any, live_server: Any, clip):  # noqa: F811
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, "alice")
+    alice = get_user_model().objects.get(username="alice")
+    gen = ready(alice, "A quiet clip", clip)
+    page.goto("/gallery/?model=video-01")
+    assert not page.locator(f"#select-{gen.pk}").is_visible()
+    page.get_by_role("button", name="Select", exact=True).click()
+    page.wait_for_url("**/gallery/?model=video-01&select=1")
+    page.locator(f"#select-{gen.pk}").check()
+    page.get_by_role("button", name="Star", exact=True).click()
+    page.wait_for_url("**/gallery/?model=video-01&select=1")
+    assert message(page) == "Starred 1 video."
+    assert Star.objects.filter(user=alice, generation=gen).exists()
+    context.close()

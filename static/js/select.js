@@ -29,9 +29,18 @@
     recount();
   }
 
-  toggle.addEventListener("click", function () {
-    setSelecting(!document.body.classList.contains("selecting"));
+  // The toggle is a link to ?select=1 for pages without JavaScript; here it switches in place.
+  toggle.addEventListener("click", function (event) {
+    event.preventDefault();
+    setSelecting(form.hidden);
   });
+  toggle.addEventListener("keydown", function (event) {
+    if (event.key === " ") {  // a button's key, as role="button" promises
+      event.preventDefault();
+      setSelecting(form.hidden);
+    }
+  });
+  if (!form.hidden) setSelecting(true);
   document.getElementById("select-page").addEventListener("click", function () {
     boxes().forEach(function (box) { box.checked = true; });
     recount();
