@@ -102,13 +102,33 @@ def _bucket_chunks(name: str) -> Iterator[bytes]:
         body.close()
 
 
+def _sizes(rows: list[Generation]) -> dict[int, int]:
+    """Each video's stored size; a video whose file is missing is left out.
+
+    A wrong size would break the archive halfway, after the headers are sent, so local files
+    are measured (a stat each). In a bucket that would be a round trip per video: the size
+    recorded when the video was archived is used, and the bucket asked only where none was.
+    """
+    sizes: dict[int, int] = {}
+    for gen in rows:
+        try:
+            if is_remote() and gen.video_size is not None:
+                sizes[gen.pk] = gen.video_size
+            else:
+                sizes[gen.pk] = default_storage.size(gen.video.name)
+        except (FileNotFoundError, OSError):
+            continue
+    return sizes
+
+
 def archive(rows: list[Generation]) -> ZipStream:
+    sizes = _sizes(rows)
+    rows = [gen for gen in rows if gen.pk in sizes]
     zs = ZipStream(sized=True)
     names = unique_names(rows)
     read = _bucket_chunks if is_remote() else _local_chunks
     for gen, name in zip(rows, names, strict=True):
-        size = gen.video_size if gen.video_size is not None else default_storage.size(gen.video.name)
-        zs.add(read(gen.video.name), name, size=size)
+        zs.add(read(gen.video.name), name, size=sizes[gen.pk])
     zs.add(index_csv(rows, names), INDEX_NAME)
     return zs
 

@@ -146,6 +146,16 @@ def test_unique_names_never_collide_even_with_a_numbered_name_taken():
     assert names[:2] == ["a.mp4", "a (2).mp4"]
 
 
+def test_a_video_whose_file_is_missing_or_mis_recorded_does_not_break_the_archive(signed_in: Client, user):
+    kept = video(user, "Kept", b"k" * 50, minutes_ago=1)
+    lost = video(user, "Lost", b"l" * 50, minutes_ago=2)
+    default_storage.delete(lost.video.name)
+    Generation.objects.filter(pk=kept.pk).update(video_size=7)  # a wrong record
+    archive = download(signed_in, [kept, lost])
+    assert archive.namelist() == [kept.download_name, "index.csv"]
+    assert archive.read(kept.download_name) == b"k" * 50
+
+
 @pytest.mark.parametrize("size", [0, 1])
 def test_a_video_without_a_recorded_size_is_measured_in_storage(signed_in: Client, user, size):
     gen = video(user, "Unsized", b"y" * (size + 5))
