@@ -220,3 +220,17 @@ def test_select_mode_works_without_javascript(browser: Any, live_server: Any, cl
     assert message(page) == "Starred 1 video."
     assert Star.objects.filter(user=alice, generation=gen).exists()
     context.close()
+
+
+def test_a_checked_card_still_being_made_stays_checked_while_it_refreshes(page: Any, clip):  # noqa: F811
+    sign_in(page, "alice")
+    alice = get_user_model().objects.get(username="alice")
+    busy = Generation.objects.create(created_by=alice, model="video-01", prompt="Busy", state="running")
+    page.goto("/gallery/")
+    start_selecting(page)
+    page.locator(f"#select-{busy.pk}").check()
+    page.evaluate(f"document.getElementById('card-{busy.pk}').dataset.before = '1'")
+    # The card polls every 3 s: wait for a fresh copy to replace it.
+    wait_until(page, f"() => !document.getElementById('card-{busy.pk}').dataset.before", timeout=10)
+    assert page.locator(f"#select-{busy.pk}").is_checked()
+    assert page.inner_text("#selected-count") == "1 video selected"

@@ -54,6 +54,21 @@
   });
   document.addEventListener("htmx:afterSettle", recount);
 
+  // A card still being made replaces itself every few seconds; keep its box as the person left it.
+  const keptChecked = new Set();
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const box = event.detail.target && event.detail.target.querySelector('input[name="ids"][form="bulk-form"]');
+    if (box && box.checked) keptChecked.add(box.value);
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    keptChecked.forEach(function (value) {
+      const box = document.querySelector('input[name="ids"][form="bulk-form"][value="' + value + '"]');
+      if (box) box.checked = true;
+    });
+    keptChecked.clear();
+    recount();
+  });
+
   form.addEventListener("submit", function (event) {
     if (!boxes().some(function (box) { return box.checked; })) {
       event.preventDefault();
