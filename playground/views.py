@@ -12,7 +12,7 @@ from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
@@ -268,12 +268,12 @@ def usage(request: HttpRequest) -> HttpResponse:
     return render(request, "playground/usage.html", context)
 
 
-@require_GET
+@require_safe
 def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     gen = get_object_or_404(Generation, pk=pk, state=State.READY)
     return serve_stored_file(request, gen.video.name, download_as=gen.download_name)
 
 
-@require_GET
+@require_safe
 def media(request: HttpRequest, name: str) -> HttpResponseBase:
     return serve_stored_file(request, name)
