@@ -90,7 +90,8 @@ def save(request: HttpRequest) -> HttpResponse:
         form.instance.created_by = request.user  # type: ignore[assignment]
         preset = form.save()
         note = f"Saved the preset “{preset.name}” for the team."
-        if frame_from is None and (request.FILES.get("first_frame") or request.POST.get("image_link")):
+        # The button posts the form URL-encoded: a chosen file's bytes are never sent, only its name.
+        if frame_from is None and (request.POST.get("first_frame") or request.POST.get("image_link")):
             note += (
                 " It keeps the words but not the picture you chose: a preset can keep a first frame "
                 "once a video has been made with it (Remix that video, then save)."

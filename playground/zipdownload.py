@@ -168,4 +168,7 @@ def zip_response(rows: list[Generation]) -> StreamingHttpResponse:
     response["Content-Disposition"] = content_disposition_header(True, name) or ""
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
+    # Behind nginx: pass the stream through as it comes instead of spooling up to a gigabyte
+    # per download into nginx's temporary files; ZIP_STREAMS_PER_PROCESS bounds the threads held.
+    response["X-Accel-Buffering"] = "no"
     return response

@@ -189,6 +189,20 @@ def test_a_preset_is_saved_and_used_with_its_first_frame(page: Any, clip):  # no
     assert preset.first_frame_from == source
     assert Generation.objects.count() == 1
 
+    # With a freshly chosen file, the preset keeps the words and says so; the file is not sent.
+    page.goto("/generate/")
+    page.get_by_label("Prompt", exact=True).fill("A new idea")
+    page.set_input_files(
+        "#id_first_frame",
+        files=[{"name": "new.png", "mimeType": "image/png", "buffer": image_bytes(640, 480, "PNG")}],
+    )
+    page.get_by_text("Save as preset", exact=True).first.click()
+    page.get_by_label("Preset name").fill("New idea")
+    page.get_by_role("button", name="Save as preset").click()
+    page.wait_for_url(re.compile(r"/generate/\?preset=\d+"))
+    assert "It keeps the words but not the picture you chose" in message(page)
+    assert Preset.objects.get(name="New idea").first_frame_from is None
+
     # Another member opens Generate and fills the form in one click.
     page.context.clear_cookies()
     sign_in(page, "bob")

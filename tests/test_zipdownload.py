@@ -38,6 +38,7 @@ def download(client: Client, rows: list[Generation]) -> zipfile.ZipFile:
     assert response["Content-Disposition"].startswith('attachment; filename="videos_')
     body = b"".join(response.streaming_content)
     assert int(response["Content-Length"]) == len(body)
+    assert response["X-Accel-Buffering"] == "no"
     return zipfile.ZipFile(io.BytesIO(body))
 
 
