@@ -30,7 +30,9 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-MODELS: tuple[str, ...] = ("video-01", "video-01-live2d")
+from playground.videomodels import VideoModel, needs_first_frame
+
+MODELS: tuple[str, ...] = tuple(VideoModel.values)
 
 # Demo mode mounts the stand-in in-process; the .invalid name can never resolve to a real host.
 DEMO_BASE_URL = "http://demo-upstream.invalid"
@@ -183,9 +185,9 @@ class Client:
         """Submit one generation; ``first_frame`` is a data URI (or a link), or None."""
         route = self._route(model)
         payload = create_body(model=model, prompt=prompt, enhance=enhance, first_frame=first_frame)
-        if model == "video-01-live2d" and first_frame is None:
+        if needs_first_frame(model) and first_frame is None:
             raise Refused(
-                "The video-01-live2d model needs a first frame image.",
+                f"The {model} model needs a first frame image.",
                 f"create not sent: {route.image_field} is required for {model}",
             )
         where = f"POST {route.path}"

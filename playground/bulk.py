@@ -16,13 +16,14 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from playground import archive
 from playground.collections import CollectionFull, add_videos, remove_videos
+from playground.http import AuthenticatedHttpRequest
 from playground.models import Collection, Generation, Star
 
 # A selection is made page by page in the browser; this bounds what one request may touch.
@@ -64,7 +65,7 @@ class Selection(forms.Form):
         return cleaned
 
 
-def _selection(request: HttpRequest) -> tuple[Selection, str]:
+def _selection(request: AuthenticatedHttpRequest) -> tuple[Selection, str]:
     form = Selection(request.POST)
     wanted = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}, require_https=False)
@@ -72,14 +73,14 @@ def _selection(request: HttpRequest) -> tuple[Selection, str]:
     return form, back
 
 
-def _refuse(request: HttpRequest, form: Selection, back: str) -> HttpResponse:
+def _refuse(request: AuthenticatedHttpRequest, form: Selection, back: str) -> HttpResponse:
     for error in form.non_field_errors():
         messages.error(request, str(error))
     return redirect(back)
 
 
 @require_POST
-def star(request: HttpRequest) -> HttpResponse:
+def star(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, back = _selection(request)
     if not form.is_valid():
         return _refuse(request, form, back)
@@ -92,7 +93,7 @@ def star(request: HttpRequest) -> HttpResponse:
             )
         )
         Star.objects.bulk_create(
-            [Star(user=request.user, generation_id=pk) for pk in existing - already],  # type: ignore[misc]
+            [Star(user=request.user, generation_id=pk) for pk in existing - already],
             ignore_conflicts=True,
         )
     sentence = f"Starred {videos(len(existing - already))}"
@@ -106,7 +107,7 @@ def _gone(n: int) -> str:
     return f"; {n} {were(n)} deleted by someone meanwhile" if n else ""
 
 
-def _collection(request: HttpRequest) -> Collection:
+def _collection(request: AuthenticatedHttpRequest) -> Collection:
     try:
         return get_object_or_404(Collection, pk=int(request.POST.get("collection", "")))
     except ValueError:
@@ -114,7 +115,7 @@ def _collection(request: HttpRequest) -> Collection:
 
 
 @require_POST
-def add_to_collection(request: HttpRequest) -> HttpResponse:
+def add_to_collection(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, back = _selection(request)
     if not form.is_valid():
         return _refuse(request, form, back)
@@ -137,7 +138,7 @@ def add_to_collection(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def remove_from_collection(request: HttpRequest) -> HttpResponse:
+def remove_from_collection(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, back = _selection(request)
     if not form.is_valid():
         return _refuse(request, form, back)
@@ -169,7 +170,7 @@ def whose(rows: list[Generation], user: Any, *, sentence: bool = False) -> str:
 
 
 @require_POST
-def delete(request: HttpRequest) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Without `confirm`: the one confirmation page. With it: delete them all, or none (403)."""
     form, back = _selection(request)
     if not form.is_valid():
@@ -207,7 +208,7 @@ def delete(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def download(request: HttpRequest) -> HttpResponseBase:
+def download(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     from playground import zipdownload
 
     form, back = _selection(request)

@@ -16,15 +16,15 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from playground.gallery import GalleryFilters
+from playground.http import AuthenticatedHttpRequest
 from playground.models import Collection, CollectionEntry, Generation
-from playground.views import HtmxHttpRequest
 
 MAX_VIDEOS = 1000
 PAGE_SIZE = 48
@@ -183,15 +183,15 @@ class CollectionPage:
 
 
 @require_GET
-def collection_list(request: HttpRequest) -> HttpResponse:
+def collection_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _list_page(request, CollectionForm())
 
 
 @require_POST
-def collection_create(request: HttpRequest) -> HttpResponse:
+def collection_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CollectionForm(request.POST)
     if form.is_valid():
-        form.instance.created_by = request.user  # type: ignore[assignment]
+        form.instance.created_by = request.user
         try:
             with transaction.atomic():
                 collection = form.save()
@@ -203,14 +203,14 @@ def collection_create(request: HttpRequest) -> HttpResponse:
     return _list_page(request, form, status=400)
 
 
-def _list_page(request: HttpRequest, form: CollectionForm, status: int = 200) -> HttpResponse:
+def _list_page(request: AuthenticatedHttpRequest, form: CollectionForm, status: int = 200) -> HttpResponse:
     rows = Collection.objects.select_related("created_by").annotate(size=Count("entries"))
     return render(request, "playground/collections.html", {"collections": rows, "form": form}, status=status)
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-def collection_page(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def collection_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     collection = get_object_or_404(Collection.objects.select_related("created_by"), pk=pk)
     filters = CollectionFilters(request.GET, user=request.user, collection=collection)
     context = _page_context(request, collection, filters)
@@ -219,7 +219,9 @@ def collection_page(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "playground/collection.html", context)
 
 
-def _page_context(request: HttpRequest, collection: Collection, filters: CollectionFilters) -> dict[str, Any]:
+def _page_context(
+    request: AuthenticatedHttpRequest, collection: Collection, filters: CollectionFilters
+) -> dict[str, Any]:
     return {
         "collection": collection,
         "filters": filters,
@@ -232,7 +234,7 @@ def _page_context(request: HttpRequest, collection: Collection, filters: Collect
 
 
 @require_http_methods(["GET", "POST"])
-def collection_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def collection_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     collection = get_object_or_404(Collection, pk=pk)
     if not collection.can_be_changed_by(request.user):
         raise PermissionDenied("Only the person who made this collection, or an admin, can rename it.")
@@ -250,7 +252,7 @@ def collection_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def collection_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def collection_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     collection = get_object_or_404(Collection, pk=pk)
     if not collection.can_be_changed_by(request.user):
         raise PermissionDenied("Only the person who made this collection, or an admin, can delete it.")
@@ -266,7 +268,7 @@ def collection_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def collection_move(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def collection_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Keyboard buttons send a direction; dropping a dragged card sends the card it lands before or after."""
     collection = get_object_or_404(Collection, pk=pk)
     try:

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -25,19 +26,20 @@ from playground.models import (
 )
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
+from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS
 
-PROMPT_MAX = 2000
+PROMPT_MAX = PROMPT_MAX_CHARS
 
 
 class GenerateForm(forms.Form):
     submission_token = forms.UUIDField(widget=forms.HiddenInput)
     model = forms.ChoiceField(
-        label="Model", choices=MODEL_CHOICES, initial="video-01", widget=forms.RadioSelect
+        label="Model", choices=MODEL_CHOICES, initial=DEFAULT_MODEL, widget=forms.RadioSelect
     )
     prompt = forms.CharField(
         label="Prompt",
         widget=forms.Textarea(attrs={"rows": 5, "data-max": PROMPT_MAX}),
-        help_text="Up to 2,000 characters: the scene, the subject and what happens.",
+        help_text=f"Up to {PROMPT_MAX:,} characters: the scene, the subject and what happens.",
         error_messages={"required": "Write a prompt: describe the scene, the subject and what happens."},
     )
     first_frame = forms.FileField(
@@ -74,7 +76,7 @@ class GenerateForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        user: Any,
+        user: User,
         staging: Staging | None = None,
         upload_too_large: UploadTooLarge | None = None,
         **kwargs: Any,
@@ -261,7 +263,7 @@ def initial_from_post(post: Any) -> dict[str, Any]:
     """The choices a person already made, to show the form again without checking it."""
     return {
         "submission_token": post.get("submission_token") or None,
-        "model": post.get("model") or "video-01",
+        "model": post.get("model") or DEFAULT_MODEL,
         "prompt": post.get("prompt", ""),
         "enhance_prompt": bool(post.get("enhance_prompt")),
     }

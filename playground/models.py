@@ -22,18 +22,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from playground.videomodels import TRAITS, VideoModel
+
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from playground.aimlapi import Accepted, Progress
 
-MODEL_CHOICES = [
-    ("video-01", "video-01"),
-    ("video-01-live2d", "video-01-live2d"),
-]
-MODEL_DESCRIPTIONS = {
-    "video-01": "A cinematic 6-second clip from your prompt. A first-frame image is optional.",
-    "video-01-live2d": "Brings a still picture to life, Live2D style. Needs a first-frame image.",
-}
-MODELS_NEEDING_FIRST_FRAME = {"video-01-live2d"}
+# Derived from videomodels.py, where the names and their traits live; kept for the code using them.
+MODEL_CHOICES = VideoModel.choices
+MODEL_DESCRIPTIONS = {str(model): traits.description for model, traits in TRAITS.items()}
+MODELS_NEEDING_FIRST_FRAME = {str(model) for model, traits in TRAITS.items() if traits.needs_first_frame}
+
+
+# What a job waiting on our side is called wherever its stage is shown.
+IN_QUEUE = "Waiting in queue"
 
 
 class State(models.TextChoices):
@@ -89,7 +92,7 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def counting_toward_allowance(self) -> GenerationQuerySet:
         return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES)
 
-    def with_stars_for(self, user: Any) -> GenerationQuerySet:
+    def with_stars_for(self, user: User) -> GenerationQuerySet:
         """Each row knows its creator and whether `user` starred it, in the same query."""
         return self.select_related("created_by").annotate(
             starred=models.Exists(Star.objects.filter(user=user.pk, generation=models.OuterRef("pk")))
@@ -140,7 +143,7 @@ class Generation(models.Model):
     submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
 
     # What the user asked for.
-    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    model = models.CharField(max_length=32, choices=VideoModel.choices)
     prompt = models.TextField()
     enhance_prompt = models.BooleanField(default=True)
     first_frame = models.FileField(blank=True, max_length=300)
@@ -217,7 +220,7 @@ class Generation(models.Model):
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
 
-    def can_be_deleted_by(self, user: Any) -> bool:
+    def can_be_deleted_by(self, user: User) -> bool:
         return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
 
     @property
@@ -238,10 +241,11 @@ class Generation(models.Model):
         if self.state == State.RUNNING and self.upstream_status.lower() in UPSTREAM_WAITING:
             return "Waiting in the video service's queue"
         if self.state == State.QUEUED:
-            return "Waiting in queue"
+            return IN_QUEUE
         return str(State(self.state).label)
 
-    STEPS = ("Waiting in queue", "Generating", "Saving the video", "Ready")
+    # The status fragment's steps, in State's own words (a queued job shows as IN_QUEUE).
+    STEPS = (IN_QUEUE, str(State.RUNNING.label), str(State.ARCHIVING.label), str(State.READY.label))
 
     @property
     def steps(self) -> list[tuple[str, str]]:
@@ -432,7 +436,7 @@ class AllowanceStatus:
         return self.cap is not None and self.used >= self.cap
 
 
-def allowance_for(user: Any) -> AllowanceStatus:
+def allowance_for(user: User) -> AllowanceStatus:
     override = Allowance.objects.filter(user=user.pk).values_list("generations_per_month", flat=True).first()
     cap: int | None = override if override is not None else settings.MONTHLY_GENERATION_CAP
     used = (

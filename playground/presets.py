@@ -15,12 +15,13 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from playground.forms import PROMPT_MAX
+from playground.http import AuthenticatedHttpRequest
 from playground.models import MODEL_CHOICES, Generation, Preset
 
 
@@ -79,7 +80,7 @@ def _reused(post: Any) -> Generation | None:
 
 
 @require_POST
-def save(request: HttpRequest) -> HttpResponse:
+def save(request: AuthenticatedHttpRequest) -> HttpResponse:
     """ "Save as preset" on the Generate form: the form's own fields plus a preset name."""
     data = request.POST.copy()
     data["name"] = request.POST.get("preset_name", "")
@@ -87,7 +88,7 @@ def save(request: HttpRequest) -> HttpResponse:
     frame_from = _reused(request.POST)
     form = PresetForm(data, frame_from=frame_from)
     if form.is_valid():
-        form.instance.created_by = request.user  # type: ignore[assignment]
+        form.instance.created_by = request.user
         preset = form.save()
         note = f"Saved the preset “{preset.name}” for the team."
         # The button posts the form URL-encoded: a chosen file's bytes are never sent, only its name.
@@ -107,7 +108,7 @@ def save(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def edit(request: HttpRequest, pk: int) -> HttpResponse:
+def edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     preset = get_object_or_404(Preset.objects.select_related("first_frame_from"), pk=pk)
     if not preset.can_be_changed_by(request.user):
         raise PermissionDenied("Only the person who saved this preset, or an admin, can change it.")
@@ -121,7 +122,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, pk: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     preset = get_object_or_404(Preset, pk=pk)
     if not preset.can_be_changed_by(request.user):
         raise PermissionDenied("Only the person who saved this preset, or an admin, can delete it.")

@@ -110,6 +110,15 @@ WORKER_THREADS = env_int("WORKER_THREADS", 4, minimum=1)
 # Retries of passing upstream trouble wait base * 2^n seconds (n = tries so far), at most cap.
 WORKER_RETRY_BASE = env_number("WORKER_RETRY_BASE", 2.0, minimum=0.01)
 WORKER_RETRY_CAP = env_number("WORKER_RETRY_CAP", 300.0, minimum=0.01)
+# Saving a finished video: a link that fails (403/expired, a cut-off download) is asked for
+# again after base * 2^n seconds (the first expired link at once), at most cap, and the worker
+# gives up only ARCHIVE_PATIENCE seconds after the service said the video was done.
+ARCHIVE_RETRY_BASE = env_number("ARCHIVE_RETRY_BASE", 5.0, minimum=0.01)
+ARCHIVE_RETRY_CAP = env_number("ARCHIVE_RETRY_CAP", 120.0, minimum=0.01)
+ARCHIVE_PATIENCE = env_number("ARCHIVE_PATIENCE", 30 * 60, minimum=0)
+# Housekeeping chores the worker runs (seconds between runs, 0 = never; see housekeeping.py).
+HOUSEKEEPING_STAGING_EVERY = env_number("HOUSEKEEPING_STAGING_EVERY", 3600)
+HOUSEKEEPING_ORPHANS_EVERY = env_number("HOUSEKEEPING_ORPHANS_EVERY", 24 * 3600)
 # A finished video larger than this is refused rather than filling the disk.
 VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 
@@ -134,6 +143,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "template_partials",
     "axes",

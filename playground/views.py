@@ -15,19 +15,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
-from django_htmx.middleware import HtmxDetails
 
 from playground import apicode, archive, imagefix, images, linkfetch, presets
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
+from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -45,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def generate(request: HtmxHttpRequest) -> HttpResponse:
+def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     staging = Staging(request.session)
     if request.method == "POST" and request.POST.get("apply_fix"):
         return _apply_fix(request, staging)
@@ -75,7 +71,7 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
     return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
 
 
-def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
     context = {
         "form": form,
         "reused": form.reused_generation(),
@@ -93,7 +89,7 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
     return render(request, "playground/generate.html", context)
 
 
-def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
+def _apply_fix(request: AuthenticatedHttpRequest, staging: Staging) -> HttpResponse:
     """A one-click fix was chosen: make it, then show the form again with the fixed picture."""
     staged_id, _, key = request.POST["apply_fix"].partition(":")
     chosen = None
@@ -112,7 +108,7 @@ def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
 
 
 @require_POST
-def check_frame(request: HtmxHttpRequest) -> HttpResponse:
+def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
     staging = Staging(request.session)
     upload = request.FILES.get("first_frame")
@@ -166,7 +162,7 @@ def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpRespons
     return response
 
 
-def _same_submission(request: HttpRequest) -> Generation | None:
+def _same_submission(request: AuthenticatedHttpRequest) -> Generation | None:
     try:
         token = uuid.UUID(request.POST.get("submission_token", ""))
     except ValueError:
@@ -176,27 +172,29 @@ def _same_submission(request: HttpRequest) -> Generation | None:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def gallery(request: HtmxHttpRequest) -> HttpResponse:
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
     context = {"filters": filters, "page": filters.page()}
     if not _wants_fragment(request):
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
     if request.htmx.trigger == "filters":
-        # The address bar gets the tidy form of the filters (no empty fields), ready to share.
-        push_url(response, f"{reverse('gallery')}?{filters.query_string()}".rstrip("?"))
+        # The address bar gets the tidy form of the filters (no empty fields), ready to share;
+        # the same address again (a control left without changing anything) adds no Back step.
+        address = f"{reverse('gallery')}?{filters.query_string()}".rstrip("?")
+        push_url(response, False if address == request.htmx.current_url_abs_path else address)
     return response
 
 
 @require_GET
-def gallery_card(request: HttpRequest, pk: int) -> HttpResponse:
+def gallery_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
     return render(request, "playground/gallery.html#card", {"generation": gen})
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     fragment = _wants_fragment(request)
     # The status fragment is polled every 2 s by everyone watching: it needs the row alone.
     rows = Generation.objects.all() if fragment else Generation.objects.with_stars_for(request.user)
@@ -231,7 +229,7 @@ def _other_takes(gen: Generation) -> list[Generation]:
 
 
 @require_POST
-def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def star(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation, pk=pk)
     with transaction.atomic():
         deleted, _ = Star.objects.filter(user=request.user.pk, generation=gen).delete()
@@ -244,7 +242,7 @@ def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, pk: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.select_related("created_by"), pk=pk)
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
@@ -260,7 +258,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = {
         "months": [month_usage(0), month_usage(1)],
         "allowance": allowance_for(request.user),

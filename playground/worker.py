@@ -25,11 +25,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections
 from django.utils import timezone
 
-from playground import archive, staging
+from playground import archive
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
+from playground.housekeeping import Housekeeper
 from playground.models import Generation, State, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
@@ -51,12 +53,14 @@ NEVER_STARTED = (
 )
 TIMED_OUT = "The video service did not finish this video within {limit}, so we stopped waiting."
 NOT_SAVED = "The video was made, but we could not download it from the video service to keep it."
+SAVING_TROUBLE = (
+    "The video is finished, but the video service's link to it did not work just now, so it is "
+    "not saved yet. We'll try again {when}, and keep trying until {until}."
+)
 UPSTREAM_FAILED = "The video service could not make this video: {message}"
 INTERNAL = "Something went wrong on our side while handling this job. We'll try again."
 
-MAX_ARCHIVE_ATTEMPTS = 5
 HEARTBEAT_EVERY = 5.0
-SWEEP_EVERY = 3600.0  # staged pictures (one-click fixes not used) are cleared out hourly
 LEASE_RENEW_EVERY = 10.0
 # Jobs falling due within this many seconds of each other are claimed together.
 MIN_PAUSE = 0.02
@@ -75,6 +79,18 @@ def backoff_delay(attempts: int) -> float:
     """Seconds to wait before the next try after `attempts` failed ones (capped exponential, jittered)."""
     raw = settings.WORKER_RETRY_BASE * (2 ** min(attempts, 16))
     return float(min(settings.WORKER_RETRY_CAP, raw) * random.uniform(0.8, 1.0))  # noqa: S311
+
+
+def archive_delay(attempts: int) -> float:
+    """Seconds before saving a finished video is tried again after `attempts` failed tries.
+
+    The first retry goes at once (a fresh link usually works), then ARCHIVE_RETRY_BASE * 2^n,
+    at most ARCHIVE_RETRY_CAP, jittered.
+    """
+    if attempts == 0:
+        return 0.0
+    raw = settings.ARCHIVE_RETRY_BASE * (2 ** min(attempts - 1, 16))
+    return float(min(settings.ARCHIVE_RETRY_CAP, raw) * random.uniform(0.8, 1.0))  # noqa: S311
 
 
 class UpstreamGate:
@@ -115,6 +131,7 @@ class Worker:
         client: Client | None = None,
         threads: int | None = None,
         name: str | None = None,
+        housekeeper: Housekeeper | None = None,
     ) -> None:
         self.client = client or client_from_settings()
         self.threads = threads or settings.WORKER_THREADS
@@ -122,7 +139,7 @@ class Worker:
         self.gate = UpstreamGate()
         self.stopping = threading.Event()
         self._last_beat = 0.0
-        self._last_sweep = float("-inf")  # sweep once at start, then hourly
+        self.housekeeper = housekeeper or Housekeeper()
 
     # --- The loop ---------------------------------------------------------------------------
     def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
@@ -132,6 +149,7 @@ class Worker:
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
                 self._heartbeat()
+                self.housekeeper.run_due()
                 free = self.threads - len(inflight)
                 claimed = self._claim(free)
                 inflight |= {pool.submit(self.step, gen) for gen in claimed}
@@ -143,6 +161,9 @@ class Worker:
                 else:
                     self.stopping.wait(pause)
             wait(inflight)
+        # A chore still walking a large bucket is not worth holding up a stop for: it is safe to
+        # cut short (its thread is a daemon) and runs again on the next start.
+        self.housekeeper.wait(timeout=10)
         WorkerHeartbeat.objects.filter(name=self.name).delete()
         log.info("Worker %s stopped", self.name)
 
@@ -182,19 +203,7 @@ class Worker:
             return longest
         return min(longest, max(MIN_PAUSE, (due - timezone.now()).total_seconds()))
 
-    def _sweep(self) -> None:
-        if time.monotonic() - self._last_sweep < SWEEP_EVERY:
-            return
-        self._last_sweep = float("-inf")  # sweep once at start, then hourly
-        try:
-            removed = staging.sweep()
-            if removed:
-                log.info("Cleared %d staged pictures older than a day", removed)
-        except Exception:
-            log.exception("Could not clear old staged pictures")
-
     def _heartbeat(self) -> None:
-        self._sweep()
         if time.monotonic() - self._last_beat < HEARTBEAT_EVERY:
             return
         try:
@@ -307,10 +316,10 @@ class Worker:
             stored = archive.fetch_and_store(self.client, gen.upstream_video_url, on_chunk=keep_lease)
         except LinkExpired as exc:
             log.info("Video link for %s expired (%s); asking for a fresh one", gen.pk, exc.detail)
-            self._archive_retry(gen, retry_at=timezone.now())
+            self._archive_retry(gen)
         except (Transient, archive.NotAVideo) as exc:
             log.warning("Saving the video of %s failed: %s", gen.pk, exc)
-            self._archive_retry(gen, retry_at=self._later(gen.attempts))
+            self._archive_retry(gen)
         except Refused as exc:
             gen.mark_failed(self.name, "not_saved", exc.user_message, upstream_error=exc.detail)
         else:
@@ -325,11 +334,22 @@ class Worker:
                 raise LeaseLost
             log.info("Generation %s is ready (%.1f s, %d bytes)", gen.pk, stored.duration or 0, stored.size)
 
-    def _archive_retry(self, gen: Generation, *, retry_at: datetime) -> None:
-        if gen.attempts + 1 >= MAX_ARCHIVE_ATTEMPTS:
+    def _archive_retry(self, gen: Generation) -> None:
+        """Try saving again later with capped backoff; give up ARCHIVE_PATIENCE after completion.
+
+        The video is made and paid for, so a CDN hiccup (403s, cut-off downloads) lasting a few
+        minutes must not lose it: the tries are spread out rather than spent in half a second.
+        """
+        give_up_at = (gen.completed_at or timezone.now()) + timedelta(seconds=settings.ARCHIVE_PATIENCE)
+        retry_at = self._in(archive_delay(gen.attempts))
+        if retry_at > give_up_at:
             gen.mark_failed(self.name, "not_saved", NOT_SAVED)
-        else:
-            gen.note_trouble(self.name, TROUBLE, retry_at=retry_at, forget_link=True)
+            return
+        trouble = SAVING_TROUBLE.format(
+            when="in a moment" if retry_at - timezone.now() < timedelta(seconds=5) else naturaltime(retry_at),
+            until=f"{timezone.localtime(give_up_at):%H:%M}",
+        )
+        gen.note_trouble(self.name, trouble, retry_at=retry_at, forget_link=True)
 
     def _refresh_link(self, gen: Generation) -> bool:
         """Poll again for a fresh signed link; True if the row now holds one (lease kept)."""
@@ -342,7 +362,7 @@ class Worker:
             gen.mark_failed(self.name, "not_saved", NOT_SAVED, upstream_error=exc.detail)
             return False
         if progress.state != "completed" or not progress.video_url:
-            self._archive_retry(gen, retry_at=self._later(gen.attempts))
+            self._archive_retry(gen)
             return False
         return gen.mark_completed(self.name, progress)
 

@@ -11,7 +11,7 @@ import pytest
 from playground.demo.upstream import Fault
 from playground.models import Generation, State, WorkerHeartbeat
 from playground.worker import WORKER_LOST
-from tests.conftest import media_files
+from tests.factories import generation, media_files
 from tests.worker_processes import LEASE
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -33,7 +33,7 @@ def state_of(gen: Generation) -> str:
 
 def test_killed_after_the_service_accepted_the_job_but_before_the_id_was_saved(upstream, user, start_worker):
     upstream.app.inject("create", Fault(process=True, delay=30))
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-create")
+    gen = generation(user, prompt="Kill me mid-create")
     first = start_worker("first")
     wait_for(lambda: len(upstream.app.jobs()) == 1, what="the upstream job")
     first.send_signal(signal.SIGKILL)
@@ -48,7 +48,7 @@ def test_killed_after_the_service_accepted_the_job_but_before_the_id_was_saved(u
 
 def test_killed_while_polling_then_restarted_finishes_with_one_create(upstream, user, start_worker):
     upstream.app.inject("poll", Fault(delay=30))
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-poll")
+    gen = generation(user, prompt="Kill me mid-poll")
     first = start_worker("first")
     wait_for(lambda: any(c.endpoint == "create" for c in upstream.app.calls), what="the create")
     wait_for(lambda: state_of(gen) == State.RUNNING, what="running")
@@ -62,7 +62,7 @@ def test_killed_while_polling_then_restarted_finishes_with_one_create(upstream, 
 
 def test_killed_mid_download_then_restarted_keeps_one_whole_video(upstream, user, start_worker):
     upstream.app.inject("video", Fault(delay=30))
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-download")
+    gen = generation(user, prompt="Kill me mid-download")
     first = start_worker("first")
     wait_for(lambda: state_of(gen) == State.ARCHIVING, what="archiving")
     time.sleep(0.3)
@@ -76,7 +76,7 @@ def test_killed_mid_download_then_restarted_keeps_one_whole_video(upstream, user
 
 def test_sigterm_stops_the_worker_cleanly_and_a_new_one_carries_on(upstream, user, start_worker):
     upstream.app.queue_seconds = 5  # long enough to stop the worker while the job runs
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Stop politely")
+    gen = generation(user, prompt="Stop politely")
     first = start_worker("first")
     wait_for(lambda: state_of(gen) == State.RUNNING, what="running")
     first.send_signal(signal.SIGTERM)

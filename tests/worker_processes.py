@@ -41,6 +41,8 @@ def start_worker(upstream: Any) -> Iterator[Callable[..., subprocess.Popen[bytes
         "WORKER_LEASE": str(LEASE),
         "AIMLAPI_TIMEOUT": "1.5",
         "WORKER_RETRY_BASE": "0.05",
+        "ARCHIVE_RETRY_BASE": "0.05",
+        "ARCHIVE_RETRY_CAP": "0.2",
         "WORKER_THREADS": "2",
     }
 

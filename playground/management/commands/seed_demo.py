@@ -22,6 +22,7 @@ from playground import images
 from playground.archive import inspect_video, storage_stem
 from playground.demo.render import render_video
 from playground.models import Generation, State
+from playground.videomodels import VideoModel
 
 MEMBERS = ["ana", "ben", "chloe", "dev", "eli", "farah", "gus", "hana", "ivan", "jo"]
 SUBJECTS = [
@@ -157,7 +158,7 @@ class Command(BaseCommand):
                 info = inspect_video(path)
                 clips.append(
                     {
-                        "model": "video-01-live2d" if frame and i % 2 else "video-01",
+                        "model": VideoModel.VIDEO_01_LIVE2D if frame and i % 2 else VideoModel.VIDEO_01,
                         "frame": frame,
                         "video": path.read_bytes(),
                         "poster": info.poster_jpeg,
