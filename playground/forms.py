@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
-from playground import images, linkfetch
+from playground import budgets, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
@@ -195,6 +195,11 @@ class GenerateForm(forms.Form):
                 "Please wait a moment before starting another.",
             )
             return False
+        model = self.cleaned_data.get("model")
+        refusal = budgets.check(self.user, model) if model else None
+        if refusal:
+            self.add_error(None, refusal)
+            return False
         return True
 
     def save(self) -> Generation | None:
@@ -214,6 +219,8 @@ class GenerateForm(forms.Form):
                 # Two tabs submitting at once must not both squeeze under the allowance: lock
                 # this user's row (SQLite's IMMEDIATE transactions already serialise writers).
                 get_user_model().objects.select_for_update().filter(pk=self.user.pk).first()
+                # The team budget is shared by everyone: its lock makes concurrent starts take turns.
+                budgets.lock()
                 if not self._check_limits():
                     raise _OverLimit
                 return Generation.objects.create(

@@ -9,9 +9,12 @@ overwrite what the new holder did.
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -27,7 +30,7 @@ from playground.videomodels import TRAITS, VideoModel
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-    from playground.aimlapi import Accepted, Progress
+    from playground.aimlapi import Accepted, Progress, Trace
 
 # Derived from videomodels.py, where the names and their traits live; kept for the code using them.
 MODEL_CHOICES = VideoModel.choices
@@ -42,20 +45,26 @@ IN_QUEUE = "Waiting in queue"
 class State(models.TextChoices):
     QUEUED = "queued", "Waiting to start"
     SUBMITTING = "submitting", "Sending to the video service"
+    # The create's answer was lost: we are asking the service's usage log whether it started.
+    RECOVERING = "recovering", "Checking with the video service whether this job started"
     RUNNING = "running", "Generating"
     ARCHIVING = "archiving", "Saving the video"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
 
 
-ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RUNNING, State.ARCHIVING)
+ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RECOVERING, State.RUNNING, State.ARCHIVING)
 TERMINAL_STATES = (State.READY, State.FAILED)
 
 # The only moves a generation can make. SUBMITTING -> QUEUED is allowed only when the create
-# request certainly never reached the service (connection refused, 429, 5xx).
+# request certainly never reached the service (connection refused, 429, 5xx). SUBMITTING ->
+# RECOVERING when its answer was lost; RECOVERING -> RUNNING when the usage log shows the create
+# succeeded (its id is adopted), -> QUEUED (once) when the log shows it failed, so nothing was
+# charged, and -> FAILED when the recovery window closes without an answer.
 TRANSITIONS: dict[str, set[str]] = {
     State.QUEUED: {State.SUBMITTING, State.FAILED},
-    State.SUBMITTING: {State.QUEUED, State.RUNNING, State.FAILED},
+    State.SUBMITTING: {State.QUEUED, State.RECOVERING, State.RUNNING, State.FAILED},
+    State.RECOVERING: {State.RUNNING, State.QUEUED, State.FAILED},
     State.RUNNING: {State.ARCHIVING, State.FAILED},
     State.ARCHIVING: {State.READY, State.FAILED},
     State.READY: set(),
@@ -68,6 +77,19 @@ UPSTREAM_WAITING = {"", "queued", "waiting"}
 # Failures where the service never took the job, so nothing was charged: these don't count
 # toward a user's monthly allowance. (An ambiguous create may have been charged, so it counts.)
 UNCHARGED_FAILURES = ("never_started", "refused")
+
+# What the service accepts as X-Client-Request-Id; anything else is silently dropped upstream,
+# which would leave a lost create impossible to find again.
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# A resend is allowed only this many times, and only after the usage log proved the create failed.
+MAX_RESENDS = 1
+
+
+def new_client_request_id(pk: int) -> str:
+    """A fresh id for one create of generation `pk`: unique per attempt, within the service's alphabet."""
+    value = f"gen-{pk}-{secrets.token_hex(8)}"
+    assert CLIENT_REQUEST_ID.fullmatch(value)
+    return value
 
 
 def month_start(moment: datetime | None = None, months_back: int = 0) -> datetime:
@@ -182,6 +204,24 @@ class Generation(models.Model):
     )
     credits_used = models.FloatField(null=True, blank=True)
     tokens_used = models.FloatField(null=True, blank=True)
+    # Correlation and cost, from the request-tracing headers (and the usage log when recovered).
+    client_request_id = models.CharField(
+        max_length=128, blank=True, help_text="Sent as X-Client-Request-Id on the last create."
+    )
+    inference_id = models.CharField(max_length=200, blank=True, help_text="x-inference-id, as received.")
+    usd_spent = models.DecimalField(
+        max_digits=14, decimal_places=9, null=True, blank=True, help_text="x-aimlapi-usd-spent, as received."
+    )
+    credits_spent = models.BigIntegerField(
+        null=True, blank=True, help_text="x-aimlapi-credits-used, as received."
+    )
+    recovery_until = models.DateTimeField(
+        null=True, blank=True, help_text="When looking for a lost create in the usage log stops."
+    )
+    resends = models.PositiveSmallIntegerField(
+        default=0, help_text="Creates sent again after the usage log showed the earlier one failed."
+    )
+    notice = models.CharField(max_length=300, blank=True, help_text="A lasting note shown on the page.")
 
     # What we kept.
     video = models.FileField(blank=True, max_length=300)
@@ -198,7 +238,7 @@ class Generation(models.Model):
             models.Index(
                 fields=["next_attempt_at"],
                 name="gen_due_idx",
-                condition=Q(state__in=["queued", "submitting", "running", "archiving"]),
+                condition=Q(state__in=["queued", "submitting", "recovering", "running", "archiving"]),
             ),
             # The gallery lists newest first, alone or filtered by creator, model or state.
             models.Index(fields=["-created_at", "-id"], name="gen_newest_idx"),
@@ -207,6 +247,11 @@ class Generation(models.Model):
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
+            # A month's dollars for the team budget, read from the index alone (budgets.committed).
+            models.Index(
+                fields=["created_at", "state", "model", "usd_spent", "completed_at"],
+                name="gen_month_cost_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -243,6 +288,12 @@ class Generation(models.Model):
         if self.state == State.QUEUED:
             return IN_QUEUE
         return str(State(self.state).label)
+
+    @property
+    def charged(self) -> bool:
+        """Whether the service bills this job: it made the video (kept or not). Refused, failed,
+        never sent and lost-and-never-found jobs cost nothing."""
+        return self.state == State.READY or (self.state == State.FAILED and self.completed_at is not None)
 
     # The status fragment's steps, in State's own words (a queued job shows as IN_QUEUE).
     STEPS = (IN_QUEUE, str(State.RUNNING.label), str(State.ARCHIVING.label), str(State.READY.label))
@@ -303,8 +354,71 @@ class Generation(models.Model):
 
     def mark_create_sent(self, owner: str) -> bool:
         # Recorded (and committed) before the request goes out: if the worker dies after this,
-        # the outcome is unknown and the job must not be sent again.
-        return self._move(owner, State.SUBMITTING, keep_lease=True, create_sent_at=timezone.now())
+        # the outcome is unknown and the job must not be sent blindly again; the client request
+        # id stored here is what lets the usage log tell us later.
+        return self._move(
+            owner,
+            State.SUBMITTING,
+            keep_lease=True,
+            create_sent_at=timezone.now(),
+            client_request_id=new_client_request_id(self.pk),
+        )
+
+    def mark_recovering(
+        self, owner: str, *, window: timedelta, first_look: datetime, detail: str = ""
+    ) -> bool:
+        """The create's answer was lost: look for it in the usage log until the window closes."""
+        sent = self.create_sent_at or timezone.now()
+        fields: dict[str, Any] = {
+            "recovery_until": sent + window,
+            "next_attempt_at": first_look,
+            "attempts": 0,
+        }
+        if detail:
+            fields["upstream_error"] = detail
+        return self._move(owner, State.RECOVERING, **fields)
+
+    def mark_adopted(
+        self,
+        owner: str,
+        *,
+        inference_id: str,
+        usd: Decimal | None,
+        credits: int | None,
+        next_poll_at: datetime,
+    ) -> bool:
+        """The usage log shows the lost create succeeded: carry on with its id, no second create."""
+        fields: dict[str, Any] = {
+            "upstream_id": inference_id,
+            "inference_id": inference_id,
+            "submitted_at": timezone.now(),
+            "next_attempt_at": next_poll_at,
+            "attempts": 0,
+            "trouble": "",
+        }
+        if usd is not None:
+            fields["usd_spent"] = usd
+        if credits is not None:
+            fields["credits_spent"] = credits
+        return self._move(owner, State.RUNNING, **fields)
+
+    def mark_resend(self, owner: str, *, notice: str) -> bool:
+        """The usage log shows the lost create failed (nothing charged): send it once more."""
+        if self.resends >= MAX_RESENDS:
+            raise IllegalTransition("already sent again once")
+        return self._move(
+            owner,
+            State.QUEUED,
+            create_sent_at=None,
+            recovery_until=None,
+            next_attempt_at=timezone.now(),
+            resends=self.resends + 1,
+            attempts=0,
+            notice=notice,
+        )
+
+    def note_lookup(self, owner: str, *, next_look: datetime, trouble: str = "") -> bool:
+        return self._move(owner, next_attempt_at=next_look, trouble=trouble)
 
     def mark_not_sent(self, owner: str, *, retry_at: datetime, trouble: str) -> bool:
         return self._move(
@@ -327,6 +441,7 @@ class Generation(models.Model):
             attempts=0,
             trouble="",
             **self._usage_fields(accepted.usage),
+            **self._trace_fields(accepted.trace),
         )
 
     def record_progress(self, owner: str, progress: Progress, *, next_poll_at: datetime) -> bool:
@@ -337,6 +452,7 @@ class Generation(models.Model):
             attempts=0,
             trouble="",
             **self._usage_fields(progress.usage),
+            **self._trace_fields(progress.trace),
         )
 
     def mark_completed(self, owner: str, progress: Progress) -> bool:
@@ -350,6 +466,7 @@ class Generation(models.Model):
             completed_at=self.completed_at or timezone.now(),
             next_attempt_at=timezone.now(),
             **self._usage_fields(progress.usage),
+            **self._trace_fields(progress.trace),
         )
 
     def note_trouble(
@@ -381,6 +498,20 @@ class Generation(models.Model):
         if upstream_error:
             fields["upstream_error"] = upstream_error
         return self._move(owner, State.FAILED, **fields)
+
+    def _trace_fields(self, trace: Trace | None) -> dict[str, Any]:
+        """Cost and correlation headers. Only the create is billed (polls say 0), so a poll's zero
+        never overwrites the create's amount; a non-zero amount on a later answer wins."""
+        if trace is None:
+            return {}
+        fields: dict[str, Any] = {}
+        if trace.inference_id and not self.inference_id:
+            fields["inference_id"] = trace.inference_id[:200]
+        if trace.usd is not None and (trace.usd > 0 or self.usd_spent is None):
+            fields["usd_spent"] = trace.usd
+        if trace.credits is not None and (trace.credits > 0 or self.credits_spent is None):
+            fields["credits_spent"] = trace.credits
+        return fields
 
     def _usage_fields(self, usage: dict[str, Any] | None) -> dict[str, Any]:
         if not usage:
@@ -416,6 +547,14 @@ class Allowance(models.Model):
         null=True,
         blank=True,
         help_text="Leave empty to use the team default (the MONTHLY_GENERATION_CAP setting).",
+    )
+    usd_per_month = models.DecimalField(
+        "dollars per month",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the default budget (the MONTHLY_BUDGET_USD setting).",
     )
 
     def __str__(self) -> str:
@@ -464,6 +603,52 @@ class WorkerHeartbeat(models.Model):
     @classmethod
     def someone_alive(cls, within: float = 30.0) -> bool:
         return cls.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=within)).exists()
+
+
+class TeamBudget(models.Model):
+    """The team's monthly budget in dollars, set in the admin (one row; empty: TEAM_MONTHLY_BUDGET_USD)."""
+
+    usd_per_month = models.DecimalField(
+        "dollars per month",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the TEAM_MONTHLY_BUDGET_USD setting.",
+    )
+
+    class Meta:
+        verbose_name = "team budget"
+
+    def __str__(self) -> str:
+        return f"Team: {self.usd_per_month}"
+
+
+class Lock(models.Model):
+    """A named row that transactions lock to take turns (SELECT ... FOR UPDATE on PostgreSQL; on
+    SQLite every write transaction starts IMMEDIATE, which already serialises them)."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def hold(cls, name: str) -> None:
+        """Lock `name` until the surrounding transaction ends (call inside transaction.atomic)."""
+        cls.objects.get_or_create(name=name)
+        # An UPDATE holds the row lock until commit on PostgreSQL (as SELECT FOR UPDATE would), and
+        # on SQLite it takes the database's write lock now, even outside IMMEDIATE mode.
+        cls.objects.filter(name=name).update(name=name)
+
+
+class UsageLogCall(models.Model):
+    """One request to the usage log (/v2/logs), by any worker, to keep all of them under its rate limit."""
+
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S.%f}"
 
 
 # --- Organising the team's videos (collections and prompt presets) -------------------------

@@ -6,6 +6,7 @@ a deployment shows up as one clear line rather than a surprise later.
 
 import os
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -129,6 +130,62 @@ MONTHLY_GENERATION_CAP = (
     if env_str("MONTHLY_GENERATION_CAP").lower() in {"none", "unlimited"}
     else env_int("MONTHLY_GENERATION_CAP", 100, minimum=0)
 )
+# A create whose answer was lost is looked up in the service's usage log for this many seconds
+# after it was sent (the log lags behind requests), every RECOVERY_LOOK_EVERY seconds, in a
+# window of RECOVERY_LOG_MARGIN seconds either side of the send time.
+RECOVERY_WINDOW = env_number("RECOVERY_WINDOW", 15 * 60, minimum=1)
+RECOVERY_LOOK_EVERY = env_number("RECOVERY_LOOK_EVERY", 10, minimum=0.05)
+RECOVERY_LOG_MARGIN = env_number("RECOVERY_LOG_MARGIN", 120, minimum=1)
+# All workers together make at most this many usage-log requests per USAGE_LOG_WINDOW seconds.
+# The service allows 200 per 60 s per key; the default leaves room for people using the key too.
+USAGE_LOG_REQUESTS = env_int("USAGE_LOG_REQUESTS", 150, minimum=1)
+USAGE_LOG_WINDOW = env_number("USAGE_LOG_WINDOW", 60, minimum=0.1)
+
+
+def env_dollars(name: str, default: str | None) -> Decimal | None:
+    """A dollar amount such as 25 or 25.00; "none" (or the default None) means no limit."""
+    raw = os.environ.get(name, "").strip() or (default or "")
+    if raw.lower() in {"", "none", "unlimited"}:
+        return None
+    try:
+        value = Decimal(raw.removeprefix("$"))
+    except InvalidOperation:
+        raise ImproperlyConfigured(
+            f"{name} must be an amount in dollars such as 25.00 (got {raw!r})."
+        ) from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name} must be an amount in dollars of at least 0 (got {raw!r}).")
+    return value.quantize(Decimal("0.01"))
+
+
+def env_prices(name: str, defaults: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Per-model prices as "video-01=0.43,video-01-live2d=0.56"; models left out keep the default."""
+    prices = dict(defaults)
+    for item in env_list(name):
+        model, _, amount = item.partition("=")
+        try:
+            value = Decimal(amount.strip().removeprefix("$"))
+        except InvalidOperation:
+            value = Decimal(-1)
+        if model.strip() not in defaults or not value.is_finite() or value < 0:
+            raise ImproperlyConfigured(
+                f"{name} must list model=dollars pairs for {', '.join(defaults)} (got {item!r})."
+            )
+        prices[model.strip()] = value
+    return prices
+
+
+# Monthly budgets in dollars: per person (an admin may set one per person) and for the whole
+# team. A start that would pass either one is refused before anything is sent.
+MONTHLY_BUDGET_USD = env_dollars("MONTHLY_BUDGET_USD", "25.00")
+TEAM_MONTHLY_BUDGET_USD = env_dollars("TEAM_MONTHLY_BUDGET_USD", None)
+# The estimate when no cost has been seen yet for a model (the service's list price).
+VIDEO_PRICES_USD = env_prices(
+    "VIDEO_PRICES_USD", {"video-01": Decimal("0.43"), "video-01-live2d": Decimal("0.56")}
+)
+# The estimate is the average of this many most recent known costs for the model.
+ESTIMATE_FROM_LAST = env_int("ESTIMATE_FROM_LAST", 20, minimum=1)
+
 # Starting more than this many videos within one minute is refused (a double-click guard and a brake).
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import apicode, archive, imagefix, images, linkfetch, presets
+from playground import apicode, archive, budgets, imagefix, images, linkfetch, presets
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
@@ -76,6 +76,8 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
         "form": form,
         "reused": form.reused_generation(),
         "allowance": allowance_for(request.user),
+        "budget": budgets.person_budget(request.user),
+        "estimates": budgets.estimates(),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
         "rules": {
@@ -262,6 +264,8 @@ def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = {
         "months": [month_usage(0), month_usage(1)],
         "allowance": allowance_for(request.user),
+        "budget": budgets.person_budget(request.user),
+        "team_budget": budgets.team_budget(),
     }
     return render(request, "playground/usage.html", context)
 

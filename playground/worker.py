@@ -5,9 +5,11 @@ pool, release, repeat. A step is one of: send the create request, poll the job, 
 finished video. Every step ends in a single conditional write on the row (see models.py), so
 a worker killed at any moment leaves a row that another worker picks up when the lease ends.
 
-The one thing never retried is a create whose outcome is unknown: if the worker recorded
-"create sent" but has no upstream id, the job may exist (and be charged) or not. Sending it
-again could pay twice, so the generation fails with a sentence saying exactly that.
+The one thing never retried blindly is a create whose outcome is unknown: if the worker
+recorded "create sent" but has no upstream id, the job may exist (and be charged) or not.
+Sending it again could pay twice, so the job goes to RECOVERING and the service's usage log is
+asked (recovery.py): found and succeeded, its id is adopted; found and failed, it is sent once
+more; not found within RECOVERY_WINDOW, it fails with a sentence saying exactly that.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections
 from django.utils import timezone
 
-from playground import archive
+from playground import archive, recovery
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
 from playground.housekeeping import Housekeeper
-from playground.models import Generation, State, WorkerHeartbeat
+from playground.models import MAX_RESENDS, Generation, State, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,14 @@ WORKER_LOST = (
     "The worker stopped while it was sending this job to the video service, so we can't tell "
     "whether the job started. To make sure you are never charged twice, we did not send it again. "
     "Use Retry to make a new attempt."
+)
+RESENT = (
+    "The video service's records show that our first request for this job failed there, and "
+    "nothing was charged for it, so we sent the job again."
+)
+FAILED_UPSTREAM_TWICE = (
+    "The video service's records show that it could not start this job, twice. Nothing was "
+    "charged. Use Retry to make a new attempt."
 )
 NEVER_STARTED = (
     "This job could not be sent to the video service within {limit}, so we stopped trying. "
@@ -218,6 +228,7 @@ class Worker:
         handlers = {
             State.QUEUED: self._submit,
             State.SUBMITTING: self._lost_submit,
+            State.RECOVERING: self._recover,
             State.RUNNING: self._poll,
             State.ARCHIVING: self._archive,
         }
@@ -245,7 +256,11 @@ class Worker:
             return
         try:
             accepted = self.client.create(
-                model=gen.model, prompt=gen.prompt, enhance=gen.enhance_prompt, first_frame=first_frame
+                model=gen.model,
+                prompt=gen.prompt,
+                enhance=gen.enhance_prompt,
+                first_frame=first_frame,
+                client_request_id=gen.client_request_id,
             )
         except Transient as exc:
             delay = self.gate.failure(exc.retry_after)
@@ -255,7 +270,7 @@ class Worker:
             gen.mark_not_sent(self.name, retry_at=self._in(delay), trouble=TROUBLE)
         except Ambiguous as exc:
             log.warning("Create for generation %s has an unknown outcome: %s", gen.pk, exc.detail)
-            gen.mark_failed(self.name, "ambiguous", AMBIGUOUS, upstream_error=exc.detail)
+            self._start_recovery(gen, detail=exc.detail)
         except Refused as exc:
             gen.mark_failed(self.name, "refused", exc.user_message, upstream_error=exc.detail)
         else:
@@ -268,7 +283,60 @@ class Worker:
 
     def _lost_submit(self, gen: Generation) -> None:
         # Only reachable when the worker that recorded "create sent" died before recording the answer.
-        gen.mark_failed(self.name, "ambiguous", WORKER_LOST)
+        if gen.client_request_id:
+            self._start_recovery(gen)
+        else:  # sent before creates carried an id: nothing to look it up by
+            gen.mark_failed(self.name, "ambiguous", WORKER_LOST)
+
+    # --- Recovering a lost create (kept apart from the create path) ---------------------------
+    def _start_recovery(self, gen: Generation, *, detail: str = "") -> None:
+        gen.mark_recovering(
+            self.name,
+            window=timedelta(seconds=settings.RECOVERY_WINDOW),
+            # The log lags; asking at once would mostly find nothing.
+            first_look=self._in(settings.RECOVERY_LOOK_EVERY),
+            detail=detail,
+        )
+
+    def _recover(self, gen: Generation) -> None:
+        """Ask the usage log once whether the lost create started; act only on its proof."""
+        now = timezone.now()
+        try:
+            result = recovery.look_up(self.client, gen)
+        except (Transient, Refused) as exc:
+            # The log being busy or refusing is no proof either way: keep asking until the window closes.
+            log.warning("Usage log look-up for %s failed: %s", gen.pk, exc.detail)
+            retry_after = exc.retry_after if isinstance(exc, Transient) else None
+            self._recovery_not_yet(gen, max(retry_after or 0.0, settings.RECOVERY_LOOK_EVERY))
+            return
+        if result.wait:
+            gen.note_lookup(self.name, next_look=self._in(result.wait))
+            return
+        found = result.found
+        if found is not None and found.succeeded and found.inference_id:
+            log.info("Lost create of %s found in the usage log as %s", gen.pk, found.inference_id)
+            gen.mark_adopted(
+                self.name,
+                inference_id=found.inference_id,
+                usd=found.usd,
+                credits=found.credits,
+                next_poll_at=now,
+            )
+        elif found is not None and not found.succeeded:
+            if gen.resends < MAX_RESENDS:
+                log.info("Lost create of %s failed upstream (usage log); sending it again", gen.pk)
+                gen.mark_resend(self.name, notice=RESENT)
+            else:
+                gen.mark_failed(self.name, "refused", FAILED_UPSTREAM_TWICE)
+        else:
+            self._recovery_not_yet(gen, settings.RECOVERY_LOOK_EVERY)
+
+    def _recovery_not_yet(self, gen: Generation, delay: float) -> None:
+        if gen.recovery_until is None or timezone.now() >= gen.recovery_until:
+            # No proof either way: never send it again, say so honestly.
+            gen.mark_failed(self.name, "ambiguous", AMBIGUOUS if gen.upstream_error else WORKER_LOST)
+        else:
+            gen.note_lookup(self.name, next_look=min(self._in(delay), gen.recovery_until))
 
     def _poll(self, gen: Generation) -> None:
         try:

@@ -29,7 +29,7 @@ from playground.models import Generation
 
 CHUNK = 256 * 1024
 INDEX_NAME = "index.csv"
-INDEX_COLUMNS = ["file", "video", "prompt", "model", "maker", "date", "cost"]
+INDEX_COLUMNS = ["file", "video", "prompt", "model", "maker", "date", "cost_usd", "credits"]
 
 
 class TooBusy(Exception):
@@ -60,7 +60,11 @@ def unique_names(rows: list[Generation]) -> list[str]:
 
 
 def cost(gen: Generation) -> str:
-    """What the video cost, as recorded (the service's credits until dollar figures are kept)."""
+    """What the video cost in dollars, as the service reported it (empty where it did not)."""
+    return "" if gen.usd_spent is None else f"{gen.usd_spent.normalize():f}"
+
+
+def credits(gen: Generation) -> str:
     return "" if gen.credits_used is None else f"{gen.credits_used:g}"
 
 
@@ -79,6 +83,7 @@ def index_csv(rows: list[Generation], names: list[str]) -> bytes:
                 maker,
                 timezone.localtime(gen.created_at).isoformat(),
                 cost(gen),
+                credits(gen),
             ]
         )
     # A BOM so spreadsheet programs read the prompts' accents as UTF-8.

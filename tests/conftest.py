@@ -57,6 +57,8 @@ def quick_worker_settings(settings: Any) -> None:
     # Chores run only where a test asks for them (tests/test_housekeeping.py).
     settings.HOUSEKEEPING_STAGING_EVERY = 0
     settings.HOUSEKEEPING_ORPHANS_EVERY = 0
+    settings.RECOVERY_LOOK_EVERY = 0.1
+    settings.RECOVERY_WINDOW = 5.0
 
 
 @pytest.fixture

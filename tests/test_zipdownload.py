@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import zipfile
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -48,7 +49,14 @@ def index(archive: zipfile.ZipFile) -> list[dict[str, str]]:
 
 
 def test_the_zip_holds_each_video_under_its_download_name_and_an_index(signed_in: Client, user, other_user):
-    a = video(user, "A red fox in the snow", os.urandom(3000), minutes_ago=1, credits_used=500.0)
+    a = video(
+        user,
+        "A red fox in the snow",
+        os.urandom(3000),
+        minutes_ago=1,
+        credits_used=500.0,
+        usd_spent=Decimal("0.43"),
+    )
     b = video(other_user, "A red fox in the snow", os.urandom(2000), minutes_ago=2)  # same name
     c = video(other_user, "Paper boat, rain; night", b"boat" * 100, model="video-01-live2d", minutes_ago=3)
     archive = download(signed_in, [a, b, c])
@@ -71,8 +79,10 @@ def test_the_zip_holds_each_video_under_its_download_name_and_an_index(signed_in
     assert rows[0]["maker"] == "alice"
     assert rows[1]["maker"] == "bob"
     assert rows[2]["model"] == "video-01-live2d"
-    assert rows[0]["cost"] == "500"
-    assert rows[1]["cost"] == ""
+    assert rows[0]["cost_usd"] == "0.43"
+    assert rows[0]["credits"] == "500"
+    assert rows[1]["cost_usd"] == ""
+    assert rows[1]["credits"] == ""
     assert rows[0]["video"] == str(a.pk)
     assert rows[0]["date"].startswith(day)
 

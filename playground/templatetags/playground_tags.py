@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -6,6 +7,22 @@ from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
 
 register = template.Library()
+
+
+@register.filter
+def dollars(value: Decimal | None) -> str:
+    """$0.43, as people read prices."""
+    from playground.budgets import dollars as in_dollars
+
+    return in_dollars(value)
+
+
+@register.filter
+def price_for(estimates: dict[str, Decimal], model: Any) -> str:
+    """The estimate for one model, from the dict the Generate page is given."""
+    from playground.budgets import dollars as in_dollars
+
+    return in_dollars(estimates.get(str(model)))
 
 
 @register.filter

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from playground import images
 from playground.archive import inspect_video, storage_stem
 from playground.demo.render import render_video
+from playground.demo.upstream import PRICES_USD
 from playground.models import Generation, State
 from playground.videomodels import VideoModel
 
@@ -119,6 +120,8 @@ class Command(BaseCommand):
                 gen.completed_at = gen.finished_at
                 gen.duration = clip["duration"]
                 gen.tokens_used = 1.0
+                # What the stand-in charges for a video of this model, so seeded usage shows dollars.
+                gen.usd_spent = PRICES_USD[clip["model"]]
                 names = shared or self._store(clip)
                 gen.video, gen.poster, gen.video_size = names["video"], names["poster"], names["size"]
             if clip["frame"] is not None:

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("playground", "0003_prompt_search_indexes"),
+        ("playground", "0004_money_tracing_recovery_budgets"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
