@@ -31,6 +31,7 @@ STATE_FILTERS = {
     "ready": [State.READY],
     "active": list(ACTIVE_STATES),
     "failed": [State.FAILED],
+    "cancelled": [State.CANCELLED],
 }
 
 
@@ -41,7 +42,13 @@ class GalleryFilters(forms.Form):
     state = forms.ChoiceField(
         label="State",
         required=False,
-        choices=[("", "Any state"), ("ready", "Ready"), ("active", "In progress"), ("failed", "Failed")],
+        choices=[
+            ("", "Any state"),
+            ("ready", "Ready"),
+            ("active", "In progress"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
     )
     starred = forms.BooleanField(label="Starred", required=False)
     collection = forms.TypedChoiceField(label="Collection", required=False, coerce=int, empty_value=None)

@@ -51,10 +51,15 @@ class State(models.TextChoices):
     ARCHIVING = "archiving", "Saving the video"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RECOVERING, State.RUNNING, State.ARCHIVING)
-TERMINAL_STATES = (State.READY, State.FAILED)
+TERMINAL_STATES = (State.READY, State.FAILED, State.CANCELLED)
+# Created (or perhaps created) upstream and not yet finished there: what the key's in-flight
+# cap counts. A lost create being looked up (RECOVERING) may be running upstream, so it holds its
+# slot; ARCHIVING is out: the service has finished, we are only downloading.
+IN_FLIGHT_STATES = (State.SUBMITTING, State.RECOVERING, State.RUNNING)
 
 # The only moves a generation can make. SUBMITTING -> QUEUED is allowed only when the create
 # request certainly never reached the service (connection refused, 429, 5xx). SUBMITTING ->
@@ -62,13 +67,14 @@ TERMINAL_STATES = (State.READY, State.FAILED)
 # succeeded (its id is adopted), -> QUEUED (once) when the log shows it failed, so nothing was
 # charged, and -> FAILED when the recovery window closes without an answer.
 TRANSITIONS: dict[str, set[str]] = {
-    State.QUEUED: {State.SUBMITTING, State.FAILED},
+    State.QUEUED: {State.SUBMITTING, State.FAILED, State.CANCELLED},
     State.SUBMITTING: {State.QUEUED, State.RECOVERING, State.RUNNING, State.FAILED},
     State.RECOVERING: {State.RUNNING, State.QUEUED, State.FAILED},
     State.RUNNING: {State.ARCHIVING, State.FAILED},
     State.ARCHIVING: {State.READY, State.FAILED},
     State.READY: set(),
     State.FAILED: set(),
+    State.CANCELLED: set(),
 }
 
 # Upstream statuses meaning "accepted but not started yet".
@@ -111,8 +117,61 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def active(self) -> GenerationQuerySet:
         return self.filter(state__in=ACTIVE_STATES)
 
+    def in_flight(self) -> GenerationQuerySet:
+        """Jobs holding one of the key's in-flight slots (the single definition the cap uses)."""
+        return self.filter(state__in=IN_FLIGHT_STATES)
+
     def counting_toward_allowance(self) -> GenerationQuerySet:
-        return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES)
+        return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES).exclude(
+            state=State.CANCELLED
+        )
+
+    def turn_order(self) -> list[int]:
+        """These (waiting) jobs' ids in the order the worker takes them: fair turns between people.
+
+        Round-robin: everyone's oldest job comes before anyone's second, and within a round the
+        person served longest ago (their latest create sent, or a job leased for sending right
+        now; never served first) goes first. Sorted here rather than in SQL: a window over the
+        line plus a per-row subquery cost a third of a second at 1,000 waiting jobs, while
+        these two indexed queries and a sort of small tuples stay flat.
+        """
+        rows = list(self.order_by().values_list("pk", "created_by", "created_at", "lease_until"))
+        people = {who for _, who, _, _ in rows}
+        served: dict[int | None, datetime] = dict(
+            Generation.objects.filter(
+                created_by__in=[p for p in people if p is not None], create_sent_at__isnull=False
+            )
+            .order_by()
+            .values("created_by")
+            .annotate(m=models.Max("create_sent_at"))
+            .values_list("created_by", "m")
+        )
+        now = timezone.now()
+        for _, who, _, lease in rows:
+            if lease is not None and lease > now:  # being sent by a worker right now
+                served[who] = max(served.get(who, lease), lease)
+        rows.sort(key=lambda row: (row[2], row[0]))
+        turns: dict[int | None, int] = {}
+        keyed = []
+        for pk, who, created, _ in rows:
+            turns[who] = turns.get(who, 0) + 1
+            last = served.get(who)
+            keyed.append((turns[who], last is not None, last or created, created, pk))
+        keyed.sort()
+        return [key[-1] for key in keyed]
+
+    def cancel(self, pks: list[int] | None = None) -> int:
+        """Cancel the jobs not yet sent upstream; returns how many.
+
+        One conditional UPDATE on state=QUEUED: a worker's "create sent" write is conditional on
+        the same state, so whichever lands first wins and a cancelled job is never sent.
+        """
+        rows = self.filter(state=State.QUEUED)
+        if pks is not None:
+            rows = rows.filter(pk__in=pks)
+        return rows.update(
+            state=State.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_until=None, trouble=""
+        )
 
     def with_stars_for(self, user: User) -> GenerationQuerySet:
         """Each row knows its creator and whether `user` starred it, in the same query."""
@@ -123,11 +182,13 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def _free(self, now: datetime) -> GenerationQuerySet:
         return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
 
-    def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[Generation]:
+    def claim_due(
+        self, owner: str, limit: int, lease_seconds: float, *, states: tuple[str, ...] = ACTIVE_STATES
+    ) -> list[Generation]:
         """Lease up to `limit` due jobs to `owner`; returns the ones this owner won."""
         now = timezone.now()
         candidates = list(
-            self.active()
+            self.filter(state__in=states)
             ._free(now)
             .filter(next_attempt_at__lte=now)
             .order_by("next_attempt_at")
@@ -143,10 +204,10 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
                     break
         return list(self.filter(pk__in=won, lease_owner=owner).order_by("next_attempt_at"))
 
-    def next_claimable_at(self) -> datetime | None:
+    def next_claimable_at(self, states: tuple[str, ...] = ACTIVE_STATES) -> datetime | None:
         """When the earliest job nobody holds falls due (in the past if one is due now)."""
         now = timezone.now()
-        return self.active()._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
+        return self.filter(state__in=states)._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
 
     def next_due_at(self) -> datetime | None:
         """When the earliest waiting job becomes due (a leased job is due when its lease ends)."""
@@ -163,6 +224,7 @@ class Generation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # One per rendered form: a second POST of the same form finds this row instead of making a job.
     submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey("Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes")
 
     # What the user asked for.
     model = models.CharField(max_length=32, choices=VideoModel.choices)
@@ -252,6 +314,8 @@ class Generation(models.Model):
                 fields=["created_at", "state", "model", "usd_spent", "completed_at"],
                 name="gen_month_cost_idx",
             ),
+            # Fair turns: when each person was last served.
+            models.Index(fields=["created_by", "create_sent_at"], name="gen_served_idx"),
         ]
 
     def __str__(self) -> str:
@@ -649,6 +713,55 @@ class UsageLogCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S.%f}"
+
+
+class Batch(models.Model):
+    """One submit of the Generate page: pictures x takes generations, made together or not at all."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # One per rendered form, so a double click or a resent form makes the batch once.
+    submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    prompt = models.TextField()
+    takes_per_picture = models.PositiveIntegerField(default=1)
+    pictures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch #{self.pk}: {self.prompt[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("batch", args=[self.pk])
+
+    @property
+    def size(self) -> int:
+        return max(self.pictures, 1) * self.takes_per_picture
+
+
+class UpstreamPermit(models.Model):
+    """One of the API key's permits, shared by every worker on every machine (see keylimits).
+
+    kind "slot": one of UPSTREAM_MAX_IN_FLIGHT places for a job in flight, held by `holder`
+    while that generation is in flight (and until `until`, covering the moment before it is).
+    kind "create": one of UPSTREAM_CREATES_PER_MINUTE tickets, spent until `until` (a minute).
+    """
+
+    kind = models.CharField(max_length=8)
+    number = models.PositiveIntegerField()
+    holder = models.PositiveBigIntegerField(null=True, blank=True, help_text="A generation's id.")
+    until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "number"], name="one_permit_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}: {self.holder}"
 
 
 # --- Organising the team's videos (collections and prompt presets) -------------------------

@@ -189,6 +189,22 @@ ESTIMATE_FROM_LAST = env_int("ESTIMATE_FROM_LAST", 20, minimum=1)
 # Starting more than this many videos within one minute is refused (a double-click guard and a brake).
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
 
+
+def env_limit(name: str, default: int) -> int | None:
+    """A positive whole number, or "none"/"unlimited" for no limit."""
+    return None if env_str(name).lower() in {"none", "unlimited"} else env_int(name, default, minimum=1)
+
+
+# The API key's own limits, held for the whole app (every worker process, every machine) in the
+# database: jobs created and not yet finished upstream, and creates in any 60 seconds.
+UPSTREAM_MAX_IN_FLIGHT = env_limit("UPSTREAM_MAX_IN_FLIGHT", 5)
+UPSTREAM_CREATES_PER_MINUTE = env_limit("UPSTREAM_CREATES_PER_MINUTE", 20)
+# The Generate page's Takes field goes from 1 to this.
+MAX_TAKES = env_int("MAX_TAKES", 4, minimum=1)
+# How many pictures one batch may carry: each is checked in memory (at most 20 MB) before any is
+# stored, so one request holds at most this many times 20 MB.
+MAX_BATCH_PICTURES = env_int("MAX_BATCH_PICTURES", 4, minimum=1)
+
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import apicode, archive, budgets, imagefix, images, linkfetch, presets
+from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch, presets
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
@@ -24,6 +24,8 @@ from playground.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
+
+GALLERY_POLL_MAX = 200  # cards one poll may ask about (a page shows 24 at a time)
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         existing = _same_submission(request)
         if existing:
-            return redirect(existing)
+            return redirect(_landing(existing))
         form = GenerateForm(
             request.POST,
             request.FILES,
@@ -57,7 +59,7 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
             upload_too_large=getattr(request, "upload_too_large", None),
         )
         if form.is_valid() and (gen := form.save()):
-            return redirect(gen)
+            return redirect(_landing(gen))
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
         source_pk = request.GET.get("remix", "")
@@ -71,11 +73,20 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
 
 
+def _landing(gen: Generation) -> str:
+    """Where a submit lands: the batch page for several takes, the video's own page for one."""
+    if gen.batch_id is not None and gen.batch and gen.batch.size > 1:
+        return gen.batch.get_absolute_url()
+    return gen.get_absolute_url()
+
+
 def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+    allowance = allowance_for(request.user)
     context = {
         "form": form,
         "reused": form.reused_generation(),
-        "allowance": allowance_for(request.user),
+        "allowance": allowance,
+        "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
         "budget": budgets.person_budget(request.user),
         "estimates": budgets.estimates(),
         "offer": form.offer,
@@ -176,7 +187,8 @@ def _same_submission(request: AuthenticatedHttpRequest) -> Generation | None:
 @vary_on_headers("HX-Request")
 def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
-    context = {"filters": filters, "page": filters.page()}
+    page = filters.page()
+    context = {"filters": filters, "page": page, "polling": any(g.is_active for g in page.cards)}
     if not _wants_fragment(request):
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
@@ -186,6 +198,15 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         address = f"{reverse('gallery')}?{filters.query_string()}".rstrip("?")
         push_url(response, False if address == request.htmx.current_url_abs_path else address)
     return response
+
+
+@require_GET
+def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The page's one poll: the in-progress cards it names, swapped in out of band."""
+    ids = [int(v) for v in request.GET.getlist("active")[:GALLERY_POLL_MAX] if v.isdigit()]
+    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=ids))
+    context = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    return render(request, "playground/gallery.html#polled", context)
 
 
 @require_GET

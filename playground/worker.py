@@ -31,7 +31,7 @@ from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections
 from django.utils import timezone
 
-from playground import archive, recovery
+from playground import archive, keylimits, recovery
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
 from playground.housekeeping import Housekeeper
 from playground.models import MAX_RESENDS, Generation, State, WorkerHeartbeat
@@ -70,6 +70,8 @@ SAVING_TROUBLE = (
 UPSTREAM_FAILED = "The video service could not make this video: {message}"
 INTERNAL = "Something went wrong on our side while handling this job. We'll try again."
 
+# Steps claimed as they fall due; waiting jobs go through keylimits.claim_submits instead.
+AFTER_CREATE: tuple[str, ...] = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
 HEARTBEAT_EVERY = 5.0
 LEASE_RENEW_EVERY = 10.0
 # Jobs falling due within this many seconds of each other are claimed together.
@@ -193,7 +195,8 @@ class Worker:
         if free <= 0 or self.stopping.is_set() or self.gate.remaining() > 0:
             return []
         try:
-            return Generation.objects.claim_due(self.name, free, settings.WORKER_LEASE)
+            steps = Generation.objects.claim_due(self.name, free, settings.WORKER_LEASE, states=AFTER_CREATE)
+            return steps + keylimits.claim_submits(self.name, free - len(steps), settings.WORKER_LEASE)
         except Exception:
             log.exception("Could not claim jobs; will try again")
             close_old_connections()
@@ -204,7 +207,7 @@ class Worker:
         if self.stopping.is_set() or self.gate.remaining() > 0:
             return longest
         try:
-            due = Generation.objects.next_claimable_at()
+            due = self._next_claimable()
         except Exception:
             log.exception("Could not read when the next job is due; will try again")
             close_old_connections()
@@ -212,6 +215,14 @@ class Worker:
         if due is None:
             return longest
         return min(longest, max(MIN_PAUSE, (due - timezone.now()).total_seconds()))
+
+    @staticmethod
+    def _next_claimable() -> datetime | None:
+        # A waiting job counts only while the key has room for it; otherwise a slot frees when
+        # one of the polls finishes (this loop wakes for that) or on the idle sleep.
+        steps = Generation.objects.next_claimable_at(AFTER_CREATE)
+        times = [t for t in (steps, keylimits.next_submit_at()) if t]
+        return min(times) if times else None
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._last_beat < HEARTBEAT_EVERY:
@@ -248,6 +259,12 @@ class Worker:
                 gen.release(self.name)
 
     def _submit(self, gen: Generation) -> None:
+        try:
+            self._create(gen)
+        finally:
+            keylimits.settle(gen.pk)
+
+    def _create(self, gen: Generation) -> None:
         if self._past_deadline(gen):
             gen.mark_failed(self.name, "never_started", NEVER_STARTED.format(limit=deadline_in_words()))
             return

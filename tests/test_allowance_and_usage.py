@@ -121,7 +121,7 @@ def test_too_many_starts_in_a_minute_are_refused_with_a_sentence(signed_in: Clie
     for i in range(3):
         assert submit(signed_in, f"Quick {i}").status_code == 302
     html = submit(signed_in, "One too many").content.decode()
-    assert "You have started 3 videos in the last minute." in html
+    assert "You have pressed Generate 3 times in the last minute (at most 3" in html
     assert Generation.objects.count() == 3
     Generation.objects.update(created_at=timezone.now() - timedelta(minutes=2))
     assert submit(signed_in, "After a pause").status_code == 302

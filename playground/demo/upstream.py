@@ -198,6 +198,7 @@ class StandIn:
         }
         # Bounded so a long-running demo process does not grow without end.
         self._calls: deque[Call] = deque(maxlen=5000)
+        self.counters = KeyCounters()
 
     # --- Test controls --------------------------------------------------------------------
     def inject(self, endpoint: Endpoint, *faults: Fault) -> None:
@@ -418,6 +419,7 @@ class StandIn:
             "duration": None,
         }
         self._write_job(job)
+        self.counters.created(created, math.inf if outcome == "never" else job["done_at"])
         if model == "video-01":
             answer: dict[str, Any] = {
                 "id": upstream_id,
@@ -902,3 +904,38 @@ def _truncated(response: _Response, fraction: float) -> _Response:
         raise DropConnection
 
     return _Response(response.status, headers, chunks())
+
+
+# --- The key's limits, as the service would count them ---------------------------------------
+class KeyCounters:
+    """Jobs in flight (created, not yet finished) and creates in the last 60 s, with their peaks.
+
+    Counted in this process, at each create: what a real key's limits would see. Tests and the
+    benchmark compare the peaks with the app's UPSTREAM_* settings.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: list[tuple[float, float]] = []  # (created, finished)
+        self.peak_in_flight = 0
+        self.peak_creates_per_minute = 0
+
+    def created(self, at: float, finished: float) -> None:
+        with self._lock:
+            self._jobs.append((at, finished))
+            in_flight = sum(1 for start, end in self._jobs if start <= at < end)
+            recent = sum(1 for start, _ in self._jobs if at - self.WINDOW < start <= at)
+            self.peak_in_flight = max(self.peak_in_flight, in_flight)
+            self.peak_creates_per_minute = max(self.peak_creates_per_minute, recent)
+
+    def in_flight(self, at: float | None = None) -> int:
+        now = time.time() if at is None else at
+        with self._lock:
+            return sum(1 for start, end in self._jobs if start <= now < end)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._jobs.clear()
+            self.peak_in_flight = self.peak_creates_per_minute = 0

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("playground", "0004_money_tracing_recovery_budgets"),
+        ("playground", "0005_queue_batches_permits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
