@@ -56,11 +56,14 @@
 
   // A card still being made replaces itself every few seconds; keep its box as the person left it.
   const keptChecked = new Set();
-  document.addEventListener("htmx:beforeSwap", function (event) {
+  // Cards come back out of band from the gallery's one poll, or in place elsewhere.
+  function keep(event) {
     const box = event.detail.target && event.detail.target.querySelector('input[name="ids"][form="bulk-form"]');
     if (box && box.checked) keptChecked.add(box.value);
-  });
-  document.addEventListener("htmx:afterSwap", function () {
+  }
+  document.addEventListener("htmx:beforeSwap", keep);
+  document.addEventListener("htmx:oobBeforeSwap", keep);
+  document.addEventListener("htmx:afterSettle", function () {
     keptChecked.forEach(function (value) {
       const box = document.querySelector('input[name="ids"][form="bulk-form"][value="' + value + '"]');
       if (box) box.checked = true;
