@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 
 from playground.videomodels import TRAITS, VideoModel
 
@@ -335,6 +337,12 @@ class Generation(models.Model):
         """The first words of the prompt, for cards, headings and file names."""
         words = self.prompt.split()
         return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+
+    @property
+    def download_name(self) -> str:
+        """The file name a download gets: date, model and the prompt's first words."""
+        words = slugify(" ".join(self.prompt.split()[:6]))[:60] or "video"
+        return f"{self.created_at:%Y-%m-%d}_{self.model}_{words}.mp4"
 
     @property
     def stage(self) -> str:
@@ -754,3 +762,81 @@ class UpstreamPermit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.number}: {self.holder}"
+
+
+# --- Organising the team's videos (collections and prompt presets) -------------------------
+
+
+class Collection(models.Model):
+    """A named, ordered set of the team's videos. Everyone sees it; its maker or staff change it."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=1000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="collections"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            # Two "Harbour" collections in one picker would be a trap; case does not make a new name.
+            models.UniqueConstraint(Lower("name"), name="collection_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("collection", args=[self.pk])
+
+    def can_be_changed_by(self, user: Any) -> bool:
+        return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
+
+
+class CollectionEntry(models.Model):
+    """A video's place in a collection. Deleting either side removes only this row."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="entries")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="collection_entries")
+    position = models.IntegerField(default=0)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "generation"], name="once_per_collection"),
+        ]
+        indexes = [models.Index(fields=["collection", "position"], name="entry_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.collection_id}[{self.position}] = {self.generation_id}"
+
+
+class Preset(models.Model):
+    """A saved Generate form the whole team can start from."""
+
+    name = models.CharField(max_length=100)
+    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    prompt = models.TextField()
+    enhance_prompt = models.BooleanField(default=True)
+    # The first frame is an earlier video's, used through the same path as Remix; if that video
+    # is deleted the preset keeps its words and loses only the picture.
+    first_frame_from = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="presets"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def can_be_changed_by(self, user: Any) -> bool:
+        return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))

@@ -12,17 +12,16 @@ from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch
+from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch, presets
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
-from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
+from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
 
@@ -66,6 +65,9 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         source_pk = request.GET.get("remix", "")
         if source_pk.isdigit():
             initial |= remix_initial(get_object_or_404(Generation, pk=int(source_pk)))
+        preset_pk = request.GET.get("preset", "")
+        if preset_pk.isdigit():
+            initial |= presets.preset_initial(get_object_or_404(presets.team_presets(), pk=int(preset_pk)))
         form = GenerateForm(initial=initial, user=request.user)
     token = form["staged_first_frame"].value() if form.is_bound else ""
     return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
@@ -94,6 +96,7 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
             "min_short_side": images.MIN_SHORT_SIDE,
             "max_pixels": images.MAX_PIXELS,
         },
+        "presets": presets.team_presets(),
         **extra,
     }
     return render(request, "playground/generate.html", context)
@@ -230,6 +233,8 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "can_delete": gen.can_be_deleted_by(request.user),
         "takes": _other_takes(gen),
         "api_code": apicode.for_generation(gen),
+        "in_collections": list(Collection.objects.filter(entries__generation=gen).order_by("name")),
+        "collections": list(Collection.objects.order_by("name", "id")),
     }
     return render(request, "playground/generation.html", context)
 
@@ -289,9 +294,7 @@ def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_safe
 def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     gen = get_object_or_404(Generation, pk=pk, state=State.READY)
-    words = slugify(" ".join(gen.prompt.split()[:6]))[:60] or "video"
-    filename = f"{gen.created_at:%Y-%m-%d}_{gen.model}_{words}.mp4"
-    return serve_stored_file(request, gen.video.name, download_as=filename)
+    return serve_stored_file(request, gen.video.name, download_as=gen.download_name)
 
 
 @require_safe
