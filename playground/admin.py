@@ -50,3 +50,6 @@ class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
     """Django's user admin, plus each member's monthly video allowance."""
 
     inlines = [AllowanceInline]
+
+
+from playground import webhooks_admin  # noqa: E402,F401  (registers the webhook pages)

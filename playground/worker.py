@@ -25,12 +25,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from playground import archive, staging
+from playground import archive, sequences, staging, webhooks
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
-from playground.models import Generation, State, WorkerHeartbeat
+from playground.models import TERMINAL_STATES, Generation, State, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ MAX_ARCHIVE_ATTEMPTS = 5
 HEARTBEAT_EVERY = 5.0
 SWEEP_EVERY = 3600.0  # staged pictures (one-click fixes not used) are cleared out hourly
 LEASE_RENEW_EVERY = 10.0
+SIDE_JOB_IDLE = 0.5  # how often the webhook and export threads look for work when there was none
 # Jobs falling due within this many seconds of each other are claimed together.
 MIN_PAUSE = 0.02
 
@@ -128,6 +129,7 @@ class Worker:
     def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
         """Work until stop() is called (or `until()` says so, for tests and tools)."""
         log.info("Worker %s started with %d threads", self.name, self.threads)
+        side = self._start_side_jobs()
         with ThreadPoolExecutor(self.threads, thread_name_prefix="step") as pool:
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
@@ -143,6 +145,9 @@ class Worker:
                 else:
                     self.stopping.wait(pause)
             wait(inflight)
+        self.stopping.set()  # the side threads stop with the loop, also when `until` ended it
+        for thread in side:
+            thread.join()
         WorkerHeartbeat.objects.filter(name=self.name).delete()
         log.info("Worker %s stopped", self.name)
 
@@ -204,8 +209,36 @@ class Worker:
             log.exception("Could not record the worker heartbeat")
             close_old_connections()
 
+    def _start_side_jobs(self) -> list[threading.Thread]:
+        """Webhook deliveries and film exports, each on its own thread so neither ever waits
+        behind the upstream work (or the upstream work behind them)."""
+        jobs: dict[str, Callable[[str], object]] = {
+            "webhooks": webhooks.deliver_due,
+            "exports": sequences.export_due,
+        }
+        threads = [
+            threading.Thread(target=self._side_loop, args=(label, job), name=label, daemon=True)
+            for label, job in jobs.items()
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _side_loop(self, label: str, job: Callable[[str], object]) -> None:
+        while not self.stopping.is_set():
+            try:
+                busy = bool(job(self.name))
+            except Exception:
+                log.exception("The %s thread hit an error; will try again", label)
+                close_old_connections()
+                busy = False
+            if not busy:
+                self.stopping.wait(SIDE_JOB_IDLE)
+        connections.close_all()
+
     # --- One step ---------------------------------------------------------------------------
     def step(self, gen: Generation) -> None:
+        before = gen.state
         handlers = {
             State.QUEUED: self._submit,
             State.SUBMITTING: self._lost_submit,
@@ -226,6 +259,8 @@ class Worker:
         finally:
             if gen.lease_owner == self.name:
                 gen.release(self.name)
+            if gen.state != before and gen.state in TERMINAL_STATES:
+                self._announce(gen)
 
     def _submit(self, gen: Generation) -> None:
         if self._past_deadline(gen):
@@ -347,6 +382,17 @@ class Worker:
         return gen.mark_completed(self.name, progress)
 
     # --- Helpers ----------------------------------------------------------------------------
+    def _announce(self, gen: Generation) -> None:
+        """The one place a job's end is announced: queue its webhook deliveries."""
+        try:
+            queued = webhooks.enqueue(gen)
+        except Exception:
+            log.exception("Could not queue webhook deliveries for generation %s", gen.pk)
+            close_old_connections()
+            return
+        if queued:
+            log.info("Generation %s: %d webhook deliveries queued", gen.pk, queued)
+
     def _first_frame_data_uri(self, gen: Generation) -> str | None:
         if not gen.first_frame:
             return None
