@@ -21,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 
 CHUNK = 256 * 1024
-SERVED_FOLDERS = ("first-frames/", "videos/", "posters/")
+SERVED_FOLDERS = ("first-frames/", "videos/", "posters/", "last-frames/", "sequences/")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 

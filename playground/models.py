@@ -150,6 +150,9 @@ class Generation(models.Model):
     continues = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
     )
+    last_frame = models.FileField(
+        blank=True, max_length=300, help_text="Made the first time someone continues it."
+    )
 
     # Our side of the job.
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)

@@ -19,7 +19,7 @@ from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from playground import apicode, archive, imagefix, images, linkfetch
-from playground.forms import GenerateForm, initial_from_post, remix_initial
+from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
 from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
@@ -68,7 +68,12 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
         source_pk = request.GET.get("remix", "")
         if source_pk.isdigit():
             initial |= remix_initial(get_object_or_404(Generation, pk=int(source_pk)))
+        continue_pk = request.GET.get("continue", "")
+        if continue_pk.isdigit():
+            initial |= continue_initial(get_object_or_404(Generation, pk=int(continue_pk), state=State.READY))
         form = GenerateForm(initial=initial, user=request.user)
+        if "continue_from" in initial:
+            return _generate_page(request, form, continue_problems=form.check_continued(staging))
     token = form["staged_first_frame"].value() if form.is_bound else ""
     return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
 
@@ -77,6 +82,7 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
     context = {
         "form": form,
         "reused": form.reused_generation(),
+        "continued": form.continued_generation(),
         "allowance": allowance_for(request.user),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
