@@ -104,6 +104,7 @@ def test_a_last_frame_that_breaks_a_rule_is_offered_the_usual_fixes(
     assert made.status_code == 302
     new = Generation.objects.exclude(pk=source.pk).get()
     assert new.continues == source
+    assert new.first_frame_width is not None and new.first_frame_height is not None
     assert min(new.first_frame_width, new.first_frame_height) > 300
 
 
