@@ -38,7 +38,7 @@ def write_clip(
     seed: int = 0,
 ) -> Path:
     with av.open(str(path), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as out:
-        stream = out.add_stream(
+        stream: Any = out.add_stream(
             codec, rate=fps, options={"preset": "ultrafast"} if codec == "libx264" else {}
         )
         stream.width, stream.height = size
