@@ -225,6 +225,8 @@ def _reencode(count: int, clip: ClipSource, out: Any, first: ClipParams, progres
 
     def emit(picture: Any) -> None:
         nonlocal index
+        # The picture keeps its source's time base unless told; the encoder would rescale by it.
+        picture.time_base = stream.codec_context.time_base
         picture.pts = index
         index += 1
         for packet in stream.encode(picture):

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import health, views
+from playground import health, notifications, sequence_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,11 @@ urlpatterns = [
     path("videos/<int:pk>/download/", views.download, name="download"),
     path("videos/<int:pk>/star/", views.star, name="star"),
     path("videos/<int:pk>/delete/", views.delete, name="delete"),
+    path("videos/<int:pk>/sequence/", sequence_views.sequence, name="sequence"),
+    path("videos/<int:pk>/sequence/export/", sequence_views.start_export, name="start_export"),
+    path("films/<int:pk>/", sequence_views.export, name="sequence_export"),
+    path("films/<int:pk>/download/", sequence_views.export_download, name="sequence_download"),
+    path("notifications/", notifications.set_preference, name="notify_preference"),
     path("usage/", views.usage, name="usage"),
     path("media/<path:name>", views.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -215,6 +215,7 @@ def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "can_delete": gen.can_be_deleted_by(request.user),
         "takes": _other_takes(gen),
         "api_code": apicode.for_generation(gen),
+        "in_sequence": gen.continues_id is not None or gen.continuations.exists(),
     }
     return render(request, "playground/generation.html", context)
 
