@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, imagefix, images, linkfetch
+from playground import apicode, archive, imagefix, images, linkfetch, notifications
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
@@ -216,6 +216,7 @@ def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "takes": _other_takes(gen),
         "api_code": apicode.for_generation(gen),
         "in_sequence": gen.continues_id is not None or gen.continuations.exists(),
+        "notify_on": notifications.wants_notifications(request.user),
     }
     return render(request, "playground/generation.html", context)
 
