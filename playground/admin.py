@@ -52,4 +52,4 @@ class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
     inlines = [AllowanceInline]
 
 
-from playground import webhooks_admin  # noqa: E402,F401  (registers the webhook pages)
+from playground import admin_extras  # noqa: E402,F401  (webhooks, films, notification preferences)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -32,7 +33,11 @@ def start_export(request: HttpRequest, pk: int) -> HttpResponse:
     clips = sequences.chain_of(gen)
     if not clips:
         return redirect("sequence", pk=pk)
-    return redirect(sequences.start_export(clips, request.user))
+    try:
+        return redirect(sequences.start_export(clips, request.user))
+    except sequences.TooManyExports as exc:
+        messages.error(request, str(exc))
+        return redirect("sequence", pk=pk)
 
 
 @require_GET

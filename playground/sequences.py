@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CLIPS = 50  # one export reads at most this many clips (about five minutes of video)
+MAX_WAITING_PER_PERSON = 3  # exports one person may have waiting or in the making at once
 LEASE_SECONDS = 300.0
 OUTPUT_FPS = 24
 
@@ -77,6 +78,8 @@ class SequenceExport(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     clip_ids = models.JSONField(help_text="The generations, in order.")
+    # The same ids as text, so asking again for the same film finds this one.
+    clips_key = models.CharField(max_length=600, db_index=True, default="")
     state = models.CharField(max_length=16, choices=ExportState.choices, default=ExportState.QUEUED)
     progress = models.FloatField(default=0.0)
     lease_owner = models.CharField(max_length=100, blank=True)
@@ -143,9 +146,35 @@ def chain_of(gen: Generation) -> list[Generation]:
     return [clip for clip in chain if clip.state == State.READY and clip.video]
 
 
+class TooManyExports(Exception):
+    pass
+
+
 def start_export(clips: Sequence[Generation], user: Any) -> SequenceExport:
-    """Queue an export of `clips` in this order (a chain, or an ordered collection)."""
-    return SequenceExport.objects.create(created_by=user, clip_ids=[clip.pk for clip in clips][:MAX_CLIPS])
+    """Queue an export of `clips` in this order (a chain, or an ordered collection).
+
+    The same clips in the same order give the same film: one waiting, in the making or ready is
+    reused rather than made twice. Raises TooManyExports beyond MAX_WAITING_PER_PERSON.
+    """
+    ids = [clip.pk for clip in clips][:MAX_CLIPS]
+    key = ",".join(str(pk) for pk in ids)
+    same = (
+        SequenceExport.objects.filter(clips_key=key)
+        .exclude(state=ExportState.FAILED)
+        .order_by("-created_at")
+        .first()
+    )
+    if same is not None and (same.is_active or (same.video and default_storage.exists(same.video.name))):
+        return same
+    waiting = SequenceExport.objects.filter(
+        created_by=user.pk, state__in=[ExportState.QUEUED, ExportState.WORKING]
+    ).count()
+    if waiting >= MAX_WAITING_PER_PERSON:
+        raise TooManyExports(
+            f"You already have {waiting} films being made; the most at once is {MAX_WAITING_PER_PERSON}. "
+            "Wait for one to finish, then export again."
+        )
+    return SequenceExport.objects.create(created_by=user, clip_ids=ids, clips_key=key)
 
 
 # --- Stitching ------------------------------------------------------------------------------

@@ -145,3 +145,25 @@ def test_the_worker_makes_the_film_and_the_page_plays_and_downloads_it(
     assert download.status_code == 206  # seekable in the browser: ranges are served
     assert b"ftyp" in b"".join(download.streaming_content)  # type: ignore[attr-defined]
     assert "attachment" in download["Content-Disposition"]
+
+
+@pytest.mark.django_db
+def test_asking_twice_for_the_same_film_gives_the_same_export(user: Any, tmp_path: Path):
+    clips = chain(user, tmp_path, [{"size": (320, 180), "frames": 6}] * 2)
+    first = sequences.start_export(clips, user)
+    assert sequences.start_export(clips, user) == first
+    sequences.export_due("w")
+    assert sequences.start_export(clips, user) == first  # ready and still stored
+    assert sequences.start_export(clips[:1], user) != first  # other clips, another film
+
+
+@pytest.mark.django_db
+def test_one_person_may_have_only_a_few_films_waiting(signed_in: Client, user: Any, tmp_path: Path):
+    clips = chain(user, tmp_path, [{"size": (320, 180), "frames": 4}] * 4)
+    for n in range(1, sequences.MAX_WAITING_PER_PERSON + 1):
+        sequences.start_export(clips[:n], user)
+    with pytest.raises(sequences.TooManyExports):
+        sequences.start_export(clips, user)
+    refused = signed_in.post(reverse("start_export", args=[clips[3].pk]), follow=True)
+    assert "You already have 3 films being made; the most at once is 3." in refused.content.decode()
+    assert SequenceExport.objects.count() == sequences.MAX_WAITING_PER_PERSON

@@ -35,6 +35,7 @@ class Receiver(http.server.ThreadingHTTPServer):
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.replies: list[int] = []
         self.delay = 0.0
+        self.delays: list[float] = []  # per request, before falling back to `delay`
 
     @property
     def url(self) -> str:
@@ -54,8 +55,9 @@ class _ReceiverHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.server.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        if self.server.delay:
-            time.sleep(self.server.delay)
+        delay = self.server.delays.pop(0) if self.server.delays else self.server.delay
+        if delay:
+            time.sleep(delay)
         status = self.server.replies.pop(0) if self.server.replies else 200
         self.send_response(status)
         self.send_header("Content-Length", "0")
@@ -349,3 +351,37 @@ def test_a_short_secret_is_refused(staff_client, receiver):
         {"name": "x", "url": receiver.url, "events": "both", "active": "on", "new_secret": "short"},
     )
     assert "This secret is 5 characters long; use at least 16." in response.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_running_worker_delivers_on_its_own_thread_without_holding_up_videos(
+    upstream: Any, user: Any, receiver: Receiver, settings: Any
+):
+    from playground.worker import Worker
+
+    settings.WEBHOOK_TIMEOUT = 8.0
+    receiver.delays = [4.0]  # a slow receiver, the first time
+    hook(receiver.url)
+    first = make(user, prompt="First shot")
+    worker = Worker(client=upstream.client(), threads=2, name="hook-worker")
+    thread = threading.Thread(target=worker.run, kwargs={"idle_sleep": 0.05}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert receiver.received, "the first video's delivery never started"
+        # While the receiver sits on that request, a second video is made from start to end.
+        second = make(user, prompt="Second shot")
+        while Generation.objects.get(pk=second.pk).state != State.READY and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert Generation.objects.get(pk=second.pk).state == State.READY
+        assert WebhookDelivery.objects.get(generation=first).state == DeliveryState.PENDING  # still waiting
+        while WebhookDelivery.objects.filter(state=DeliveryState.DELIVERED).count() < 2:
+            assert time.monotonic() < deadline, "deliveries did not finish"
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(20)
+    assert not thread.is_alive()
+    assert [json.loads(body)["prompt"] for _, body in receiver.received] == ["First shot", "Second shot"]

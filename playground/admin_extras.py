@@ -1,4 +1,5 @@
-"""The admin's webhook pages: the secret is write-only, the URL is checked like an image link."""
+"""The admin pages of the features around a generation: webhooks (write-only secret, URL checked
+like an image link), film exports and notification preferences."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from playground import linkfetch
+from playground.notifications import NotifyPreference
+from playground.sequences import SequenceExport
 from playground.webhooks import Webhook, WebhookDelivery
 
 MIN_SECRET = 16
@@ -113,3 +116,18 @@ class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(SequenceExport)
+class SequenceExportAdmin(admin.ModelAdmin[SequenceExport]):
+    list_display = ["id", "created_at", "created_by", "state", "progress", "method", "duration"]
+    list_filter = ["state", "method"]
+    readonly_fields = [f.name for f in SequenceExport._meta.get_fields() if f.concrete and f.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(NotifyPreference)
+class NotifyPreferenceAdmin(admin.ModelAdmin[NotifyPreference]):
+    list_display = ["user", "when_done"]
