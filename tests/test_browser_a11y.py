@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 
 from playground.archive import inspect_video
 from playground.demo.render import render_video
-from playground.models import Generation, Star, State
+from playground.models import Generation, SequenceExport, Star, State
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.conftest import PASSWORD
 from tests.factories import image_bytes
@@ -85,7 +85,18 @@ def site(tmp_path: Path) -> dict[str, str]:
     running = make(State.RUNNING, "Being generated", upstream_status="generating", trouble="")
     saving = make(State.ARCHIVING, "Being saved", upstream_status="completed")
     failed = make(State.FAILED, "It did not work", failure_reason="The API key was refused by the AI/ML API.")
+    sequel = make(State.READY, "The lantern drifts to the shore", continues=ready)
+    making = SequenceExport.objects.create(
+        created_by=me, clip_ids=[ready.pk, sequel.pk], progress=0.5, state="working"
+    )
+    film = SequenceExport.objects.create(
+        created_by=me, clip_ids=[ready.pk, sequel.pk], state="ready", video=sequel.video.name, duration=2.0
+    )
     return {
+        "continue (last frame attached)": f"/generate/?continue={ready.pk}",
+        "sequence": f"/videos/{sequel.pk}/sequence/",
+        "film (in the making)": f"/films/{making.pk}/",
+        "film (ready)": f"/films/{film.pk}/",
         "generate": "/generate/",
         "generate with errors": "POST",
         "gallery": "/gallery/",
