@@ -6,11 +6,12 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from playground import linkfetch
+from playground import linkfetch, webhooks
 from playground.notifications import NotifyPreference
 from playground.sequences import SequenceExport
 from playground.webhooks import Webhook, WebhookDelivery
@@ -83,6 +84,17 @@ class WebhookAdmin(admin.ModelAdmin[Webhook]):
     list_display = ["__str__", "events", "active", "consecutive_failures", "last_status", "last_attempt_at"]
     readonly_fields = ["paused_reason", "consecutive_failures", "last_status", "last_attempt_at", "recent"]
     fields = ["name", "url", "events", "active", "new_secret", *readonly_fields]
+    actions = ["send_test"]
+
+    @admin.action(description="Send a test event")
+    def send_test(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+        for hook in queryset:
+            webhooks.enqueue_test(hook)
+        self.message_user(
+            request,
+            f"A test event is queued for {len(queryset)} webhook(s); the worker sends it within seconds. "
+            "See Webhook deliveries for the answer.",
+        )
 
     @admin.display(description="Recent deliveries")
     def recent(self, hook: Webhook) -> str:
@@ -113,6 +125,14 @@ class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
     list_display = ["id", "created_at", "webhook", "event", "generation", "state", "attempts", "last_status"]
     list_filter = ["state", "event", "webhook"]
     readonly_fields = [f.name for f in WebhookDelivery._meta.get_fields() if f.concrete and f.name != "id"]
+    actions = ["send_again"]
+
+    @admin.action(description="Send again")
+    def send_again(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        count = webhooks.send_again(queryset)
+        self.message_user(
+            request, f"{count} deliveries will be sent again (ones still waiting are left as they are)."
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -47,6 +47,7 @@ RETRYABLE_STATUSES = {408, 425, 429}
 class Event(models.TextChoices):
     READY = "generation.ready", "Ready"
     FAILED = "generation.failed", "Failed"
+    TEST = "webhook.test", "Test"
 
 
 class Events(models.TextChoices):
@@ -197,6 +198,25 @@ def enqueue(gen: Generation) -> int:
         [WebhookDelivery(webhook=hook, generation=gen, event=event, body=body) for hook in hooks]
     )
     return len(hooks)
+
+
+def enqueue_test(hook: Webhook) -> WebhookDelivery:
+    """A delivery that says only "this works", for staff checking a new receiver."""
+    body = {
+        "event": Event.TEST,
+        "time": timezone.now().isoformat(),
+        "text": f"Test message from Video Playground ({settings.SITE_URL}): this webhook works.",
+    }
+    return WebhookDelivery.objects.create(
+        webhook=hook, event=Event.TEST, body=json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    )
+
+
+def send_again(deliveries: models.QuerySet[WebhookDelivery]) -> int:
+    """Put finished deliveries back in the queue, as new (staff asked for it)."""
+    return deliveries.exclude(state=DeliveryState.PENDING).update(
+        state=DeliveryState.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+    )
 
 
 # --- Sending -------------------------------------------------------------------------------

@@ -385,3 +385,28 @@ def test_the_running_worker_delivers_on_its_own_thread_without_holding_up_videos
         thread.join(20)
     assert not thread.is_alive()
     assert [json.loads(body)["prompt"] for _, body in receiver.received] == ["First shot", "Second shot"]
+
+
+@pytest.mark.django_db
+def test_staff_can_send_a_test_event_and_send_a_delivery_again(staff_client, receiver):
+    made = hook(receiver.url)
+    response = staff_client.post(
+        "/admin/playground/webhook/", {"action": "send_test", "_selected_action": [made.pk]}, follow=True
+    )
+    assert "A test event is queued for 1 webhook(s)" in response.text
+    deliver_all()
+    headers, body = receiver.received[0]
+    assert verify(SECRET, headers, body)
+    assert json.loads(body)["event"] == "webhook.test"
+    assert "this webhook works" in json.loads(body)["text"]
+
+    done = WebhookDelivery.objects.get()
+    response = staff_client.post(
+        "/admin/playground/webhookdelivery/",
+        {"action": "send_again", "_selected_action": [done.pk]},
+        follow=True,
+    )
+    assert "1 deliveries will be sent again" in response.text
+    deliver_all()
+    assert len(receiver.received) == 2
+    assert receiver.received[1][1] == body  # the same body, freshly signed
