@@ -255,15 +255,17 @@ def attempt(delivery: WebhookDelivery, owner: str) -> None:
     retry = False
     try:
         linkfetch.check_link(hook.url, allowed_hosts=settings.WEBHOOK_ALLOWED_HOSTS)
-        with linkfetch.guarded_client(
+        client = linkfetch.guarded_client(
             allowed_hosts=settings.WEBHOOK_ALLOWED_HOSTS, timeout=settings.WEBHOOK_TIMEOUT
-        ) as client:
-            response = client.post(hook.url, content=body, headers=headers)
-        code = response.status_code
+        )
+        # Only the status matters; the body is never read, so a receiver can't make us hold one.
+        with client, client.stream("POST", hook.url, content=body, headers=headers) as response:
+            code = response.status_code
+            is_redirect = response.is_redirect
         status = f"HTTP {code} {httpx.codes.get_reason_phrase(code)}".rstrip()
-        ok = response.is_success
+        ok = 200 <= code < 300
         retry = code >= 500 or code in RETRYABLE_STATUSES
-        if response.is_redirect:
+        if is_redirect:
             status += " (redirects are not followed; give the final address)"
     except linkfetch.LinkRejected as exc:
         ok, status = False, exc.message
