@@ -252,7 +252,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
     if request.method == "POST":
-        files = (gen.first_frame.name, gen.video.name, gen.poster.name)
+        files = (gen.first_frame.name, gen.video.name, gen.poster.name, gen.last_frame.name)
         gen.delete()
         # Files go after the row: a crash in between leaves an orphan file for `orphans`
         # to find, never a row pointing at a missing file.

@@ -152,3 +152,13 @@ def test_a_new_picture_instead_means_it_no_longer_continues(
 def test_only_a_ready_video_can_be_continued(signed_in: Client, user: Any):
     running = Generation.objects.create(created_by=user, model="video-01", prompt="x", state="running")
     assert signed_in.get(GENERATE, {"continue": running.pk}).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_continued_video_removes_its_last_frame_too(signed_in: Client, user: Any, tmp_path: Path):
+    source = ready_generation(user, write_clip(tmp_path / "shot.mp4", size=(640, 360), frames=6))
+    name = continuation.last_frame_of(source)
+    assert default_storage.exists(name)
+    signed_in.post(reverse("delete", args=[source.pk]))
+    assert not Generation.objects.filter(pk=source.pk).exists()
+    assert not default_storage.exists(name)
