@@ -129,7 +129,8 @@ class Worker:
     def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
         """Work until stop() is called (or `until()` says so, for tests and tools)."""
         log.info("Worker %s started with %d threads", self.name, self.threads)
-        side = self._start_side_jobs()
+        side_done = threading.Event()
+        side = self._start_side_jobs(side_done)
         with ThreadPoolExecutor(self.threads, thread_name_prefix="step") as pool:
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
@@ -145,7 +146,7 @@ class Worker:
                 else:
                     self.stopping.wait(pause)
             wait(inflight)
-        self.stopping.set()  # the side threads stop with the loop, also when `until` ended it
+        side_done.set()  # the side threads stop with the loop, also when `until` ended it
         for thread in side:
             thread.join()
         WorkerHeartbeat.objects.filter(name=self.name).delete()
@@ -209,7 +210,7 @@ class Worker:
             log.exception("Could not record the worker heartbeat")
             close_old_connections()
 
-    def _start_side_jobs(self) -> list[threading.Thread]:
+    def _start_side_jobs(self, done: threading.Event) -> list[threading.Thread]:
         """Webhook deliveries and film exports, each on its own thread so neither ever waits
         behind the upstream work (or the upstream work behind them)."""
         jobs: dict[str, Callable[[str], object]] = {
@@ -217,15 +218,15 @@ class Worker:
             "exports": sequences.export_due,
         }
         threads = [
-            threading.Thread(target=self._side_loop, args=(label, job), name=label, daemon=True)
+            threading.Thread(target=self._side_loop, args=(label, job, done), name=label, daemon=True)
             for label, job in jobs.items()
         ]
         for thread in threads:
             thread.start()
         return threads
 
-    def _side_loop(self, label: str, job: Callable[[str], object]) -> None:
-        while not self.stopping.is_set():
+    def _side_loop(self, label: str, job: Callable[[str], object], done: threading.Event) -> None:
+        while not (done.is_set() or self.stopping.is_set()):
             try:
                 busy = bool(job(self.name))
             except Exception:
@@ -233,7 +234,7 @@ class Worker:
                 close_old_connections()
                 busy = False
             if not busy:
-                self.stopping.wait(SIDE_JOB_IDLE)
+                done.wait(SIDE_JOB_IDLE)
         connections.close_all()
 
     # --- One step ---------------------------------------------------------------------------
