@@ -55,10 +55,11 @@ class _ReceiverHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.server.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        # The answer is chosen on arrival, so a request still sleeping can't take a later one's.
+        status = self.server.replies.pop(0) if self.server.replies else 200
         delay = self.server.delays.pop(0) if self.server.delays else self.server.delay
         if delay:
             time.sleep(delay)
-        status = self.server.replies.pop(0) if self.server.replies else 200
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
