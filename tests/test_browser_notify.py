@@ -4,10 +4,12 @@ page's own Notification calls recorded by wrapping the constructor before any sc
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from playground.models import Generation, NotifyPreference, State
 from playground.worker import Worker
@@ -62,12 +64,15 @@ def test_a_notification_is_shown_when_a_watched_job_is_ready(notify_page: Any, r
     page = notify_page
     sign_in(page)
     gen = start_job()
+    # Held back until the person has opted in, so a quick worker can't finish it first.
+    Generation.objects.filter(pk=gen.pk).update(next_attempt_at=timezone.now() + timedelta(days=1))
     page.goto(f"/videos/{gen.pk}/")
     button = page.get_by_role("button", name="Tell me when it's ready")
     button.click()
     page.get_by_role("button", name="Stop telling me").wait_for()
     assert NotifyPreference.objects.get(user__username="carol").when_done
     assert page.evaluate("window.__notes.length") == 0  # nothing until the job ends
+    Generation.objects.filter(pk=gen.pk).update(next_attempt_at=timezone.now())
 
     notes = wait_until(page, "window.__notes.length && window.__notes", timeout=45)
     assert notes == [

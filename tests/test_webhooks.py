@@ -360,8 +360,8 @@ def test_the_running_worker_delivers_on_its_own_thread_without_holding_up_videos
 ):
     from playground.worker import Worker
 
-    settings.WEBHOOK_TIMEOUT = 8.0
-    receiver.delays = [4.0]  # a slow receiver, the first time
+    settings.WEBHOOK_TIMEOUT = 10.0
+    receiver.delays = [6.0]  # a slow receiver, the first time
     hook(receiver.url)
     first = make(user, prompt="First shot")
     worker = Worker(client=upstream.client(), threads=2, name="hook-worker")
