@@ -189,7 +189,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def enqueue(gen: Generation) -> int:
     """One pending delivery per active webhook that wants this generation's ending; how many."""
-    event = Event.READY if gen.state == "ready" else Event.FAILED
+    event = {"ready": Event.READY, "failed": Event.FAILED}.get(gen.state)
+    if event is None:
+        return 0  # another ending (should one be added) is not an event receivers know
     hooks = [hook for hook in Webhook.objects.filter(active=True) if hook.wants(event)]
     if not hooks:
         return 0
