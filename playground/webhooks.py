@@ -133,6 +133,11 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="delivery_due_idx", condition=Q(state="pending")),
         ]
+        constraints = [
+            # One delivery per webhook and ending, however many paths notice it (test events,
+            # which have no generation, are exempt: NULLs never collide).
+            models.UniqueConstraint(fields=["webhook", "generation", "event"], name="one_delivery_per_event"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} #{self.generation_id} → {self.webhook}"
@@ -192,14 +197,49 @@ def enqueue(gen: Generation) -> int:
     event = {"ready": Event.READY, "failed": Event.FAILED}.get(gen.state)
     if event is None:
         return 0  # another ending (should one be added) is not an event receivers know
-    hooks = [hook for hook in Webhook.objects.filter(active=True) if hook.wants(event)]
-    if not hooks:
+    return enqueue_for(gen, [hook for hook in Webhook.objects.filter(active=True) if hook.wants(event)])
+
+
+def enqueue_for(gen: Generation, hooks: list[Webhook]) -> int:
+    event = {"ready": Event.READY, "failed": Event.FAILED}.get(gen.state)
+    if event is None or not hooks:
         return 0
     body = json.dumps(payload(gen, event), ensure_ascii=False, separators=(",", ":"))
+    before = WebhookDelivery.objects.filter(generation=gen, event=event).count()
     WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(webhook=hook, generation=gen, event=event, body=body) for hook in hooks]
+        [WebhookDelivery(webhook=hook, generation=gen, event=event, body=body) for hook in hooks],
+        ignore_conflicts=True,  # another path got there first: it stays one delivery
     )
-    return len(hooks)
+    return WebhookDelivery.objects.filter(generation=gen, event=event).count() - before
+
+
+CATCH_UP_EVERY = 60.0
+CATCH_UP_WINDOW = timedelta(hours=2)
+_last_catch_up = float("-inf")
+
+
+def catch_up(now: datetime | None = None) -> int:
+    """Queue what the worker's own announcement missed: endings from the last two hours with no
+    delivery for a webhook that existed then (a worker that died between marking a video ready
+    and queueing, or an ending written outside the worker's step). Returns how many were queued."""
+    from playground.models import Generation
+
+    now = now or timezone.now()
+    queued = 0
+    for hook in Webhook.objects.filter(active=True):
+        states = {"both": ["ready", "failed"], "ready": ["ready"], "failed": ["failed"]}[hook.events]
+        missed = (
+            Generation.objects.filter(
+                state__in=states,
+                created_at__gte=now - 2 * CATCH_UP_WINDOW,  # keeps the scan on the date index
+                finished_at__gte=max(hook.created_at, now - CATCH_UP_WINDOW),
+            )
+            .exclude(webhook_deliveries__webhook=hook)
+            .select_related("created_by")[:100]
+        )
+        for gen in missed:
+            queued += enqueue_for(gen, [hook])
+    return queued
 
 
 def enqueue_test(hook: Webhook) -> WebhookDelivery:
@@ -231,6 +271,12 @@ def retry_delay(attempts: int) -> float:
 
 def deliver_due(owner: str, *, limit: int = 4) -> int:
     """Send the deliveries due now (one at a time); how many were tried."""
+    global _last_catch_up
+    if time.monotonic() - _last_catch_up >= CATCH_UP_EVERY:
+        _last_catch_up = time.monotonic()
+        missed = catch_up()
+        if missed:
+            log.warning("Queued %d webhook deliveries the worker had not announced", missed)
     claimed = WebhookDelivery.objects.claim_due(owner, limit, settings.WEBHOOK_TIMEOUT * 4 + 10)
     for delivery in claimed:
         # The webhook may have been paused (or switched off) since these rows were claimed.

@@ -411,3 +411,31 @@ def test_staff_can_send_a_test_event_and_send_a_delivery_again(staff_client, rec
     deliver_all()
     assert len(receiver.received) == 2
     assert receiver.received[1][1] == body  # the same body, freshly signed
+
+
+@pytest.mark.django_db
+def test_an_ending_the_worker_never_announced_is_caught_up_once(user, receiver):
+    earlier = timezone.now() - timedelta(minutes=5)
+    hook(receiver.url, created_at=earlier - timedelta(minutes=1))
+    # As if the worker died between marking it ready and queueing its deliveries.
+    missed = Generation.objects.create(
+        created_by=user, model="video-01", prompt="Caught up", state=State.READY, finished_at=earlier
+    )
+    announced = Generation.objects.create(
+        created_by=user, model="video-01", prompt="Announced", state=State.READY, finished_at=earlier
+    )
+    webhooks.enqueue(announced)
+    # Ended before this webhook existed: not its business.
+    Generation.objects.create(
+        created_by=user,
+        model="video-01",
+        prompt="Too old",
+        state=State.FAILED,
+        finished_at=earlier - timedelta(minutes=2),
+    )
+
+    assert webhooks.catch_up() == 1
+    assert webhooks.catch_up() == 0  # once only
+    assert webhooks.enqueue(missed) == 0  # and the worker's own path can't add a second
+    deliver_all()
+    assert sorted(json.loads(body)["prompt"] for _, body in receiver.received) == ["Announced", "Caught up"]
