@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from playground import batches, budgets, images, linkfetch
+from playground import batches, budgets, continuation, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
@@ -78,6 +78,8 @@ class GenerateForm(forms.Form):
     # Remix and Retry carry the earlier generation's first frame, so nobody uploads it again.
     reuse_first_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
     drop_reused_first_frame = forms.BooleanField(label="Don't use this first frame", required=False)
+    # Continue: the last frame of this ready generation becomes the first frame (continuation.py).
+    continue_from = forms.IntegerField(required=False, widget=forms.HiddenInput)
     # A picture fixed with one of the one-click fixes ("<staging id>:<fix>"), owned by this session.
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     takes = forms.IntegerField(
@@ -124,6 +126,31 @@ class GenerateForm(forms.Form):
             return Generation.objects.filter(pk=int(value)).exclude(first_frame="").first()
         except (TypeError, ValueError):
             return None
+
+    def continued_generation(self) -> Generation | None:
+        """The ready generation whose last frame this form continues from, if any."""
+        value = self["continue_from"].value()
+        if not value or (self.is_bound and self["drop_reused_first_frame"].value()):
+            return None
+        try:
+            return Generation.objects.filter(pk=int(value), state="ready").exclude(video="").first()
+        except (TypeError, ValueError):
+            return None
+
+    def check_continued(self, staging: Staging) -> list[str]:
+        """Before any submit: the continued frame's problems, with fixes offered when some apply."""
+        continued = self.continued_generation()
+        if continued is None:
+            return []
+        data = b""
+        try:
+            data = _read_last_frame(continued)
+            images.check_image(data)
+        except images.ImageRejected as exc:
+            if data:
+                self.offer = staging.offer(data, exc.messages)
+            return exc.messages
+        return []
 
     def clean_prompt(self) -> str:
         # Browsers send new lines as CRLF; count them as one character, like the counter does.
@@ -237,7 +264,10 @@ class GenerateForm(forms.Form):
             self.add_error("first_frame", f"This file is {about}. The largest image we can send is 20 MB.")
             return cleaned
         reused = self.reused_generation()
+        continued = self.continued_generation()
         staged = (cleaned.get("staged_first_frame") or "").strip()
+        # Still a continuation if its frame (or a fix of it) is used, not another picture.
+        cleaned["continues"] = continued if continued and not (upload or link) else None
         if upload and link:
             self.add_error("image_link", "Give either an image file or an image link, not both.")
         elif upload:
@@ -251,6 +281,8 @@ class GenerateForm(forms.Form):
                     "first_frame", "That fixed picture is no longer available. Choose the picture again."
                 )
             cleaned["checked_image"] = checked
+        elif continued:
+            self._check("first_frame", lambda: _read_last_frame(continued))
         elif reused:
             self._check("first_frame", lambda: _read_stored(reused.first_frame.name))
         elif cleaned.get("reuse_first_frame") and not cleaned.get("drop_reused_first_frame"):
@@ -338,6 +370,7 @@ class GenerateForm(forms.Form):
                         first_frame_width=checked.width if checked else None,
                         first_frame_height=checked.height if checked else None,
                         source_link=source,
+                        continues=data.get("continues"),
                     )
                     for i, (checked, source) in enumerate(plan)
                 ]
@@ -375,6 +408,26 @@ def _read_stored(name: str) -> bytes:
         return data
 
 
+def _read_last_frame(source: Generation) -> bytes:
+    try:
+        return _read_stored(continuation.last_frame_of(source))
+    except (continuation.NotAVideo, OSError) as exc:
+        raise images.ImageRejected(
+            f"We couldn't read the last frame of video #{source.pk}, so it can't be continued. "
+            "Choose a picture instead."
+        ) from exc
+
+
+def continue_initial(source: Generation) -> dict[str, Any]:
+    """The Generate form's starting values for the shot after `source`: its last frame first."""
+    return {
+        "model": source.model,
+        "prompt": source.prompt,
+        "enhance_prompt": source.enhance_prompt,
+        "continue_from": source.pk,
+    }
+
+
 def remix_initial(source: Generation) -> dict[str, Any]:
     """The Generate form's starting values for another take of `source`."""
     return {
@@ -392,4 +445,5 @@ def initial_from_post(post: Any) -> dict[str, Any]:
         "model": post.get("model") or DEFAULT_MODEL,
         "prompt": post.get("prompt", ""),
         "enhance_prompt": bool(post.get("enhance_prompt")),
+        "continue_from": post.get("continue_from") or None,
     }

@@ -235,6 +235,13 @@ class Generation(models.Model):
     first_frame_width = models.PositiveIntegerField(null=True, blank=True)
     first_frame_height = models.PositiveIntegerField(null=True, blank=True)
     source_link = models.URLField(max_length=2000, blank=True, help_text="The image link the user gave.")
+    # Continue: this video starts from the last frame of that one (playground/continuation.py).
+    continues = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
+    last_frame = models.FileField(
+        blank=True, max_length=300, help_text="Made the first time someone continues it."
+    )
 
     # Our side of the job.
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
@@ -840,3 +847,10 @@ class Preset(models.Model):
 
     def can_be_changed_by(self, user: Any) -> bool:
         return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
+
+
+# The features around a generation keep their models beside their logic; Django finds them here.
+from playground.notifications import NotifyPreference as NotifyPreference  # noqa: E402
+from playground.sequences import SequenceExport as SequenceExport  # noqa: E402
+from playground.webhooks import Webhook as Webhook  # noqa: E402
+from playground.webhooks import WebhookDelivery as WebhookDelivery  # noqa: E402

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import bulk, collections, health, presets, queue_pages, views
+from playground import bulk, collections, health, notifications, presets, queue_pages, sequence_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +17,11 @@ urlpatterns = [
     path("videos/<int:pk>/download/", views.download, name="download"),
     path("videos/<int:pk>/star/", views.star, name="star"),
     path("videos/<int:pk>/delete/", views.delete, name="delete"),
+    path("videos/<int:pk>/sequence/", sequence_views.sequence, name="sequence"),
+    path("videos/<int:pk>/sequence/export/", sequence_views.start_export, name="start_export"),
+    path("films/<int:pk>/", sequence_views.export, name="sequence_export"),
+    path("films/<int:pk>/download/", sequence_views.export_download, name="sequence_download"),
+    path("notifications/", notifications.set_preference, name="notify_preference"),
     path("usage/", views.usage, name="usage"),
     path("queue/", queue_pages.queue, name="queue"),
     path("queue/cancel-mine/", queue_pages.cancel_mine, name="cancel_mine"),

@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch, presets
-from playground.forms import GenerateForm, initial_from_post, remix_initial
+from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch, notifications, presets
+from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
@@ -68,7 +68,12 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         preset_pk = request.GET.get("preset", "")
         if preset_pk.isdigit():
             initial |= presets.preset_initial(get_object_or_404(presets.team_presets(), pk=int(preset_pk)))
+        continue_pk = request.GET.get("continue", "")
+        if continue_pk.isdigit():
+            initial |= continue_initial(get_object_or_404(Generation, pk=int(continue_pk), state=State.READY))
         form = GenerateForm(initial=initial, user=request.user)
+        if "continue_from" in initial:
+            return _generate_page(request, form, continue_problems=form.check_continued(staging))
     token = form["staged_first_frame"].value() if form.is_bound else ""
     return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
 
@@ -85,6 +90,7 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
     context = {
         "form": form,
         "reused": form.reused_generation(),
+        "continued": form.continued_generation(),
         "allowance": allowance,
         "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
         "budget": budgets.person_budget(request.user),
@@ -235,6 +241,8 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "api_code": apicode.for_generation(gen),
         "in_collections": list(Collection.objects.filter(entries__generation=gen).order_by("name")),
         "collections": list(Collection.objects.order_by("name", "id")),
+        "in_sequence": gen.continues_id is not None or gen.continuations.exists(),
+        "notify_on": notifications.wants_notifications(request.user),
     }
     return render(request, "playground/generation.html", context)
 
@@ -270,7 +278,7 @@ def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
     if request.method == "POST":
-        files = (gen.first_frame.name, gen.video.name, gen.poster.name)
+        files = (gen.first_frame.name, gen.video.name, gen.poster.name, gen.last_frame.name)
         gen.delete()
         # Files go after the row: a crash in between leaves an orphan file for `orphans`
         # to find, never a row pointing at a missing file.

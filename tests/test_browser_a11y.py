@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from playground.archive import inspect_video
 from playground.collections import add_videos
 from playground.demo.render import render_video
-from playground.models import Collection, Generation, Preset, Star, State
+from playground.models import Collection, Generation, Preset, SequenceExport, Star, State
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.factories import PASSWORD, generation, image_bytes
 
@@ -90,7 +90,18 @@ def site(tmp_path: Path) -> dict[str, str]:
     Preset.objects.create(
         name="Lake at night", model="video-01-live2d", prompt="A lake", first_frame_from=ready, created_by=me
     )
+    sequel = make(State.READY, "The lantern drifts to the shore", continues=ready)
+    making = SequenceExport.objects.create(
+        created_by=me, clip_ids=[ready.pk, sequel.pk], progress=0.5, state="working"
+    )
+    film = SequenceExport.objects.create(
+        created_by=me, clip_ids=[ready.pk, sequel.pk], state="ready", video=sequel.video.name, duration=2.0
+    )
     return {
+        "continue (last frame attached)": f"/generate/?continue={ready.pk}",
+        "sequence": f"/videos/{sequel.pk}/sequence/",
+        "film (in the making)": f"/films/{making.pk}/",
+        "film (ready)": f"/films/{film.pk}/",
         "generate": "/generate/",
         "generate with errors": "POST",
         "gallery": "/gallery/",
