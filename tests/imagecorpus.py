@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import io
 import math
+import os
 import random
 import re
 import socket
@@ -942,14 +943,22 @@ def rss_growth_of_check(data: bytes) -> int | None:
         file.write(data)
         file.flush()
         done = subprocess.run(
-            [sys.executable, "-m", "tests.imagecorpus", "--rss-of-check", file.name],
+            # The corpus imports the test factories, which need Django's apps loaded first.
+            [sys.executable, "-c", _RSS_OF_CHECK, file.name],
             cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
             capture_output=True,
             text=True,
             check=True,
         )
     answer = done.stdout.strip()
     return None if answer == "n/a" else int(answer)
+
+
+_RSS_OF_CHECK = (
+    "import sys, django; django.setup(); from tests.imagecorpus import _rss_of_check; "
+    "print(_rss_of_check(sys.argv[1]))"
+)
 
 
 def _rss_of_check(path: str) -> str:

@@ -24,6 +24,8 @@ TEST_ONLY_VARIABLES = (
     "AIMLAPI_KEY",
     "AIMLAPI_BASE_URL",
     "DATABASE_URL",
+    # Set by the browser fixtures for Playwright in the test process; never in a deployment.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
     "MEDIA_ROOT",
     "PORT",
     "GUNICORN_BIND",
