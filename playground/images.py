@@ -821,12 +821,16 @@ def _verify_png(header: _PngHeader) -> None:
             # Small input steps keep unconsumed_tail (copied on every call) short.
             for offset in range(0, len(chunk), _INFLATE_INPUT_STEP):
                 pending: bytes | memoryview = chunk[offset : offset + _INFLATE_INPUT_STEP]
-                while pending and not inflater.eof:
+                while not inflater.eof:
                     before = len(pending)
                     out = inflater.decompress(pending, _INFLATE_OUTPUT_STEP)
                     pending = inflater.unconsumed_tail
-                    if not checker.feed(out) or (not out and len(pending) == before):
+                    if not checker.feed(out) or (pending and not out and len(pending) == before):
                         raise _damaged("PNG")
+                    # A full output step may leave output buffered inside the inflater after all
+                    # the input went in (a flat 1024×1024 picture does): drain it before moving on.
+                    if not pending and len(out) < _INFLATE_OUTPUT_STEP:
+                        break
                 if inflater.eof:
                     break
             if inflater.eof:
