@@ -89,6 +89,9 @@ _LABELS = {
     "compress": "Compress",
     "convert": "Convert to JPEG",
 }
+# The only fix names a form, a URL or a stored file name may carry.
+KEYS = frozenset(_LABELS)
+DOES_NOT_APPLY = "That fix does not apply to this image."
 
 
 def diagnose(data: bytes) -> list[Fix]:
@@ -114,7 +117,7 @@ def apply_fix(data: bytes, key: str) -> images.CheckedImage:
     source, picture, plans = _assess(data, verify_only=False)
     plan = next((plan for plan in plans if plan.fix.key == key), None)
     if plan is None:
-        raise images.ImageRejected("That fix does not apply to this image.")
+        raise images.ImageRejected(DOES_NOT_APPLY)
     keep_png = _keeps_png(source, picture, key)
     result = _render(plan, picture.image)
     return images.check_image(_encode(result, png=keep_png, icc=picture.icc))

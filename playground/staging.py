@@ -73,6 +73,8 @@ class Staging:
 
     def preview(self, staged_id: str, key: str) -> bytes:
         """A small JPEG of what fix `key` would make (made once, then kept)."""
+        if key not in imagefix.KEYS:
+            raise images.ImageRejected(imagefix.DOES_NOT_APPLY)
         name = _path(staged_id, f"preview-{key}.jpg")
         if not default_storage.exists(name):
             fixed = self._fixed(staged_id, key)
@@ -98,7 +100,7 @@ class Staging:
     def chosen(self, token: str) -> Chosen | None:
         """What a form's staged_first_frame value stands for, if this session owns it."""
         staged_id, _, key = token.partition(":")
-        if not self.owns(staged_id) or not key.isidentifier():
+        if not self.owns(staged_id) or key not in imagefix.KEYS:
             return None
         try:
             return self.choose(staged_id, key)
@@ -107,9 +109,12 @@ class Staging:
 
     def checked(self, token: str) -> images.CheckedImage | None:
         staged_id, _, key = token.partition(":")
-        if not self.owns(staged_id) or not key.isidentifier():
+        if not self.owns(staged_id) or key not in imagefix.KEYS:
             return None
-        return self._fixed(staged_id, key)
+        try:
+            return self._fixed(staged_id, key)
+        except images.ImageRejected:
+            return None
 
     def stored_name(self, staged_id: str, name: str) -> str:
         """The storage name of a staged file, for a name a URL may ask for."""
@@ -123,6 +128,10 @@ class Staging:
         return data
 
     def _fixed(self, staged_id: str, key: str) -> images.CheckedImage:
+        # Only known names reach a storage path: a crafted one ("x/../../first-frames/…") gets
+        # the same answer as a fix that doesn't fit, so it can't tell whether such a file exists.
+        if key not in imagefix.KEYS:
+            raise images.ImageRejected(imagefix.DOES_NOT_APPLY)
         for extension in ("jpg", "png"):
             name = _path(staged_id, f"fixed-{key}.{extension}")
             if default_storage.exists(name):

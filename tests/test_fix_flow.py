@@ -195,3 +195,31 @@ def test_staged_pictures_older_than_a_day_are_swept(signed_in: Client, settings)
     assert [f.name for f in Path(settings.MEDIA_ROOT, "staging").iterdir() if any(f.iterdir())] == [
         folders[1].name
     ]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_crafted_fix_name_gets_the_plain_answer_and_reads_no_file(signed_in: Client, htmx: bool):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    staged = offers(html)["crop"].split(":")[0]
+    # A stored file another path could reach, and one that isn't there: the answers must match.
+    there = default_storage.save(
+        "first-frames/someone-else.png", SimpleUploadedFile("x", image_bytes(640, 480))
+    )
+    headers = {"HX-Request": "true"} if htmx else {}
+    answers = []
+    stem = there.removesuffix(".png")  # the fixer adds the extension itself
+    for key in (f"x/../../../{stem}", "x/../../../first-frames/missing", "nonsense", "original", ""):
+        response = signed_in.post(GENERATE, {**form(), "apply_fix": f"{staged}:{key}"}, headers=headers)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "That fix does not apply to this image." in body
+        assert "staged_first_frame" not in body
+        answers.append(body.replace(str(staged), "").count("<"))
+    assert len(set(answers)) == 1
+    # Nor as a form value or a preview name.
+    made = signed_in.post(GENERATE, form(staged_first_frame=f"{staged}:x/../../../{stem}"))
+    assert "That fixed picture is no longer available" in made.content.decode()
+    preview = signed_in.get(reverse("staged_image", args=[staged, "preview-nonsense.jpg"]))
+    assert preview.status_code == 404
