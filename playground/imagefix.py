@@ -74,6 +74,23 @@ _TRANSPOSE = {
 }
 
 
+def browser_rules() -> dict[str, object]:
+    """The limits the Generate page checks before uploading, so its script retypes no number.
+
+    "fixable" says what this module can read and redraw; "shrinkable_pixels" is the largest
+    baseline JPEG Shrink takes (other formats over images.MAX_PIXELS get no fix, so the page must
+    not promise one).
+    """
+    return {
+        "max_bytes": images.MAX_BYTES,
+        "min_short_side": images.MIN_SHORT_SIDE,
+        "max_pixels": images.MAX_PIXELS,
+        "fix_max_bytes": MAX_INPUT_BYTES,
+        "shrinkable_pixels": MAX_JPEG_PIXELS,
+        "fixable": ["jpeg", "png", "a WebP image", "a GIF image"],
+    }
+
+
 @dataclass(frozen=True)
 class Fix:
     key: str  # "crop", "borders", "enlarge", "shrink", "compress" or "convert"

@@ -80,11 +80,7 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
         "allowance": allowance_for(request.user),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
-        "rules": {
-            "max_bytes": images.MAX_BYTES,
-            "min_short_side": images.MIN_SHORT_SIDE,
-            "max_pixels": images.MAX_PIXELS,
-        },
+        "rules": imagefix.browser_rules(),
         **extra,
     }
     return render(request, "playground/generate.html", context)
