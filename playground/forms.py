@@ -222,6 +222,7 @@ class GenerateForm(forms.Form):
                     enhance_prompt=data["enhance_prompt"],
                     first_frame=name,
                     first_frame_sha256=checked.sha256 if checked else "",
+                    first_frame_type=checked.mime if checked else "",
                     first_frame_width=checked.width if checked else None,
                     first_frame_height=checked.height if checked else None,
                     source_link=(data.get("image_link") or "").strip(),

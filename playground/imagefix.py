@@ -111,6 +111,27 @@ KEYS = frozenset(_LABELS)
 DOES_NOT_APPLY = "That fix does not apply to this image."
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    mime: str  # of the picture as given
+    width: int  # as displayed
+    height: int
+    fixes: list[Fix]
+
+
+_MIMES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+def diagnose_picture(data: bytes) -> Diagnosis | None:
+    """diagnose(data) with what was learnt on the way; None when no fix applies."""
+    try:
+        source, _, plans = _assess(data, verify_only=True)
+    except images.ImageRejected:
+        return None
+    width, height = source.displayed
+    return Diagnosis(_MIMES[source.kind], width, height, [plan.fix for plan in plans])
+
+
 def diagnose(data: bytes) -> list[Fix]:
     """The fixes that turn these bytes into a first frame that passes every rule.
 
@@ -118,11 +139,8 @@ def diagnose(data: bytes) -> list[Fix]:
     damaged, hostile, or refused for a reason no fix changes). Decodes the picture once (a JPEG at
     1/8 scale), so a file that only looks like an image is never offered a fix.
     """
-    try:
-        _, _, plans = _assess(data, verify_only=True)
-    except images.ImageRejected:
-        return []
-    return [plan.fix for plan in plans]
+    found = diagnose_picture(data)
+    return found.fixes if found else []
 
 
 def apply_fix(data: bytes, key: str) -> images.CheckedImage:

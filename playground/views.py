@@ -47,7 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def generate(request: HtmxHttpRequest) -> HttpResponse:
-    staging = Staging(request.session)
+    staging = Staging(request.user)
     if request.method == "POST" and request.POST.get("apply_fix"):
         return _apply_fix(request, staging)
     if request.method == "POST":
@@ -107,7 +107,7 @@ def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
 @require_POST
 def check_frame(request: HtmxHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
-    staging = Staging(request.session)
+    staging = Staging(request.user)
     upload = request.FILES.get("first_frame")
     link = request.POST.get("image_link", "").strip()
     context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None}
@@ -138,7 +138,7 @@ def check_frame(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpResponseBase:
     """A staged picture or a fix's preview, for the session that staged it only."""
-    staging = Staging(request.session)
+    staging = Staging(request.user)
     if not staging.owns(staged_id):
         raise Http404("No such picture.")
     if name.startswith("preview-"):

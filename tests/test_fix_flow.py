@@ -223,3 +223,62 @@ def test_a_crafted_fix_name_gets_the_plain_answer_and_reads_no_file(signed_in: C
     assert "That fixed picture is no longer available" in made.content.decode()
     preview = signed_in.get(reverse("staged_image", args=[staged, "preview-nonsense.jpg"]))
     assert preview.status_code == 404
+
+
+def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_once(
+    signed_in: Client, settings, user, other_user
+):
+    from pathlib import Path
+
+    from playground import staging
+    from playground.models import StagedPicture
+
+    stranger = Client()
+    stranger.force_login(other_user)
+    stranger.post(GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))))
+    staged = []
+    for index in range(staging.KEEP_PER_PERSON + 2):
+        picture = image_bytes(1000 + index, 200, "PNG")
+        html = signed_in.post(
+            GENERATE, form(first_frame=SimpleUploadedFile("w.png", picture))
+        ).content.decode()
+        staged.append(offers(html)["crop"].split(":")[0])
+    mine = set(StagedPicture.objects.filter(owner=user).values_list("pk", flat=True))
+    assert mine == set(staged[-staging.KEEP_PER_PERSON :])
+    assert StagedPicture.objects.filter(owner=other_user).count() == 1  # others' are untouched
+    folders = {f.name for f in Path(settings.MEDIA_ROOT, "staging").iterdir() if any(f.iterdir())}
+    assert folders >= mine and not folders & set(staged[:2])  # the dropped ones' files are gone
+    assert len(folders) == staging.KEEP_PER_PERSON + 1
+    dropped = signed_in.post(GENERATE, {**form(), "apply_fix": f"{staged[0]}:crop"}).content.decode()
+    assert "no longer waiting to be fixed" in dropped
+
+
+def test_staged_bytes_are_capped_too(signed_in: Client, user, monkeypatch):
+    from playground import staging
+    from playground.models import StagedPicture
+
+    size = len(image_bytes(1000, 200, "PNG"))
+    monkeypatch.setattr(staging, "KEEP_BYTES_PER_PERSON", 2 * size + size // 2)
+    for width in (1000, 1001, 1002):
+        signed_in.post(
+            GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(width, 200, "PNG")))
+        )
+    sizes = list(StagedPicture.objects.filter(owner=user).values_list("size", flat=True))
+    assert len(sizes) == 2  # a third would pass the byte cap; the newest is always kept
+
+
+def test_the_first_frames_type_is_stored_and_the_fix_flow_remembers_what_it_found(signed_in: Client, user):
+    from playground.models import StagedPicture
+
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.webp", image_bytes(1200, 200, "WEBP")))
+    ).content.decode()
+    record = StagedPicture.objects.get(owner=user)
+    assert (record.mime, record.width, record.height) == ("image/webp", 1200, 200)
+    assert {fix["key"] for fix in record.fixes} == {"crop", "borders"}
+    signed_in.post(GENERATE, form(staged_first_frame=offers(html)["borders"]))
+    gen = Generation.objects.get()
+    assert gen.first_frame_type == "image/jpeg" == gen.first_frame_mime
+    # A PNG stored under a name that says JPEG is still sent as what it is.
+    gen.first_frame_type = "image/png"
+    assert gen.first_frame_mime == "image/png"
