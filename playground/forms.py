@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
-from playground import images, linkfetch
+from playground import imagefix, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
@@ -166,7 +166,10 @@ class GenerateForm(forms.Form):
         except images.ImageRejected as exc:
             self._refuse(field, exc.messages)
             if self.staging:
-                self.offer = self.staging.offer(data, exc.messages)
+                try:
+                    self.offer = self.staging.offer(data, exc.messages)
+                except imagefix.FixerBusy as busy:
+                    self._refuse(field, busy.messages)
 
     def _refuse(self, field: str, messages: list[str]) -> None:
         for message in messages:

@@ -24,12 +24,19 @@ GIF; the others are rare enough not to be worth the decoders' attack surface.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import math
 import struct
+import threading
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
+from django.conf import settings
 from PIL import Image, ImageCms, ImageFilter
 
 from playground import images
@@ -48,6 +55,7 @@ MAX_JPEG_PIXELS = 3 * images.MAX_PIXELS
 _QUALITY = 92
 _MIN_QUALITY = 60
 _PREVIEW_QUALITY = 85
+_BAND_ROWS = 256
 _TARGET_SHORT_SIDE = images.MIN_SHORT_SIDE + 1
 
 # Real files have a few dozen JPEG segments or PNG chunks before the pixels (PNG encoders write
@@ -111,6 +119,58 @@ KEYS = frozenset(_LABELS)
 DOES_NOT_APPLY = "That fix does not apply to this image."
 
 
+# --- How many at once, and giving the memory back ------------------------------------------
+
+
+class FixerBusy(images.ImageRejected):
+    """Every fixing slot of this process stayed taken for PICTURE_FIX_WAIT_SECONDS."""
+
+
+_slots: threading.BoundedSemaphore | None = None
+_slots_lock = threading.Lock()
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _libc_trim() -> Callable[[], None]:
+    # glibc keeps freed blocks below its (growing, up to 32 MB) mmap threshold in the heap, so
+    # Pillow's 16 MB image blocks stayed resident after each fix: 0.8 GB became 3.1 GB and
+    # stayed. malloc_trim(0) hands them back; elsewhere (musl, macOS) there is nothing to do.
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return (lambda: trim(0) and None) if trim is not None else (lambda: None)
+
+
+_trim = _libc_trim()
+
+
+@contextmanager
+def _slot() -> Iterator[None]:
+    global _slots
+    with _slots_lock:
+        if _slots is None:
+            _slots = threading.BoundedSemaphore(settings.PICTURE_FIXES_AT_ONCE)
+        slots = _slots
+    if not slots.acquire(timeout=settings.PICTURE_FIX_WAIT_SECONDS):
+        raise FixerBusy("The picture fixer is busy with other pictures. Try again in a moment.")
+    try:
+        yield
+    finally:
+        slots.release()
+        _trim()
+
+
+def _one_slot(work: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run `work` (which decodes a whole picture) in one of the process's fixing slots."""
+
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _slot():
+            return work(*args, **kwargs)
+
+    run.__doc__, run.__name__ = work.__doc__, work.__name__
+    return run
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     mime: str  # of the picture as given
@@ -122,10 +182,13 @@ class Diagnosis:
 _MIMES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
+@_one_slot
 def diagnose_picture(data: bytes) -> Diagnosis | None:
     """diagnose(data) with what was learnt on the way; None when no fix applies."""
     try:
         source, _, plans = _assess(data, verify_only=True)
+    except FixerBusy:
+        raise
     except images.ImageRejected:
         return None
     width, height = source.displayed
@@ -139,10 +202,14 @@ def diagnose(data: bytes) -> list[Fix]:
     damaged, hostile, or refused for a reason no fix changes). Decodes the picture once (a JPEG at
     1/8 scale), so a file that only looks like an image is never offered a fix.
     """
-    found = diagnose_picture(data)
+    try:
+        found = diagnose_picture(data)
+    except FixerBusy:
+        return []
     return found.fixes if found else []
 
 
+@_one_slot
 def apply_fix(data: bytes, key: str) -> images.CheckedImage:
     """Run one fix from diagnose(data) and check the result like any upload.
 
@@ -153,11 +220,14 @@ def apply_fix(data: bytes, key: str) -> images.CheckedImage:
     plan = next((plan for plan in plans if plan.fix.key == key), None)
     if plan is None:
         raise images.ImageRejected(DOES_NOT_APPLY)
-    keep_png = _keeps_png(source, picture, key)
-    result = _render(plan, picture.image)
-    return images.check_image(_encode(result, png=keep_png, icc=picture.icc))
+    keep_png, icc = _keeps_png(source, picture, key), picture.icc
+    held = [picture.image]
+    del picture, source  # from here `held` is the decoded picture's only reference
+    result = _render(plan, held)
+    return images.check_image(_encode(result, png=keep_png, icc=icc))
 
 
+@_one_slot
 def preview(data: bytes, *, long_side: int = 480) -> bytes:
     """A small JPEG of the picture (a fixed one, or any image we can read), for showing it."""
     if not 16 <= long_side <= 4096:
@@ -187,7 +257,7 @@ def _assess(data: bytes, *, verify_only: bool) -> tuple[_Source, _Picture, list[
         try:
             images.check_image(data)
         except images.ImageRejected as exc:
-            refusal = exc
+            refusal = exc.with_traceback(None)  # its traceback would hold this frame and the picture
         else:
             raise images.ImageRejected("This image already meets every rule, so there is nothing to fix.")
     keys = _fix_keys(source, len(data))
@@ -803,22 +873,42 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 # --- Redrawing and saving ----------------------------------------------------------------------
 
 
-def _render(plan: _Plan, image: Image.Image) -> Image.Image:
+def _render(plan: _Plan, held: list[Image.Image]) -> Image.Image:
+    """The fixed picture. `held` holds the only reference to the decoded one, which is let go
+    as soon as it is no longer needed, so a fix never holds much more than twice it."""
     if plan.canvas is not None:
-        return _with_borders(image, plan.canvas, plan.size)
+        return _with_borders(held, plan.canvas, plan.size)
+    image = held.pop()
     if plan.box is not None and plan.size == (plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]):
         return image.crop(plan.box)
     if plan.box is None and plan.size == image.size:
         return image
-    return image.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box, reducing_gap=3.0)
+    return _scaled(image, plan.size, plan.box)
 
 
-def _with_borders(image: Image.Image, canvas: tuple[int, int], size: tuple[int, int]) -> Image.Image:
+def _scaled(image: Image.Image, size: tuple[int, int], box: tuple[float, ...] | None = None) -> Image.Image:
+    """image (or its `box`) resized to `size` in bands of rows: a single resize keeps Pillow's
+    intermediate pass (the new width × the old height) beside both pictures. The filter reads
+    past each band's box, so the seams don't show."""
+    x0, y0, x1, y1 = box or (0, 0, image.width, image.height)
+    if size[0] * size[1] <= 1_000_000 or size[1] >= y1 - y0:  # small, or taller: no big intermediate
+        return image.resize(size, Image.Resampling.LANCZOS, box=(x0, y0, x1, y1), reducing_gap=3.0)
+    out = Image.new(image.mode, size)
+    scale_y = (y1 - y0) / size[1]
+    for row in range(0, size[1], _BAND_ROWS):
+        rows = min(_BAND_ROWS, size[1] - row)
+        band_box = (float(x0), y0 + row * scale_y, float(x1), min(float(y1), y0 + (row + rows) * scale_y))
+        out.paste(image.resize((size[0], rows), Image.Resampling.LANCZOS, box=band_box), (0, row))
+    return out
+
+
+def _with_borders(held: list[Image.Image], canvas: tuple[int, int], size: tuple[int, int]) -> Image.Image:
     """The picture in the middle of a blurred, darkened, scaled-up copy of itself.
 
     The blur is done on a copy ~48 px long and then stretched: a smooth glow at any size for a
     few milliseconds, where blurring at full size costs seconds.
     """
+    image = held.pop()
     width, height = size
     inner = (
         max(1, min(width, (image.width * width + canvas[0] // 2) // canvas[0])),
@@ -838,10 +928,9 @@ def _with_borders(image: Image.Image, canvas: tuple[int, int], size: tuple[int, 
     tiny = tiny.point(darker * 3 + (list(range(256)) if tiny.mode == "RGBa" else []))
     if tiny.mode == "RGBa":
         tiny = tiny.convert("RGBA")
+    picture = image if inner == image.size else _scaled(image, inner)
+    del image  # the original goes before the canvas is made
     background = tiny.resize(size, Image.Resampling.BICUBIC)
-    picture = image
-    if inner != image.size:
-        picture = image.resize(inner, Image.Resampling.LANCZOS, reducing_gap=3.0)
     background.paste(picture, ((width - inner[0]) // 2, (height - inner[1]) // 2))
     return background
 

@@ -122,6 +122,10 @@ MONTHLY_GENERATION_CAP = (
 )
 # Starting more than this many videos within one minute is refused (a double-click guard and a brake).
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
+# One-click picture fixes decode whole pictures (up to ~100 MB each): at most this many at once
+# per process; others wait this long, then get "busy, try again in a moment".
+PICTURE_FIXES_AT_ONCE = env_int("PICTURE_FIXES_AT_ONCE", 2, minimum=1)
+PICTURE_FIX_WAIT_SECONDS = env_number("PICTURE_FIX_WAIT_SECONDS", 10)
 
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]

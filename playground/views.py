@@ -127,7 +127,10 @@ def check_frame(request: HtmxHttpRequest) -> HttpResponse:
             context["fine"] = images.check_image(data)
         except images.ImageRejected as exc:
             context["messages_"] = exc.messages
-            context["offer"] = staging.offer(data, exc.messages)
+            try:
+                context["offer"] = staging.offer(data, exc.messages)
+            except imagefix.FixerBusy as busy:
+                context["messages_"] = exc.messages + busy.messages
     except images.ImageRejected as exc:
         context["messages_"] = exc.messages
     except linkfetch.LinkRejected as exc:
@@ -144,6 +147,8 @@ def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpRespons
     if name.startswith("preview-"):
         try:
             data = staging.preview(staged_id, name.removeprefix("preview-").removesuffix(".jpg"))
+        except imagefix.FixerBusy:
+            return HttpResponse("Busy, try again in a moment.", status=503, headers={"Retry-After": "5"})
         except images.ImageRejected as exc:
             raise Http404("No such fix.") from exc
         response: HttpResponseBase = HttpResponse(data, content_type="image/jpeg")
