@@ -183,10 +183,12 @@ _MIMES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF":
 
 
 @_one_slot
-def diagnose_picture(data: bytes) -> Diagnosis | None:
-    """diagnose(data) with what was learnt on the way; None when no fix applies."""
+def diagnose_picture(data: bytes, *, refused: bool = False) -> Diagnosis | None:
+    """diagnose(data) with what was learnt on the way; None when no fix applies.
+
+    refused: images.check_image has already refused these bytes, so it is not run again."""
     try:
-        source, _, plans = _assess(data, verify_only=True)
+        source, _, plans = _assess(data, verify_only=True, refused=refused)
     except FixerBusy:
         raise
     except images.ImageRejected:
@@ -216,7 +218,24 @@ def apply_fix(data: bytes, key: str) -> images.CheckedImage:
     Raises images.ImageRejected with a plain sentence when the bytes can't be fixed or the fix
     does not apply to them.
     """
-    source, picture, plans = _assess(data, verify_only=False)
+    return _apply(data, key, refused=False, preview_side=None)[0]
+
+
+@_one_slot
+def apply_fix_with_preview(
+    data: bytes, key: str, *, long_side: int = 480
+) -> tuple[images.CheckedImage, bytes]:
+    """apply_fix for bytes check_image already refused, with preview()'s JPEG of the result made
+    from the same decode (no second check of the original, no decode of the fixed file)."""
+    fixed, small = _apply(data, key, refused=True, preview_side=long_side)
+    assert small is not None
+    return fixed, small
+
+
+def _apply(
+    data: bytes, key: str, *, refused: bool, preview_side: int | None
+) -> tuple[images.CheckedImage, bytes | None]:
+    source, picture, plans = _assess(data, verify_only=False, refused=refused)
     plan = next((plan for plan in plans if plan.fix.key == key), None)
     if plan is None:
         raise images.ImageRejected(DOES_NOT_APPLY)
@@ -224,7 +243,18 @@ def apply_fix(data: bytes, key: str) -> images.CheckedImage:
     held = [picture.image]
     del picture, source  # from here `held` is the decoded picture's only reference
     result = _render(plan, held)
-    return images.check_image(_encode(result, png=keep_png, icc=icc))
+    small = None
+    if preview_side is not None:
+        thumb = _flatten(
+            result.resize(_fit(result.size, preview_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        )
+        small = _jpeg(thumb, _PREVIEW_QUALITY, None)
+    return images.check_image(_encode(result, png=keep_png, icc=icc)), small
+
+
+def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    scale = min(1.0, long_side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 @_one_slot
@@ -250,10 +280,13 @@ class _Plan:
     canvas: tuple[int, int] | None = None  # borders: the padded size, before any scaling
 
 
-def _assess(data: bytes, *, verify_only: bool) -> tuple[_Source, _Picture, list[_Plan]]:
+def _assess(
+    data: bytes, *, verify_only: bool, refused: bool = False
+) -> tuple[_Source, _Picture, list[_Plan]]:
+    """refused: the caller already had images.check_image refuse these bytes (no second check)."""
     source = _inspect(data)
     refusal: images.ImageRejected | None = None
-    if source.kind in ("JPEG", "PNG") and source.scale == 1 and len(data) <= images.MAX_BYTES:
+    if not refused and source.kind in ("JPEG", "PNG") and source.scale == 1 and len(data) <= images.MAX_BYTES:
         try:
             images.check_image(data)
         except images.ImageRejected as exc:

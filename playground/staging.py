@@ -69,7 +69,7 @@ class Staging:
 
     def offer(self, data: bytes, messages: list[str]) -> Offer | None:
         """Keep `data` if some fix would mend it; None if no fix applies."""
-        found = imagefix.diagnose_picture(data)
+        found = imagefix.diagnose_picture(data, refused=True)
         if found is None or not getattr(self.owner, "pk", None):
             return None
         staged_id = uuid.uuid4().hex
@@ -96,8 +96,7 @@ class Staging:
         record = self._known(staged_id, key)
         name = _path(staged_id, f"preview-{key}.jpg")
         if not default_storage.exists(name):
-            fixed = self._fixed(record, key)
-            default_storage.save(name, ContentFile(imagefix.preview(fixed.data)))
+            self._made(record, key)  # makes the preview from the same decode
         with default_storage.open(name, "rb") as f:
             data: bytes = f.read()
         return data
@@ -152,9 +151,10 @@ class Staging:
         if key not in record.made:
             with default_storage.open(_path(record.id, "original"), "rb") as f:
                 original = f.read()
-            fixed = imagefix.apply_fix(original, key)
+            fixed, preview = imagefix.apply_fix_with_preview(original, key)
             name = f"fixed-{key}.{fixed.extension}"
             default_storage.save(_path(record.id, name), ContentFile(fixed.data))
+            default_storage.save(_path(record.id, f"preview-{key}.jpg"), ContentFile(preview))
             record.made[key] = {
                 "name": name,
                 "mime": fixed.mime,
