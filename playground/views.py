@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, imagefix, images, linkfetch
+from playground import apicode, archive, imagefix, images, linkfetch, uploads
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
@@ -59,7 +59,7 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
             request.FILES,
             user=request.user,
             staging=staging,
-            upload_too_large=getattr(request, "upload_too_large", None),
+            upload_too_large=uploads.too_large(request),
         )
         if form.is_valid() and (gen := form.save()):
             return redirect(gen)
@@ -105,6 +105,7 @@ def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
 
 
 @require_POST
+@uploads.fix_upload_limit
 def check_frame(request: HtmxHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
     staging = Staging(request.user)
@@ -112,7 +113,7 @@ def check_frame(request: HtmxHttpRequest) -> HttpResponse:
     link = request.POST.get("image_link", "").strip()
     context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None}
     try:
-        if getattr(request, "upload_too_large", None):
+        if uploads.too_large(request):
             raise images.ImageRejected(
                 f"This file is larger than {imagefix.MAX_INPUT_BYTES // (1024 * 1024)} MB, "
                 "too large even to fix here. Make it smaller on your computer first."

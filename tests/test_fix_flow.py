@@ -282,3 +282,17 @@ def test_the_first_frames_type_is_stored_and_the_fix_flow_remembers_what_it_foun
     # A PNG stored under a name that says JPEG is still sent as what it is.
     gen.first_frame_type = "image/png"
     assert gen.first_frame_mime == "image/png"
+
+
+def test_the_check_endpoint_still_demands_the_csrf_token(user):
+    # Its larger upload limit is set inside the view, so the CSRF check runs there too.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    upload = SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))
+    assert client.post(CHECK, {"first_frame": upload}).status_code == 403
+    page = client.get(GENERATE).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+    upload.seek(0)
+    answer = client.post(CHECK, {"first_frame": upload, "csrfmiddlewaretoken": token.group(1)})
+    assert answer.status_code == 200 and "too wide" in answer.content.decode()
