@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("generate/", views.generate, name="generate"),
     path("generate/check/", views.check_frame, name="check_frame"),
+    path("generate/fix/", views.apply_fix, name="apply_fix"),
     path("generate/staged/<str:staged_id>/<str:name>", views.staged_image, name="staged_image"),
     path("gallery/", views.gallery, name="gallery"),
     path("gallery/cards/<int:pk>/", views.gallery_card, name="gallery_card"),

@@ -48,8 +48,6 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def generate(request: HtmxHttpRequest) -> HttpResponse:
     staging = Staging(request.user)
-    if request.method == "POST" and request.POST.get("apply_fix"):
-        return _apply_fix(request, staging)
     if request.method == "POST":
         existing = _same_submission(request)
         if existing:
@@ -86,9 +84,14 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
     return render(request, "playground/generate.html", context)
 
 
-def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
-    """A one-click fix was chosen: make it, then show the form again with the fixed picture."""
-    staged_id, _, key = request.POST["apply_fix"].partition(":")
+@require_POST
+def apply_fix(request: HtmxHttpRequest) -> HttpResponse:
+    """A one-click fix was chosen: make it, then show the form again with the fixed picture.
+
+    Its own URL: the "Use this" buttons post here (formaction= without JavaScript, hx-post with).
+    """
+    staging = Staging(request.user)
+    staged_id, _, key = request.POST.get("apply_fix", "").partition(":")
     chosen = None
     problem = ""
     if staging.owns(staged_id):

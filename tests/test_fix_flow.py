@@ -19,6 +19,7 @@ from tests.factories import image_bytes
 
 GENERATE = reverse("generate")
 CHECK = reverse("check_frame")
+APPLY = reverse("apply_fix")
 
 
 def form(**extra: Any) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def test_each_fix_is_offered_previewed_chosen_and_used_without_javascript(
         assert preview["Content-Type"] == "image/jpeg"
         # Choosing it shows the form again with the fixed picture attached, nothing made yet.
         before = Generation.objects.count()
-        chosen = signed_in.post(GENERATE, {**form(), "apply_fix": value}).content.decode()
+        chosen = signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
         assert f'name="staged_first_frame" value="{value}"' in chosen
         assert "The picture comes alive" in chosen
         assert Generation.objects.count() == before
@@ -95,7 +96,7 @@ def test_htmx_choosing_a_fix_returns_just_the_chosen_picture(signed_in: Client):
         GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
     ).content.decode()
     value = offers(html)["borders"]
-    fragment = signed_in.post(GENERATE, {"apply_fix": value}, headers={"HX-Request": "true"}).content.decode()
+    fragment = signed_in.post(APPLY, {"apply_fix": value}, headers={"HX-Request": "true"}).content.decode()
     assert fragment.lstrip().startswith('<div class="fix-chosen" data-fixed>')
     assert f'value="{value}"' in fragment
     assert "1000×401" in fragment
@@ -211,7 +212,7 @@ def test_a_crafted_fix_name_gets_the_plain_answer_and_reads_no_file(signed_in: C
     answers = []
     stem = there.removesuffix(".png")  # the fixer adds the extension itself
     for key in (f"x/../../../{stem}", "x/../../../first-frames/missing", "nonsense", "original", ""):
-        response = signed_in.post(GENERATE, {**form(), "apply_fix": f"{staged}:{key}"}, headers=headers)
+        response = signed_in.post(APPLY, {**form(), "apply_fix": f"{staged}:{key}"}, headers=headers)
         assert response.status_code == 200
         body = response.content.decode()
         assert "That fix does not apply to this image." in body
@@ -249,7 +250,7 @@ def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_
     folders = {f.name for f in Path(settings.MEDIA_ROOT, "staging").iterdir() if any(f.iterdir())}
     assert folders >= mine and not folders & set(staged[:2])  # the dropped ones' files are gone
     assert len(folders) == staging.KEEP_PER_PERSON + 1
-    dropped = signed_in.post(GENERATE, {**form(), "apply_fix": f"{staged[0]}:crop"}).content.decode()
+    dropped = signed_in.post(APPLY, {**form(), "apply_fix": f"{staged[0]}:crop"}).content.decode()
     assert "no longer waiting to be fixed" in dropped
 
 
@@ -296,3 +297,16 @@ def test_the_check_endpoint_still_demands_the_csrf_token(user):
     upload.seek(0)
     answer = client.post(CHECK, {"first_frame": upload, "csrfmiddlewaretoken": token.group(1)})
     assert answer.status_code == 200 and "too wide" in answer.content.decode()
+
+
+def test_each_action_has_its_own_url(signed_in: Client):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    assert f'formaction="{APPLY}"' in html and f'hx-post="{APPLY}"' in html
+    # The generate URL no longer makes fixes: an apply_fix value there is just a submit.
+    value = offers(html)["borders"]
+    assert "fix-chosen" not in signed_in.post(GENERATE, {**form(), "apply_fix": value}).content.decode()
+    chosen = signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
+    assert f'action="{GENERATE}"' in chosen  # the page shown from /generate/fix/ still submits to Generate
+    assert signed_in.get(APPLY).status_code == 405

@@ -19,7 +19,7 @@ from PIL import ImageFile
 from playground import images
 from playground.models import Generation
 from tests.factories import image_bytes
-from tests.test_fix_flow import GENERATE, form, offers
+from tests.test_fix_flow import APPLY, GENERATE, form, offers
 
 WIDTH, HEIGHT = 1000, 200
 
@@ -62,7 +62,7 @@ def test_the_fix_flow_checks_and_decodes_once_per_picture_per_step(signed_in: Cl
             == 200
         )
     step("two previews")
-    signed_in.post(GENERATE, {**form(), "apply_fix": offered["borders"]})
+    signed_in.post(APPLY, {**form(), "apply_fix": offered["borders"]})
     step("choose")
     assert signed_in.post(GENERATE, form(staged_first_frame=offered["borders"])).status_code == 302
     step("submit")

@@ -14,7 +14,7 @@ from django.urls import reverse
 from bench import fix_memory
 from playground import imagefix
 from tests.factories import image_bytes
-from tests.test_fix_flow import GENERATE, form, offers
+from tests.test_fix_flow import APPLY, GENERATE, form, offers
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_the_pages_say_busy_in_a_plain_sentence(signed_in: Client, monkeypatch, 
     slots = threading.BoundedSemaphore(1)
     monkeypatch.setattr(imagefix, "_slots", slots)
     slots.acquire()
-    chosen = signed_in.post(GENERATE, {**form(), "apply_fix": value}).content.decode()
+    chosen = signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
     assert "The picture fixer is busy with other pictures. Try again in a moment." in chosen
     preview = signed_in.get(reverse("staged_image", args=[value[:32], "preview-borders.jpg"]))
     assert preview.status_code == 503
@@ -60,7 +60,7 @@ def test_the_pages_say_busy_in_a_plain_sentence(signed_in: Client, monkeypatch, 
     ).content.decode()
     assert "too tall" in offered and "Try again in a moment" in offered
     slots.release()
-    assert "fix-chosen" in signed_in.post(GENERATE, {**form(), "apply_fix": value}).content.decode()
+    assert "fix-chosen" in signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
 
 
 @pytest.mark.slow
