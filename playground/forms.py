@@ -84,6 +84,7 @@ class GenerateForm(forms.Form):
         self.staging = staging
         self.upload_too_large = upload_too_large
         self.offer: Offer | None = None  # fixes for a refused picture, when some would mend it
+        self.refused: tuple[str, bytes, list[str]] | None = None  # (field, bytes, sentences)
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
@@ -165,11 +166,18 @@ class GenerateForm(forms.Form):
             self.cleaned_data["checked_image"] = images.check_image(data)
         except images.ImageRejected as exc:
             self._refuse(field, exc.messages)
-            if self.staging:
-                try:
-                    self.offer = self.staging.offer(data, exc.messages)
-                except imagefix.FixerBusy as busy:
-                    self._refuse(field, busy.messages)
+            # Kept for offer_fixes(), which stages it after is_valid(): clean() writes nothing.
+            self.refused = (field, data, exc.messages)
+
+    def offer_fixes(self) -> None:
+        """After is_valid() said no: stage a refused picture that some fix would mend."""
+        if self.refused is None or self.staging is None:
+            return
+        field, data, messages = self.refused
+        try:
+            self.offer = self.staging.offer(data, messages)
+        except imagefix.FixerBusy as busy:
+            self._refuse(field, busy.messages)
 
     def _refuse(self, field: str, messages: list[str]) -> None:
         for message in messages:

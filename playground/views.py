@@ -61,6 +61,7 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
         )
         if form.is_valid() and (gen := form.save()):
             return redirect(gen)
+        form.offer_fixes()
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
         source_pk = request.GET.get("remix", "")

@@ -310,3 +310,17 @@ def test_each_action_has_its_own_url(signed_in: Client):
     chosen = signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
     assert f'action="{GENERATE}"' in chosen  # the page shown from /generate/fix/ still submits to Generate
     assert signed_in.get(APPLY).status_code == 405
+
+
+def test_validating_the_form_stages_nothing_until_the_view_asks(user):
+    from playground.forms import GenerateForm
+    from playground.models import StagedPicture
+    from playground.staging import Staging
+
+    upload = SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))
+    bound = GenerateForm(form(), {"first_frame": upload}, user=user, staging=Staging(user))
+    assert not bound.is_valid()
+    assert "too wide" in str(bound.errors["first_frame"])
+    assert not StagedPicture.objects.exists() and not default_storage.exists("staging")
+    bound.offer_fixes()
+    assert bound.offer is not None and StagedPicture.objects.filter(owner=user).count() == 1
