@@ -1,5 +1,9 @@
 """One-click fixes for a first frame that breaks a rule: the picture is redrawn on the server.
 
+(Over 500 lines because reading four formats' structure safely, planning each fix with its
+sentence, and bounding memory and concurrency belong together; splitting it into the picture
+package of issue 11 is not done yet.)
+
 A fixed picture is always new pixels in a new file (JPEG, or PNG for PNGs with transparency or few
 colours), with no metadata but a colour profile, and it goes through images.check_image like any
 upload. Only the fixed file is ever used; the original bytes are not sent on.
