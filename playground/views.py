@@ -136,6 +136,7 @@ def check_frame(request: HtmxHttpRequest) -> HttpResponse:
                 context["offer"] = staging.offer(data, exc.messages)
             except imagefix.FixerBusy as busy:
                 context["messages_"] = exc.messages + busy.messages
+                context["busy"] = True
     except images.ImageRejected as exc:
         context["messages_"] = exc.messages
     except linkfetch.LinkRejected as exc:

@@ -74,3 +74,13 @@ def test_a_fix_peaks_under_twice_the_decoded_picture_and_gives_the_memory_back()
     assert decoded > 70 * 1024 * 1024  # the picture really is decoded whole
     assert fix["rss_growth"] <= 2.2 * decoded  # 220-550 MB (2.2-5.5×) before
     assert fix["retained"] <= decoded / 2  # and given back, not kept for the next request
+
+
+def test_the_check_endpoint_says_busy_without_claiming_there_is_no_fix(
+    signed_in: Client, one_slot_taken: Any
+):
+    answer = signed_in.post(
+        reverse("check_frame"), {"first_frame": SimpleUploadedFile("w.png", image_bytes(1200, 200))}
+    ).content.decode()
+    assert "too wide" in answer and "Try again in a moment" in answer
+    assert "no automatic fix" not in answer
