@@ -6,6 +6,7 @@ a deployment shows up as one clear line rather than a surprise later.
 
 import os
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,7 +69,7 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random string "
-            "(or set DJANGO_DEBUG=true for local development)."
+            "(python3 dev.py start makes one and keeps it in var/secret-key)."
         )
     SECRET_KEY = "dev-only-insecure-key-never-used-in-production"  # noqa: S105 (DEBUG only)
 
@@ -110,6 +111,15 @@ WORKER_THREADS = env_int("WORKER_THREADS", 4, minimum=1)
 # Retries of passing upstream trouble wait base * 2^n seconds (n = tries so far), at most cap.
 WORKER_RETRY_BASE = env_number("WORKER_RETRY_BASE", 2.0, minimum=0.01)
 WORKER_RETRY_CAP = env_number("WORKER_RETRY_CAP", 300.0, minimum=0.01)
+# Saving a finished video: a link that fails (403/expired, a cut-off download) is asked for
+# again after base * 2^n seconds (the first expired link at once), at most cap, and the worker
+# gives up only ARCHIVE_PATIENCE seconds after the service said the video was done.
+ARCHIVE_RETRY_BASE = env_number("ARCHIVE_RETRY_BASE", 5.0, minimum=0.01)
+ARCHIVE_RETRY_CAP = env_number("ARCHIVE_RETRY_CAP", 120.0, minimum=0.01)
+ARCHIVE_PATIENCE = env_number("ARCHIVE_PATIENCE", 30 * 60, minimum=0)
+# Housekeeping chores the worker runs (seconds between runs, 0 = never; see housekeeping.py).
+HOUSEKEEPING_STAGING_EVERY = env_number("HOUSEKEEPING_STAGING_EVERY", 3600)
+HOUSEKEEPING_ORPHANS_EVERY = env_number("HOUSEKEEPING_ORPHANS_EVERY", 24 * 3600)
 # A finished video larger than this is refused rather than filling the disk.
 VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 
@@ -120,12 +130,84 @@ MONTHLY_GENERATION_CAP = (
     if env_str("MONTHLY_GENERATION_CAP").lower() in {"none", "unlimited"}
     else env_int("MONTHLY_GENERATION_CAP", 100, minimum=0)
 )
+# A create whose answer was lost is looked up in the service's usage log for this many seconds
+# after it was sent (the log lags behind requests), every RECOVERY_LOOK_EVERY seconds, in a
+# window of RECOVERY_LOG_MARGIN seconds either side of the send time.
+RECOVERY_WINDOW = env_number("RECOVERY_WINDOW", 15 * 60, minimum=1)
+RECOVERY_LOOK_EVERY = env_number("RECOVERY_LOOK_EVERY", 10, minimum=0.05)
+RECOVERY_LOG_MARGIN = env_number("RECOVERY_LOG_MARGIN", 120, minimum=1)
+# All workers together make at most this many usage-log requests per USAGE_LOG_WINDOW seconds.
+# The service allows 200 per 60 s per key; the default leaves room for people using the key too.
+USAGE_LOG_REQUESTS = env_int("USAGE_LOG_REQUESTS", 150, minimum=1)
+USAGE_LOG_WINDOW = env_number("USAGE_LOG_WINDOW", 60, minimum=0.1)
+
+
+def env_dollars(name: str, default: str | None) -> Decimal | None:
+    """A dollar amount such as 25 or 25.00; "none" (or the default None) means no limit."""
+    raw = os.environ.get(name, "").strip() or (default or "")
+    if raw.lower() in {"", "none", "unlimited"}:
+        return None
+    try:
+        value = Decimal(raw.removeprefix("$"))
+    except InvalidOperation:
+        raise ImproperlyConfigured(
+            f"{name} must be an amount in dollars such as 25.00 (got {raw!r})."
+        ) from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name} must be an amount in dollars of at least 0 (got {raw!r}).")
+    return value.quantize(Decimal("0.01"))
+
+
+def env_prices(name: str, defaults: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Per-model prices as "video-01=0.43,video-01-live2d=0.56"; models left out keep the default."""
+    prices = dict(defaults)
+    for item in env_list(name):
+        model, _, amount = item.partition("=")
+        try:
+            value = Decimal(amount.strip().removeprefix("$"))
+        except InvalidOperation:
+            value = Decimal(-1)
+        if model.strip() not in defaults or not value.is_finite() or value < 0:
+            raise ImproperlyConfigured(
+                f"{name} must list model=dollars pairs for {', '.join(defaults)} (got {item!r})."
+            )
+        prices[model.strip()] = value
+    return prices
+
+
+# Monthly budgets in dollars: per person (an admin may set one per person) and for the whole
+# team. A start that would pass either one is refused before anything is sent.
+MONTHLY_BUDGET_USD = env_dollars("MONTHLY_BUDGET_USD", "25.00")
+TEAM_MONTHLY_BUDGET_USD = env_dollars("TEAM_MONTHLY_BUDGET_USD", None)
+# The estimate when no cost has been seen yet for a model (the service's list price).
+VIDEO_PRICES_USD = env_prices(
+    "VIDEO_PRICES_USD", {"video-01": Decimal("0.43"), "video-01-live2d": Decimal("0.56")}
+)
+# The estimate is the average of this many most recent known costs for the model.
+ESTIMATE_FROM_LAST = env_int("ESTIMATE_FROM_LAST", 20, minimum=1)
+
 # Starting more than this many videos within one minute is refused (a double-click guard and a brake).
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
 # One-click picture fixes decode whole pictures (up to ~100 MB each): at most this many at once
 # per process; others wait this long, then get "busy, try again in a moment".
 PICTURE_FIXES_AT_ONCE = env_int("PICTURE_FIXES_AT_ONCE", 2, minimum=1)
 PICTURE_FIX_WAIT_SECONDS = env_number("PICTURE_FIX_WAIT_SECONDS", 10)
+
+
+def env_limit(name: str, default: int) -> int | None:
+    """A positive whole number, or "none"/"unlimited" for no limit."""
+    return None if env_str(name).lower() in {"none", "unlimited"} else env_int(name, default, minimum=1)
+
+
+# The API key's own limits, held for the whole app (every worker process, every machine) in the
+# database: jobs created and not yet finished upstream, and creates in any 60 seconds.
+UPSTREAM_MAX_IN_FLIGHT = env_limit("UPSTREAM_MAX_IN_FLIGHT", 5)
+UPSTREAM_CREATES_PER_MINUTE = env_limit("UPSTREAM_CREATES_PER_MINUTE", 20)
+# The Generate page's Takes field goes from 1 to this.
+MAX_TAKES = env_int("MAX_TAKES", 4, minimum=1)
+# How many pictures one batch may carry: each is checked in memory (at most 20 MB) before any is
+# stored, so one request holds at most this many times 20 MB.
+MAX_BATCH_PICTURES = env_int("MAX_BATCH_PICTURES", 4, minimum=1)
 
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
@@ -138,6 +220,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "template_partials",
     "axes",
@@ -230,7 +313,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     # htmx comes from the npm registry (package.json + lockfile), never from a CDN.
@@ -345,6 +428,29 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
 if env_bool("DJANGO_BEHIND_HTTPS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# `dev.py start` on loopback: production settings over plain HTTP, which only this machine can
+# reach (dev.py and gunicorn.conf.py refuse it on any other address). No redirect to HTTPS, no
+# HSTS, and cookies that plain HTTP may carry; everything else as in production.
+LOOPBACK_HTTP = env_bool("DJANGO_LOOPBACK_HTTP", False)
+if LOOPBACK_HTTP and env_bool("DJANGO_BEHIND_HTTPS_PROXY", False):
+    raise ImproperlyConfigured("DJANGO_LOOPBACK_HTTP and DJANGO_BEHIND_HTTPS_PROXY cannot both be true.")
+if LOOPBACK_HTTP and not DEBUG:
+    SECURE_SSL_REDIRECT = False
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+    SECURE_HSTS_SECONDS = 0
+
+# Addresses of the reverse proxies in front (e.g. 127.0.0.1 for nginx on the same host). Only a
+# request that arrives from one of them has its client address taken from X-Forwarded-For (for
+# the sign-in lockout); from anyone else the header is ignored (playground/clientip.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "playground.clientip.client_ip"
+
+# Behind nginx (deploy/nginx/), local media are handed to it after the permission check: the app
+# answers with X-Accel-Redirect (django-sendfile2) and nginx sends the bytes and ranges itself.
+MEDIA_X_ACCEL = env_bool("MEDIA_X_ACCEL", False)
+SENDFILE_BACKEND = "django_sendfile.backends.nginx"
+SENDFILE_ROOT = str(MEDIA_ROOT)
+SENDFILE_URL = "/protected-media"
 
 # Password guessing: after 5 wrong passwords for one username from one address, that pair is
 # locked out for 15 minutes. Admins unlock early by deleting the attempt in the admin

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
@@ -56,7 +57,7 @@ class Chosen:
 class Staging:
     """The staged pictures of one person."""
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, owner: User) -> None:
         self.owner = owner
 
     def _record(self, staged_id: str) -> StagedPicture | None:

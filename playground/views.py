@@ -13,22 +13,20 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
-from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, imagefix, images, linkfetch, uploads
+from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch, uploads
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
+from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
 from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
 
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+GALLERY_POLL_MAX = 200  # cards one poll may ask about (a page shows 24 at a time)
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -46,12 +44,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def generate(request: HtmxHttpRequest) -> HttpResponse:
+def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     staging = Staging(request.user)
     if request.method == "POST":
         existing = _same_submission(request)
         if existing:
-            return redirect(existing)
+            return redirect(_landing(existing))
         form = GenerateForm(
             request.POST,
             request.FILES,
@@ -60,7 +58,7 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
             upload_too_large=uploads.too_large(request),
         )
         if form.is_valid() and (gen := form.save()):
-            return redirect(gen)
+            return redirect(_landing(gen))
         form.offer_fixes()
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
@@ -72,11 +70,22 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
     return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
 
 
-def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+def _landing(gen: Generation) -> str:
+    """Where a submit lands: the batch page for several takes, the video's own page for one."""
+    if gen.batch_id is not None and gen.batch and gen.batch.size > 1:
+        return gen.batch.get_absolute_url()
+    return gen.get_absolute_url()
+
+
+def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+    allowance = allowance_for(request.user)
     context = {
         "form": form,
         "reused": form.reused_generation(),
-        "allowance": allowance_for(request.user),
+        "allowance": allowance,
+        "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
+        "budget": budgets.person_budget(request.user),
+        "estimates": budgets.estimates(),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
         "rules": imagefix.browser_rules(),
@@ -86,7 +95,7 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
 
 
 @require_POST
-def apply_fix(request: HtmxHttpRequest) -> HttpResponse:
+def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A one-click fix was chosen: make it, then show the form again with the fixed picture.
 
     Its own URL: the "Use this" buttons post here (formaction= without JavaScript, hx-post with).
@@ -110,7 +119,7 @@ def apply_fix(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @uploads.fix_upload_limit
-def check_frame(request: HtmxHttpRequest) -> HttpResponse:
+def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
     staging = Staging(request.user)
     upload = request.FILES.get("first_frame")
@@ -145,8 +154,8 @@ def check_frame(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
-def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpResponseBase:
-    """A staged picture or a fix's preview, for the session that staged it only."""
+def staged_image(request: AuthenticatedHttpRequest, staged_id: str, name: str) -> HttpResponseBase:
+    """A staged picture or a fix's preview, for the person who staged it only."""
     staging = Staging(request.user)
     if not staging.owns(staged_id):
         raise Http404("No such picture.")
@@ -170,7 +179,7 @@ def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpRespons
     return response
 
 
-def _same_submission(request: HttpRequest) -> Generation | None:
+def _same_submission(request: AuthenticatedHttpRequest) -> Generation | None:
     try:
         token = uuid.UUID(request.POST.get("submission_token", ""))
     except ValueError:
@@ -180,27 +189,39 @@ def _same_submission(request: HttpRequest) -> Generation | None:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def gallery(request: HtmxHttpRequest) -> HttpResponse:
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
-    context = {"filters": filters, "page": filters.page()}
+    page = filters.page()
+    context = {"filters": filters, "page": page, "polling": any(g.is_active for g in page.cards)}
     if not _wants_fragment(request):
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
     if request.htmx.trigger == "filters":
-        # The address bar gets the tidy form of the filters (no empty fields), ready to share.
-        push_url(response, f"{reverse('gallery')}?{filters.query_string()}".rstrip("?"))
+        # The address bar gets the tidy form of the filters (no empty fields), ready to share;
+        # the same address again (a control left without changing anything) adds no Back step.
+        address = f"{reverse('gallery')}?{filters.query_string()}".rstrip("?")
+        push_url(response, False if address == request.htmx.current_url_abs_path else address)
     return response
 
 
 @require_GET
-def gallery_card(request: HttpRequest, pk: int) -> HttpResponse:
+def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The page's one poll: the in-progress cards it names, swapped in out of band."""
+    ids = [int(v) for v in request.GET.getlist("active")[:GALLERY_POLL_MAX] if v.isdigit()]
+    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=ids))
+    context = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    return render(request, "playground/gallery.html#polled", context)
+
+
+@require_GET
+def gallery_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
     return render(request, "playground/gallery.html#card", {"generation": gen})
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     fragment = _wants_fragment(request)
     # The status fragment is polled every 2 s by everyone watching: it needs the row alone.
     rows = Generation.objects.all() if fragment else Generation.objects.with_stars_for(request.user)
@@ -233,7 +254,7 @@ def _other_takes(gen: Generation) -> list[Generation]:
 
 
 @require_POST
-def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def star(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation, pk=pk)
     with transaction.atomic():
         deleted, _ = Star.objects.filter(user=request.user.pk, generation=gen).delete()
@@ -246,7 +267,7 @@ def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, pk: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.select_related("created_by"), pk=pk)
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
@@ -262,15 +283,17 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = {
         "months": [month_usage(0), month_usage(1)],
         "allowance": allowance_for(request.user),
+        "budget": budgets.person_budget(request.user),
+        "team_budget": budgets.team_budget(),
     }
     return render(request, "playground/usage.html", context)
 
 
-@require_GET
+@require_safe
 def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     gen = get_object_or_404(Generation, pk=pk, state=State.READY)
     words = slugify(" ".join(gen.prompt.split()[:6]))[:60] or "video"
@@ -278,6 +301,6 @@ def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     return serve_stored_file(request, gen.video.name, download_as=filename)
 
 
-@require_GET
+@require_safe
 def media(request: HttpRequest, name: str) -> HttpResponseBase:
     return serve_stored_file(request, name)

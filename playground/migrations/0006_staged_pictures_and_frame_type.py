@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("playground", "0003_prompt_search_indexes"),
+        ("playground", "0005_queue_batches_permits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
