@@ -208,6 +208,8 @@ def refuse_upload() -> int:
     django.setup()
     from django.core.handlers.wsgi import WSGIRequest
 
+    from playground import uploads
+
     body = corpus.LazyMultipart(UPLOAD_FIELDS, size=1024**3)
     request = WSGIRequest(
         {
@@ -222,7 +224,7 @@ def refuse_upload() -> int:
         }
     )
     request.POST  # noqa: B018 - the multipart parser, as the Generate view runs it
-    if not getattr(request, "upload_too_large", None):
+    if not uploads.too_large(request):
         raise AssertionError("the upload was not stopped")
     return body.consumed
 

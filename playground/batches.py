@@ -94,6 +94,7 @@ def retry(user: Any, failed: list[Generation]) -> Batch | str:
                 enhance_prompt=take.enhance_prompt,
                 first_frame=_copy(take.first_frame.name),
                 first_frame_sha256=take.first_frame_sha256,
+                first_frame_type=take.first_frame_type,
                 first_frame_width=take.first_frame_width,
                 first_frame_height=take.first_frame_height,
                 source_link=take.source_link,

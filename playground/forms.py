@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from playground import batches, budgets, continuation, images, linkfetch
+from playground import batches, budgets, continuation, imagefix, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
@@ -112,6 +112,7 @@ class GenerateForm(forms.Form):
         self.staging = staging
         self.upload_too_large = upload_too_large
         self.offer: Offer | None = None  # fixes for a refused picture, when some would mend it
+        self.refused: tuple[str, bytes, list[str]] | None = None  # (field, bytes, sentences)
         self.fields["takes"].widget.attrs["max"] = settings.MAX_TAKES
 
     def model_options(self) -> list[tuple[Any, str]]:
@@ -309,8 +310,18 @@ class GenerateForm(forms.Form):
             self.cleaned_data["checked_image"] = images.check_image(data)
         except images.ImageRejected as exc:
             self._refuse(field, exc.messages)
-            if self.staging:
-                self.offer = self.staging.offer(data, exc.messages)
+            # Kept for offer_fixes(), which stages it after is_valid(): clean() writes nothing.
+            self.refused = (field, data, exc.messages)
+
+    def offer_fixes(self) -> None:
+        """After is_valid() said no: stage a refused picture that some fix would mend."""
+        if self.refused is None or self.staging is None:
+            return
+        field, data, messages = self.refused
+        try:
+            self.offer = self.staging.offer(data, messages)
+        except imagefix.FixerBusy as busy:
+            self._refuse(field, busy.messages)
 
     def _refuse(self, field: str, messages: list[str]) -> None:
         for message in messages:
@@ -318,7 +329,8 @@ class GenerateForm(forms.Form):
 
     def _check_limits(self) -> bool:
         """Allowance, budget and per-minute brake for the whole batch; False (with an error) when over."""
-        problem = batches.refusal(self.user, self.cleaned_data["model"], self.batch_size())
+        model = self.cleaned_data.get("model") or str(DEFAULT_MODEL)  # an invalid one has its own error
+        problem = batches.refusal(self.user, model, self.batch_size())
         if problem:
             self.add_error(None, problem)
             return False
@@ -367,6 +379,7 @@ class GenerateForm(forms.Form):
                         enhance_prompt=data["enhance_prompt"],
                         first_frame=names[i],
                         first_frame_sha256=checked.sha256 if checked else "",
+                        first_frame_type=checked.mime if checked else "",
                         first_frame_width=checked.width if checked else None,
                         first_frame_height=checked.height if checked else None,
                         source_link=source,

@@ -1,5 +1,9 @@
 """One-click fixes for a first frame that breaks a rule: the picture is redrawn on the server.
 
+(Over 500 lines because reading four formats' structure safely, planning each fix with its
+sentence, and bounding memory and concurrency belong together; splitting it into the picture
+package of issue 11 is not done yet.)
+
 A fixed picture is always new pixels in a new file (JPEG, or PNG for PNGs with transparency or few
 colours), with no metadata but a colour profile, and it goes through images.check_image like any
 upload. Only the fixed file is ever used; the original bytes are not sent on.
@@ -24,12 +28,19 @@ GIF; the others are rare enough not to be worth the decoders' attack surface.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import math
 import struct
+import threading
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
+from django.conf import settings
 from PIL import Image, ImageCms, ImageFilter
 
 from playground import images
@@ -48,6 +59,7 @@ MAX_JPEG_PIXELS = 3 * images.MAX_PIXELS
 _QUALITY = 92
 _MIN_QUALITY = 60
 _PREVIEW_QUALITY = 85
+_BAND_ROWS = 256
 _TARGET_SHORT_SIDE = images.MIN_SHORT_SIDE + 1
 
 # Real files have a few dozen JPEG segments or PNG chunks before the pixels (PNG encoders write
@@ -74,6 +86,23 @@ _TRANSPOSE = {
 }
 
 
+def browser_rules() -> dict[str, object]:
+    """The limits the Generate page checks before uploading, so its script retypes no number.
+
+    "fixable" says what this module can read and redraw; "shrinkable_pixels" is the largest
+    baseline JPEG Shrink takes (other formats over images.MAX_PIXELS get no fix, so the page must
+    not promise one).
+    """
+    return {
+        "max_bytes": images.MAX_BYTES,
+        "min_short_side": images.MIN_SHORT_SIDE,
+        "max_pixels": images.MAX_PIXELS,
+        "fix_max_bytes": MAX_INPUT_BYTES,
+        "shrinkable_pixels": MAX_JPEG_PIXELS,
+        "fixable": ["jpeg", "png", "a WebP image", "a GIF image"],
+    }
+
+
 @dataclass(frozen=True)
 class Fix:
     key: str  # "crop", "borders", "enlarge", "shrink", "compress" or "convert"
@@ -89,6 +118,87 @@ _LABELS = {
     "compress": "Compress",
     "convert": "Convert to JPEG",
 }
+# The only fix names a form, a URL or a stored file name may carry.
+KEYS = frozenset(_LABELS)
+DOES_NOT_APPLY = "That fix does not apply to this image."
+
+
+# --- How many at once, and giving the memory back ------------------------------------------
+
+
+class FixerBusy(images.ImageRejected):
+    """Every fixing slot of this process stayed taken for PICTURE_FIX_WAIT_SECONDS."""
+
+
+_slots: threading.BoundedSemaphore | None = None
+_slots_lock = threading.Lock()
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _libc_trim() -> Callable[[], None]:
+    # glibc keeps freed blocks below its (growing, up to 32 MB) mmap threshold in the heap, so
+    # Pillow's 16 MB image blocks stayed resident after each fix: 0.8 GB became 3.1 GB and
+    # stayed. malloc_trim(0) hands them back; elsewhere (musl, macOS) there is nothing to do.
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return (lambda: trim(0) and None) if trim is not None else (lambda: None)
+
+
+_trim = _libc_trim()
+
+
+@contextmanager
+def _slot() -> Iterator[None]:
+    global _slots
+    with _slots_lock:
+        if _slots is None:
+            _slots = threading.BoundedSemaphore(settings.PICTURE_FIXES_AT_ONCE)
+        slots = _slots
+    if not slots.acquire(timeout=settings.PICTURE_FIX_WAIT_SECONDS):
+        raise FixerBusy("The picture fixer is busy with other pictures. Try again in a moment.")
+    try:
+        yield
+    finally:
+        slots.release()
+        _trim()
+
+
+def _one_slot(work: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run `work` (which decodes a whole picture) in one of the process's fixing slots."""
+
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _slot():
+            return work(*args, **kwargs)
+
+    run.__doc__, run.__name__ = work.__doc__, work.__name__
+    return run
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    mime: str  # of the picture as given
+    width: int  # as displayed
+    height: int
+    fixes: list[Fix]
+
+
+_MIMES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+@_one_slot
+def diagnose_picture(data: bytes, *, refused: bool = False) -> Diagnosis | None:
+    """diagnose(data) with what was learnt on the way; None when no fix applies.
+
+    refused: images.check_image has already refused these bytes, so it is not run again."""
+    try:
+        source, _, plans = _assess(data, verify_only=True, refused=refused)
+    except FixerBusy:
+        raise
+    except images.ImageRejected:
+        return None
+    width, height = source.displayed
+    return Diagnosis(_MIMES[source.kind], width, height, [plan.fix for plan in plans])
 
 
 def diagnose(data: bytes) -> list[Fix]:
@@ -99,27 +209,59 @@ def diagnose(data: bytes) -> list[Fix]:
     1/8 scale), so a file that only looks like an image is never offered a fix.
     """
     try:
-        _, _, plans = _assess(data, verify_only=True)
-    except images.ImageRejected:
+        found = diagnose_picture(data)
+    except FixerBusy:
         return []
-    return [plan.fix for plan in plans]
+    return found.fixes if found else []
 
 
+@_one_slot
 def apply_fix(data: bytes, key: str) -> images.CheckedImage:
     """Run one fix from diagnose(data) and check the result like any upload.
 
     Raises images.ImageRejected with a plain sentence when the bytes can't be fixed or the fix
     does not apply to them.
     """
-    source, picture, plans = _assess(data, verify_only=False)
+    return _apply(data, key, refused=False, preview_side=None)[0]
+
+
+@_one_slot
+def apply_fix_with_preview(
+    data: bytes, key: str, *, long_side: int = 480
+) -> tuple[images.CheckedImage, bytes]:
+    """apply_fix for bytes check_image already refused, with preview()'s JPEG of the result made
+    from the same decode (no second check of the original, no decode of the fixed file)."""
+    fixed, small = _apply(data, key, refused=True, preview_side=long_side)
+    assert small is not None
+    return fixed, small
+
+
+def _apply(
+    data: bytes, key: str, *, refused: bool, preview_side: int | None
+) -> tuple[images.CheckedImage, bytes | None]:
+    source, picture, plans = _assess(data, verify_only=False, refused=refused)
     plan = next((plan for plan in plans if plan.fix.key == key), None)
     if plan is None:
-        raise images.ImageRejected("That fix does not apply to this image.")
-    keep_png = _keeps_png(source, picture, key)
-    result = _render(plan, picture.image)
-    return images.check_image(_encode(result, png=keep_png, icc=picture.icc))
+        raise images.ImageRejected(DOES_NOT_APPLY)
+    keep_png, icc = _keeps_png(source, picture, key), picture.icc
+    held = [picture.image]
+    del picture, source  # from here `held` is the decoded picture's only reference
+    result = _render(plan, held)
+    small = None
+    if preview_side is not None:
+        thumb = _flatten(
+            result.resize(_fit(result.size, preview_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        )
+        small = _jpeg(thumb, _PREVIEW_QUALITY, None)
+    return images.check_image(_encode(result, png=keep_png, icc=icc)), small
 
 
+def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    scale = min(1.0, long_side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+@_one_slot
 def preview(data: bytes, *, long_side: int = 480) -> bytes:
     """A small JPEG of the picture (a fixed one, or any image we can read), for showing it."""
     if not 16 <= long_side <= 4096:
@@ -142,14 +284,17 @@ class _Plan:
     canvas: tuple[int, int] | None = None  # borders: the padded size, before any scaling
 
 
-def _assess(data: bytes, *, verify_only: bool) -> tuple[_Source, _Picture, list[_Plan]]:
+def _assess(
+    data: bytes, *, verify_only: bool, refused: bool = False
+) -> tuple[_Source, _Picture, list[_Plan]]:
+    """refused: the caller already had images.check_image refuse these bytes (no second check)."""
     source = _inspect(data)
     refusal: images.ImageRejected | None = None
-    if source.kind in ("JPEG", "PNG") and source.scale == 1 and len(data) <= images.MAX_BYTES:
+    if not refused and source.kind in ("JPEG", "PNG") and source.scale == 1 and len(data) <= images.MAX_BYTES:
         try:
             images.check_image(data)
         except images.ImageRejected as exc:
-            refusal = exc
+            refusal = exc.with_traceback(None)  # its traceback would hold this frame and the picture
         else:
             raise images.ImageRejected("This image already meets every rule, so there is nothing to fix.")
     keys = _fix_keys(source, len(data))
@@ -765,22 +910,42 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 # --- Redrawing and saving ----------------------------------------------------------------------
 
 
-def _render(plan: _Plan, image: Image.Image) -> Image.Image:
+def _render(plan: _Plan, held: list[Image.Image]) -> Image.Image:
+    """The fixed picture. `held` holds the only reference to the decoded one, which is let go
+    as soon as it is no longer needed, so a fix never holds much more than twice it."""
     if plan.canvas is not None:
-        return _with_borders(image, plan.canvas, plan.size)
+        return _with_borders(held, plan.canvas, plan.size)
+    image = held.pop()
     if plan.box is not None and plan.size == (plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]):
         return image.crop(plan.box)
     if plan.box is None and plan.size == image.size:
         return image
-    return image.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box, reducing_gap=3.0)
+    return _scaled(image, plan.size, plan.box)
 
 
-def _with_borders(image: Image.Image, canvas: tuple[int, int], size: tuple[int, int]) -> Image.Image:
+def _scaled(image: Image.Image, size: tuple[int, int], box: tuple[float, ...] | None = None) -> Image.Image:
+    """image (or its `box`) resized to `size` in bands of rows: a single resize keeps Pillow's
+    intermediate pass (the new width × the old height) beside both pictures. The filter reads
+    past each band's box, so the seams don't show."""
+    x0, y0, x1, y1 = box or (0, 0, image.width, image.height)
+    if size[0] * size[1] <= 1_000_000 or size[1] >= y1 - y0:  # small, or taller: no big intermediate
+        return image.resize(size, Image.Resampling.LANCZOS, box=(x0, y0, x1, y1), reducing_gap=3.0)
+    out = Image.new(image.mode, size)
+    scale_y = (y1 - y0) / size[1]
+    for row in range(0, size[1], _BAND_ROWS):
+        rows = min(_BAND_ROWS, size[1] - row)
+        band_box = (float(x0), y0 + row * scale_y, float(x1), min(float(y1), y0 + (row + rows) * scale_y))
+        out.paste(image.resize((size[0], rows), Image.Resampling.LANCZOS, box=band_box), (0, row))
+    return out
+
+
+def _with_borders(held: list[Image.Image], canvas: tuple[int, int], size: tuple[int, int]) -> Image.Image:
     """The picture in the middle of a blurred, darkened, scaled-up copy of itself.
 
     The blur is done on a copy ~48 px long and then stretched: a smooth glow at any size for a
     few milliseconds, where blurring at full size costs seconds.
     """
+    image = held.pop()
     width, height = size
     inner = (
         max(1, min(width, (image.width * width + canvas[0] // 2) // canvas[0])),
@@ -800,10 +965,9 @@ def _with_borders(image: Image.Image, canvas: tuple[int, int], size: tuple[int, 
     tiny = tiny.point(darker * 3 + (list(range(256)) if tiny.mode == "RGBa" else []))
     if tiny.mode == "RGBa":
         tiny = tiny.convert("RGBA")
+    picture = image if inner == image.size else _scaled(image, inner)
+    del image  # the original goes before the canvas is made
     background = tiny.resize(size, Image.Resampling.BICUBIC)
-    picture = image
-    if inner != image.size:
-        picture = image.resize(inner, Image.Resampling.LANCZOS, reducing_gap=3.0)
     background.paste(picture, ((width - inner[0]) // 2, (height - inner[1]) // 2))
     return background
 

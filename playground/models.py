@@ -234,6 +234,8 @@ class Generation(models.Model):
     first_frame_sha256 = models.CharField(max_length=64, blank=True)
     first_frame_width = models.PositiveIntegerField(null=True, blank=True)
     first_frame_height = models.PositiveIntegerField(null=True, blank=True)
+    # Set from the check when the frame is stored, so the worker never guesses it from the name.
+    first_frame_type = models.CharField(max_length=20, blank=True)
     source_link = models.URLField(max_length=2000, blank=True, help_text="The image link the user gave.")
     # Continue: this video starts from the last frame of that one (playground/continuation.py).
     continues = models.ForeignKey(
@@ -392,6 +394,9 @@ class Generation(models.Model):
 
     @property
     def first_frame_mime(self) -> str:
+        if self.first_frame_type:
+            return self.first_frame_type
+        # Rows stored before the type was kept: their names were always made from the check.
         return "image/png" if self.first_frame.name.lower().endswith(".png") else "image/jpeg"
 
     # --- Transitions ------------------------------------------------------------------------
@@ -769,6 +774,29 @@ class UpstreamPermit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.number}: {self.holder}"
+
+
+class StagedPicture(models.Model):
+    """A refused picture waiting under staging/<id>/ to be fixed, and what its check found.
+
+    Kept so later steps (previews, choosing, submitting) need not check or decode it again, and so
+    each person's staging can be capped (see playground/staging.py).
+    """
+
+    id = models.CharField(primary_key=True, max_length=32)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    mime = models.CharField(max_length=20)  # of the original, from its bytes
+    width = models.PositiveIntegerField()  # as displayed, before any fix
+    height = models.PositiveIntegerField()
+    size = models.PositiveBigIntegerField()  # bytes of the original
+    messages = models.JSONField(default=list)  # the refusal's sentences
+    fixes = models.JSONField(default=list)  # [{"key", "label", "explanation"}], as offered
+    # Fixes already made: key -> {"name", "mime", "width", "height"}
+    made = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"staged {self.mime} {self.width}×{self.height} of user {self.owner_id}"
 
 
 # --- Organising the team's videos (collections and prompt presets) -------------------------

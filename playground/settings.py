@@ -188,6 +188,10 @@ ESTIMATE_FROM_LAST = env_int("ESTIMATE_FROM_LAST", 20, minimum=1)
 
 # Starting more than this many videos within one minute is refused (a double-click guard and a brake).
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
+# One-click picture fixes decode whole pictures (up to ~100 MB each): at most this many at once
+# per process; others wait this long, then get "busy, try again in a moment".
+PICTURE_FIXES_AT_ONCE = env_int("PICTURE_FIXES_AT_ONCE", 2, minimum=1)
+PICTURE_FIX_WAIT_SECONDS = env_number("PICTURE_FIX_WAIT_SECONDS", 10)
 
 
 def env_limit(name: str, default: int) -> int | None:

@@ -1,10 +1,14 @@
 """Pictures waiting to be fixed: a refused original and the fixed versions made from it.
 
 When a first frame breaks a rule that a Pillow fix can mend, the original is kept under
-staging/<id>/ so the person can compare the fixes and pick one without uploading again. Only
-the browser session that uploaded it can see it (the ids live in the session); nothing here
-is a Generation yet. A staged picture becomes a first frame only when the form is submitted
-with it, and then as a copy under first-frames/, so staging can be swept after a day.
+staging/<id>/ so the person can compare the fixes and pick one without uploading again. A
+StagedPicture row says whose it is and what its check found (type, size, the refusal, the fixes
+offered, the fixes made), so later steps read that instead of checking or decoding it again.
+Nothing here is a Generation yet: a staged picture becomes a first frame only when the form is
+submitted with it, and then as a copy under first-frames/, so staging can be swept after a day.
+
+Each person has at most KEEP_PER_PERSON staged pictures and KEEP_BYTES_PER_PERSON bytes of
+originals; staging one more drops the oldest at once, files and all.
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from playground import imagefix, images
+from playground.models import StagedPicture
 
 FOLDER = "staging"
 _SERVABLE = re.compile(r"original|fixed-[a-z]+\.(jpg|png)")
-SESSION_KEY = "staged_frames"
-KEEP_IN_SESSION = 20
+KEEP_PER_PERSON = 5
+KEEP_BYTES_PER_PERSON = 128 * 1024 * 1024
 KEEP_FOR = timedelta(days=1)
 
 
@@ -49,67 +55,81 @@ class Chosen:
 
 
 class Staging:
-    """The staged pictures of one browser session."""
+    """The staged pictures of one person."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    def __init__(self, owner: User) -> None:
+        self.owner = owner
+
+    def _record(self, staged_id: str) -> StagedPicture | None:
+        if not _is_id(staged_id) or not getattr(self.owner, "pk", None):
+            return None
+        return StagedPicture.objects.filter(pk=staged_id, owner=self.owner.pk).first()
 
     def owns(self, staged_id: str) -> bool:
-        return staged_id in self.session.get(SESSION_KEY, [])
+        return self._record(staged_id) is not None
 
     def offer(self, data: bytes, messages: list[str]) -> Offer | None:
         """Keep `data` if some fix would mend it; None if no fix applies."""
-        fixes = imagefix.diagnose(data)
-        if not fixes:
+        found = imagefix.diagnose_picture(data, refused=True)
+        if found is None or not getattr(self.owner, "pk", None):
             return None
         staged_id = uuid.uuid4().hex
         default_storage.save(_path(staged_id, "original"), ContentFile(data))
-        ids = [*self.session.get(SESSION_KEY, []), staged_id][-KEEP_IN_SESSION:]
-        self.session[SESSION_KEY] = ids
-        return Offer(id=staged_id, messages=messages, fixes=fixes)
+        StagedPicture.objects.create(
+            id=staged_id,
+            owner_id=self.owner.pk,
+            mime=found.mime,
+            width=found.width,
+            height=found.height,
+            size=len(data),
+            messages=messages,
+            fixes=[{"key": f.key, "label": f.label, "explanation": f.explanation} for f in found.fixes],
+        )
+        self._drop_beyond_cap()
+        return Offer(id=staged_id, messages=messages, fixes=found.fixes)
 
     def fixes_for(self, staged_id: str) -> list[imagefix.Fix]:
-        return imagefix.diagnose(self._original(staged_id))
+        record = self._record(staged_id)
+        return [imagefix.Fix(**fix) for fix in record.fixes] if record else []
 
     def preview(self, staged_id: str, key: str) -> bytes:
         """A small JPEG of what fix `key` would make (made once, then kept)."""
+        record = self._known(staged_id, key)
         name = _path(staged_id, f"preview-{key}.jpg")
         if not default_storage.exists(name):
-            fixed = self._fixed(staged_id, key)
-            default_storage.save(name, ContentFile(imagefix.preview(fixed.data)))
+            self._made(record, key)  # makes the preview from the same decode
         with default_storage.open(name, "rb") as f:
             data: bytes = f.read()
         return data
 
     def choose(self, staged_id: str, key: str) -> Chosen:
         """Apply fix `key` for real; raises ImageRejected if it does not apply or fails the rules."""
-        fixed = self._fixed(staged_id, key)
-        label = next(
-            (fix.label for fix in imagefix.diagnose(self._original(staged_id)) if fix.key == key), key
-        )
+        record = self._known(staged_id, key)
+        made = self._made(record, key)
+        label = next(fix["label"] for fix in record.fixes if fix["key"] == key)
         return Chosen(
             token=f"{staged_id}:{key}",
             label=label,
-            width=fixed.width,
-            height=fixed.height,
-            name=f"fixed-{key}.{fixed.extension}",
+            width=made["width"],
+            height=made["height"],
+            name=made["name"],
         )
 
     def chosen(self, token: str) -> Chosen | None:
-        """What a form's staged_first_frame value stands for, if this session owns it."""
+        """What a form's staged_first_frame value stands for, if this person owns it."""
         staged_id, _, key = token.partition(":")
-        if not self.owns(staged_id) or not key.isidentifier():
-            return None
         try:
             return self.choose(staged_id, key)
         except images.ImageRejected:
             return None
 
     def checked(self, token: str) -> images.CheckedImage | None:
+        """The fixed picture a form's value stands for; it was checked when it was made."""
         staged_id, _, key = token.partition(":")
-        if not self.owns(staged_id) or not key.isidentifier():
+        try:
+            return self._fixed(self._known(staged_id, key), key)
+        except images.ImageRejected:
             return None
-        return self._fixed(staged_id, key)
 
     def stored_name(self, staged_id: str, name: str) -> str:
         """The storage name of a staged file, for a name a URL may ask for."""
@@ -117,26 +137,73 @@ class Staging:
             raise ValueError("not a staged picture")
         return _path(staged_id, name)
 
-    def _original(self, staged_id: str) -> bytes:
-        with default_storage.open(_path(staged_id, "original"), "rb") as f:
-            data: bytes = f.read()
-        return data
+    def _known(self, staged_id: str, key: str) -> StagedPicture:
+        # Only a fix offered for this picture reaches a storage path: a crafted name
+        # ("x/../../first-frames/…") gets the same answer as a fix that doesn't fit, so the
+        # answer can't tell whether such a file exists.
+        record = self._record(staged_id)
+        if record is None:
+            raise images.ImageRejected("That picture is no longer waiting to be fixed. Choose it again.")
+        if key not in imagefix.KEYS or all(fix["key"] != key for fix in record.fixes):
+            raise images.ImageRejected(imagefix.DOES_NOT_APPLY)
+        return record
 
-    def _fixed(self, staged_id: str, key: str) -> images.CheckedImage:
-        for extension in ("jpg", "png"):
-            name = _path(staged_id, f"fixed-{key}.{extension}")
-            if default_storage.exists(name):
-                with default_storage.open(name, "rb") as f:
-                    return images.check_image(f.read())
-        fixed = imagefix.apply_fix(self._original(staged_id), key)
-        default_storage.save(_path(staged_id, f"fixed-{key}.{fixed.extension}"), ContentFile(fixed.data))
-        return fixed
+    def _made(self, record: StagedPicture, key: str) -> dict[str, Any]:
+        if key not in record.made:
+            with default_storage.open(_path(record.id, "original"), "rb") as f:
+                original = f.read()
+            fixed, preview = imagefix.apply_fix_with_preview(original, key)
+            name = f"fixed-{key}.{fixed.extension}"
+            default_storage.save(_path(record.id, name), ContentFile(fixed.data))
+            default_storage.save(_path(record.id, f"preview-{key}.jpg"), ContentFile(preview))
+            record.made[key] = {
+                "name": name,
+                "mime": fixed.mime,
+                "width": fixed.width,
+                "height": fixed.height,
+            }
+            record.save(update_fields=["made"])
+        made: dict[str, Any] = record.made[key]
+        return made
+
+    def _fixed(self, record: StagedPicture, key: str) -> images.CheckedImage:
+        made = self._made(record, key)
+        with default_storage.open(_path(record.id, made["name"]), "rb") as f:
+            data: bytes = f.read()
+        return images.CheckedImage(
+            data=data,
+            mime=made["mime"],
+            extension=made["name"].rpartition(".")[2],
+            width=made["width"],
+            height=made["height"],
+        )
+
+    def _drop_beyond_cap(self) -> None:
+        """Keep the newest KEEP_PER_PERSON pictures within KEEP_BYTES_PER_PERSON; delete the rest now."""
+        kept_bytes = 0
+        rows = StagedPicture.objects.filter(owner=self.owner.pk).order_by("-created_at", "-pk")
+        for index, (staged_id, size) in enumerate(rows.values_list("pk", "size")):
+            kept_bytes += size
+            if index >= KEEP_PER_PERSON or (index > 0 and kept_bytes > KEEP_BYTES_PER_PERSON):
+                _delete_folder(staged_id)
+                StagedPicture.objects.filter(pk=staged_id).delete()
+
+
+def _is_id(staged_id: str) -> bool:
+    return len(staged_id) == 32 and all(c in "0123456789abcdef" for c in staged_id)
 
 
 def _path(staged_id: str, name: str) -> str:
-    if len(staged_id) != 32 or not all(c in "0123456789abcdef" for c in staged_id):
+    if not _is_id(staged_id):
         raise ValueError("not a staging id")
     return f"{FOLDER}/{staged_id}/{name}"
+
+
+def _delete_folder(staged_id: str) -> None:
+    folder = f"{FOLDER}/{staged_id}"
+    if default_storage.exists(folder):
+        for name in default_storage.listdir(folder)[1]:
+            default_storage.delete(f"{folder}/{name}")
 
 
 def sweep(older_than: timedelta = KEEP_FOR) -> int:
@@ -150,5 +217,7 @@ def sweep(older_than: timedelta = KEEP_FOR) -> int:
         if names and all(default_storage.get_modified_time(n) < cutoff for n in names):
             for name in names:
                 default_storage.delete(name)
+            StagedPicture.objects.filter(pk=folder).delete()
             removed += 1
+    StagedPicture.objects.filter(created_at__lt=cutoff).delete()
     return removed

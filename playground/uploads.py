@@ -12,12 +12,15 @@ one fails the open with a 500). Ours spools under a name of its own; the user's 
 only as a string on the upload object, and nothing stores it.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload, TemporaryFileUploadHandler
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from playground.imagefix import MAX_INPUT_BYTES as MAX_FIX_INPUT_BYTES
 from playground.images import MAX_BYTES
@@ -30,6 +33,9 @@ class UploadTooLarge:
 
 
 class CappedUploadHandler(FileUploadHandler):
+    limit = MAX_BYTES  # a view may raise it with @fix_upload_limit
+    too_large: UploadTooLarge | None = None
+
     def handle_raw_input(
         self, input_data: Any, META: Any, content_length: int, *args: Any, **kwargs: Any
     ) -> None:
@@ -42,22 +48,39 @@ class CappedUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
-        if self.received > self._limit():
-            if self.request is not None:
-                too_large = UploadTooLarge(self.field_name, getattr(self, "request_length", None) or None)
-                self.request.upload_too_large = too_large  # type: ignore[attr-defined]
+        if self.received > self.limit:
+            self.too_large = UploadTooLarge(self.field_name, getattr(self, "request_length", None) or None)
             raise StopUpload(connection_reset=True)
         return raw_data
 
     def file_complete(self, file_size: int) -> None:
         return None
 
-    def _limit(self) -> int:
-        # Checking a picture for one-click fixes takes larger files (a too-large photo can be
-        # compressed); everything else stops at the first-frame limit.
-        if self.request is not None and self.request.path == reverse("check_frame"):
-            return MAX_FIX_INPUT_BYTES
-        return MAX_BYTES
+
+def too_large(request: HttpRequest) -> UploadTooLarge | None:
+    """The file this request's upload stopped at, if it went past the limit (read POST first)."""
+    return next((h.too_large for h in request.upload_handlers if isinstance(h, CappedUploadHandler)), None)
+
+
+def fix_upload_limit(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Let `view` take files up to what the one-click fixes read (a too-large photo can be
+    compressed), not just the first-frame limit.
+
+    Handlers can only change before the body is read, and the CSRF check reads it, so that check
+    moves inside, after the change (Django's documented way to change upload handlers).
+    """
+
+    protected = csrf_protect(view)
+
+    @csrf_exempt
+    @wraps(view)
+    def run(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        for handler in request.upload_handlers:
+            if isinstance(handler, CappedUploadHandler):
+                handler.limit = MAX_FIX_INPUT_BYTES
+        return protected(request, *args, **kwargs)
+
+    return run
 
 
 class SpoolUploadHandler(TemporaryFileUploadHandler):

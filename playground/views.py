@@ -16,7 +16,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import apicode, archive, batches, budgets, imagefix, images, linkfetch, notifications, presets
+from playground import (
+    apicode,
+    archive,
+    batches,
+    budgets,
+    imagefix,
+    images,
+    linkfetch,
+    notifications,
+    presets,
+    uploads,
+)
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
@@ -44,9 +55,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
-    staging = Staging(request.session)
-    if request.method == "POST" and request.POST.get("apply_fix"):
-        return _apply_fix(request, staging)
+    staging = Staging(request.user)
     if request.method == "POST":
         existing = _same_submission(request)
         if existing:
@@ -56,10 +65,11 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
             request.FILES,
             user=request.user,
             staging=staging,
-            upload_too_large=getattr(request, "upload_too_large", None),
+            upload_too_large=uploads.too_large(request),
         )
         if form.is_valid() and (gen := form.save()):
             return redirect(_landing(gen))
+        form.offer_fixes()
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
         source_pk = request.GET.get("remix", "")
@@ -97,20 +107,21 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
         "estimates": budgets.estimates(),
         "offer": form.offer,
         # The browser checks the same limits before uploading; the server stays the judge.
-        "rules": {
-            "max_bytes": images.MAX_BYTES,
-            "min_short_side": images.MIN_SHORT_SIDE,
-            "max_pixels": images.MAX_PIXELS,
-        },
+        "rules": imagefix.browser_rules(),
         "presets": presets.team_presets(),
         **extra,
     }
     return render(request, "playground/generate.html", context)
 
 
-def _apply_fix(request: AuthenticatedHttpRequest, staging: Staging) -> HttpResponse:
-    """A one-click fix was chosen: make it, then show the form again with the fixed picture."""
-    staged_id, _, key = request.POST["apply_fix"].partition(":")
+@require_POST
+def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """A one-click fix was chosen: make it, then show the form again with the fixed picture.
+
+    Its own URL: the "Use this" buttons post here (formaction= without JavaScript, hx-post with).
+    """
+    staging = Staging(request.user)
+    staged_id, _, key = request.POST.get("apply_fix", "").partition(":")
     chosen = None
     problem = ""
     if staging.owns(staged_id):
@@ -127,14 +138,15 @@ def _apply_fix(request: AuthenticatedHttpRequest, staging: Staging) -> HttpRespo
 
 
 @require_POST
+@uploads.fix_upload_limit
 def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
-    staging = Staging(request.session)
+    staging = Staging(request.user)
     upload = request.FILES.get("first_frame")
     link = request.POST.get("image_link", "").strip()
     context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None}
     try:
-        if getattr(request, "upload_too_large", None):
+        if uploads.too_large(request):
             raise images.ImageRejected(
                 f"This file is larger than {imagefix.MAX_INPUT_BYTES // (1024 * 1024)} MB, "
                 "too large even to fix here. Make it smaller on your computer first."
@@ -149,7 +161,11 @@ def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
             context["fine"] = images.check_image(data)
         except images.ImageRejected as exc:
             context["messages_"] = exc.messages
-            context["offer"] = staging.offer(data, exc.messages)
+            try:
+                context["offer"] = staging.offer(data, exc.messages)
+            except imagefix.FixerBusy as busy:
+                context["messages_"] = exc.messages + busy.messages
+                context["busy"] = True
     except images.ImageRejected as exc:
         context["messages_"] = exc.messages
     except linkfetch.LinkRejected as exc:
@@ -158,14 +174,16 @@ def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_GET
-def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpResponseBase:
-    """A staged picture or a fix's preview, for the session that staged it only."""
-    staging = Staging(request.session)
+def staged_image(request: AuthenticatedHttpRequest, staged_id: str, name: str) -> HttpResponseBase:
+    """A staged picture or a fix's preview, for the person who staged it only."""
+    staging = Staging(request.user)
     if not staging.owns(staged_id):
         raise Http404("No such picture.")
     if name.startswith("preview-"):
         try:
             data = staging.preview(staged_id, name.removeprefix("preview-").removesuffix(".jpg"))
+        except imagefix.FixerBusy:
+            return HttpResponse("Busy, try again in a moment.", status=503, headers={"Retry-After": "5"})
         except images.ImageRejected as exc:
             raise Http404("No such fix.") from exc
         response: HttpResponseBase = HttpResponse(data, content_type="image/jpeg")

@@ -7,7 +7,6 @@ fields it is about; anything passed explicitly wins.
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from pathlib import Path
@@ -16,10 +15,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
-from PIL import Image, ImageDraw
 
 from playground.models import Generation, State
 from playground.videomodels import DEFAULT_MODEL
+from tests.pictures import image_bytes as image_bytes
 
 PASSWORD = "correct horse battery staple"
 PROMPT = "A paper boat on a rainy street"
@@ -78,14 +77,3 @@ def frames_and_videos() -> set[str]:
     files = media_files()
     assert all(staged.fullmatch(name) for name in files if name.startswith("staging/")), files
     return {name for name in files if not name.startswith("staging/")}
-
-
-def image_bytes(width: int, height: int, fmt: str = "PNG", *, mode: str = "RGB", **save_kwargs: Any) -> bytes:
-    """An image of the given size with a few stripes, encoded in the given Pillow format."""
-    image = Image.new(mode, (width, height), "orange" if mode in {"RGB", "RGBA"} else 128)
-    draw = ImageDraw.Draw(image)
-    for x in range(0, width, max(1, width // 8)):
-        draw.line([(x, 0), (x, height)], fill="navy" if mode in {"RGB", "RGBA"} else 20, width=3)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **save_kwargs)
-    return buffer.getvalue()

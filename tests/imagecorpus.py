@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import io
 import math
-import os
 import random
 import re
 import socket
@@ -30,7 +29,7 @@ from PIL import Image
 
 from playground.images import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image
 from playground.linkfetch import LinkRejected, fetch_image
-from tests.factories import image_bytes
+from tests.pictures import image_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
@@ -943,22 +942,14 @@ def rss_growth_of_check(data: bytes) -> int | None:
         file.write(data)
         file.flush()
         done = subprocess.run(
-            # The corpus imports the test factories, which need Django's apps loaded first.
-            [sys.executable, "-c", _RSS_OF_CHECK, file.name],
+            [sys.executable, "-m", "tests.imagecorpus", "--rss-of-check", file.name],
             cwd=Path(__file__).resolve().parent.parent,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
             capture_output=True,
             text=True,
             check=True,
         )
     answer = done.stdout.strip()
     return None if answer == "n/a" else int(answer)
-
-
-_RSS_OF_CHECK = (
-    "import sys, django; django.setup(); from tests.imagecorpus import _rss_of_check; "
-    "print(_rss_of_check(sys.argv[1]))"
-)
 
 
 def _rss_of_check(path: str) -> str:

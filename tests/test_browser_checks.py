@@ -140,3 +140,36 @@ def test_the_prompt_counter_warns_near_the_limit_and_the_model_says_if_a_frame_i
     assert "near-limit" in (counter.get_attribute("class") or "")
     page.get_by_label("Prompt", exact=True).fill("x" * 2010)
     assert counter.inner_text() == "2,010 / 2,000 characters — 10 too many"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "jpeg baseline over the pixel cap",
+        "jpeg progressive over the pixel cap",
+        "png over the pixel cap",
+        "png over 20 MB",
+        "gif wide",
+        "webp fine",
+    ],
+)
+def test_show_ways_to_fix_it_is_offered_exactly_when_the_server_has_a_fix(
+    generate_page: Any, tmp_path: Path, name: str
+):
+    from playground import imagefix
+    from tests.test_fix_offers import CASES
+
+    page = generate_page
+    data = CASES[name][0]()
+    path = tmp_path / "picked"
+    path.write_bytes(data)
+    page.get_by_label("First-frame image", exact=True).set_input_files(str(path))
+    page.locator("#client-check .field-errors").wait_for()
+    offered = page.locator("#show-fixes").is_visible()
+    assert offered == bool(imagefix.diagnose(data))
+    blocked = page.locator("#generate-blocked").inner_text()
+    assert ("Show ways to fix it" in blocked) == offered
+    if offered:
+        page.get_by_role("button", name="Show ways to fix it").click()
+        page.locator(".fix").first.get_by_role("button", name="Use this").click()
+        page.locator(".fix-chosen").wait_for()

@@ -19,6 +19,7 @@ from tests.factories import image_bytes
 
 GENERATE = reverse("generate")
 CHECK = reverse("check_frame")
+APPLY = reverse("apply_fix")
 
 
 def form(**extra: Any) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def test_each_fix_is_offered_previewed_chosen_and_used_without_javascript(
         assert preview["Content-Type"] == "image/jpeg"
         # Choosing it shows the form again with the fixed picture attached, nothing made yet.
         before = Generation.objects.count()
-        chosen = signed_in.post(GENERATE, {**form(), "apply_fix": value}).content.decode()
+        chosen = signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
         assert f'name="staged_first_frame" value="{value}"' in chosen
         assert "The picture comes alive" in chosen
         assert Generation.objects.count() == before
@@ -95,7 +96,7 @@ def test_htmx_choosing_a_fix_returns_just_the_chosen_picture(signed_in: Client):
         GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
     ).content.decode()
     value = offers(html)["borders"]
-    fragment = signed_in.post(GENERATE, {"apply_fix": value}, headers={"HX-Request": "true"}).content.decode()
+    fragment = signed_in.post(APPLY, {"apply_fix": value}, headers={"HX-Request": "true"}).content.decode()
     assert fragment.lstrip().startswith('<div class="fix-chosen" data-fixed>')
     assert f'value="{value}"' in fragment
     assert "1000×401" in fragment
@@ -195,3 +196,131 @@ def test_staged_pictures_older_than_a_day_are_swept(signed_in: Client, settings)
     assert [f.name for f in Path(settings.MEDIA_ROOT, "staging").iterdir() if any(f.iterdir())] == [
         folders[1].name
     ]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_crafted_fix_name_gets_the_plain_answer_and_reads_no_file(signed_in: Client, htmx: bool):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    staged = offers(html)["crop"].split(":")[0]
+    # A stored file another path could reach, and one that isn't there: the answers must match.
+    there = default_storage.save(
+        "first-frames/someone-else.png", SimpleUploadedFile("x", image_bytes(640, 480))
+    )
+    headers = {"HX-Request": "true"} if htmx else {}
+    answers = []
+    stem = there.removesuffix(".png")  # the fixer adds the extension itself
+    for key in (f"x/../../../{stem}", "x/../../../first-frames/missing", "nonsense", "original", ""):
+        response = signed_in.post(APPLY, {**form(), "apply_fix": f"{staged}:{key}"}, headers=headers)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "That fix does not apply to this image." in body
+        assert "staged_first_frame" not in body
+        answers.append(body.replace(str(staged), "").count("<"))
+    assert len(set(answers)) == 1
+    # Nor as a form value or a preview name.
+    made = signed_in.post(GENERATE, form(staged_first_frame=f"{staged}:x/../../../{stem}"))
+    assert "That fixed picture is no longer available" in made.content.decode()
+    preview = signed_in.get(reverse("staged_image", args=[staged, "preview-nonsense.jpg"]))
+    assert preview.status_code == 404
+
+
+def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_once(
+    signed_in: Client, settings, user, other_user
+):
+    from pathlib import Path
+
+    from playground import staging
+    from playground.models import StagedPicture
+
+    stranger = Client()
+    stranger.force_login(other_user)
+    stranger.post(GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))))
+    staged = []
+    for index in range(staging.KEEP_PER_PERSON + 2):
+        picture = image_bytes(1000 + index, 200, "PNG")
+        html = signed_in.post(
+            GENERATE, form(first_frame=SimpleUploadedFile("w.png", picture))
+        ).content.decode()
+        staged.append(offers(html)["crop"].split(":")[0])
+    mine = set(StagedPicture.objects.filter(owner=user).values_list("pk", flat=True))
+    assert mine == set(staged[-staging.KEEP_PER_PERSON :])
+    assert StagedPicture.objects.filter(owner=other_user).count() == 1  # others' are untouched
+    folders = {f.name for f in Path(settings.MEDIA_ROOT, "staging").iterdir() if any(f.iterdir())}
+    assert folders >= mine and not folders & set(staged[:2])  # the dropped ones' files are gone
+    assert len(folders) == staging.KEEP_PER_PERSON + 1
+    dropped = signed_in.post(APPLY, {**form(), "apply_fix": f"{staged[0]}:crop"}).content.decode()
+    assert "no longer waiting to be fixed" in dropped
+
+
+def test_staged_bytes_are_capped_too(signed_in: Client, user, monkeypatch):
+    from playground import staging
+    from playground.models import StagedPicture
+
+    size = len(image_bytes(1000, 200, "PNG"))
+    monkeypatch.setattr(staging, "KEEP_BYTES_PER_PERSON", 2 * size + size // 2)
+    for width in (1000, 1001, 1002):
+        signed_in.post(
+            GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(width, 200, "PNG")))
+        )
+    sizes = list(StagedPicture.objects.filter(owner=user).values_list("size", flat=True))
+    assert len(sizes) == 2  # a third would pass the byte cap; the newest is always kept
+
+
+def test_the_first_frames_type_is_stored_and_the_fix_flow_remembers_what_it_found(signed_in: Client, user):
+    from playground.models import StagedPicture
+
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.webp", image_bytes(1200, 200, "WEBP")))
+    ).content.decode()
+    record = StagedPicture.objects.get(owner=user)
+    assert (record.mime, record.width, record.height) == ("image/webp", 1200, 200)
+    assert {fix["key"] for fix in record.fixes} == {"crop", "borders"}
+    signed_in.post(GENERATE, form(staged_first_frame=offers(html)["borders"]))
+    gen = Generation.objects.get()
+    assert gen.first_frame_type == "image/jpeg" == gen.first_frame_mime
+    # A PNG stored under a name that says JPEG is still sent as what it is.
+    gen.first_frame_type = "image/png"
+    assert gen.first_frame_mime == "image/png"
+
+
+def test_the_check_endpoint_still_demands_the_csrf_token(user):
+    # Its larger upload limit is set inside the view, so the CSRF check runs there too.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    upload = SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))
+    assert client.post(CHECK, {"first_frame": upload}).status_code == 403
+    page = client.get(GENERATE).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+    upload.seek(0)
+    answer = client.post(CHECK, {"first_frame": upload, "csrfmiddlewaretoken": token.group(1)})
+    assert answer.status_code == 200 and "too wide" in answer.content.decode()
+
+
+def test_each_action_has_its_own_url(signed_in: Client):
+    html = signed_in.post(
+        GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG")))
+    ).content.decode()
+    assert f'formaction="{APPLY}"' in html and f'hx-post="{APPLY}"' in html
+    # The generate URL no longer makes fixes: an apply_fix value there is just a submit.
+    value = offers(html)["borders"]
+    assert "fix-chosen" not in signed_in.post(GENERATE, {**form(), "apply_fix": value}).content.decode()
+    chosen = signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
+    assert f'action="{GENERATE}"' in chosen  # the page shown from /generate/fix/ still submits to Generate
+    assert signed_in.get(APPLY).status_code == 405
+
+
+def test_validating_the_form_stages_nothing_until_the_view_asks(user):
+    from playground.forms import GenerateForm
+    from playground.models import StagedPicture
+    from playground.staging import Staging
+
+    upload = SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))
+    bound = GenerateForm(form(), {"first_frame": upload}, user=user, staging=Staging(user))
+    assert not bound.is_valid()
+    assert "too wide" in str(bound.errors["first_frame"])
+    assert not StagedPicture.objects.exists() and not default_storage.exists("staging")
+    bound.offer_fixes()
+    assert bound.offer is not None and StagedPicture.objects.filter(owner=user).count() == 1

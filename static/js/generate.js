@@ -7,10 +7,11 @@
   const form = document.getElementById("generate-form");
   if (!form) return;
 
-  const MAX_BYTES = Number(form.dataset.maxBytes);
-  const MIN_SHORT = Number(form.dataset.minShortSide);
-  const MAX_PIXELS = Number(form.dataset.maxPixels);
-  const FIXABLE_BYTES = 64 * 1024 * 1024; // what the fix service takes in
+  // The limits come from the server (playground/imagefix.browser_rules), never typed here.
+  const RULES = JSON.parse(document.getElementById("picture-rules").textContent);
+  const MAX_BYTES = RULES.max_bytes;
+  const MIN_SHORT = RULES.min_short_side;
+  const MAX_PIXELS = RULES.max_pixels;
   const button = document.getElementById("generate-button");
   const blocked = document.getElementById("generate-blocked");
 
@@ -115,23 +116,48 @@
     });
   }
 
+  // The JPEG frame marker (0xC0 baseline, 0xC1 extended, 0xC2 progressive, others uncommon),
+  // found by walking the segments before it; null when it is not in the bytes read.
+  function jpegFrame(b) {
+    let pos = 2;
+    while (pos + 4 <= b.length && b[pos] === 0xff) {
+      const marker = b[pos + 1];
+      if (marker === 0xff) { pos += 1; continue; }
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return marker;
+      if (marker === 0xda) return null;
+      pos += 2 + ((b[pos + 2] << 8) | b[pos + 3]);
+    }
+    return null;
+  }
+
+  // Whether the server's fixes can mend this picture: the same limits as imagefix, per format,
+  // so "Show ways to fix it" is only offered where a fix will really be made.
+  function canFix(kind, bytes, size, frame) {
+    if (RULES.fixable.indexOf(kind) < 0 || bytes > RULES.fix_max_bytes) return false;
+    if (!size) return false;
+    const pixels = size.width * size.height;
+    if (pixels <= MAX_PIXELS) return true;
+    return kind === "jpeg" && (frame === 0xc0 || frame === 0xc1) && pixels <= RULES.shrinkable_pixels;
+  }
+
   // What the server would say about this file, and whether a fix could mend it.
   async function verdict(file, url) {
     if (file.size === 0) return { messages: ["This file is empty (0 bytes), so there is no picture in it."], fixable: false };
-    const head = new Uint8Array(await file.slice(0, 32).arrayBuffer());
+    // The frame marker follows EXIF, profiles and thumbnails, which real files keep within this.
+    const head = new Uint8Array(await file.slice(0, 512 * 1024).arrayBuffer());
     const kind = sniff(head);
+    const frame = kind === "jpeg" ? jpegFrame(head) : null;
     const jpegOrPng = kind === "jpeg" || kind === "png";
-    if (file.size > MAX_BYTES) return { messages: [sizeSentence(file.size)], fixable: jpegOrPng && file.size <= FIXABLE_BYTES };
-    if (!jpegOrPng) {
-      return { messages: [formatSentence(kind)], fixable: kind === "a WebP image" || kind === "a GIF image" };
-    }
-    const size = await pictureSize(url);
+    const size = RULES.fixable.indexOf(kind) >= 0 ? await pictureSize(url) : null;
+    const fixable = canFix(kind, file.size, size, frame);
+    if (file.size > MAX_BYTES) return { messages: [sizeSentence(file.size)], fixable: fixable, size: size };
+    if (!jpegOrPng) return { messages: [formatSentence(kind)], fixable: fixable, size: size };
     if (!size) return { messages: [], fixable: false, size: null }; // let the server judge it
     if (size.width * size.height > MAX_PIXELS) {
-      return { messages: [pixelSentence(size.width, size.height)], fixable: true, size: size };
+      return { messages: [pixelSentence(size.width, size.height)], fixable: fixable, size: size };
     }
     const messages = ruleSentences(size.width, size.height);
-    return { messages: messages, fixable: messages.length > 0, size: size };
+    return { messages: messages, fixable: fixable && messages.length > 0, size: size };
   }
 
   // --- Picking, previewing and checking a file --------------------------------------------------
