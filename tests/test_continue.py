@@ -89,7 +89,9 @@ def test_a_last_frame_that_breaks_a_rule_is_offered_the_usual_fixes(
     assert "enlarge" in fixes.values()
     value = next(v for v, key in fixes.items() if key == "enlarge")
 
-    chosen = signed_in.post(reverse("apply_fix"), {"apply_fix": value, "continue_from": source.pk, "prompt": "x"})
+    chosen = signed_in.post(
+        reverse("apply_fix"), {"apply_fix": value, "continue_from": source.pk, "prompt": "x"}
+    )
     assert f'name="staged_first_frame" value="{value}"' in chosen.content.decode()
     made = signed_in.post(
         GENERATE,
