@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from playground import batches
+from playground import batches, notifications
 from playground.forms import GenerateForm
 from playground.http import AuthenticatedHttpRequest
 from playground.models import Batch, Generation, State, allowance_for
@@ -103,6 +103,7 @@ def batch(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         # One request for the whole batch: every take's card, swapped in out of band.
         return render(request, "playground/batch.html#poll", {**context, "polled": True})
+    context["notify_on"] = notifications.wants_notifications(request.user)
     return render(request, "playground/batch.html", context)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -203,3 +204,17 @@ def test_the_plan_counts_links_and_chosen_files(signed_in: Client, settings) -> 
     links = "https://example.com/a.png\nhttps://example.com/b.png"
     plan = signed_in.get("/generate/plan/", {"takes": "1", "image_link": links}).content.decode()
     assert plan.strip().startswith("2 videos")
+
+
+def test_a_batch_over_the_dollar_budget_is_refused_whole_before_any_row(
+    signed_in: Client, user, settings, upstream
+) -> None:
+    settings.MONTHLY_GENERATION_CAP = None
+    settings.MONTHLY_BUDGET_USD = Decimal("1.50")  # three video-01 takes at the $0.43 estimate fit
+    html = submit(signed_in, takes="4").content.decode()
+    assert "These 4 videos would cost about $1.72" in html
+    assert "$1.50 of your $1.50 left this month" in html
+    assert Generation.objects.count() == 0 and Batch.objects.count() == 0
+    assert upstream.app.calls == []
+    assert submit(signed_in, takes="3").status_code == 302
+    assert Generation.objects.count() == 3

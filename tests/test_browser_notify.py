@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from playground.models import Generation, NotifyPreference, State
+from playground.models import Batch, Generation, NotifyPreference, State
 from playground.worker import Worker
 from tests.browser_fixtures import sign_in, wait_until
 
@@ -133,3 +133,38 @@ def test_without_permission_nothing_is_asked_until_the_click_and_the_title_still
         assert page.evaluate("window.__notes.length") == 0  # not allowed: no notification, the title says it
     finally:
         context.close()
+
+
+def test_the_batch_page_notifies_each_take_as_it_ends(notify_page: Any):
+    page = notify_page
+    sign_in(page)
+    carol = get_user_model().objects.get(username="carol")
+    NotifyPreference.objects.create(user=carol, when_done=True)
+    batch = Batch.objects.create(
+        created_by=carol, model="video-01", prompt="Harbour at dawn", takes_per_picture=2
+    )
+    takes = [
+        Generation.objects.create(
+            created_by=carol,
+            batch=batch,
+            model="video-01",
+            prompt=f"Harbour at dawn, take {n}",
+            state=State.RUNNING,
+            upstream_id=f"job-{n}",
+            upstream_status="generating",
+        )
+        for n in (1, 2)
+    ]
+    page.goto(f"/batches/{batch.pk}/")
+    page.get_by_role("button", name="Stop telling me").wait_for()  # the preference, from the server
+    assert page.evaluate("window.__notes.length") == 0
+
+    Generation.objects.filter(pk=takes[0].pk).update(
+        state=State.FAILED, failure_code="upstream_error", failure_reason="The service could not make it."
+    )
+    notes = wait_until(page, "window.__notes.length && window.__notes", timeout=15)
+    assert notes == [{"title": f"Video #{takes[0].pk} failed", "body": "Harbour at dawn, take 1"}]
+
+    Generation.objects.filter(pk=takes[1].pk).update(state=State.FAILED, failure_code="upstream_error")
+    notes = wait_until(page, "window.__notes.length === 2 && window.__notes", timeout=15)
+    assert notes[1] == {"title": f"Video #{takes[1].pk} failed", "body": "Harbour at dawn, take 2"}
