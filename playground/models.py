@@ -20,18 +20,15 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from playground import catalogue
+
 if TYPE_CHECKING:
     from playground.aimlapi import Accepted, Progress
 
-MODEL_CHOICES = [
-    ("video-01", "video-01"),
-    ("video-01-live2d", "video-01-live2d"),
-]
-MODEL_DESCRIPTIONS = {
-    "video-01": "A cinematic 6-second clip from your prompt. A first-frame image is optional.",
-    "video-01-live2d": "Brings a still picture to life, Live2D style. Needs a first-frame image.",
-}
-MODELS_NEEDING_FIRST_FRAME = {"video-01-live2d"}
+# Every model and its traits live in catalogue.py; these are views of it.
+MODEL_CHOICES = catalogue.CHOICES
+MODEL_DESCRIPTIONS = {model.id: model.description for model in catalogue.MODELS}
+MODELS_NEEDING_FIRST_FRAME = {model.id for model in catalogue.MODELS if model.first_frame == "required"}
 
 
 class State(models.TextChoices):
@@ -146,6 +143,16 @@ class Generation(models.Model):
     first_frame_width = models.PositiveIntegerField(null=True, blank=True)
     first_frame_height = models.PositiveIntegerField(null=True, blank=True)
     source_link = models.URLField(max_length=2000, blank=True, help_text="The image link the user gave.")
+    # For the models that take them (catalogue.py); empty for the others.
+    last_frame = models.FileField(blank=True, max_length=300)
+    last_frame_sha256 = models.CharField(max_length=64, blank=True)
+    last_frame_width = models.PositiveIntegerField(null=True, blank=True)
+    last_frame_height = models.PositiveIntegerField(null=True, blank=True)
+    last_frame_link = models.URLField(
+        max_length=2000, blank=True, help_text="The last-frame image link the user gave."
+    )
+    resolution = models.CharField(max_length=16, blank=True)
+    duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # Our side of the job.
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
@@ -169,6 +176,9 @@ class Generation(models.Model):
 
     # Upstream facts, as received.
     upstream_id = models.CharField(max_length=200, blank=True)
+    upstream_route = models.CharField(
+        max_length=16, blank=True, help_text="The catalogue's route the job was sent on (polled on it too)."
+    )
     upstream_status = models.CharField(max_length=64, blank=True)
     upstream_error = models.TextField(blank=True)
     upstream_usage = models.JSONField(null=True, blank=True)
@@ -260,6 +270,25 @@ class Generation(models.Model):
     def first_frame_mime(self) -> str:
         return "image/png" if self.first_frame.name.lower().endswith(".png") else "image/jpeg"
 
+    @property
+    def last_frame_mime(self) -> str:
+        return "image/png" if self.last_frame.name.lower().endswith(".png") else "image/jpeg"
+
+    @property
+    def described(self) -> catalogue.VideoModel | None:
+        return catalogue.get(self.model)
+
+    @property
+    def length_seconds(self) -> int | None:
+        """The length asked for, or the model's only one."""
+        model = self.described
+        return self.duration_seconds or (model.default_duration if model else None)
+
+    @property
+    def resolution_name(self) -> str:
+        model = self.described
+        return self.resolution or (model.default_resolution if model else "")
+
     # --- Transitions ------------------------------------------------------------------------
     def _move(self, owner: str, to: str | None = None, *, keep_lease: bool = False, **fields: Any) -> bool:
         """Write `fields` (and the new state) if `owner` still holds this row; False if it lost it.
@@ -309,6 +338,7 @@ class Generation(models.Model):
             owner,
             State.RUNNING,
             upstream_id=accepted.upstream_id,
+            upstream_route=accepted.route,
             upstream_status=accepted.raw_status,
             submitted_at=timezone.now(),
             next_attempt_at=next_poll_at,

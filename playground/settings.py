@@ -93,6 +93,12 @@ DEMO_UPSTREAM_DIR = VAR_DIR / "demo-upstream"
 # Seconds to wait for the upstream to answer one request (connecting has its own, shorter limit).
 AIMLAPI_TIMEOUT = env_number("AIMLAPI_TIMEOUT", 60, minimum=1)
 
+# video-01-live2d is documented on two routes: the seed's vendor route ("legacy", the default)
+# and the universal route ("universal"); catalogue.py names their paths and fields.
+LIVE2D_ROUTE = env_str("LIVE2D_ROUTE", "legacy").lower()
+if LIVE2D_ROUTE not in {"legacy", "universal"}:
+    raise ImproperlyConfigured(f"LIVE2D_ROUTE must be legacy or universal (got {LIVE2D_ROUTE!r}).")
+
 # Seconds between status checks of one job. The upstream docs poll every 10-15 s;
 # only the create call is charged, so this is about being polite, not cost.
 POLL_INTERVAL = env_number("POLL_INTERVAL", 2.0 if DEMO_MODE else 10.0, minimum=0.05)
