@@ -63,7 +63,7 @@ def test_a_row_without_options_sends_none_and_gets_the_models_defaults(worker, u
     assert gen.state == State.READY, gen.failure_reason
     (create,) = creates(upstream)
     assert create.body.keys() == {"model", "prompt", "enhance_prompt"}
-    assert upstream.app.job(gen.upstream_id)["resolution"] == "768P"  # type: ignore[index]
+    assert upstream.app.job(gen.upstream_id)["resolution"] == "768P"
 
 
 def test_live2d_on_the_universal_route_is_polled_there_even_after_switching_back(upstream, user, png):
