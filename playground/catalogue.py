@@ -148,6 +148,17 @@ class VideoModel:
         ]
         return "usually " + " and ".join(parts) if parts else ""
 
+    def wait_sentence(self, duration: int | None = None) -> str:
+        """What the Generate page says so nobody thinks a long render is stuck."""
+        span = self.render_time(duration or self.default_duration).removeprefix("usually ")
+        return f"A render with {self.id} usually takes {span}; its page follows it live." if span else ""
+
+    @property
+    def need_frame_sentence(self) -> str:
+        if self.first_frame == "required":
+            return f"Required for {self.id}: the video starts from this picture."
+        return f"Optional for {self.id}: without one, the video is made from the prompt alone."
+
     def wire_for(self, route: str | None) -> Wire:
         return self.routes.get(route or self.default_route, self.wire)
 
@@ -272,43 +283,74 @@ class Ask:
 def problems(ask: Ask) -> list[str]:
     """Plain sentences for everything `ask` gets wrong for its model (empty when it is fine).
 
-    The form shows them; the client refuses with them before sending anything.
+    The client refuses with them before sending anything.
+    """
+    return [sentence for _, sentence in refusals(ask)]
+
+
+def refusals(ask: Ask) -> list[tuple[str, str]]:
+    """(option, sentence) for each rule `ask` breaks; the option is "model" or an ``Option``.
+
+    The form puts each sentence beside its field.
     """
     model = BY_ID.get(ask.model)
     if model is None:
-        return [f"The model {ask.model!r} is not available here. Choose one of: {', '.join(IDS)}."]
-    found: list[str] = []
+        return [("model", f"The model {ask.model!r} is not available here. Choose one of: {', '.join(IDS)}.")]
+    found: list[tuple[str, str]] = []
     if model.first_frame == "required" and not ask.first_frame:
-        found.append(f"{model.id} needs a first-frame image: choose a file or give an image link.")
+        found.append(
+            ("first_frame", f"{model.id} needs a first-frame image: choose a file or give an image link.")
+        )
     if ask.last_frame and not model.takes_last_frame:
         takers = _or([m.id for m in MODELS if m.takes_last_frame])
-        found.append(f"{model.id} takes no last-frame image. Remove it, or choose {takers}.")
+        found.append(("last_frame", f"{model.id} takes no last-frame image. Remove it, or choose {takers}."))
     elif ask.last_frame and not ask.first_frame:
         # The docs don't say whether a last frame alone is allowed; asking for the safe thing.
         found.append(
-            f"A last-frame image needs a first-frame image too with {model.id}: add a first frame, "
-            "or remove the last frame."
+            (
+                "last_frame",
+                f"A last-frame image needs a first-frame image too with {model.id}: add a first frame, "
+                "or remove the last frame.",
+            )
         )
     if ask.resolution is not None:
         if not model.takes_resolution:
-            found.append(f"{model.id} makes {model.default_resolution} videos only; it takes no resolution.")
+            found.append(
+                (
+                    "resolution",
+                    f"{model.id} makes {model.default_resolution} videos only; it takes no resolution.",
+                )
+            )
         elif ask.resolution not in model.resolutions:
-            found.append(f"{model.id} makes videos at {_or(model.resolutions)}, not {ask.resolution!r}.")
+            found.append(
+                (
+                    "resolution",
+                    f"{model.id} makes videos at {_or(model.resolutions)}, not {ask.resolution!r}.",
+                )
+            )
     if ask.duration is not None:
         if not model.takes_duration:
-            found.append(f"{model.id} makes {model.default_duration}-second videos only; it takes no length.")
+            found.append(
+                (
+                    "duration",
+                    f"{model.id} makes {model.default_duration}-second videos only; it takes no length.",
+                )
+            )
         elif ask.duration not in model.durations:
             lengths = _or([f"{d} s" for d in model.durations])
-            found.append(f"{model.id} makes videos of {lengths}, not {ask.duration} s.")
+            found.append(("duration", f"{model.id} makes videos of {lengths}, not {ask.duration} s."))
     resolution = ask.resolution or model.default_resolution
     duration = ask.duration or model.default_duration
     if resolution in model.resolutions and duration in model.durations:
         allowed = model.durations_at(resolution)
         if duration not in allowed:
             found.append(
-                f"{model.id} makes {duration}-second videos only at "
-                f"{_or([r for r in model.resolutions if duration in model.durations_at(r)])}; "
-                f"at {resolution} the longest is {max(allowed)} s."
+                (
+                    "duration",
+                    f"{model.id} makes {duration}-second videos only at "
+                    f"{_or([r for r in model.resolutions if duration in model.durations_at(r)])}; "
+                    f"at {resolution} the longest is {max(allowed)} s.",
+                )
             )
     return found
 
@@ -332,6 +374,9 @@ def browser_data() -> list[dict[str, Any]]:
             "default_duration": model.default_duration,
             "durations_at": {r: list(model.durations_at(r)) for r in model.resolutions},
             "render_times": {str(d): model.render_time(d) for d in model.durations},
+            "waits": {str(d): model.wait_sentence(d) for d in model.durations},
+            "need_frame": model.need_frame_sentence,
+            "longest_at": dict(model.longest_at),
         }
         for model in MODELS
     ]

@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, imagefix, images, linkfetch
+from playground import apicode, archive, catalogue, imagefix, images, linkfetch
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.media import serve_stored_file
@@ -48,7 +48,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def generate(request: HtmxHttpRequest) -> HttpResponse:
     staging = Staging(request.session)
-    if request.method == "POST" and request.POST.get("apply_fix"):
+    if request.method == "POST" and (request.POST.get("apply_fix") or request.POST.get("apply_last_fix")):
         return _apply_fix(request, staging)
     if request.method == "POST":
         existing = _same_submission(request)
@@ -70,15 +70,26 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
             initial |= remix_initial(get_object_or_404(Generation, pk=int(source_pk)))
         form = GenerateForm(initial=initial, user=request.user)
     token = form["staged_first_frame"].value() if form.is_bound else ""
-    return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
+    last_token = form["staged_last_frame"].value() if form.is_bound else ""
+    return _generate_page(
+        request,
+        form,
+        chosen=staging.chosen(token) if token else None,
+        last_chosen=staging.chosen(last_token) if last_token else None,
+    )
 
 
 def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
     context = {
         "form": form,
         "reused": form.reused_generation(),
+        "reused_last": form.reused_last_generation(),
         "allowance": allowance_for(request.user),
         "offer": form.offer,
+        "last_offer": form.last_offer,
+        # Which fields each model takes, for the page's script (catalogue.py is the one source).
+        "models": catalogue.browser_data(),
+        "chosen_model": form.chosen_model(),
         # The browser checks the same limits before uploading; the server stays the judge.
         "rules": {
             "max_bytes": images.MAX_BYTES,
@@ -92,7 +103,11 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
 
 def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
     """A one-click fix was chosen: make it, then show the form again with the fixed picture."""
-    staged_id, _, key = request.POST["apply_fix"].partition(":")
+    # The last frame's fix buttons carry their own name, so the choice also works without JavaScript.
+    slot = "last_frame" if request.POST.get("apply_last_fix") else "first_frame"
+    staged_id, _, key = request.POST.get(
+        "apply_last_fix" if slot == "last_frame" else "apply_fix", ""
+    ).partition(":")
     chosen = None
     problem = ""
     if staging.owns(staged_id):
@@ -103,18 +118,30 @@ def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
     else:
         problem = "That picture is no longer waiting to be fixed. Choose it again."
     if request.htmx:
-        return render(request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem})
+        return render(
+            request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem, "slot": slot}
+        )
     form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
+    if slot == "last_frame":
+        return _generate_page(request, form, last_chosen=chosen, last_problem=problem)
     return _generate_page(request, form, chosen=chosen, problem=problem)
+
+
+def _slot(request: HttpRequest) -> str:
+    """Which picture a check is for: the last frame when that is what was sent."""
+    return (
+        "last_frame" if "last_frame" in request.FILES or "last_frame_link" in request.POST else "first_frame"
+    )
 
 
 @require_POST
 def check_frame(request: HtmxHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
     staging = Staging(request.session)
-    upload = request.FILES.get("first_frame")
-    link = request.POST.get("image_link", "").strip()
-    context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None}
+    slot = _slot(request)
+    upload = request.FILES.get(slot)
+    link = request.POST.get("image_link" if slot == "first_frame" else "last_frame_link", "").strip()
+    context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None, "slot": slot}
     try:
         if getattr(request, "upload_too_large", None):
             raise images.ImageRejected(
@@ -244,7 +271,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
     if request.method == "POST":
-        files = (gen.first_frame.name, gen.video.name, gen.poster.name)
+        files = (gen.first_frame.name, gen.last_frame.name, gen.video.name, gen.poster.name)
         gen.delete()
         # Files go after the row: a crash in between leaves an orphan file for `orphans`
         # to find, never a row pointing at a missing file.
