@@ -219,8 +219,11 @@ class GenerateForm(forms.Form):
             duration=cleaned.get("duration_seconds"),
         )
         found = catalogue.refusals(ask)
+        taken = described.options if (described := catalogue.get(model)) else frozenset()
         for option, sentence in found:
-            self.add_error(_FIELD_OF_OPTION[option], sentence)
+            # A field the model does not take is not on its page: say it above the form.
+            shown = option in taken or option in {"model", "first_frame"}
+            self.add_error(_FIELD_OF_OPTION[option] if shown else None, sentence)
         return not found
 
     def _check_frame(self, cleaned: dict[str, Any], slot: str) -> None:

@@ -112,10 +112,10 @@ def test_the_two_seed_models_store_no_options(signed_in: Client, png):
     [
         (
             {"model": "video-01", "resolution": "1080P"},
-            "resolution",
+            "__all__",
             "video-01 makes 720P videos only; it takes no resolution.",
         ),
-        ({"model": "video-01-live2d", "duration_seconds": "10"}, "duration_seconds", "it takes no length."),
+        ({"model": "video-01-live2d", "duration_seconds": "10"}, "__all__", "it takes no length."),
         (
             {"model": "minimax/hailuo-2.3-fast"},
             "first_frame",
@@ -138,7 +138,7 @@ def test_a_field_the_model_does_not_take_is_refused(signed_in: Client, fields, f
 
 def test_a_last_frame_for_a_model_without_one_is_refused(signed_in: Client, png):
     response = signed_in.post(URL, form_data(model="video-01", last_frame=upload(png)))
-    assert errors(response)["last_frame"] == [
+    assert errors(response)["__all__"] == [
         "video-01 takes no last-frame image. Remove it, or choose minimax/hailuo-02."
     ]
     assert Generation.objects.count() == 0
