@@ -207,3 +207,16 @@ def test_a_remixed_last_frame_is_checked_again_and_reused(signed_in: Client, use
     )
     gen = Generation.objects.exclude(pk=source.pk).get()
     assert gen.last_frame and (gen.last_frame_width, gen.last_frame_height) == (640, 360)
+
+
+# --- The gallery filter reads the catalogue too ---------------------------------------------------
+def test_the_gallery_filter_offers_every_model_and_filters_by_it(signed_in: Client, user):
+    Generation.objects.create(
+        created_by=user, model="minimax/hailuo-02", prompt="A hailuo kite", state="ready"
+    )
+    Generation.objects.create(created_by=user, model="video-01", prompt="A plain fox", state="ready")
+    html = signed_in.get(reverse("gallery")).content.decode()
+    for model in catalogue.IDS:
+        assert f'<option value="{model}"' in html
+    filtered = signed_in.get(reverse("gallery"), {"model": "minimax/hailuo-02"}).content.decode()
+    assert "A hailuo kite" in filtered and "A plain fox" not in filtered
