@@ -9,11 +9,29 @@ process only lengthened the slowest answers (GIL contention). Every number can b
 the environment.
 """
 
+import ipaddress
 import os
 
 wsgi_app = "playground.wsgi:application"
 # Behind a reverse proxy or load balancer on the same host; set GUNICORN_BIND=0.0.0.0:8000 otherwise.
 bind = [os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")]
+
+
+def _loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# Production settings over plain HTTP (dev.py start) are only for an address no one else reaches.
+if os.environ.get("DJANGO_LOOPBACK_HTTP", "").strip().lower() in {"1", "true", "yes", "on"}:
+    for address in bind:
+        if not _loopback(address):
+            raise SystemExit(
+                f"DJANGO_LOOPBACK_HTTP is on, so gunicorn may listen on loopback only, not {address}."
+            )
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -22,7 +40,10 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # A worker that stops answering its master for this long is restarted. Long video downloads
 # are fine: in gthread workers the heartbeat runs beside the request threads.
 timeout = 60
-graceful_timeout = 30
+# On SIGTERM requests in flight get this long to finish. Gunicorn 25's gthread worker also waits
+# this long while any idle keep-alive connection (a browser's) is open, so a stop may take it all;
+# Ctrl-C (SIGINT) stops at once.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # Restarting each process now and then bounds any slow leak (staggered so they don't all go at once).
 max_requests = 20000
 max_requests_jitter = 2000

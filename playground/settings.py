@@ -68,7 +68,7 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random string "
-            "(or set DJANGO_DEBUG=true for local development)."
+            "(python3 dev.py start makes one and keeps it in var/secret-key)."
         )
     SECRET_KEY = "dev-only-insecure-key-never-used-in-production"  # noqa: S105 (DEBUG only)
 
@@ -232,7 +232,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     # htmx comes from the npm registry (package.json + lockfile), never from a CDN.
@@ -347,6 +347,29 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
 if env_bool("DJANGO_BEHIND_HTTPS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# `dev.py start` on loopback: production settings over plain HTTP, which only this machine can
+# reach (dev.py and gunicorn.conf.py refuse it on any other address). No redirect to HTTPS, no
+# HSTS, and cookies that plain HTTP may carry; everything else as in production.
+LOOPBACK_HTTP = env_bool("DJANGO_LOOPBACK_HTTP", False)
+if LOOPBACK_HTTP and env_bool("DJANGO_BEHIND_HTTPS_PROXY", False):
+    raise ImproperlyConfigured("DJANGO_LOOPBACK_HTTP and DJANGO_BEHIND_HTTPS_PROXY cannot both be true.")
+if LOOPBACK_HTTP and not DEBUG:
+    SECURE_SSL_REDIRECT = False
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+    SECURE_HSTS_SECONDS = 0
+
+# Addresses of the reverse proxies in front (e.g. 127.0.0.1 for nginx on the same host). Only a
+# request that arrives from one of them has its client address taken from X-Forwarded-For (for
+# the sign-in lockout); from anyone else the header is ignored (playground/clientip.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "playground.clientip.client_ip"
+
+# Behind nginx (deploy/nginx/), local media are handed to it after the permission check: the app
+# answers with X-Accel-Redirect (django-sendfile2) and nginx sends the bytes and ranges itself.
+MEDIA_X_ACCEL = env_bool("MEDIA_X_ACCEL", False)
+SENDFILE_BACKEND = "django_sendfile.backends.nginx"
+SENDFILE_ROOT = str(MEDIA_ROOT)
+SENDFILE_URL = "/protected-media"
 
 # Password guessing: after 5 wrong passwords for one username from one address, that pair is
 # locked out for 15 minutes. Admins unlock early by deleting the attempt in the admin

@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
@@ -290,7 +290,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     return render(request, "playground/usage.html", context)
 
 
-@require_GET
+@require_safe
 def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     gen = get_object_or_404(Generation, pk=pk, state=State.READY)
     words = slugify(" ".join(gen.prompt.split()[:6]))[:60] or "video"
@@ -298,6 +298,6 @@ def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     return serve_stored_file(request, gen.video.name, download_as=filename)
 
 
-@require_GET
+@require_safe
 def media(request: HttpRequest, name: str) -> HttpResponseBase:
     return serve_stored_file(request, name)

@@ -114,3 +114,73 @@ def test_the_gunicorn_config_follows_the_environment(monkeypatch: pytest.MonkeyP
     assert config["bind"] == ["127.0.0.1:9001"]
     assert config["wsgi_app"] == "playground.wsgi:application"
     assert config["control_socket_disable"] is True
+
+
+@pytest.fixture
+def ready_video(user: Any) -> Any:
+    from django.utils import timezone
+
+    from playground.models import Generation, State
+
+    video = default_storage.save("videos/2026/12/head.mp4", ContentFile(bytes(range(256)) * 8))
+    return Generation.objects.create(
+        created_by=user,
+        model="video-01",
+        prompt="A red fox in the snow",
+        state=State.READY,
+        video=video,
+        finished_at=timezone.now(),
+    )
+
+
+def test_a_nul_byte_in_a_media_name_is_404_not_a_server_error(signed_in: Client):
+    assert signed_in.get("/media/first-frames/a%00.jpg").status_code == 404
+    assert signed_in.get("/media/videos/x%00/../../settings.py").status_code == 404
+
+
+@pytest.mark.parametrize("route", ["media", "download"])
+def test_head_on_media_and_downloads_answers_as_get_without_a_body(signed_in: Client, ready_video, route):
+    args = [ready_video.video.name] if route == "media" else [ready_video.pk]
+    got = signed_in.get(reverse(route, args=args))
+    head = signed_in.head(reverse(route, args=args))
+    assert head.status_code == 200
+    for header in ("Content-Type", "Content-Length", "Cache-Control", "Accept-Ranges", "Content-Disposition"):
+        assert head.get(header) == got.get(header), header
+    assert head["Content-Length"] == "2048"
+    ranged = signed_in.head(reverse(route, args=args), HTTP_RANGE="bytes=0-99")
+    assert (ranged.status_code, ranged["Content-Range"]) == (206, "bytes 0-99/2048")
+
+
+def test_head_on_media_reads_no_bytes(user: Any, ready_video):
+    from playground.views import media
+
+    request = RequestFactory().head(reverse("media", args=[ready_video.video.name]))
+    request.user = user
+    response: Any = media(request, ready_video.video.name)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b""
+    assert response["Content-Length"] == "2048"
+
+
+def test_behind_nginx_media_are_handed_over_with_x_accel_redirect(signed_in: Client, ready_video, settings):
+    settings.MEDIA_X_ACCEL = True
+    settings.SENDFILE_ROOT = str(settings.MEDIA_ROOT)
+    shown = signed_in.get(reverse("media", args=[ready_video.video.name]), HTTP_RANGE="bytes=0-9")
+    assert shown.status_code == 200  # nginx answers the range itself
+    assert shown["X-Accel-Redirect"] == f"/protected-media/{ready_video.video.name}"
+    assert shown["Content-Type"] == "video/mp4"
+    assert shown["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert shown.content == b""
+    download = signed_in.get(reverse("download", args=[ready_video.pk]))
+    assert download["X-Accel-Redirect"] == f"/protected-media/{ready_video.video.name}"
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert "video-01_a-red-fox-in-the-snow.mp4" in download["Content-Disposition"]
+    assert signed_in.get(reverse("media", args=["videos/missing.mp4"])).status_code == 404
+    assert signed_in.get("/media/first-frames/a%00.jpg").status_code == 404
+
+
+def test_without_the_proxy_setting_the_app_streams_media_itself(signed_in: Client, ready_video, settings):
+    assert settings.MEDIA_X_ACCEL is False
+    response = signed_in.get(reverse("media", args=[ready_video.video.name]), HTTP_RANGE="bytes=0-9")
+    assert response.status_code == 206
+    assert "X-Accel-Redirect" not in response
