@@ -132,3 +132,27 @@ def test_the_api_code_shows_the_route_a_live2d_job_went_out_on(user, png, settin
     code = apicode.for_generation(sent)
     assert "first_frame_image" in body_of(code.python)
     assert aimlapi.endpoint("video-01-live2d", "legacy") in code.python
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_records_the_route_of_jobs_sent_before_it(user):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("playground", "0003_prompt_search_indexes")])
+    old = executor.loader.project_state([("playground", "0003_prompt_search_indexes")]).apps
+    row = old.get_model("playground", "Generation")
+    sent = row.objects.create(model="video-01-live2d", prompt="a", upstream_id="123456789012345")
+    unsent = row.objects.create(model="video-01-live2d", prompt="b")
+    plain = row.objects.create(model="video-01", prompt="c", upstream_id="x:video-01")
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    routes = dict(Generation.objects.values_list("pk", "upstream_route"))
+    assert routes == {sent.pk: "legacy", unsent.pk: "", plain.pk: "universal"}
+    # The search index still follows new rows after the table was rebuilt (SQLite).
+    Generation.objects.create(created_by=user, model="video-01", prompt="A zebra on ice")
+    from playground.gallery import search
+
+    assert search(Generation.objects.all(), ["zebra"]).count() == 1

@@ -23,6 +23,15 @@ def restore_search_triggers(apps, schema_editor):
     )
 
 
+def record_old_routes(apps, schema_editor):
+    # Jobs sent before routes were recorded went out on the only route each model had then, so a
+    # later LIVE2D_ROUTE switch keeps polling them where they were made.
+    generation = apps.get_model("playground", "Generation")
+    sent = generation.objects.exclude(upstream_id="")
+    sent.filter(model="video-01-live2d").update(upstream_route="legacy")
+    sent.filter(model="video-01").update(upstream_route="universal")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("playground", "0003_prompt_search_indexes"),
@@ -91,5 +100,6 @@ class Migration(migrations.Migration):
                 max_length=32,
             ),
         ),
+        migrations.RunPython(record_old_routes, migrations.RunPython.noop),
         migrations.RunPython(restore_search_triggers, migrations.RunPython.noop),
     ]
