@@ -269,6 +269,11 @@ def get(model_id: str) -> VideoModel | None:
     return BY_ID.get(model_id)
 
 
+def usage_log_name(model_id: str) -> str:
+    """How the usage log names a model: with its vendor ("minimax/video-01"), as newer ids already are."""
+    return model_id if "/" in model_id else f"minimax/{model_id}"
+
+
 @dataclass(frozen=True)
 class Ask:
     """What a person asks one model for, by neutral names (None: not given)."""

@@ -169,3 +169,8 @@ def test_the_browser_data_lists_each_models_options():
     assert by_id["video-01"]["options"] == ["enhance", "first_frame"]
     assert by_id["minimax/hailuo-02"]["durations_at"] == {"768P": [6, 10], "1080P": [6]}
     assert by_id["minimax/hailuo-02"]["render_times"]["10"] == "usually 8–9 minutes for 10 s"
+
+
+def test_the_usage_log_names_every_model_with_its_vendor():
+    assert catalogue.usage_log_name("video-01") == "minimax/video-01"
+    assert catalogue.usage_log_name("minimax/hailuo-02") == "minimax/hailuo-02"

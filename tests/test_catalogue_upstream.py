@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import io
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,13 @@ LEGACY = catalogue.LEGACY_MINIMAX_PATH
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 # Real lengths, few pixels and frames: a 10 s clip renders in a fraction of a second.
 REAL_LENGTHS: dict[str, Any] = {"video_seconds": None, "video_long_side": 64, "video_fps": 4}
+
+
+def send(client: aimlapi.Client, **kwargs: Any) -> aimlapi.Accepted:
+    """client.create with a fresh X-Client-Request-Id whenever the client sends one."""
+    if "client_request_id" in inspect.signature(client.create).parameters:
+        kwargs.setdefault("client_request_id", f"t-{uuid.uuid4().hex[:12]}")
+    return client.create(**kwargs)
 
 
 def data_uri(data: bytes, mime: str = "image/png") -> str:
@@ -63,8 +72,12 @@ def finish(
 # --- Two routes for live2d -------------------------------------------------------------------
 def test_live2d_goes_out_on_the_legacy_route_by_default(standin):
     client = standin.client()
-    accepted = client.create(
-        model="video-01-live2d", prompt="wave", enhance=False, first_frame=data_uri(image_bytes(640, 480))
+    accepted = send(
+        client,
+        model="video-01-live2d",
+        prompt="wave",
+        enhance=False,
+        first_frame=data_uri(image_bytes(640, 480)),
     )
     assert accepted.route == "legacy"
     done = standin.wait(client, model="video-01-live2d", upstream_id=accepted.upstream_id, route="legacy")
@@ -76,8 +89,12 @@ def test_live2d_goes_out_on_the_legacy_route_by_default(standin):
 
 def test_live2d_switched_to_the_universal_route_uses_its_field_names(standin):
     client = standin.client(routes={"video-01-live2d": "universal"})
-    accepted = client.create(
-        model="video-01-live2d", prompt="wave", enhance=False, first_frame=data_uri(image_bytes(640, 480))
+    accepted = send(
+        client,
+        model="video-01-live2d",
+        prompt="wave",
+        enhance=False,
+        first_frame=data_uri(image_bytes(640, 480)),
     )
     assert accepted.route == "universal"
     assert accepted.upstream_id.endswith(":video-01-live2d")
@@ -91,8 +108,12 @@ def test_live2d_switched_to_the_universal_route_uses_its_field_names(standin):
 
 def test_a_job_is_polled_on_the_route_it_was_created_on_after_a_switch(standin):
     legacy = standin.client()
-    accepted = legacy.create(
-        model="video-01-live2d", prompt="wave", enhance=True, first_frame=data_uri(image_bytes(640, 480))
+    accepted = send(
+        legacy,
+        model="video-01-live2d",
+        prompt="wave",
+        enhance=True,
+        first_frame=data_uri(image_bytes(640, 480)),
     )
     switched = standin.client(routes={"video-01-live2d": "universal"})
     switched.poll(model="video-01-live2d", upstream_id=accepted.upstream_id, route=accepted.route)
@@ -112,16 +133,24 @@ def test_the_setting_picks_the_route(settings):
 def test_a_retired_legacy_route_says_so_and_names_the_setting(standin_factory):
     running = standin_factory(legacy_routes=False)
     with pytest.raises(Refused) as caught:
-        running.client().create(
-            model="video-01-live2d", prompt="wave", enhance=True, first_frame=data_uri(image_bytes(640, 480))
+        send(
+            running.client(),
+            model="video-01-live2d",
+            prompt="wave",
+            enhance=True,
+            first_frame=data_uri(image_bytes(640, 480)),
         )
     message = caught.value.user_message
     assert "“not found” for video-01-live2d" in message
     assert "Set LIVE2D_ROUTE=universal" in message and UNIVERSAL in message
     assert caught.value.status_code == 404
     # The universal route still answers, so the switch really mends it.
-    accepted = running.client(routes={"video-01-live2d": "universal"}).create(
-        model="video-01-live2d", prompt="wave", enhance=True, first_frame=data_uri(image_bytes(640, 480))
+    accepted = send(
+        running.client(routes={"video-01-live2d": "universal"}),
+        model="video-01-live2d",
+        prompt="wave",
+        enhance=True,
+        first_frame=data_uri(image_bytes(640, 480)),
     )
     assert accepted.route == "universal"
 
@@ -129,7 +158,7 @@ def test_a_retired_legacy_route_says_so_and_names_the_setting(standin_factory):
 def test_a_404_for_a_model_with_one_route_keeps_the_plain_sentence(standin):
     standin.app.inject("create", Fault(status=404))
     with pytest.raises(Refused) as caught:
-        standin.client().create(model="minimax/hailuo-02", prompt="x", enhance=True, first_frame=None)
+        send(standin.client(), model="minimax/hailuo-02", prompt="x", enhance=True, first_frame=None)
     assert caught.value.user_message == aimlapi.NO_SUCH_ENDPOINT
 
 
@@ -150,7 +179,7 @@ def test_a_404_for_a_model_with_one_route_keeps_the_plain_sentence(standin):
 def test_requests_a_model_cannot_take_are_refused_without_calling(standin, kwargs, words):
     kwargs.setdefault("first_frame", None)
     with pytest.raises(Refused, match=words):
-        standin.client().create(prompt="x", enhance=True, **kwargs)
+        send(standin.client(), prompt="x", enhance=True, **kwargs)
     assert standin.app.calls == []
 
 
@@ -205,7 +234,8 @@ def test_each_model_renders_its_length_and_resolution(standin_factory, tmp_path,
     described = catalogue.BY_ID[model]
     client = running.client()
     first = data_uri(image_bytes(640, 480)) if described.first_frame == "required" else None
-    accepted = client.create(
+    accepted = send(
+        client,
         model=model,
         prompt="A lighthouse at dusk",
         enhance=True,
@@ -227,7 +257,7 @@ def test_each_model_renders_its_length_and_resolution(standin_factory, tmp_path,
 def test_options_left_out_get_the_models_defaults(standin_factory, tmp_path):
     running = standin_factory(**REAL_LENGTHS)
     client = running.client()
-    accepted = client.create(model="minimax/hailuo-02", prompt="x", enhance=True, first_frame=None)
+    accepted = send(client, model="minimax/hailuo-02", prompt="x", enhance=True, first_frame=None)
     job = running.app.job(accepted.upstream_id)
     assert job is not None and (job["resolution"], job["seconds"]) == ("768P", 6)
 
@@ -235,7 +265,8 @@ def test_options_left_out_get_the_models_defaults(standin_factory, tmp_path):
 def test_hailuo_02_with_first_and_last_frames_sends_both_and_ends_on_the_last(standin_factory, tmp_path):
     running = standin_factory(**REAL_LENGTHS)
     client = running.client()
-    accepted = client.create(
+    accepted = send(
+        client,
         model="minimax/hailuo-02",
         prompt="From red to blue",
         enhance=True,
