@@ -8,6 +8,7 @@
 5 archiving a 200 MB video                                          bench/archive_memory.py
 6 one worker tracking 500 in-flight generations                     bench/worker_capacity.py
 7 stand-in completed → playable video in Chromium                   bench/end_to_end.py
+8 the team queue: caps, fair turns, drain, watching, queue page      bench/queue_fairness.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import archive_memory, end_to_end, gallery, serving, worker_capacity
+from bench import archive_memory, end_to_end, gallery, queue_fairness, serving, worker_capacity
 from bench.common import RESULTS, ROOT, machine, save
 
 Row = dict[str, Any]
@@ -168,6 +169,13 @@ def end_to_end_rows(quick: bool) -> list[Row]:
     ]
 
 
+def queue_rows(quick: bool) -> list[Row]:
+    # 1,000 takes at a 3 s render would drain for ten minutes; 200 keep the run short.
+    result = queue_fairness.run(40 if quick else 200, 20, 1.0 if quick else 3.0, "")
+    save("queue_fairness", result)
+    return queue_fairness.rows(result)
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| Benchmark | Measured | Baseline (same run) | Ratio | Target | Result |",
@@ -194,6 +202,7 @@ def main() -> None:
         ("5 archive", lambda: archive_rows(args.quick)),
         ("6 worker", lambda: worker_rows(args.quick)),
         ("7 end to end", lambda: end_to_end_rows(args.quick)),
+        ("8 queue", lambda: queue_rows(args.quick)),
     ]
     rows: list[Row] = []
     for name, step in steps:

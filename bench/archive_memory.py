@@ -63,7 +63,13 @@ def pad_mp4(path: Path, size: int) -> None:
 
 
 def completed_link(app: StandIn, client: Client) -> tuple[str, str]:
-    accepted = client.create(model="video-01", prompt="A koi pond at dawn", enhance=False, first_frame=None)
+    accepted = client.create(
+        model="video-01",
+        prompt="A koi pond at dawn",
+        enhance=False,
+        first_frame=None,
+        client_request_id="bench-archive",
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         progress = client.poll(model="video-01", upstream_id=accepted.upstream_id)

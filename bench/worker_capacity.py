@@ -83,7 +83,13 @@ def run(jobs: int, seconds: float, database_url: str, threads: int | None) -> di
         with serve(app) as server:
             with Client(server.url, API_KEY, timeout=10) as client:
                 ids = [
-                    client.create(model="video-01", prompt=f"Bench job {i}", enhance=False, first_frame=None)
+                    client.create(
+                        model="video-01",
+                        prompt=f"Bench job {i}",
+                        enhance=False,
+                        first_frame=None,
+                        client_request_id=f"bench-{i}",
+                    )
                     for i in range(jobs)
                 ]
             extra = {

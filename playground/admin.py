@@ -3,14 +3,24 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from playground.models import Allowance, Generation, Star, WorkerHeartbeat
+from playground.budgets import dollars
+from playground.models import Allowance, Generation, Star, TeamBudget, WorkerHeartbeat
 
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin[Generation]):
-    list_display = ["id", "created_at", "created_by", "model", "state", "upstream_status", "failure_code"]
+    list_display = [
+        "id",
+        "created_at",
+        "created_by",
+        "model",
+        "state",
+        "upstream_status",
+        "failure_code",
+        "cost",
+    ]
     list_filter = ["state", "model", "failure_code"]
-    search_fields = ["prompt", "upstream_id"]
+    search_fields = ["prompt", "upstream_id", "client_request_id", "inference_id"]
     date_hierarchy = "created_at"
     readonly_fields = [
         f.name
@@ -22,6 +32,19 @@ class GenerationAdmin(admin.ModelAdmin[Generation]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # generations are made on the Generate page, where the image rules run
+
+    @admin.display(description="cost", ordering="usd_spent")
+    def cost(self, gen: Generation) -> str:
+        return dollars(gen.usd_spent) if gen.usd_spent else "—"
+
+
+@admin.register(TeamBudget)
+class TeamBudgetAdmin(admin.ModelAdmin[TeamBudget]):
+    list_display = ["__str__", "usd_per_month"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One team, one budget row.
+        return not TeamBudget.objects.exists()
 
 
 @admin.register(WorkerHeartbeat)
@@ -37,8 +60,8 @@ class StarAdmin(admin.ModelAdmin[Star]):
 class AllowanceInline(admin.StackedInline[Allowance, Allowance]):
     model = Allowance
     can_delete = False
-    verbose_name = "monthly video allowance"
-    verbose_name_plural = "monthly video allowance"
+    verbose_name = "monthly video allowance and dollar budget"
+    verbose_name_plural = "monthly video allowance and dollar budget"
 
 
 User = get_user_model()

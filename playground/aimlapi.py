@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Self
@@ -67,6 +68,22 @@ _CREDIT_WORDS = re.compile(r"credit|balance|fund|quota|pay|billing|top.?up|insuf
 _BARE_403 = {"forbidden", "forbidden resource", "access denied", "forbidden."}
 
 
+USAGE_LOG_PATH = "/v2/logs"
+USAGE_LOG_PAGE = 100  # the most rows the log hands out per request
+# The service's alphabet for X-Client-Request-Id; anything else is dropped without an error.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The request-tracing and cost headers of one answer, as received (None when absent or unreadable)."""
+
+    inference_id: str | None
+    client_request_id: str | None
+    usd: Decimal | None
+    credits: int | None
+
+
 @dataclass(frozen=True)
 class Accepted:
     upstream_id: str
@@ -74,6 +91,27 @@ class Accepted:
     usage: dict[str, Any] | None
     raw: dict[str, Any]
     route: str = ""  # the catalogue's name of the route it was sent on; poll the same one
+    trace: Trace | None = None
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One row of the usage log (GET /v2/logs)."""
+
+    created: str
+    status: str
+    model: str
+    usd: Decimal | None
+    credits: int | None
+    inference_id: str | None
+    client_request_id: str | None
+
+
+@dataclass(frozen=True)
+class LogPage:
+    rows: list[LogRow]
+    has_more: bool
+    total: int | None
 
 
 @dataclass(frozen=True)
@@ -85,6 +123,7 @@ class Progress:
     usage: dict[str, Any] | None
     error_message: str | None
     raw: dict[str, Any]
+    trace: Trace | None = None
 
 
 class UpstreamError(Exception):
@@ -175,6 +214,7 @@ class Client:
         prompt: str,
         enhance: bool,
         first_frame: str | None,
+        client_request_id: str,
         last_frame: str | None = None,
         resolution: str | None = None,
         duration: int | None = None,
@@ -183,7 +223,11 @@ class Client:
 
         ``resolution`` and ``duration`` (seconds) go only to models that take them; a request
         the catalogue says the model cannot take is refused without calling the service.
+        ``client_request_id`` goes out as X-Client-Request-Id, so a create whose answer is lost can
+        be found again in the usage log. An id the service would silently drop is refused here.
         """
+        if not _CLIENT_REQUEST_ID.fullmatch(client_request_id):
+            raise ValueError(f"not a valid X-Client-Request-Id: {client_request_id!r}")
         described = self._model(model)
         route = self.route_name(model)
         wire = described.wire_for(route)
@@ -208,7 +252,11 @@ class Client:
         )
         where = f"POST {wire.path}"
         try:
-            response = self._http.post(wire.path, json=payload, headers=self._api_headers())
+            response = self._http.post(
+                wire.path,
+                json=payload,
+                headers={**self._api_headers(), "X-Client-Request-Id": client_request_id},
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError) as exc:
             # Nothing left this machine that the service could act on.
             raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
@@ -236,6 +284,7 @@ class Client:
                 usage=_usage(body),
                 raw=body,
                 route=wire.name,
+                trace=_trace(response),
             )
         if status in {429, 408} or status in {500, 502, 503, 504}:
             raise self._retry_later(where, response)
@@ -275,16 +324,60 @@ class Client:
             )
 
         usage = _usage(body)
+        trace = _trace(response)
         state = raw_status.strip().lower()
         if state == "error":
             message = _text_of(body.get("error")) or NO_REASON
-            return Progress("error", raw_status, None, None, usage, self._scrub(message), body)
+            return Progress("error", raw_status, None, None, usage, self._scrub(message), body, trace)
         if state == "completed":
             video_url = _video_url(body)
             if video_url:
-                return Progress("completed", raw_status, video_url, _duration(body), usage, None, body)
+                return Progress("completed", raw_status, video_url, _duration(body), usage, None, body, trace)
         # queued, generating, waiting, active, anything new, or completed without a link yet.
-        return Progress("running", raw_status, None, None, usage, None, body)
+        return Progress("running", raw_status, None, None, usage, None, body, trace)
+
+    # --- Usage log -------------------------------------------------------------------------
+    def usage_log(
+        self, *, start: datetime, end: datetime, model: str, offset: int = 0, limit: int = USAGE_LOG_PAGE
+    ) -> LogPage:
+        """One page of the usage log for `model` between `start` and `end`.
+
+        The log has no filter by client request id: callers page through and compare. Every call
+        counts against the log's rate limit (200 per 60 s per key), which callers must pace.
+        Raises Transient (429, 5xx, no connection) or Refused (400 bad window, 401 bad key).
+        """
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("start", _iso_utc(start)),
+            ("end", _iso_utc(end)),
+            ("model", catalogue.usage_log_name(model)),
+            ("limit", str(limit)),
+            ("offset", str(offset)),
+        ]
+        where = f"GET {USAGE_LOG_PATH}"
+        try:
+            response = self._http.get(USAGE_LOG_PATH, params=params, headers=self._api_headers())
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
+        except httpx.HTTPError as exc:
+            raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
+        status = response.status_code
+        if status in {429, 408} or status >= 500 or status < 200 or 300 <= status < 400:
+            raise self._retry_later(where, response)
+        if status >= 400:
+            raise self._refusal(where, response, not_found=NO_SUCH_ENDPOINT)
+        body = _json_object(response)
+        data = body.get("data") if body is not None else None
+        if body is None or not isinstance(data, list):
+            raise self._transient(UNREADABLE, f"{where} -> HTTP {status} without data: {_snippet(response)}")
+        paging = body.get("pagination")
+        paging = paging if isinstance(paging, dict) else {}
+        rows = [row for row in (_log_row(item) for item in data) if row is not None]
+        total = paging.get("total")
+        return LogPage(
+            rows=rows,
+            has_more=paging.get("has_more") is True,
+            total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+        )
 
     # --- Download --------------------------------------------------------------------------
     def download(
@@ -484,7 +577,68 @@ def client_from_settings() -> Client:
     )
 
 
+def valid_client_request_id(value: str) -> bool:
+    return bool(_CLIENT_REQUEST_ID.fullmatch(value))
+
+
 # --- Parsing -------------------------------------------------------------------------------
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        # Through str, so 0.43 from JSON stays 0.43 rather than its binary neighbour.
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() and number >= 0 else None
+
+
+def _whole(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _trace(response: httpx.Response) -> Trace | None:
+    headers = response.headers
+    inference_id = headers.get("x-inference-id", "").strip() or None
+    echoed = headers.get("x-client-request-id", "").strip() or None
+    usd = _decimal(headers.get("x-aimlapi-usd-spent"))
+    credits = _whole(headers.get("x-aimlapi-credits-used"))
+    if inference_id is None and echoed is None and usd is None and credits is None:
+        return None
+    return Trace(inference_id=inference_id, client_request_id=echoed, usd=usd, credits=credits)
+
+
+def _log_row(item: object) -> LogRow | None:
+    if not isinstance(item, dict):
+        return None
+    cost = item.get("cost")
+    cost = cost if isinstance(cost, dict) else {}
+
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    return LogRow(
+        created=text("created") or "",
+        status=(text("status") or "").lower(),
+        model=text("model") or "",
+        usd=_decimal(cost.get("usd")),
+        credits=_whole(cost.get("credits")),
+        inference_id=text("inference_id"),
+        client_request_id=text("client_request_id"),
+    )
+
+
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
         body = response.json()

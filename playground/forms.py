@@ -1,29 +1,29 @@
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.utils import timezone
-from django.utils.dateformat import format as format_date
 
-from playground import catalogue, images, linkfetch
+from playground import batches, budgets, catalogue, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
     MODEL_DESCRIPTIONS,
+    Batch,
     Generation,
-    allowance_for,
-    month_start,
 )
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
+from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel
 
 PROMPT_MAX = 2000
 # Where the form puts a catalogue refusal, by the catalogue's option names.
@@ -39,34 +39,54 @@ _RESOLUTIONS = sorted(
     key=lambda r: catalogue.RESOLUTION_SIZES[r][1],
 )
 _DURATIONS = sorted({d for m in catalogue.MODELS if m.takes_duration for d in m.durations})
+PROMPT_MAX = PROMPT_MAX_CHARS
+LINK_MAX = 2000
+LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
+
+
+class PicturesInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PicturesField(forms.FileField):
+    """One first-frame file, or several for a batch (a list then)."""
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        if not isinstance(data, list | tuple):
+            return super().clean(data, initial)
+        cleaned = []
+        for item in data:
+            if item:
+                cleaned.append(super().clean(item, initial))
+        return cleaned
 
 
 class GenerateForm(forms.Form):
     submission_token = forms.UUIDField(widget=forms.HiddenInput)
     model = forms.ChoiceField(
-        label="Model", choices=MODEL_CHOICES, initial="video-01", widget=forms.RadioSelect
+        label="Model", choices=MODEL_CHOICES, initial=DEFAULT_MODEL, widget=forms.RadioSelect
     )
     prompt = forms.CharField(
         label="Prompt",
         widget=forms.Textarea(attrs={"rows": 5, "data-max": PROMPT_MAX}),
-        help_text="Up to 2,000 characters: the scene, the subject and what happens.",
+        help_text=f"Up to {PROMPT_MAX:,} characters: the scene, the subject and what happens.",
         error_messages={"required": "Write a prompt: describe the scene, the subject and what happens."},
     )
-    first_frame = forms.FileField(
+    first_frame = PicturesField(
         label="First-frame image",
         required=False,
         help_text=(
             "Choose or drop a JPEG or PNG: at most 20 MB, shorter side over 300 px, "
             "and no wider or taller than 5:2."
         ),
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png"}),
+        widget=PicturesInput(attrs={"accept": "image/jpeg,image/png", "multiple": True}),
     )
     image_link = forms.CharField(
         label="Image link",
         required=False,
-        max_length=2000,
-        help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
-        widget=forms.URLInput(attrs={"placeholder": "https://…/picture.jpg", "inputmode": "url"}),
+        max_length=LINKS_MAX,
+        help_text="Or give an http(s) link to a JPEG or PNG instead of a file (several, one per line).",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "https://…/picture.jpg", "inputmode": "url"}),
     )
     # Remix and Retry carry the earlier generation's first frame, so nobody uploads it again.
     reuse_first_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -104,6 +124,13 @@ class GenerateForm(forms.Form):
     reuse_last_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
     drop_reused_last_frame = forms.BooleanField(label="Don't use this last frame", required=False)
     staged_last_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    takes = forms.IntegerField(
+        label="Takes",
+        initial=1,
+        required=False,
+        help_text="How many videos to make from each picture (or from the prompt alone).",
+        widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
+    )
     enhance_prompt = forms.BooleanField(
         label="Enhance prompt",
         required=False,
@@ -117,7 +144,7 @@ class GenerateForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        user: Any,
+        user: User,
         staging: Staging | None = None,
         upload_too_large: UploadTooLarge | None = None,
         **kwargs: Any,
@@ -135,6 +162,7 @@ class GenerateForm(forms.Form):
                 self.initial["resolution"] = model.default_resolution
             if self.initial.get("duration_seconds") is None and "duration" in model.options:
                 self.initial["duration_seconds"] = model.default_duration
+        self.fields["takes"].widget.attrs["max"] = settings.MAX_TAKES
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
@@ -169,11 +197,93 @@ class GenerateForm(forms.Form):
             )
         return prompt
 
+    def clean_takes(self) -> int:
+        takes: int | None = self.cleaned_data.get("takes")
+        if takes is None:
+            return 1
+        if not 1 <= takes <= settings.MAX_TAKES:
+            raise forms.ValidationError(
+                f"Takes must be a whole number from 1 to {settings.MAX_TAKES}; you asked for {takes}."
+            )
+        return takes
+
+    def batch_size(self) -> int:
+        """How many videos this submit makes: pictures x takes (takes alone without a picture)."""
+        cleaned = getattr(self, "cleaned_data", {})
+        uploads, links = self._given_pictures()
+        return int(cleaned.get("takes") or 1) * max(1, len(uploads) + len(links))
+
+    def _given_pictures(self) -> tuple[list[Any], list[str]]:
+        cleaned = getattr(self, "cleaned_data", {})
+        uploads = cleaned.get("first_frame") or []
+        if not isinstance(uploads, list):
+            uploads = [uploads]
+        links = [line.strip() for line in (cleaned.get("image_link") or "").splitlines() if line.strip()]
+        return uploads, links
+
+    def _check_several(self, uploads: list[Any], links: list[str]) -> None:
+        """Every picture of a batch gets the single picture's checks; each refusal names its picture."""
+        given = len(uploads) + len(links)
+        if given > settings.MAX_BATCH_PICTURES:
+            field = "first_frame" if uploads else "image_link"
+            self.add_error(
+                field, f"You gave {given} pictures; one batch takes at most {settings.MAX_BATCH_PICTURES}."
+            )
+            return
+        checked: list[tuple[images.CheckedImage, str]] = []
+        for number, upload in enumerate(uploads, 1):
+            label = f"Picture {number} ({upload.name})"
+            picture = self._check_one("first_frame", label, functools.partial(images.read_capped, upload))
+            if picture:
+                checked.append((picture, ""))
+        for number, link in enumerate(links, 1):
+            label = f"Link {number} ({link[:60]})"
+            if len(link) > LINK_MAX:
+                self.add_error("image_link", f"{label}: a link may be at most {LINK_MAX:,} characters.")
+                continue
+            picture = self._check_one("image_link", label, functools.partial(linkfetch.fetch_image, link))
+            if picture:
+                checked.append((picture, link))
+        self.cleaned_data["checked_images"] = checked
+
+    def _check_one(self, field: str, label: str, read: Callable[[], bytes]) -> images.CheckedImage | None:
+        try:
+            return images.check_image(read())
+        except images.ImageRejected as exc:
+            messages = exc.messages
+        except linkfetch.LinkRejected as exc:
+            messages = [exc.message]
+        for message in messages:
+            self.add_error(field, f"{label}: {message} Fix or remove this picture; nothing was sent.")
+        return None
+
+    def planned_model(self) -> str:
+        """The model the page announces a plan for: the chosen one, or the default."""
+        value = str(self["model"].value() or "")
+        return value if value in VideoModel.values else str(DEFAULT_MODEL)
+
+    def planned_count(self) -> int:
+        """The batch size the page announces before Generate, from the fields as they stand."""
+        try:
+            takes = int(self["takes"].value() or 1)
+        except (TypeError, ValueError):
+            takes = 1
+        links = [line for line in str(self["image_link"].value() or "").splitlines() if line.strip()]
+        files = len(self.files.getlist("first_frame")) if self.files else 0
+        try:
+            # The page's script counts the chosen files (a GET can't carry the files themselves).
+            files = files or int(self.data.get("picture_files") or 0)
+        except (TypeError, ValueError):
+            files = 0
+        pictures = max(1, min(files + len(links), settings.MAX_BATCH_PICTURES))
+        return max(1, min(takes, settings.MAX_TAKES)) * pictures
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         cleaned["checked_image"] = cleaned["checked_last_image"] = None
         if not self._check_limits():
             return cleaned
+        uploads, links = self._given_pictures()
         if self.upload_too_large:
             size = self.upload_too_large.request_bytes
             # Only name a size when the request makes it clear; just over 20 MB reads better as "larger".
@@ -186,7 +296,11 @@ class GenerateForm(forms.Form):
             return cleaned
         if not self._check_options(cleaned):
             return cleaned
-        self._check_frame(cleaned, "first_frame")
+        if len(uploads) + len(links) > 1 and not (uploads and links):
+            self._check_several(uploads, links)
+        else:
+            self._check_frame(cleaned, "first_frame")
+        # A batch's takes all end on the same last frame.
         if "last_frame" in (catalogue.get(cleaned.get("model") or "") or catalogue.MODELS[0]).options:
             self._check_frame(cleaned, "last_frame")
         return cleaned
@@ -231,7 +345,10 @@ class GenerateForm(forms.Form):
         link_field, staged_field, _, _ = _SLOT_FIELDS[slot]
         cleaned[_CHECKED[slot]] = None
         upload = cleaned.get(slot)
-        link = (cleaned.get(link_field) or "").strip()
+        if isinstance(upload, list):  # the first-frame field takes several files for a batch
+            upload = upload[0] if upload else None
+        lines = [line.strip() for line in (cleaned.get(link_field) or "").splitlines() if line.strip()]
+        link = lines[0] if lines else ""
         staged = (cleaned.get(staged_field) or "").strip()
         reused = self.reused_generation() if slot == "first_frame" else self.reused_last_generation()
         picture = "first frame" if slot == "first_frame" else "last frame"
@@ -277,25 +394,10 @@ class GenerateForm(forms.Form):
             self.add_error(field, message)
 
     def _check_limits(self) -> bool:
-        """The monthly allowance and the per-minute brake; False (with an error) when over."""
-        status = allowance_for(self.user)
-        if status.exhausted:
-            next_month = format_date(month_start(months_back=-1), "j F")
-            self.add_error(
-                None,
-                f"You have used all {status.cap} of your videos for this month. "
-                f"Your allowance starts again on {next_month}; an admin can raise it sooner.",
-            )
-            return False
-        recent = Generation.objects.filter(
-            created_by=self.user.pk, created_at__gte=timezone.now() - timedelta(minutes=1)
-        ).count()
-        if recent >= settings.SUBMISSIONS_PER_MINUTE:
-            self.add_error(
-                None,
-                f"You have started {recent} videos in the last minute. "
-                "Please wait a moment before starting another.",
-            )
+        """Allowance, budget and per-minute brake for the whole batch; False (with an error) when over."""
+        problem = batches.refusal(self.user, self.cleaned_data["model"], self.batch_size())
+        if problem:
+            self.add_error(None, problem)
             return False
         return True
 
@@ -305,53 +407,67 @@ class GenerateForm(forms.Form):
         Returns None (with a form error) if the allowance ran out while this form was checked.
         """
         data = self.cleaned_data
-        checked: images.CheckedImage | None = data["checked_image"]
+        single: images.CheckedImage | None = data["checked_image"]
         last: images.CheckedImage | None = data.get("checked_last_image")
-        name = last_name = ""
-        if checked:
-            name = default_storage.save(
-                f"first-frames/{storage_stem()}.{checked.extension}", ContentFile(checked.data)
-            )
-        if last:
-            last_name = default_storage.save(
-                f"first-frames/{storage_stem()}.{last.extension}", ContentFile(last.data)
-            )
+        link = (data.get("image_link") or "").strip()
+        pictures: list[tuple[images.CheckedImage | None, str]] = data.get("checked_images") or [
+            (single, link)
+        ]
+        takes = int(data.get("takes") or 1)
+        plan = [picture for picture in pictures for _ in range(takes)]
+        # One stored copy per take: deleting one take deletes its own file, never another's.
+        names = [_store_first_frame(checked) if checked else "" for checked, _ in plan]
+        last_names = [_store_first_frame(last) if last else "" for _ in plan]
         try:
             with transaction.atomic():
                 # Two tabs submitting at once must not both squeeze under the allowance: lock
                 # this user's row (SQLite's IMMEDIATE transactions already serialise writers).
                 get_user_model().objects.select_for_update().filter(pk=self.user.pk).first()
+                # The team budget is shared by everyone: its lock makes concurrent starts take turns.
+                budgets.lock()
                 if not self._check_limits():
                     raise _OverLimit
-                return Generation.objects.create(
+                batch = Batch.objects.create(
                     created_by=self.user,
                     submission_token=data["submission_token"],
                     model=data["model"],
                     prompt=data["prompt"],
-                    enhance_prompt=data["enhance_prompt"],
-                    first_frame=name,
-                    first_frame_sha256=checked.sha256 if checked else "",
-                    first_frame_width=checked.width if checked else None,
-                    first_frame_height=checked.height if checked else None,
-                    source_link=(data.get("image_link") or "").strip(),
-                    last_frame=last_name,
-                    last_frame_sha256=last.sha256 if last else "",
-                    last_frame_width=last.width if last else None,
-                    last_frame_height=last.height if last else None,
-                    last_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
-                    resolution=self._option(data, "resolution") or "",
-                    duration_seconds=self._option(data, "duration"),
+                    takes_per_picture=takes,
+                    pictures=sum(1 for checked, _ in pictures if checked),
                 )
+                made = [
+                    Generation(
+                        created_by=self.user,
+                        batch=batch,
+                        # The first take carries the form's token, so a resent form finds it.
+                        submission_token=data["submission_token"] if i == 0 else uuid.uuid4(),
+                        model=data["model"],
+                        prompt=data["prompt"],
+                        enhance_prompt=data["enhance_prompt"],
+                        first_frame=names[i],
+                        first_frame_sha256=checked.sha256 if checked else "",
+                        first_frame_width=checked.width if checked else None,
+                        first_frame_height=checked.height if checked else None,
+                        source_link=source,
+                        last_frame=last_names[i],
+                        last_frame_sha256=last.sha256 if last else "",
+                        last_frame_width=last.width if last else None,
+                        last_frame_height=last.height if last else None,
+                        last_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
+                        resolution=self._option(data, "resolution") or "",
+                        duration_seconds=self._option(data, "duration"),
+                    )
+                    for i, (checked, source) in enumerate(plan)
+                ]
+                for gen in made:
+                    gen.save()
+                return made[0]
         except _OverLimit:
-            for stored in (name, last_name):
-                if stored:
-                    default_storage.delete(stored)
+            _delete_stored(names + last_names)
             return None
         except IntegrityError:
             # Two copies of the same form raced past the view's check; the first one won.
-            for stored in (name, last_name):
-                if stored:
-                    default_storage.delete(stored)
+            _delete_stored(names + last_names)
             return Generation.objects.get(submission_token=data["submission_token"], created_by=self.user)
 
     @staticmethod
@@ -380,6 +496,18 @@ _SLOT_FIELDS = {
 _CHECKED = {"first_frame": "checked_image", "last_frame": "checked_last_image"}
 
 
+def _store_first_frame(checked: images.CheckedImage) -> str:
+    return default_storage.save(
+        f"first-frames/{storage_stem()}.{checked.extension}", ContentFile(checked.data)
+    )
+
+
+def _delete_stored(names: list[str]) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)
+
+
 def _read_stored(name: str) -> bytes:
     with default_storage.open(name, "rb") as f:
         data: bytes = f.read(images.MAX_BYTES + 1)  # check_image refuses anything longer
@@ -403,7 +531,7 @@ def initial_from_post(post: Any) -> dict[str, Any]:
     """The choices a person already made, to show the form again without checking it."""
     return {
         "submission_token": post.get("submission_token") or None,
-        "model": post.get("model") or "video-01",
+        "model": post.get("model") or DEFAULT_MODEL,
         "prompt": post.get("prompt", ""),
         "enhance_prompt": bool(post.get("enhance_prompt")),
         "resolution": post.get("resolution") or None,

@@ -14,11 +14,12 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from playground.models import ACTIVE_STATES, MODEL_CHOICES, Generation, State
+from playground.models import ACTIVE_STATES, MODEL_CHOICES, Generation, GenerationQuerySet, State
 
 PAGE_SIZE = 24
 MAX_SEARCH_WORDS = 8
@@ -30,6 +31,7 @@ STATE_FILTERS = {
     "ready": [State.READY],
     "active": list(ACTIVE_STATES),
     "failed": [State.FAILED],
+    "cancelled": [State.CANCELLED],
 }
 
 
@@ -40,12 +42,18 @@ class GalleryFilters(forms.Form):
     state = forms.ChoiceField(
         label="State",
         required=False,
-        choices=[("", "Any state"), ("ready", "Ready"), ("active", "In progress"), ("failed", "Failed")],
+        choices=[
+            ("", "Any state"),
+            ("ready", "Ready"),
+            ("active", "In progress"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
     )
     starred = forms.BooleanField(label="Starred", required=False)
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         # A small team: every member can be picked. "Mine" comes first.
@@ -55,7 +63,7 @@ class GalleryFilters(forms.Form):
             + [(u.get_username(), u.get_username()) for u in members]
         )
 
-    def filtered(self) -> Any:
+    def filtered(self) -> GenerationQuerySet:
         """The matching generations, newest first (not yet cut to a page)."""
         data = self.cleaned_data if self.is_valid() else {}
         rows = Generation.objects.with_stars_for(self.user).order_by("-created_at", "-id")
@@ -70,13 +78,13 @@ class GalleryFilters(forms.Form):
         if data.get("state") in STATE_FILTERS:
             rows = rows.filter(state__in=STATE_FILTERS[data["state"]])
         if data.get("starred"):
-            rows = rows.filter(starred=True)  # the annotation from with_stars_for
+            rows = rows.filter(**{"starred": True})  # the annotation from with_stars_for
         if data.get("before"):
             rows = self._older_than(rows, data["before"])
         return rows
 
     @staticmethod
-    def _older_than(rows: Any, pk: int) -> Any:
+    def _older_than(rows: GenerationQuerySet, pk: int) -> GenerationQuerySet:
         """Everything after the card `pk` in gallery order (newest first, then highest id)."""
         anchor = Generation.objects.filter(pk=pk).values_list("created_at", flat=True).first()
         if anchor is None:
@@ -109,7 +117,7 @@ class GalleryFilters(forms.Form):
         return any(data.get(k) for k in ("q", "model", "creator", "state", "starred"))
 
 
-def search(rows: Any, words: list[str]) -> Any:
+def search(rows: GenerationQuerySet, words: list[str]) -> GenerationQuerySet:
     """Rows whose prompt contains every word (anywhere, any case), using the engine's index.
 
     Both engines index trigrams (migration 0003), so a word of three characters or more narrows

@@ -9,9 +9,12 @@ overwrite what the new holder did.
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -21,37 +24,56 @@ from django.urls import reverse
 from django.utils import timezone
 
 from playground import catalogue
+from playground.videomodels import TRAITS, VideoModel
 
 if TYPE_CHECKING:
-    from playground.aimlapi import Accepted, Progress
+    from django.contrib.auth.models import User
 
-# Every model and its traits live in catalogue.py; these are views of it.
-MODEL_CHOICES = catalogue.CHOICES
-MODEL_DESCRIPTIONS = {model.id: model.description for model in catalogue.MODELS}
-MODELS_NEEDING_FIRST_FRAME = {model.id for model in catalogue.MODELS if model.first_frame == "required"}
+    from playground.aimlapi import Accepted, Progress, Trace
+
+# Derived from videomodels.py, where the names and their traits live; kept for the code using them.
+MODEL_CHOICES = VideoModel.choices
+MODEL_DESCRIPTIONS = {str(model): traits.description for model, traits in TRAITS.items()}
+MODELS_NEEDING_FIRST_FRAME = {str(model) for model, traits in TRAITS.items() if traits.needs_first_frame}
+
+
+# What a job waiting on our side is called wherever its stage is shown.
+IN_QUEUE = "Waiting in queue"
 
 
 class State(models.TextChoices):
     QUEUED = "queued", "Waiting to start"
     SUBMITTING = "submitting", "Sending to the video service"
+    # The create's answer was lost: we are asking the service's usage log whether it started.
+    RECOVERING = "recovering", "Checking with the video service whether this job started"
     RUNNING = "running", "Generating"
     ARCHIVING = "archiving", "Saving the video"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
-ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RUNNING, State.ARCHIVING)
-TERMINAL_STATES = (State.READY, State.FAILED)
+ACTIVE_STATES = (State.QUEUED, State.SUBMITTING, State.RECOVERING, State.RUNNING, State.ARCHIVING)
+TERMINAL_STATES = (State.READY, State.FAILED, State.CANCELLED)
+# Created (or perhaps created) upstream and not yet finished there: what the key's in-flight
+# cap counts. A lost create being looked up (RECOVERING) may be running upstream, so it holds its
+# slot; ARCHIVING is out: the service has finished, we are only downloading.
+IN_FLIGHT_STATES = (State.SUBMITTING, State.RECOVERING, State.RUNNING)
 
 # The only moves a generation can make. SUBMITTING -> QUEUED is allowed only when the create
-# request certainly never reached the service (connection refused, 429, 5xx).
+# request certainly never reached the service (connection refused, 429, 5xx). SUBMITTING ->
+# RECOVERING when its answer was lost; RECOVERING -> RUNNING when the usage log shows the create
+# succeeded (its id is adopted), -> QUEUED (once) when the log shows it failed, so nothing was
+# charged, and -> FAILED when the recovery window closes without an answer.
 TRANSITIONS: dict[str, set[str]] = {
-    State.QUEUED: {State.SUBMITTING, State.FAILED},
-    State.SUBMITTING: {State.QUEUED, State.RUNNING, State.FAILED},
+    State.QUEUED: {State.SUBMITTING, State.FAILED, State.CANCELLED},
+    State.SUBMITTING: {State.QUEUED, State.RECOVERING, State.RUNNING, State.FAILED},
+    State.RECOVERING: {State.RUNNING, State.QUEUED, State.FAILED},
     State.RUNNING: {State.ARCHIVING, State.FAILED},
     State.ARCHIVING: {State.READY, State.FAILED},
     State.READY: set(),
     State.FAILED: set(),
+    State.CANCELLED: set(),
 }
 
 # Upstream statuses meaning "accepted but not started yet".
@@ -60,6 +82,19 @@ UPSTREAM_WAITING = {"", "queued", "waiting"}
 # Failures where the service never took the job, so nothing was charged: these don't count
 # toward a user's monthly allowance. (An ambiguous create may have been charged, so it counts.)
 UNCHARGED_FAILURES = ("never_started", "refused")
+
+# What the service accepts as X-Client-Request-Id; anything else is silently dropped upstream,
+# which would leave a lost create impossible to find again.
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# A resend is allowed only this many times, and only after the usage log proved the create failed.
+MAX_RESENDS = 1
+
+
+def new_client_request_id(pk: int) -> str:
+    """A fresh id for one create of generation `pk`: unique per attempt, within the service's alphabet."""
+    value = f"gen-{pk}-{secrets.token_hex(8)}"
+    assert CLIENT_REQUEST_ID.fullmatch(value)
+    return value
 
 
 def month_start(moment: datetime | None = None, months_back: int = 0) -> datetime:
@@ -81,10 +116,63 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def active(self) -> GenerationQuerySet:
         return self.filter(state__in=ACTIVE_STATES)
 
-    def counting_toward_allowance(self) -> GenerationQuerySet:
-        return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES)
+    def in_flight(self) -> GenerationQuerySet:
+        """Jobs holding one of the key's in-flight slots (the single definition the cap uses)."""
+        return self.filter(state__in=IN_FLIGHT_STATES)
 
-    def with_stars_for(self, user: Any) -> GenerationQuerySet:
+    def counting_toward_allowance(self) -> GenerationQuerySet:
+        return self.exclude(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES).exclude(
+            state=State.CANCELLED
+        )
+
+    def turn_order(self) -> list[int]:
+        """These (waiting) jobs' ids in the order the worker takes them: fair turns between people.
+
+        Round-robin: everyone's oldest job comes before anyone's second, and within a round the
+        person served longest ago (their latest create sent, or a job leased for sending right
+        now; never served first) goes first. Sorted here rather than in SQL: a window over the
+        line plus a per-row subquery cost a third of a second at 1,000 waiting jobs, while
+        these two indexed queries and a sort of small tuples stay flat.
+        """
+        rows = list(self.order_by().values_list("pk", "created_by", "created_at", "lease_until"))
+        people = {who for _, who, _, _ in rows}
+        served: dict[int | None, datetime] = dict(
+            Generation.objects.filter(
+                created_by__in=[p for p in people if p is not None], create_sent_at__isnull=False
+            )
+            .order_by()
+            .values("created_by")
+            .annotate(m=models.Max("create_sent_at"))
+            .values_list("created_by", "m")
+        )
+        now = timezone.now()
+        for _, who, _, lease in rows:
+            if lease is not None and lease > now:  # being sent by a worker right now
+                served[who] = max(served.get(who, lease), lease)
+        rows.sort(key=lambda row: (row[2], row[0]))
+        turns: dict[int | None, int] = {}
+        keyed = []
+        for pk, who, created, _ in rows:
+            turns[who] = turns.get(who, 0) + 1
+            last = served.get(who)
+            keyed.append((turns[who], last is not None, last or created, created, pk))
+        keyed.sort()
+        return [key[-1] for key in keyed]
+
+    def cancel(self, pks: list[int] | None = None) -> int:
+        """Cancel the jobs not yet sent upstream; returns how many.
+
+        One conditional UPDATE on state=QUEUED: a worker's "create sent" write is conditional on
+        the same state, so whichever lands first wins and a cancelled job is never sent.
+        """
+        rows = self.filter(state=State.QUEUED)
+        if pks is not None:
+            rows = rows.filter(pk__in=pks)
+        return rows.update(
+            state=State.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_until=None, trouble=""
+        )
+
+    def with_stars_for(self, user: User) -> GenerationQuerySet:
         """Each row knows its creator and whether `user` starred it, in the same query."""
         return self.select_related("created_by").annotate(
             starred=models.Exists(Star.objects.filter(user=user.pk, generation=models.OuterRef("pk")))
@@ -93,11 +181,13 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
     def _free(self, now: datetime) -> GenerationQuerySet:
         return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
 
-    def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[Generation]:
+    def claim_due(
+        self, owner: str, limit: int, lease_seconds: float, *, states: tuple[str, ...] = ACTIVE_STATES
+    ) -> list[Generation]:
         """Lease up to `limit` due jobs to `owner`; returns the ones this owner won."""
         now = timezone.now()
         candidates = list(
-            self.active()
+            self.filter(state__in=states)
             ._free(now)
             .filter(next_attempt_at__lte=now)
             .order_by("next_attempt_at")
@@ -113,10 +203,10 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
                     break
         return list(self.filter(pk__in=won, lease_owner=owner).order_by("next_attempt_at"))
 
-    def next_claimable_at(self) -> datetime | None:
+    def next_claimable_at(self, states: tuple[str, ...] = ACTIVE_STATES) -> datetime | None:
         """When the earliest job nobody holds falls due (in the past if one is due now)."""
         now = timezone.now()
-        return self.active()._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
+        return self.filter(state__in=states)._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
 
     def next_due_at(self) -> datetime | None:
         """When the earliest waiting job becomes due (a leased job is due when its lease ends)."""
@@ -133,9 +223,10 @@ class Generation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # One per rendered form: a second POST of the same form finds this row instead of making a job.
     submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey("Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes")
 
     # What the user asked for.
-    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    model = models.CharField(max_length=32, choices=VideoModel.choices)
     prompt = models.TextField()
     enhance_prompt = models.BooleanField(default=True)
     first_frame = models.FileField(blank=True, max_length=300)
@@ -187,6 +278,24 @@ class Generation(models.Model):
     )
     credits_used = models.FloatField(null=True, blank=True)
     tokens_used = models.FloatField(null=True, blank=True)
+    # Correlation and cost, from the request-tracing headers (and the usage log when recovered).
+    client_request_id = models.CharField(
+        max_length=128, blank=True, help_text="Sent as X-Client-Request-Id on the last create."
+    )
+    inference_id = models.CharField(max_length=200, blank=True, help_text="x-inference-id, as received.")
+    usd_spent = models.DecimalField(
+        max_digits=14, decimal_places=9, null=True, blank=True, help_text="x-aimlapi-usd-spent, as received."
+    )
+    credits_spent = models.BigIntegerField(
+        null=True, blank=True, help_text="x-aimlapi-credits-used, as received."
+    )
+    recovery_until = models.DateTimeField(
+        null=True, blank=True, help_text="When looking for a lost create in the usage log stops."
+    )
+    resends = models.PositiveSmallIntegerField(
+        default=0, help_text="Creates sent again after the usage log showed the earlier one failed."
+    )
+    notice = models.CharField(max_length=300, blank=True, help_text="A lasting note shown on the page.")
 
     # What we kept.
     video = models.FileField(blank=True, max_length=300)
@@ -203,7 +312,7 @@ class Generation(models.Model):
             models.Index(
                 fields=["next_attempt_at"],
                 name="gen_due_idx",
-                condition=Q(state__in=["queued", "submitting", "running", "archiving"]),
+                condition=Q(state__in=["queued", "submitting", "recovering", "running", "archiving"]),
             ),
             # The gallery lists newest first, alone or filtered by creator, model or state.
             models.Index(fields=["-created_at", "-id"], name="gen_newest_idx"),
@@ -212,6 +321,13 @@ class Generation(models.Model):
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
+            # A month's dollars for the team budget, read from the index alone (budgets.committed).
+            models.Index(
+                fields=["created_at", "state", "model", "usd_spent", "completed_at"],
+                name="gen_month_cost_idx",
+            ),
+            # Fair turns: when each person was last served.
+            models.Index(fields=["created_by", "create_sent_at"], name="gen_served_idx"),
         ]
 
     def __str__(self) -> str:
@@ -225,7 +341,7 @@ class Generation(models.Model):
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
 
-    def can_be_deleted_by(self, user: Any) -> bool:
+    def can_be_deleted_by(self, user: User) -> bool:
         return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
 
     @property
@@ -240,10 +356,17 @@ class Generation(models.Model):
         if self.state == State.RUNNING and self.upstream_status.lower() in UPSTREAM_WAITING:
             return "Waiting in the video service's queue"
         if self.state == State.QUEUED:
-            return "Waiting in queue"
+            return IN_QUEUE
         return str(State(self.state).label)
 
-    STEPS = ("Waiting in queue", "Generating", "Saving the video", "Ready")
+    @property
+    def charged(self) -> bool:
+        """Whether the service bills this job: it made the video (kept or not). Refused, failed,
+        never sent and lost-and-never-found jobs cost nothing."""
+        return self.state == State.READY or (self.state == State.FAILED and self.completed_at is not None)
+
+    # The status fragment's steps, in State's own words (a queued job shows as IN_QUEUE).
+    STEPS = (IN_QUEUE, str(State.RUNNING.label), str(State.ARCHIVING.label), str(State.READY.label))
 
     @property
     def steps(self) -> list[tuple[str, str]]:
@@ -320,8 +443,71 @@ class Generation(models.Model):
 
     def mark_create_sent(self, owner: str) -> bool:
         # Recorded (and committed) before the request goes out: if the worker dies after this,
-        # the outcome is unknown and the job must not be sent again.
-        return self._move(owner, State.SUBMITTING, keep_lease=True, create_sent_at=timezone.now())
+        # the outcome is unknown and the job must not be sent blindly again; the client request
+        # id stored here is what lets the usage log tell us later.
+        return self._move(
+            owner,
+            State.SUBMITTING,
+            keep_lease=True,
+            create_sent_at=timezone.now(),
+            client_request_id=new_client_request_id(self.pk),
+        )
+
+    def mark_recovering(
+        self, owner: str, *, window: timedelta, first_look: datetime, detail: str = ""
+    ) -> bool:
+        """The create's answer was lost: look for it in the usage log until the window closes."""
+        sent = self.create_sent_at or timezone.now()
+        fields: dict[str, Any] = {
+            "recovery_until": sent + window,
+            "next_attempt_at": first_look,
+            "attempts": 0,
+        }
+        if detail:
+            fields["upstream_error"] = detail
+        return self._move(owner, State.RECOVERING, **fields)
+
+    def mark_adopted(
+        self,
+        owner: str,
+        *,
+        inference_id: str,
+        usd: Decimal | None,
+        credits: int | None,
+        next_poll_at: datetime,
+    ) -> bool:
+        """The usage log shows the lost create succeeded: carry on with its id, no second create."""
+        fields: dict[str, Any] = {
+            "upstream_id": inference_id,
+            "inference_id": inference_id,
+            "submitted_at": timezone.now(),
+            "next_attempt_at": next_poll_at,
+            "attempts": 0,
+            "trouble": "",
+        }
+        if usd is not None:
+            fields["usd_spent"] = usd
+        if credits is not None:
+            fields["credits_spent"] = credits
+        return self._move(owner, State.RUNNING, **fields)
+
+    def mark_resend(self, owner: str, *, notice: str) -> bool:
+        """The usage log shows the lost create failed (nothing charged): send it once more."""
+        if self.resends >= MAX_RESENDS:
+            raise IllegalTransition("already sent again once")
+        return self._move(
+            owner,
+            State.QUEUED,
+            create_sent_at=None,
+            recovery_until=None,
+            next_attempt_at=timezone.now(),
+            resends=self.resends + 1,
+            attempts=0,
+            notice=notice,
+        )
+
+    def note_lookup(self, owner: str, *, next_look: datetime, trouble: str = "") -> bool:
+        return self._move(owner, next_attempt_at=next_look, trouble=trouble)
 
     def mark_not_sent(self, owner: str, *, retry_at: datetime, trouble: str) -> bool:
         return self._move(
@@ -345,6 +531,7 @@ class Generation(models.Model):
             attempts=0,
             trouble="",
             **self._usage_fields(accepted.usage),
+            **self._trace_fields(accepted.trace),
         )
 
     def record_progress(self, owner: str, progress: Progress, *, next_poll_at: datetime) -> bool:
@@ -355,6 +542,7 @@ class Generation(models.Model):
             attempts=0,
             trouble="",
             **self._usage_fields(progress.usage),
+            **self._trace_fields(progress.trace),
         )
 
     def mark_completed(self, owner: str, progress: Progress) -> bool:
@@ -368,6 +556,7 @@ class Generation(models.Model):
             completed_at=self.completed_at or timezone.now(),
             next_attempt_at=timezone.now(),
             **self._usage_fields(progress.usage),
+            **self._trace_fields(progress.trace),
         )
 
     def note_trouble(
@@ -399,6 +588,20 @@ class Generation(models.Model):
         if upstream_error:
             fields["upstream_error"] = upstream_error
         return self._move(owner, State.FAILED, **fields)
+
+    def _trace_fields(self, trace: Trace | None) -> dict[str, Any]:
+        """Cost and correlation headers. Only the create is billed (polls say 0), so a poll's zero
+        never overwrites the create's amount; a non-zero amount on a later answer wins."""
+        if trace is None:
+            return {}
+        fields: dict[str, Any] = {}
+        if trace.inference_id and not self.inference_id:
+            fields["inference_id"] = trace.inference_id[:200]
+        if trace.usd is not None and (trace.usd > 0 or self.usd_spent is None):
+            fields["usd_spent"] = trace.usd
+        if trace.credits is not None and (trace.credits > 0 or self.credits_spent is None):
+            fields["credits_spent"] = trace.credits
+        return fields
 
     def _usage_fields(self, usage: dict[str, Any] | None) -> dict[str, Any]:
         if not usage:
@@ -435,6 +638,14 @@ class Allowance(models.Model):
         blank=True,
         help_text="Leave empty to use the team default (the MONTHLY_GENERATION_CAP setting).",
     )
+    usd_per_month = models.DecimalField(
+        "dollars per month",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the default budget (the MONTHLY_BUDGET_USD setting).",
+    )
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.generations_per_month}"
@@ -454,7 +665,7 @@ class AllowanceStatus:
         return self.cap is not None and self.used >= self.cap
 
 
-def allowance_for(user: Any) -> AllowanceStatus:
+def allowance_for(user: User) -> AllowanceStatus:
     override = Allowance.objects.filter(user=user.pk).values_list("generations_per_month", flat=True).first()
     cap: int | None = override if override is not None else settings.MONTHLY_GENERATION_CAP
     used = (
@@ -482,3 +693,98 @@ class WorkerHeartbeat(models.Model):
     @classmethod
     def someone_alive(cls, within: float = 30.0) -> bool:
         return cls.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=within)).exists()
+
+
+class TeamBudget(models.Model):
+    """The team's monthly budget in dollars, set in the admin (one row; empty: TEAM_MONTHLY_BUDGET_USD)."""
+
+    usd_per_month = models.DecimalField(
+        "dollars per month",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the TEAM_MONTHLY_BUDGET_USD setting.",
+    )
+
+    class Meta:
+        verbose_name = "team budget"
+
+    def __str__(self) -> str:
+        return f"Team: {self.usd_per_month}"
+
+
+class Lock(models.Model):
+    """A named row that transactions lock to take turns (SELECT ... FOR UPDATE on PostgreSQL; on
+    SQLite every write transaction starts IMMEDIATE, which already serialises them)."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def hold(cls, name: str) -> None:
+        """Lock `name` until the surrounding transaction ends (call inside transaction.atomic)."""
+        cls.objects.get_or_create(name=name)
+        # An UPDATE holds the row lock until commit on PostgreSQL (as SELECT FOR UPDATE would), and
+        # on SQLite it takes the database's write lock now, even outside IMMEDIATE mode.
+        cls.objects.filter(name=name).update(name=name)
+
+
+class UsageLogCall(models.Model):
+    """One request to the usage log (/v2/logs), by any worker, to keep all of them under its rate limit."""
+
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S.%f}"
+
+
+class Batch(models.Model):
+    """One submit of the Generate page: pictures x takes generations, made together or not at all."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # One per rendered form, so a double click or a resent form makes the batch once.
+    submission_token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    prompt = models.TextField()
+    takes_per_picture = models.PositiveIntegerField(default=1)
+    pictures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch #{self.pk}: {self.prompt[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("batch", args=[self.pk])
+
+    @property
+    def size(self) -> int:
+        return max(self.pictures, 1) * self.takes_per_picture
+
+
+class UpstreamPermit(models.Model):
+    """One of the API key's permits, shared by every worker on every machine (see keylimits).
+
+    kind "slot": one of UPSTREAM_MAX_IN_FLIGHT places for a job in flight, held by `holder`
+    while that generation is in flight (and until `until`, covering the moment before it is).
+    kind "create": one of UPSTREAM_CREATES_PER_MINUTE tickets, spent until `until` (a minute).
+    """
+
+    kind = models.CharField(max_length=8)
+    number = models.PositiveIntegerField()
+    holder = models.PositiveBigIntegerField(null=True, blank=True, help_text="A generation's id.")
+    until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "number"], name="one_permit_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}: {self.holder}"

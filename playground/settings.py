@@ -6,12 +6,15 @@ a deployment shows up as one clear line rather than a surprise later.
 
 import os
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+from playground import catalogue as _catalogue  # plain data, no Django: safe to read here
 
 # Lets classes such as ModelAdmin[Generation] be subscripted at run time, as the type stubs expect.
 django_stubs_ext.monkeypatch()
@@ -116,6 +119,15 @@ WORKER_THREADS = env_int("WORKER_THREADS", 4, minimum=1)
 # Retries of passing upstream trouble wait base * 2^n seconds (n = tries so far), at most cap.
 WORKER_RETRY_BASE = env_number("WORKER_RETRY_BASE", 2.0, minimum=0.01)
 WORKER_RETRY_CAP = env_number("WORKER_RETRY_CAP", 300.0, minimum=0.01)
+# Saving a finished video: a link that fails (403/expired, a cut-off download) is asked for
+# again after base * 2^n seconds (the first expired link at once), at most cap, and the worker
+# gives up only ARCHIVE_PATIENCE seconds after the service said the video was done.
+ARCHIVE_RETRY_BASE = env_number("ARCHIVE_RETRY_BASE", 5.0, minimum=0.01)
+ARCHIVE_RETRY_CAP = env_number("ARCHIVE_RETRY_CAP", 120.0, minimum=0.01)
+ARCHIVE_PATIENCE = env_number("ARCHIVE_PATIENCE", 30 * 60, minimum=0)
+# Housekeeping chores the worker runs (seconds between runs, 0 = never; see housekeeping.py).
+HOUSEKEEPING_STAGING_EVERY = env_number("HOUSEKEEPING_STAGING_EVERY", 3600)
+HOUSEKEEPING_ORPHANS_EVERY = env_number("HOUSEKEEPING_ORPHANS_EVERY", 24 * 3600)
 # A finished video larger than this is refused rather than filling the disk.
 VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 
@@ -126,8 +138,79 @@ MONTHLY_GENERATION_CAP = (
     if env_str("MONTHLY_GENERATION_CAP").lower() in {"none", "unlimited"}
     else env_int("MONTHLY_GENERATION_CAP", 100, minimum=0)
 )
+# A create whose answer was lost is looked up in the service's usage log for this many seconds
+# after it was sent (the log lags behind requests), every RECOVERY_LOOK_EVERY seconds, in a
+# window of RECOVERY_LOG_MARGIN seconds either side of the send time.
+RECOVERY_WINDOW = env_number("RECOVERY_WINDOW", 15 * 60, minimum=1)
+RECOVERY_LOOK_EVERY = env_number("RECOVERY_LOOK_EVERY", 10, minimum=0.05)
+RECOVERY_LOG_MARGIN = env_number("RECOVERY_LOG_MARGIN", 120, minimum=1)
+# All workers together make at most this many usage-log requests per USAGE_LOG_WINDOW seconds.
+# The service allows 200 per 60 s per key; the default leaves room for people using the key too.
+USAGE_LOG_REQUESTS = env_int("USAGE_LOG_REQUESTS", 150, minimum=1)
+USAGE_LOG_WINDOW = env_number("USAGE_LOG_WINDOW", 60, minimum=0.1)
+
+
+def env_dollars(name: str, default: str | None) -> Decimal | None:
+    """A dollar amount such as 25 or 25.00; "none" (or the default None) means no limit."""
+    raw = os.environ.get(name, "").strip() or (default or "")
+    if raw.lower() in {"", "none", "unlimited"}:
+        return None
+    try:
+        value = Decimal(raw.removeprefix("$"))
+    except InvalidOperation:
+        raise ImproperlyConfigured(
+            f"{name} must be an amount in dollars such as 25.00 (got {raw!r})."
+        ) from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name} must be an amount in dollars of at least 0 (got {raw!r}).")
+    return value.quantize(Decimal("0.01"))
+
+
+def env_prices(name: str, defaults: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Per-model prices as "video-01=0.43,video-01-live2d=0.56"; models left out keep the default."""
+    prices = dict(defaults)
+    for item in env_list(name):
+        model, _, amount = item.partition("=")
+        try:
+            value = Decimal(amount.strip().removeprefix("$"))
+        except InvalidOperation:
+            value = Decimal(-1)
+        if model.strip() not in defaults or not value.is_finite() or value < 0:
+            raise ImproperlyConfigured(
+                f"{name} must list model=dollars pairs for {', '.join(defaults)} (got {item!r})."
+            )
+        prices[model.strip()] = value
+    return prices
+
+
+# Monthly budgets in dollars: per person (an admin may set one per person) and for the whole
+# team. A start that would pass either one is refused before anything is sent.
+MONTHLY_BUDGET_USD = env_dollars("MONTHLY_BUDGET_USD", "25.00")
+TEAM_MONTHLY_BUDGET_USD = env_dollars("TEAM_MONTHLY_BUDGET_USD", None)
+# The estimate when no cost has been seen yet for a model (the service's list price).
+# The defaults are the catalogue's estimates (playground/catalogue.py), one per model.
+VIDEO_PRICES_USD = env_prices("VIDEO_PRICES_USD", {model.id: model.price_usd for model in _catalogue.MODELS})
+# The estimate is the average of this many most recent known costs for the model.
+ESTIMATE_FROM_LAST = env_int("ESTIMATE_FROM_LAST", 20, minimum=1)
+
 # Starting more than this many videos within one minute is refused (a double-click guard and a brake).
 SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
+
+
+def env_limit(name: str, default: int) -> int | None:
+    """A positive whole number, or "none"/"unlimited" for no limit."""
+    return None if env_str(name).lower() in {"none", "unlimited"} else env_int(name, default, minimum=1)
+
+
+# The API key's own limits, held for the whole app (every worker process, every machine) in the
+# database: jobs created and not yet finished upstream, and creates in any 60 seconds.
+UPSTREAM_MAX_IN_FLIGHT = env_limit("UPSTREAM_MAX_IN_FLIGHT", 5)
+UPSTREAM_CREATES_PER_MINUTE = env_limit("UPSTREAM_CREATES_PER_MINUTE", 20)
+# The Generate page's Takes field goes from 1 to this.
+MAX_TAKES = env_int("MAX_TAKES", 4, minimum=1)
+# How many pictures one batch may carry: each is checked in memory (at most 20 MB) before any is
+# stored, so one request holds at most this many times 20 MB.
+MAX_BATCH_PICTURES = env_int("MAX_BATCH_PICTURES", 4, minimum=1)
 
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
@@ -140,6 +223,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "template_partials",
     "axes",

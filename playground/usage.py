@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
@@ -18,6 +19,8 @@ class UsageRow:
     in_progress: int
     credits: float
     tokens: float
+    # What the service charged (or will, for jobs still under way), at the estimate where unknown.
+    usd: Decimal = Decimal(0)
 
     @property
     def total(self) -> int:
@@ -47,9 +50,11 @@ def month_usage(months_back: int = 0) -> MonthUsage:
         )
         .order_by("created_by__username")
     )
+    usd = _dollars_by_person(start, end)
     rows = [
         UsageRow(
             who=g["created_by__username"] or "former members",
+            usd=usd.get(g["created_by__username"], Decimal(0)),
             ready=g["ready"],
             failed=g["failed"],
             in_progress=g["in_progress"],
@@ -65,5 +70,27 @@ def month_usage(months_back: int = 0) -> MonthUsage:
         in_progress=sum(r.in_progress for r in rows),
         credits=sum(r.credits for r in rows),
         tokens=sum(r.tokens for r in rows),
+        usd=sum((r.usd for r in rows), Decimal(0)),
     )
     return MonthUsage(start=start, rows=rows, team=team)
+
+
+def _dollars_by_person(start: datetime, end: datetime) -> dict[str | None, Decimal]:
+    """Dollars per person, in one grouped query (per person and model, for the estimates)."""
+    from playground.budgets import _KNOWN, COUNTED, estimate
+
+    grouped = (
+        Generation.objects.filter(COUNTED, created_at__gte=start, created_at__lt=end)
+        .values("created_by__username", "model")
+        .annotate(known=Sum("usd_spent", filter=_KNOWN), unknown=Count("pk", filter=~_KNOWN))
+    )
+    totals: dict[str | None, Decimal] = {}
+    guesses: dict[str, Decimal] = {}
+    for g in grouped:
+        amount = g["known"] or Decimal(0)
+        if g["unknown"]:
+            guesses.setdefault(g["model"], estimate(g["model"]))
+            amount += guesses[g["model"]] * g["unknown"]
+        who = g["created_by__username"]
+        totals[who] = totals.get(who, Decimal(0)) + amount
+    return totals

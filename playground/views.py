@@ -16,19 +16,17 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
-from django_htmx.middleware import HtmxDetails
 
-from playground import apicode, archive, catalogue, imagefix, images, linkfetch
+from playground import apicode, archive, batches, budgets, catalogue, imagefix, images, linkfetch
 from playground.forms import GenerateForm, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
+from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
 from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
 
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+GALLERY_POLL_MAX = 200  # cards one poll may ask about (a page shows 24 at a time)
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -46,14 +44,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def generate(request: HtmxHttpRequest) -> HttpResponse:
+def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     staging = Staging(request.session)
     if request.method == "POST" and (request.POST.get("apply_fix") or request.POST.get("apply_last_fix")):
         return _apply_fix(request, staging)
     if request.method == "POST":
         existing = _same_submission(request)
         if existing:
-            return redirect(existing)
+            return redirect(_landing(existing))
         form = GenerateForm(
             request.POST,
             request.FILES,
@@ -62,7 +60,7 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
             upload_too_large=getattr(request, "upload_too_large", None),
         )
         if form.is_valid() and (gen := form.save()):
-            return redirect(gen)
+            return redirect(_landing(gen))
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
         source_pk = request.GET.get("remix", "")
@@ -79,12 +77,23 @@ def generate(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
-def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+def _landing(gen: Generation) -> str:
+    """Where a submit lands: the batch page for several takes, the video's own page for one."""
+    if gen.batch_id is not None and gen.batch and gen.batch.size > 1:
+        return gen.batch.get_absolute_url()
+    return gen.get_absolute_url()
+
+
+def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
+    allowance = allowance_for(request.user)
     context = {
         "form": form,
         "reused": form.reused_generation(),
         "reused_last": form.reused_last_generation(),
-        "allowance": allowance_for(request.user),
+        "allowance": allowance,
+        "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
+        "budget": budgets.person_budget(request.user),
+        "estimates": budgets.estimates(),
         "offer": form.offer,
         "last_offer": form.last_offer,
         # Which fields each model takes, for the page's script (catalogue.py is the one source).
@@ -101,7 +110,7 @@ def _generate_page(request: HttpRequest, form: GenerateForm, **extra: Any) -> Ht
     return render(request, "playground/generate.html", context)
 
 
-def _apply_fix(request: HtmxHttpRequest, staging: Staging) -> HttpResponse:
+def _apply_fix(request: AuthenticatedHttpRequest, staging: Staging) -> HttpResponse:
     """A one-click fix was chosen: make it, then show the form again with the fixed picture."""
     # The last frame's fix buttons carry their own name, so the choice also works without JavaScript.
     slot = "last_frame" if request.POST.get("apply_last_fix") else "first_frame"
@@ -135,7 +144,7 @@ def _slot(request: HttpRequest) -> str:
 
 
 @require_POST
-def check_frame(request: HtmxHttpRequest) -> HttpResponse:
+def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
     staging = Staging(request.session)
     slot = _slot(request)
@@ -190,7 +199,7 @@ def staged_image(request: HttpRequest, staged_id: str, name: str) -> HttpRespons
     return response
 
 
-def _same_submission(request: HttpRequest) -> Generation | None:
+def _same_submission(request: AuthenticatedHttpRequest) -> Generation | None:
     try:
         token = uuid.UUID(request.POST.get("submission_token", ""))
     except ValueError:
@@ -200,27 +209,39 @@ def _same_submission(request: HttpRequest) -> Generation | None:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def gallery(request: HtmxHttpRequest) -> HttpResponse:
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
-    context = {"filters": filters, "page": filters.page()}
+    page = filters.page()
+    context = {"filters": filters, "page": page, "polling": any(g.is_active for g in page.cards)}
     if not _wants_fragment(request):
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
     if request.htmx.trigger == "filters":
-        # The address bar gets the tidy form of the filters (no empty fields), ready to share.
-        push_url(response, f"{reverse('gallery')}?{filters.query_string()}".rstrip("?"))
+        # The address bar gets the tidy form of the filters (no empty fields), ready to share;
+        # the same address again (a control left without changing anything) adds no Back step.
+        address = f"{reverse('gallery')}?{filters.query_string()}".rstrip("?")
+        push_url(response, False if address == request.htmx.current_url_abs_path else address)
     return response
 
 
 @require_GET
-def gallery_card(request: HttpRequest, pk: int) -> HttpResponse:
+def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The page's one poll: the in-progress cards it names, swapped in out of band."""
+    ids = [int(v) for v in request.GET.getlist("active")[:GALLERY_POLL_MAX] if v.isdigit()]
+    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=ids))
+    context = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    return render(request, "playground/gallery.html#polled", context)
+
+
+@require_GET
+def gallery_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
     return render(request, "playground/gallery.html#card", {"generation": gen})
 
 
 @require_GET
 @vary_on_headers("HX-Request")
-def generation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     fragment = _wants_fragment(request)
     # The status fragment is polled every 2 s by everyone watching: it needs the row alone.
     rows = Generation.objects.all() if fragment else Generation.objects.with_stars_for(request.user)
@@ -253,7 +274,7 @@ def _other_takes(gen: Generation) -> list[Generation]:
 
 
 @require_POST
-def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def star(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation, pk=pk)
     with transaction.atomic():
         deleted, _ = Star.objects.filter(user=request.user.pk, generation=gen).delete()
@@ -266,7 +287,7 @@ def star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, pk: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation.objects.select_related("created_by"), pk=pk)
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
@@ -282,10 +303,12 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = {
         "months": [month_usage(0), month_usage(1)],
         "allowance": allowance_for(request.user),
+        "budget": budgets.person_budget(request.user),
+        "team_budget": budgets.team_budget(),
     }
     return render(request, "playground/usage.html", context)
 

@@ -5,9 +5,11 @@ pool, release, repeat. A step is one of: send the create request, poll the job, 
 finished video. Every step ends in a single conditional write on the row (see models.py), so
 a worker killed at any moment leaves a row that another worker picks up when the lease ends.
 
-The one thing never retried is a create whose outcome is unknown: if the worker recorded
-"create sent" but has no upstream id, the job may exist (and be charged) or not. Sending it
-again could pay twice, so the generation fails with a sentence saying exactly that.
+The one thing never retried blindly is a create whose outcome is unknown: if the worker
+recorded "create sent" but has no upstream id, the job may exist (and be charged) or not.
+Sending it again could pay twice, so the job goes to RECOVERING and the service's usage log is
+asked (recovery.py): found and succeeded, its id is adopted; found and failed, it is sent once
+more; not found within RECOVERY_WINDOW, it fails with a sentence saying exactly that.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections
 from django.utils import timezone
 
-from playground import archive, staging
+from playground import archive, keylimits, recovery
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
-from playground.models import Generation, State, WorkerHeartbeat
+from playground.housekeeping import Housekeeper
+from playground.models import MAX_RESENDS, Generation, State, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +50,30 @@ WORKER_LOST = (
     "whether the job started. To make sure you are never charged twice, we did not send it again. "
     "Use Retry to make a new attempt."
 )
+RESENT = (
+    "The video service's records show that our first request for this job failed there, and "
+    "nothing was charged for it, so we sent the job again."
+)
+FAILED_UPSTREAM_TWICE = (
+    "The video service's records show that it could not start this job, twice. Nothing was "
+    "charged. Use Retry to make a new attempt."
+)
 NEVER_STARTED = (
     "This job could not be sent to the video service within {limit}, so we stopped trying. "
     "Nothing was charged."
 )
 TIMED_OUT = "The video service did not finish this video within {limit}, so we stopped waiting."
 NOT_SAVED = "The video was made, but we could not download it from the video service to keep it."
+SAVING_TROUBLE = (
+    "The video is finished, but the video service's link to it did not work just now, so it is "
+    "not saved yet. We'll try again {when}, and keep trying until {until}."
+)
 UPSTREAM_FAILED = "The video service could not make this video: {message}"
 INTERNAL = "Something went wrong on our side while handling this job. We'll try again."
 
-MAX_ARCHIVE_ATTEMPTS = 5
+# Steps claimed as they fall due; waiting jobs go through keylimits.claim_submits instead.
+AFTER_CREATE: tuple[str, ...] = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
 HEARTBEAT_EVERY = 5.0
-SWEEP_EVERY = 3600.0  # staged pictures (one-click fixes not used) are cleared out hourly
 LEASE_RENEW_EVERY = 10.0
 # Jobs falling due within this many seconds of each other are claimed together.
 MIN_PAUSE = 0.02
@@ -76,6 +92,18 @@ def backoff_delay(attempts: int) -> float:
     """Seconds to wait before the next try after `attempts` failed ones (capped exponential, jittered)."""
     raw = settings.WORKER_RETRY_BASE * (2 ** min(attempts, 16))
     return float(min(settings.WORKER_RETRY_CAP, raw) * random.uniform(0.8, 1.0))  # noqa: S311
+
+
+def archive_delay(attempts: int) -> float:
+    """Seconds before saving a finished video is tried again after `attempts` failed tries.
+
+    The first retry goes at once (a fresh link usually works), then ARCHIVE_RETRY_BASE * 2^n,
+    at most ARCHIVE_RETRY_CAP, jittered.
+    """
+    if attempts == 0:
+        return 0.0
+    raw = settings.ARCHIVE_RETRY_BASE * (2 ** min(attempts - 1, 16))
+    return float(min(settings.ARCHIVE_RETRY_CAP, raw) * random.uniform(0.8, 1.0))  # noqa: S311
 
 
 class UpstreamGate:
@@ -116,6 +144,7 @@ class Worker:
         client: Client | None = None,
         threads: int | None = None,
         name: str | None = None,
+        housekeeper: Housekeeper | None = None,
     ) -> None:
         self.client = client or client_from_settings()
         self.threads = threads or settings.WORKER_THREADS
@@ -123,7 +152,7 @@ class Worker:
         self.gate = UpstreamGate()
         self.stopping = threading.Event()
         self._last_beat = 0.0
-        self._last_sweep = float("-inf")  # sweep once at start, then hourly
+        self.housekeeper = housekeeper or Housekeeper()
 
     # --- The loop ---------------------------------------------------------------------------
     def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
@@ -133,6 +162,7 @@ class Worker:
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
                 self._heartbeat()
+                self.housekeeper.run_due()
                 free = self.threads - len(inflight)
                 claimed = self._claim(free)
                 inflight |= {pool.submit(self.step, gen) for gen in claimed}
@@ -144,6 +174,9 @@ class Worker:
                 else:
                     self.stopping.wait(pause)
             wait(inflight)
+        # A chore still walking a large bucket is not worth holding up a stop for: it is safe to
+        # cut short (its thread is a daemon) and runs again on the next start.
+        self.housekeeper.wait(timeout=10)
         WorkerHeartbeat.objects.filter(name=self.name).delete()
         log.info("Worker %s stopped", self.name)
 
@@ -163,7 +196,8 @@ class Worker:
         if free <= 0 or self.stopping.is_set() or self.gate.remaining() > 0:
             return []
         try:
-            return Generation.objects.claim_due(self.name, free, settings.WORKER_LEASE)
+            steps = Generation.objects.claim_due(self.name, free, settings.WORKER_LEASE, states=AFTER_CREATE)
+            return steps + keylimits.claim_submits(self.name, free - len(steps), settings.WORKER_LEASE)
         except Exception:
             log.exception("Could not claim jobs; will try again")
             close_old_connections()
@@ -174,7 +208,7 @@ class Worker:
         if self.stopping.is_set() or self.gate.remaining() > 0:
             return longest
         try:
-            due = Generation.objects.next_claimable_at()
+            due = self._next_claimable()
         except Exception:
             log.exception("Could not read when the next job is due; will try again")
             close_old_connections()
@@ -183,19 +217,15 @@ class Worker:
             return longest
         return min(longest, max(MIN_PAUSE, (due - timezone.now()).total_seconds()))
 
-    def _sweep(self) -> None:
-        if time.monotonic() - self._last_sweep < SWEEP_EVERY:
-            return
-        self._last_sweep = float("-inf")  # sweep once at start, then hourly
-        try:
-            removed = staging.sweep()
-            if removed:
-                log.info("Cleared %d staged pictures older than a day", removed)
-        except Exception:
-            log.exception("Could not clear old staged pictures")
+    @staticmethod
+    def _next_claimable() -> datetime | None:
+        # A waiting job counts only while the key has room for it; otherwise a slot frees when
+        # one of the polls finishes (this loop wakes for that) or on the idle sleep.
+        steps = Generation.objects.next_claimable_at(AFTER_CREATE)
+        times = [t for t in (steps, keylimits.next_submit_at()) if t]
+        return min(times) if times else None
 
     def _heartbeat(self) -> None:
-        self._sweep()
         if time.monotonic() - self._last_beat < HEARTBEAT_EVERY:
             return
         try:
@@ -210,6 +240,7 @@ class Worker:
         handlers = {
             State.QUEUED: self._submit,
             State.SUBMITTING: self._lost_submit,
+            State.RECOVERING: self._recover,
             State.RUNNING: self._poll,
             State.ARCHIVING: self._archive,
         }
@@ -229,6 +260,12 @@ class Worker:
                 gen.release(self.name)
 
     def _submit(self, gen: Generation) -> None:
+        try:
+            self._create(gen)
+        finally:
+            keylimits.settle(gen.pk)
+
+    def _create(self, gen: Generation) -> None:
         if self._past_deadline(gen):
             gen.mark_failed(self.name, "never_started", NEVER_STARTED.format(limit=deadline_in_words()))
             return
@@ -241,6 +278,7 @@ class Worker:
                 prompt=gen.prompt,
                 enhance=gen.enhance_prompt,
                 first_frame=first_frame,
+                client_request_id=gen.client_request_id,
                 **self._options(gen),
             )
         except Transient as exc:
@@ -251,7 +289,7 @@ class Worker:
             gen.mark_not_sent(self.name, retry_at=self._in(delay), trouble=TROUBLE)
         except Ambiguous as exc:
             log.warning("Create for generation %s has an unknown outcome: %s", gen.pk, exc.detail)
-            gen.mark_failed(self.name, "ambiguous", AMBIGUOUS, upstream_error=exc.detail)
+            self._start_recovery(gen, detail=exc.detail)
         except Refused as exc:
             gen.mark_failed(self.name, "refused", exc.user_message, upstream_error=exc.detail)
         else:
@@ -264,7 +302,60 @@ class Worker:
 
     def _lost_submit(self, gen: Generation) -> None:
         # Only reachable when the worker that recorded "create sent" died before recording the answer.
-        gen.mark_failed(self.name, "ambiguous", WORKER_LOST)
+        if gen.client_request_id:
+            self._start_recovery(gen)
+        else:  # sent before creates carried an id: nothing to look it up by
+            gen.mark_failed(self.name, "ambiguous", WORKER_LOST)
+
+    # --- Recovering a lost create (kept apart from the create path) ---------------------------
+    def _start_recovery(self, gen: Generation, *, detail: str = "") -> None:
+        gen.mark_recovering(
+            self.name,
+            window=timedelta(seconds=settings.RECOVERY_WINDOW),
+            # The log lags; asking at once would mostly find nothing.
+            first_look=self._in(settings.RECOVERY_LOOK_EVERY),
+            detail=detail,
+        )
+
+    def _recover(self, gen: Generation) -> None:
+        """Ask the usage log once whether the lost create started; act only on its proof."""
+        now = timezone.now()
+        try:
+            result = recovery.look_up(self.client, gen)
+        except (Transient, Refused) as exc:
+            # The log being busy or refusing is no proof either way: keep asking until the window closes.
+            log.warning("Usage log look-up for %s failed: %s", gen.pk, exc.detail)
+            retry_after = exc.retry_after if isinstance(exc, Transient) else None
+            self._recovery_not_yet(gen, max(retry_after or 0.0, settings.RECOVERY_LOOK_EVERY))
+            return
+        if result.wait:
+            gen.note_lookup(self.name, next_look=self._in(result.wait))
+            return
+        found = result.found
+        if found is not None and found.succeeded and found.inference_id:
+            log.info("Lost create of %s found in the usage log as %s", gen.pk, found.inference_id)
+            gen.mark_adopted(
+                self.name,
+                inference_id=found.inference_id,
+                usd=found.usd,
+                credits=found.credits,
+                next_poll_at=now,
+            )
+        elif found is not None and not found.succeeded:
+            if gen.resends < MAX_RESENDS:
+                log.info("Lost create of %s failed upstream (usage log); sending it again", gen.pk)
+                gen.mark_resend(self.name, notice=RESENT)
+            else:
+                gen.mark_failed(self.name, "refused", FAILED_UPSTREAM_TWICE)
+        else:
+            self._recovery_not_yet(gen, settings.RECOVERY_LOOK_EVERY)
+
+    def _recovery_not_yet(self, gen: Generation, delay: float) -> None:
+        if gen.recovery_until is None or timezone.now() >= gen.recovery_until:
+            # No proof either way: never send it again, say so honestly.
+            gen.mark_failed(self.name, "ambiguous", AMBIGUOUS if gen.upstream_error else WORKER_LOST)
+        else:
+            gen.note_lookup(self.name, next_look=min(self._in(delay), gen.recovery_until))
 
     def _poll(self, gen: Generation) -> None:
         try:
@@ -314,10 +405,10 @@ class Worker:
             stored = archive.fetch_and_store(self.client, gen.upstream_video_url, on_chunk=keep_lease)
         except LinkExpired as exc:
             log.info("Video link for %s expired (%s); asking for a fresh one", gen.pk, exc.detail)
-            self._archive_retry(gen, retry_at=timezone.now())
+            self._archive_retry(gen)
         except (Transient, archive.NotAVideo) as exc:
             log.warning("Saving the video of %s failed: %s", gen.pk, exc)
-            self._archive_retry(gen, retry_at=self._later(gen.attempts))
+            self._archive_retry(gen)
         except Refused as exc:
             gen.mark_failed(self.name, "not_saved", exc.user_message, upstream_error=exc.detail)
         else:
@@ -332,11 +423,22 @@ class Worker:
                 raise LeaseLost
             log.info("Generation %s is ready (%.1f s, %d bytes)", gen.pk, stored.duration or 0, stored.size)
 
-    def _archive_retry(self, gen: Generation, *, retry_at: datetime) -> None:
-        if gen.attempts + 1 >= MAX_ARCHIVE_ATTEMPTS:
+    def _archive_retry(self, gen: Generation) -> None:
+        """Try saving again later with capped backoff; give up ARCHIVE_PATIENCE after completion.
+
+        The video is made and paid for, so a CDN hiccup (403s, cut-off downloads) lasting a few
+        minutes must not lose it: the tries are spread out rather than spent in half a second.
+        """
+        give_up_at = (gen.completed_at or timezone.now()) + timedelta(seconds=settings.ARCHIVE_PATIENCE)
+        retry_at = self._in(archive_delay(gen.attempts))
+        if retry_at > give_up_at:
             gen.mark_failed(self.name, "not_saved", NOT_SAVED)
-        else:
-            gen.note_trouble(self.name, TROUBLE, retry_at=retry_at, forget_link=True)
+            return
+        trouble = SAVING_TROUBLE.format(
+            when="in a moment" if retry_at - timezone.now() < timedelta(seconds=5) else naturaltime(retry_at),
+            until=f"{timezone.localtime(give_up_at):%H:%M}",
+        )
+        gen.note_trouble(self.name, trouble, retry_at=retry_at, forget_link=True)
 
     def _refresh_link(self, gen: Generation) -> bool:
         """Poll again for a fresh signed link; True if the row now holds one (lease kept)."""
@@ -351,7 +453,7 @@ class Worker:
             gen.mark_failed(self.name, "not_saved", NOT_SAVED, upstream_error=exc.detail)
             return False
         if progress.state != "completed" or not progress.video_url:
-            self._archive_retry(gen, retry_at=self._later(gen.attempts))
+            self._archive_retry(gen)
             return False
         return gen.mark_completed(self.name, progress)
 

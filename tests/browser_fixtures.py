@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 
 from playground.worker import Worker
 from tests.chromium import CHROMIUM_ARGS, chromium_path
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
 

@@ -1,21 +1,28 @@
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.test import Client
 
 from playground.worker import Worker
-from tests.factories import image_bytes
+
+# Re-exported for modules written before factories.py held them; new code imports from there.
+from tests.factories import PASSWORD as PASSWORD
+from tests.factories import frames_and_videos as frames_and_videos
+from tests.factories import image_bytes, member
+from tests.factories import media_files as media_files
+
+if TYPE_CHECKING:
+    # Only a type here: importing the plugin module itself would happen before pytest can
+    # rewrite its asserts.
+    from tests.standin_fixtures import RunningStandIn
 
 pytest_plugins = ["tests.standin_fixtures", "tests.browser_fixtures", "tests.worker_processes"]
-
-PASSWORD = "correct horse battery staple"
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
@@ -44,33 +51,41 @@ def quick_worker_settings(settings: Any) -> None:
     settings.POLL_INTERVAL = 0.1
     settings.WORKER_RETRY_BASE = 0.05
     settings.WORKER_RETRY_CAP = 0.5
+    settings.ARCHIVE_RETRY_BASE = 0.02
+    settings.ARCHIVE_RETRY_CAP = 0.1
+    settings.ARCHIVE_PATIENCE = 0.5
+    # Chores run only where a test asks for them (tests/test_housekeeping.py).
+    settings.HOUSEKEEPING_STAGING_EVERY = 0
+    settings.HOUSEKEEPING_ORPHANS_EVERY = 0
+    settings.RECOVERY_LOOK_EVERY = 0.1
+    settings.RECOVERY_WINDOW = 5.0
 
 
 @pytest.fixture
-def upstream(standin: Any, settings: Any) -> Any:
+def upstream(standin: RunningStandIn, settings: Any) -> RunningStandIn:
     """The stand-in, with the app's settings pointing at it (as a real deployment would)."""
     settings.AIMLAPI_BASE_URL = standin.url
     return standin
 
 
 @pytest.fixture
-def user(db: None) -> Any:
-    return get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD)
+def user(db: None) -> User:
+    return member("alice")
 
 
 @pytest.fixture
-def other_user(db: None) -> Any:
-    return get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+def other_user(db: None) -> User:
+    return member("bob")
 
 
 @pytest.fixture
-def signed_in(client: Client, user: Any) -> Client:
+def signed_in(client: Client, user: User) -> Client:
     client.force_login(user)
     return client
 
 
 @pytest.fixture
-def worker(upstream: Any) -> Iterator[Worker]:
+def worker(upstream: RunningStandIn) -> Iterator[Worker]:
     w = Worker(client=upstream.client(), threads=2, name="test-worker")
     yield w
     w.client.close()
@@ -84,19 +99,6 @@ def png() -> bytes:
 @pytest.fixture
 def jpeg() -> bytes:
     return image_bytes(800, 600, "JPEG")
-
-
-def frames_and_videos() -> set[str]:
-    """Stored files outside staging/ (where a refused but fixable picture waits, under a random name)."""
-    staged = re.compile(r"staging/[0-9a-f]{32}/[\w.-]+")
-    files = media_files()
-    assert all(staged.fullmatch(name) for name in files if name.startswith("staging/")), files
-    return {name for name in files if not name.startswith("staging/")}
-
-
-def media_files() -> set[str]:
-    root = Path(settings.MEDIA_ROOT)
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
 
 class _ImageServer:

@@ -39,6 +39,7 @@ def payload(name: str) -> Any:
 def create(client: Client, model: str = "video-01", prompt: str = "A red fox in snow", **kw: Any) -> Accepted:
     kw.setdefault("enhance", True)
     kw.setdefault("first_frame", PNG_URI if model == "video-01-live2d" else None)
+    kw.setdefault("client_request_id", "test-create-1")
     return client.create(model=model, prompt=prompt, **kw)
 
 
@@ -130,7 +131,9 @@ def test_each_model_gets_its_own_path_and_field_names(standin):
 
 def test_live2d_without_a_first_frame_is_refused_without_calling(standin):
     with pytest.raises(Refused, match="video-01-live2d needs a first-frame image"):
-        standin.client().create(model="video-01-live2d", prompt="x", enhance=True, first_frame=None)
+        standin.client().create(
+            model="video-01-live2d", prompt="x", enhance=True, first_frame=None, client_request_id="t-1"
+        )
     assert standin.app.calls == []
 
 

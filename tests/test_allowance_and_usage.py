@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from playground.models import Allowance, Generation, State, allowance_for, month_start
+from tests.factories import generation
 
 GENERATE = reverse("generate")
 
@@ -31,7 +32,7 @@ def submit(client: Client, prompt: str = "A sunrise over the sea") -> Any:
 def past(user: Any, n: int, *, when: Any = None) -> None:
     """`n` finished videos by `user`, a few minutes ago (or `when`)."""
     for i in range(n):
-        Generation.objects.create(
+        generation(
             created_by=user,
             model="video-01",
             prompt=f"p{i}",
@@ -69,11 +70,9 @@ def test_one_below_the_cap_goes_through(signed_in: Client, user, settings):
 def test_failures_the_service_did_not_charge_for_do_not_count(signed_in: Client, user, settings):
     settings.MONTHLY_GENERATION_CAP = 2
     for code in ("never_started", "refused"):
-        Generation.objects.create(
-            created_by=user, model="video-01", prompt="x", state=State.FAILED, failure_code=code
-        )
+        generation(user, prompt="x", state=State.FAILED, failure_code=code)
     # A failure after the service accepted the job was charged, so it counts.
-    Generation.objects.create(
+    generation(
         created_by=user,
         model="video-01",
         prompt="x",
@@ -82,9 +81,7 @@ def test_failures_the_service_did_not_charge_for_do_not_count(signed_in: Client,
         upstream_id="u1",
     )
     # So does an ambiguous create: it may have been charged.
-    Generation.objects.create(
-        created_by=user, model="video-01", prompt="x", state=State.FAILED, failure_code="ambiguous"
-    )
+    generation(user, prompt="x", state=State.FAILED, failure_code="ambiguous")
     assert allowance_for(user).used == 2
     assert submit(signed_in).status_code == 200
 
@@ -124,7 +121,7 @@ def test_too_many_starts_in_a_minute_are_refused_with_a_sentence(signed_in: Clie
     for i in range(3):
         assert submit(signed_in, f"Quick {i}").status_code == 302
     html = submit(signed_in, "One too many").content.decode()
-    assert "You have started 3 videos in the last minute." in html
+    assert "You have pressed Generate 3 times in the last minute (at most 3" in html
     assert Generation.objects.count() == 3
     Generation.objects.update(created_at=timezone.now() - timedelta(minutes=2))
     assert submit(signed_in, "After a pause").status_code == 302
@@ -149,7 +146,7 @@ def test_usage_shows_each_person_and_the_team_this_month_and_last(signed_in: Cli
         (other_user, State.READY, 99, 99, last_month),
     ]
     for who, state, credits, tokens, when in rows:
-        Generation.objects.create(
+        generation(
             created_by=who,
             model="video-01",
             prompt="x",

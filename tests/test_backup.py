@@ -21,10 +21,10 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.utils import timezone
 
-from playground import backup
+from playground import backup, restore
 from playground.models import Generation, State
+from tests.factories import generation
 
 # Backup reads the database file, so the rows a test makes must be committed.
 # Backup and restore are for the embedded default; on PostgreSQL these are deselected (conftest)
@@ -36,17 +36,16 @@ FILE_FIELDS = ("first_frame", "video", "poster")
 
 def make(user: Any, n: int, *, state: str = State.READY, files: tuple[str, ...] = FILE_FIELDS) -> Generation:
     body = b"".join(hashlib.sha256(f"{n}:{i}".encode()).digest() for i in range(60 + n))
-    gen = Generation(created_by=user, model="video-01", prompt=f"A paper boat, take {n}", state=state)
-    if state == State.READY:
-        gen.finished_at = timezone.now()
+    stored: dict[str, str] = {}
     if "first_frame" in files:
-        gen.first_frame = default_storage.save(f"first-frames/t/{n}.png", ContentFile(b"\x89PNG" + body))
+        stored["first_frame"] = default_storage.save(
+            f"first-frames/t/{n}.png", ContentFile(b"\x89PNG" + body)
+        )
     if "video" in files:
-        gen.video = default_storage.save(f"videos/t/{n}.mp4", ContentFile(b"mp4" + body * 3))
+        stored["video"] = default_storage.save(f"videos/t/{n}.mp4", ContentFile(b"mp4" + body * 3))
     if "poster" in files:
-        gen.poster = default_storage.save(f"posters/t/{n}.jpg", ContentFile(b"\xff\xd8" + body[:500]))
-    gen.save()
-    return gen
+        stored["poster"] = default_storage.save(f"posters/t/{n}.jpg", ContentFile(b"\xff\xd8" + body[:500]))
+    return generation(user, state, prompt=f"A paper boat, take {n}", **stored)
 
 
 def gallery() -> list[Any]:
@@ -140,7 +139,7 @@ def test_a_backup_taken_while_rows_and_files_keep_arriving_restores_intact(user,
 
     for i, archive in enumerate(archives):
         db, media = tmp_path / f"restored-{i}.sqlite3", tmp_path / f"restored-media-{i}"
-        restored = backup.restore_sqlite(archive, db_path=db, media_root=media)
+        restored = restore.restore_sqlite(archive, db_path=db, media_root=media)
 
         assert backup.integrity(db) == "ok"
         with sqlite3.connect(db) as conn:
@@ -196,12 +195,12 @@ def test_a_damaged_archive_is_refused_before_anything_changes(user, media_root, 
     damage(good, bad)
     # A target with data in it, restored with force, so only the damage can stop the restore.
     target_db, target_media = tmp_path / "target.sqlite3", tmp_path / "target-media"
-    backup.restore_sqlite(good, db_path=target_db, media_root=target_media)
+    restore.restore_sqlite(good, db_path=target_db, media_root=target_media)
     (target_media / "videos" / "t" / "1.mp4").write_bytes(b"what was there before")
     db_bytes, media_before = target_db.read_bytes(), hashes(target_media)
 
     with pytest.raises(backup.BackupError, match=r"damaged|does not match its manifest"):
-        backup.restore_sqlite(bad, db_path=target_db, media_root=target_media, force=True)
+        restore.restore_sqlite(bad, db_path=target_db, media_root=target_media, force=True)
 
     assert target_db.read_bytes() == db_bytes
     assert hashes(target_media) == media_before
@@ -233,7 +232,7 @@ def test_restore_refuses_a_database_that_holds_generations_unless_forced(user, t
     assert [row["prompt"] for row in gallery()] == ["A paper boat, take 1"]
     kept = re.search(r"kept at (\S+)\.$", said, re.MULTILINE)
     assert kept, said
-    assert backup.count_generations(Path(kept.group(1))) == 2
+    assert restore.count_generations(Path(kept.group(1))) == 2
 
 
 def test_a_file_gone_before_it_was_copied_is_listed_and_the_rest_restores(user, tmp_path):
@@ -245,7 +244,7 @@ def test_a_file_gone_before_it_was_copied_is_listed_and_the_rest_restores(user, 
 
     assert manifest["missing"] == [gen.poster.name]
     assert manifest["counts"]["files"] == 2
-    restored = backup.restore_sqlite(archive, db_path=tmp_path / "r.sqlite3", media_root=tmp_path / "m")
+    restored = restore.restore_sqlite(archive, db_path=tmp_path / "r.sqlite3", media_root=tmp_path / "m")
     assert restored.files == 2
     assert sorted(hashes(tmp_path / "m")) == sorted([gen.first_frame.name, gen.video.name])
 

@@ -16,8 +16,7 @@ from playground.archive import inspect_video
 from playground.demo.render import render_video
 from playground.models import Generation, Star, State
 from tests.browser_fixtures import ARTIFACTS, sign_in
-from tests.conftest import PASSWORD
-from tests.factories import image_bytes
+from tests.factories import PASSWORD, generation, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,7 +62,7 @@ def site(tmp_path: Path) -> dict[str, str]:
                 "poster": default_storage.save("posters/a.jpg", ContentFile(poster)),
                 "duration": 1.0,
             }
-        return Generation.objects.create(
+        return generation(
             created_by=who,
             model="video-01-live2d",
             prompt=prompt,

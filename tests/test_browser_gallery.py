@@ -16,9 +16,8 @@ from playground.archive import inspect_video
 from playground.demo.render import render_video
 from playground.models import Generation, State
 from playground.worker import Worker
-from tests.browser_fixtures import ARTIFACTS, sign_in
-from tests.conftest import PASSWORD
-from tests.factories import image_bytes
+from tests.browser_fixtures import ARTIFACTS, sign_in, wait_until
+from tests.factories import PASSWORD, generation, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +31,7 @@ def clip(tmp_path_factory: Any) -> dict[str, Any]:
 
 
 def ready(user: Any, prompt: str, clip: dict[str, Any], frame: bytes | None = None) -> Generation:
-    return Generation.objects.create(
+    return generation(
         created_by=user,
         model="video-01-live2d" if frame else "video-01",
         prompt=prompt,
@@ -122,7 +121,7 @@ def test_find_open_star_remix_filter_and_delete(page: Any, running_worker: Worke
 def test_an_in_progress_card_becomes_a_ready_card_without_a_reload(page: Any, running_worker: Worker, clip):
     sign_in(page, "carol")
     carol = get_user_model().objects.get(username="carol")
-    gen = Generation.objects.create(created_by=carol, model="video-01", prompt="A kettle starts to steam")
+    gen = generation(carol, prompt="A kettle starts to steam")
     page.goto("/gallery/")
     page.evaluate("window.stillTheSamePage = true")
     card = page.locator(f"#card-{gen.pk}")
@@ -168,3 +167,67 @@ def test_the_hover_preview_stays_still_for_people_who_ask_for_less_motion(
     assert page.evaluate("document.querySelector('video.hover-preview').paused") is True
     assert page.evaluate("document.querySelector('video.hover-preview').getAttribute('src')") is None
     context.close()
+
+
+def filter_controls(page: Any) -> dict[str, Any]:
+    return {
+        "q": page.get_by_label("Search prompts").input_value(),
+        "model": page.get_by_label("Model").input_value(),
+        "creator": page.get_by_label("Made by").input_value(),
+        "state": page.get_by_label("State").input_value(),
+        "starred": page.get_by_label("Starred").is_checked(),
+    }
+
+
+def at(page: Any, search: str) -> None:
+    """Wait until the address is the gallery with this query and the page has settled on it."""
+    try:
+        wait_until(page, f"location.pathname === '/gallery/' && location.search === {search!r}", timeout=5)
+    except AssertionError:
+        raise AssertionError(page.evaluate("location.href")) from None
+    page.wait_for_load_state()
+    wait_until(page, "document.readyState === 'complete'")
+    page.wait_for_timeout(100)  # htmx's restore and the popstate handler run in the next task
+
+
+def test_back_to_the_gallery_shows_the_search_and_filters_the_address_says(page: Any, clip):
+    bob = get_user_model().objects.create_user("bob", password=PASSWORD)
+    sign_in(page, "alice")
+    lighthouse = ready(bob, "A lighthouse at dusk with seagulls", clip)
+    ready(bob, "A lighthouse in a storm", clip)
+    ready(bob, "A paper boat drifting in the rain", clip)
+
+    page.goto("/gallery/")
+    steps = page.evaluate("history.length")
+    page.get_by_label("Search prompts").fill("lighthouse")
+    page.wait_for_url(re.compile(r"q=lighthouse"))
+    page.get_by_label("Made by").select_option("bob")
+    page.wait_for_url(re.compile(r"creator=bob"))
+    page.get_by_label("State").select_option("ready")
+    page.wait_for_url(re.compile(r"state=ready"))
+    page.wait_for_function("document.querySelectorAll('.card-item').length === 2")
+    chosen = {"q": "lighthouse", "model": "", "creator": "bob", "state": "ready", "starred": False}
+    # One Back step per change, even though leaving the search box also says "change".
+    page.get_by_label("Model").focus()
+    page.wait_for_timeout(600)
+    assert page.evaluate("history.length") == steps + 3
+    assert filter_controls(page) == chosen
+
+    # To a video and back: the cards and the controls both match the address.
+    page.locator(f"#card-{lighthouse.pk} .card-link").click()
+    page.wait_for_url(re.compile(rf"/videos/{lighthouse.pk}/$"))
+    page.go_back()
+    at(page, "?q=lighthouse&creator=bob&state=ready")
+    page.wait_for_function("document.querySelectorAll('.card-item').length === 2")
+    assert filter_controls(page) == chosen
+
+    # Back through the gallery's own steps (htmx restores its snapshots): still in step.
+    page.go_back()
+    at(page, "?q=lighthouse&creator=bob")
+    assert filter_controls(page) == {**chosen, "state": ""}
+    page.go_back()
+    at(page, "?q=lighthouse")
+    assert filter_controls(page) == {**chosen, "state": "", "creator": ""}
+    page.go_forward()
+    at(page, "?q=lighthouse&creator=bob")
+    assert filter_controls(page) == {**chosen, "state": ""}

@@ -16,8 +16,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playground.models import Generation, State
 from playground.worker import Worker
 from tests.browser_fixtures import wait_until
-from tests.conftest import PASSWORD
-from tests.factories import image_bytes
+from tests.factories import PASSWORD, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -15,8 +15,7 @@ from django.contrib.auth import get_user_model
 
 from playground.worker import Worker
 from tests.browser_fixtures import ARTIFACTS, sign_in
-from tests.conftest import PASSWORD
-from tests.factories import image_bytes
+from tests.factories import PASSWORD, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -19,7 +19,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.models import Generation, State, allowance_for, month_start
+from playground.models import State, allowance_for, month_start
+from tests.factories import generation
 
 ZONES = ["UTC", "Pacific/Auckland", "America/Los_Angeles"]
 YEAR = 2027
@@ -87,9 +88,7 @@ def test_usage_and_allowance_on_any_day(client: Client, user, settings, zone, mo
         last_month = month_start() - timedelta(seconds=1)
         two_back = month_start(months_back=2)
         for created in (this_month, last_month, two_back):
-            Generation.objects.create(
-                created_by=user, model="video-01", prompt="x", state=State.READY, created_at=created
-            )
+            generation(user, prompt="x", state=State.READY, created_at=created)
         assert allowance_for(user).used == 1
 
         response = signed_in.get(reverse("usage"))
@@ -121,13 +120,13 @@ def test_new_year_rolls_the_usage_months_over(client: Client, user, settings, zo
     with time_machine.travel(datetime(2026, 12, 31, 23, 59, 59, tzinfo=tz), tick=False) as traveller:
         client.force_login(user)
         signed_in = client
-        Generation.objects.create(created_by=user, model="video-01", prompt="old", state=State.READY)
+        generation(user, prompt="old", state=State.READY)
         months = signed_in.get(reverse("usage")).context["months"]
         assert [m.start.month for m in months] == [12, 11]
         assert months[0].team.total == 1
 
         traveller.move_to(datetime(2027, 1, 1, 0, 0, 0, tzinfo=tz))
-        Generation.objects.create(created_by=user, model="video-01", prompt="new", state=State.READY)
+        generation(user, prompt="new", state=State.READY)
         response = signed_in.get(reverse("usage"))
         months = response.context["months"]
         assert [(m.start.year, m.start.month) for m in months] == [(2027, 1), (2026, 12)]

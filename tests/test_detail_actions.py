@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from playground.models import Generation, Star, State
 from playground.worker import Worker
-from tests.conftest import media_files
+from tests.factories import generation, media_files
 
 HTMX = {"HX-Request": "true"}
 
@@ -28,7 +28,7 @@ def stored(name: str, data: bytes = b"data") -> str:
 def ready(user: Any, png: bytes | None = None, **fields: Any) -> Generation:
     fields.setdefault("prompt", "A red kite over green hills")
     fields.setdefault("model", "video-01-live2d" if png else "video-01")
-    gen = Generation.objects.create(
+    gen = generation(
         created_by=user,
         state=State.READY,
         video=stored("videos/t.mp4", b"mp4"),
@@ -193,7 +193,7 @@ def test_a_new_file_replaces_the_remixed_first_frame(signed_in: Client, user, pn
 
 
 def test_a_failed_one_offers_retry(signed_in: Client, user):
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="p", state=State.FAILED)
+    gen = generation(user, prompt="p", state=State.FAILED)
     html = detail(signed_in, gen)
     assert ">Retry</a>" in html and ">Remix</a>" not in html
 

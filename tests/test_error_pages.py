@@ -5,7 +5,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.defaults import server_error
 
-from playground.models import Generation
+from tests.factories import generation
 
 
 def test_a_missing_page_is_a_friendly_404(signed_in: Client):
@@ -18,7 +18,7 @@ def test_a_missing_page_is_a_friendly_404(signed_in: Client):
 
 
 def test_a_forbidden_action_is_a_friendly_403(client: Client, user, other_user):
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="mine")
+    gen = generation(user, prompt="mine")
     client.force_login(other_user)
     response = client.post(reverse("delete", args=[gen.pk]))
     html = response.content.decode()

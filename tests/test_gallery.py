@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from playground.gallery import PAGE_SIZE
 from playground.models import Generation, Star, State
+from tests.factories import generation
 
 URL = reverse("gallery")
 HTMX = {"HX-Request": "true"}
@@ -27,7 +28,7 @@ def make(
         fields.setdefault("video", "videos/x.mp4")
         fields.setdefault("poster", "posters/x.jpg")
         fields.setdefault("duration", 6.0)
-    return Generation.objects.create(
+    return generation(
         created_by=user, prompt=prompt, created_at=timezone.now() - timedelta(minutes=minutes_ago), **fields
     )
 
@@ -62,41 +63,45 @@ def test_cards_show_the_whole_team_newest_first_with_their_facts(signed_in: Clie
     assert "bob" in html
     assert "alice" in html
     assert "5 minutes ago" in html
-    assert "1 hour ago" in html
+    assert "an hour ago" in html
     assert "6 s" in html
     assert reverse("media", args=["posters/x.jpg"]) in html
     assert f'href="{reverse("generation", args=[new.pk])}"' in html
 
 
-def test_an_in_progress_card_polls_and_a_failed_card_says_why(signed_in: Client, user):
+def test_in_progress_cards_share_one_poll_and_a_failed_card_says_why(signed_in: Client, user):
     running = make(user, "Still going", state=State.RUNNING, upstream_status="generating")
+    queued = make(user, "Waiting", state=State.QUEUED)
     failed = make(
         user, "Broken", state=State.FAILED, failure_reason="The API key was refused by the AI/ML API."
     )
     html = get(signed_in)
-    running_card = html[html.index(f'id="card-{running.pk}"') - 40 :]
-    assert f'hx-get="{reverse("gallery_card", args=[running.pk])}"' in running_card[:400]
+    assert html.count('hx-trigger="every') == 1  # one poll for the page, not one per card
+    assert f'hx-get="{reverse("gallery_cards")}"' in html
+    running_card = html[html.index(f'id="card-{running.pk}"') :]
+    assert f'name="active" value="{running.pk}"' in running_card[:300]
+    assert f'name="active" value="{queued.pk}"' in html
     assert "Generating" in running_card
     assert "The API key was refused by the AI/ML API." in html
-    failed_card = html[html.index(f'id="card-{failed.pk}"') - 40 :]
-    assert "hx-trigger" not in failed_card[:300]
+    failed_card = html[html.index(f'id="card-{failed.pk}"') :]
+    assert 'name="active"' not in failed_card[:300]
 
 
-def test_an_in_progress_card_turns_into_a_ready_card(signed_in: Client, user):
+def test_the_shared_poll_turns_in_progress_cards_into_ready_ones(signed_in: Client, user):
     gen = make(user, "Becoming ready", state=State.RUNNING, upstream_status="generating")
-    card_url = reverse("gallery_card", args=[gen.pk])
-    before = signed_in.get(card_url, headers=HTMX).content.decode()
-    assert 'hx-trigger="every 3s"' in before
-    assert "Generating" in before
-    assert "<video" not in before
-    Generation.objects.filter(pk=gen.pk).update(
+    other = make(user, "Still going", state=State.RUNNING, upstream_status="generating")
+    poll = f"{reverse('gallery_cards')}?active={gen.pk}&active={other.pk}"
+    before = signed_in.get(poll, headers=HTMX).content.decode()
+    assert before.count('hx-swap-oob="true"') == 3  # two cards and the poller itself
+    assert 'hx-trigger="every 3s"' in before and "<video" not in before
+    Generation.objects.filter(pk__in=[gen.pk, other.pk]).update(
         state=State.READY, video="videos/done.mp4", poster="posters/done.jpg", duration=6.0
     )
-    after = signed_in.get(card_url, headers=HTMX).content.decode()
-    assert "hx-trigger" not in after
+    after = signed_in.get(poll, headers=HTMX).content.decode()
+    assert "hx-trigger" not in after  # nothing left in progress: the poll stops
     assert reverse("media", args=["posters/done.jpg"]) in after
     assert f'data-src="{reverse("media", args=["videos/done.mp4"])}"' in after
-    assert after.lstrip().startswith(f'<li class="card-item" id="card-{gen.pk}"')
+    assert f'<li class="card-item" id="card-{gen.pk}" hx-swap-oob="true">' in after
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.models import Generation, State
-from tests.conftest import media_files
-from tests.factories import image_bytes
+from tests.factories import image_bytes, media_files
 
 URL = reverse("generate")
 

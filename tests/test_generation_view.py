@@ -11,20 +11,21 @@ from django.urls import reverse
 from django.utils import timezone
 
 from playground.models import Generation, State, WorkerHeartbeat
+from tests.factories import generation
 
 HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def gen(user):
-    return Generation.objects.create(created_by=user, model="video-01", prompt="A lighthouse in a storm")
+    return generation(user, prompt="A lighthouse in a storm")
 
 
 @pytest.fixture
 def ready_gen(user):
     video = default_storage.save("videos/2026/11/abc.mp4", ContentFile(bytes(range(256)) * 40))
     poster = default_storage.save("posters/2026/11/abc.jpg", ContentFile(b"\xff\xd8poster"))
-    return Generation.objects.create(
+    return generation(
         created_by=user,
         model="video-01-live2d",
         prompt="Mona Lisa puts on glasses with her hands",
@@ -151,7 +152,7 @@ def test_the_fragment_makes_a_small_fixed_number_of_queries(
 
 
 def test_prompts_are_escaped(signed_in: Client, user):
-    g = Generation.objects.create(created_by=user, model="video-01", prompt='<script>alert("x")</script>')
+    g = generation(user, prompt='<script>alert("x")</script>')
     html = signed_in.get(url(g)).content.decode()
     assert '<script>alert("x")</script>' not in html
     assert "&lt;script&gt;" in html

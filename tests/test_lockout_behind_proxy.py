@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.clientip import client_ip
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 PROXY = "10.0.0.2"
 GUESSER, COLLEAGUE = "203.0.113.7", "198.51.100.20"

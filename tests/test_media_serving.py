@@ -118,19 +118,10 @@ def test_the_gunicorn_config_follows_the_environment(monkeypatch: pytest.MonkeyP
 
 @pytest.fixture
 def ready_video(user: Any) -> Any:
-    from django.utils import timezone
-
-    from playground.models import Generation, State
+    from tests.factories import ready
 
     video = default_storage.save("videos/2026/12/head.mp4", ContentFile(bytes(range(256)) * 8))
-    return Generation.objects.create(
-        created_by=user,
-        model="video-01",
-        prompt="A red fox in the snow",
-        state=State.READY,
-        video=video,
-        finished_at=timezone.now(),
-    )
+    return ready(user, prompt="A red fox in the snow", video=video)
 
 
 def test_a_nul_byte_in_a_media_name_is_404_not_a_server_error(signed_in: Client):

@@ -13,8 +13,10 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from playground.backup import MISSING_VIDEO_REASON, file_fields, find_orphans
+from playground.filerefs import file_fields
 from playground.models import Generation, State
+from playground.orphans import MISSING_VIDEO_REASON, find_orphans
+from tests.factories import generation
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +30,7 @@ def save(name: str, *, hours_old: float = 0) -> str:
 
 
 def ready(user: Any, n: int) -> Generation:
-    return Generation.objects.create(
+    return generation(
         created_by=user,
         model="video-01",
         prompt=f"A lighthouse in a storm, take {n}",
@@ -116,7 +118,7 @@ def test_a_missing_first_frame_or_poster_is_cleared_and_the_row_kept(user):
 def test_shared_files_and_files_outside_the_media_folders_are_left_alone(user, media_root):
     frame = save("first-frames/2026/01/shared.png", hours_old=5)
     for n in (1, 2):
-        Generation.objects.create(created_by=user, model="video-01", prompt=f"Take {n}", first_frame=frame)
+        generation(user, prompt=f"Take {n}", first_frame=frame)
     notes = save("notes/readme.txt", hours_old=5)
 
     report = find_orphans(min_age=0)

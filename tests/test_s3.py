@@ -22,9 +22,10 @@ from django.test import Client
 from django.urls import reverse
 from moto.server import ThreadedMotoServer
 
-from playground import backup, media
+from playground import backup, media, orphans
 from playground.models import Generation, State
 from playground.settings import s3_origin, s3_storage_options
+from tests.factories import generation
 from tests.test_worker import drive
 
 KEYS = {"aws_access_key_id": "moto-test-key", "aws_secret_access_key": "moto-test-secret"}
@@ -109,7 +110,7 @@ def test_an_upload_through_the_generate_view_lands_in_the_bucket(signed_in: Clie
 @pytest.fixture
 def ready(bucket: Any, worker: Any, user: Any) -> Generation:
     """A generation the worker made and archived into the bucket through the stand-in."""
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="A koi pond at dawn")
+    gen = generation(user, prompt="A koi pond at dawn")
     drive(worker)
     gen.refresh_from_db()
     assert gen.state == State.READY, gen.failure_reason
@@ -183,7 +184,7 @@ def test_deleting_a_video_removes_its_objects(
 
 def test_orphans_walks_the_bucket_and_backup_refuses_it(ready: Generation, bucket: Any, tmp_path):
     stray = default_storage.save("videos/2020/01/stray.mp4", SimpleUploadedFile("x", b"not a row's"))
-    report = backup.find_orphans(min_age=0)
+    report = orphans.find_orphans(min_age=0)
     assert report.files_seen == 3
     assert report.unowned == [stray]
     with pytest.raises(backup.BackupError, match="S3 bucket"):

@@ -21,7 +21,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from playground.demo.upstream import Fault
 from playground.models import Generation, State
-from tests.conftest import PASSWORD
+from tests import factories
+from tests.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -50,7 +51,7 @@ def all_routes() -> list[str]:
 @pytest.fixture
 def generation(user):
     video = default_storage.save("videos/2026/01/x.mp4", ContentFile(b"video"))
-    return Generation.objects.create(
+    return factories.generation(
         pk=1, created_by=user, model="video-01", prompt="p", state=State.READY, video=video, poster=video
     )
 
@@ -123,7 +124,7 @@ def test_htmx_posts_carry_the_token_in_a_header_and_work(strict: Client, generat
 
 
 def test_user_and_upstream_text_is_escaped_everywhere(signed_in: Client, user):
-    gen = Generation.objects.create(
+    gen = factories.generation(
         created_by=user,
         model="video-01",
         prompt=HOSTILE,
@@ -217,7 +218,7 @@ def test_pages_carry_a_strict_content_security_policy(signed_in: Client):
 
 
 def test_no_page_has_inline_script_or_style(signed_in: Client, user):
-    Generation.objects.create(created_by=user, model="video-01", prompt="p")
+    factories.generation(user, prompt="p")
     for url in (reverse("generate"), reverse("gallery"), reverse("usage"), "/videos/1/", reverse("login")):
         html = signed_in.get(url).content.decode()
         assert "<script>" not in html and '<script type="text/javascript">' not in html, url
@@ -269,7 +270,7 @@ def test_the_api_key_is_in_no_page_fragment_or_error_page(signed_in: Client, use
     key = settings.AIMLAPI_KEY
     admin = get_user_model().objects.create_superuser("root", "root@example.com", PASSWORD)
     gens = [
-        Generation.objects.create(created_by=user, model="video-01", prompt="p", state=state, upstream_id="u")
+        factories.generation(user, prompt="p", state=state, upstream_id="u")
         for state in (State.QUEUED, State.RUNNING, State.READY, State.FAILED)
     ]
     urls = [reverse(n) for n in ("generate", "gallery", "usage")] + [
@@ -306,7 +307,7 @@ def test_the_api_key_is_in_no_log_line(worker, upstream, user, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
     upstream.app.inject("create", Fault(status=500, body={"message": "boom"}))
     upstream.app.inject("poll", Fault(status=401, body={"message": "bad key"}))
-    Generation.objects.create(created_by=user, model="video-01", prompt="log me")
+    factories.generation(user, prompt="log me")
     for _ in range(40):
         for gen in Generation.objects.claim_due(worker.name, 4, 60):
             worker.step(gen)

@@ -19,7 +19,7 @@ from django.urls import reverse
 from playground.images import MAX_BYTES
 from playground.models import Generation
 from tests import imagecorpus as corpus
-from tests.conftest import frames_and_videos
+from tests.factories import frames_and_videos
 
 URL = reverse("generate")
 CASES = {case.name: case for case in corpus.HOSTILE}

@@ -11,7 +11,7 @@ import pytest
 from playground.demo.upstream import Fault
 from playground.models import Generation, State, WorkerHeartbeat
 from playground.worker import WORKER_LOST
-from tests.conftest import media_files
+from tests.factories import generation, media_files
 from tests.worker_processes import LEASE
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -31,24 +31,45 @@ def state_of(gen: Generation) -> str:
     return gen.state
 
 
-def test_killed_after_the_service_accepted_the_job_but_before_the_id_was_saved(upstream, user, start_worker):
+def test_killed_after_the_service_accepted_the_job_is_recovered_from_the_usage_log(
+    upstream, user, start_worker
+):
     upstream.app.inject("create", Fault(process=True, delay=30))
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-create")
+    gen = generation(user, prompt="Kill me mid-create")
     first = start_worker("first")
     wait_for(lambda: len(upstream.app.jobs()) == 1, what="the upstream job")
     first.send_signal(signal.SIGKILL)
     first.wait(5)
     assert state_of(gen) == State.SUBMITTING  # exactly what a crash at this point leaves
-    start_worker("second")
-    wait_for(lambda: state_of(gen) == State.FAILED, timeout=LEASE + 10, what="the job to end")
+    start_worker("second", RECOVERY_LOOK_EVERY="0.2")
+    wait_for(lambda: state_of(gen) == State.READY, timeout=LEASE + 15, what="the job to be ready")
+    assert gen.upstream_id == upstream.app.jobs()[0]["id"]  # adopted from the usage log
+    assert len(upstream.app.jobs()) == 1  # never sent again
+    # Both workers' logs: the first sent it, the second only looked it up.
+    assert [r["client_request_id"] for r in upstream.app.usage_log() if r["client_request_id"]] == [
+        gen.client_request_id
+    ]
+
+
+def test_killed_after_sending_a_create_that_never_arrived_fails_honestly(upstream, user, start_worker):
+    # The create is held before the service acts on it; the worker dies; nothing reaches the log.
+    upstream.app.inject("create", Fault(delay=30))
+    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me before it lands")
+    first = start_worker("first")
+    wait_for(lambda: state_of(gen) == State.SUBMITTING, what="create sent")
+    time.sleep(0.3)
+    first.send_signal(signal.SIGKILL)
+    first.wait(5)
+    start_worker("second", RECOVERY_LOOK_EVERY="0.2", RECOVERY_WINDOW="2")
+    wait_for(lambda: state_of(gen) == State.FAILED, timeout=LEASE + 15, what="the job to end")
     assert gen.failure_code == "ambiguous"
     assert gen.failure_reason == WORKER_LOST
-    assert len(upstream.app.jobs()) == 1  # never sent again
+    assert [c for c in upstream.app.calls if c.endpoint == "logs"]  # it asked before giving up
 
 
 def test_killed_while_polling_then_restarted_finishes_with_one_create(upstream, user, start_worker):
     upstream.app.inject("poll", Fault(delay=30))
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-poll")
+    gen = generation(user, prompt="Kill me mid-poll")
     first = start_worker("first")
     wait_for(lambda: any(c.endpoint == "create" for c in upstream.app.calls), what="the create")
     wait_for(lambda: state_of(gen) == State.RUNNING, what="running")
@@ -62,7 +83,7 @@ def test_killed_while_polling_then_restarted_finishes_with_one_create(upstream, 
 
 def test_killed_mid_download_then_restarted_keeps_one_whole_video(upstream, user, start_worker):
     upstream.app.inject("video", Fault(delay=30))
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me mid-download")
+    gen = generation(user, prompt="Kill me mid-download")
     first = start_worker("first")
     wait_for(lambda: state_of(gen) == State.ARCHIVING, what="archiving")
     time.sleep(0.3)
@@ -76,7 +97,7 @@ def test_killed_mid_download_then_restarted_keeps_one_whole_video(upstream, user
 
 def test_sigterm_stops_the_worker_cleanly_and_a_new_one_carries_on(upstream, user, start_worker):
     upstream.app.queue_seconds = 5  # long enough to stop the worker while the job runs
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Stop politely")
+    gen = generation(user, prompt="Stop politely")
     first = start_worker("first")
     wait_for(lambda: state_of(gen) == State.RUNNING, what="running")
     first.send_signal(signal.SIGTERM)

@@ -41,16 +41,18 @@ def start_worker(upstream: Any) -> Iterator[Callable[..., subprocess.Popen[bytes
         "WORKER_LEASE": str(LEASE),
         "AIMLAPI_TIMEOUT": "1.5",
         "WORKER_RETRY_BASE": "0.05",
+        "ARCHIVE_RETRY_BASE": "0.05",
+        "ARCHIVE_RETRY_CAP": "0.2",
         "WORKER_THREADS": "2",
     }
 
-    def start(name: str, threads: int = 2) -> subprocess.Popen[bytes]:
+    def start(name: str, threads: int = 2, **more_env: str) -> subprocess.Popen[bytes]:
         # Each worker's log is kept beside the test database, to read when a test fails.
         log = open(Path(settings.VAR_DIR) / f"worker-{name}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "worker", "--name", name, "--threads", str(threads)],
             cwd=ROOT,
-            env=env,
+            env={**env, **more_env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -18,6 +18,11 @@ resolution (its aspect; pixel sizes scaled down by ``video_long_side``, the long
 Prompt markers drive demos and tests: ``[demo:error]`` ends the job with status "error",
 ``[demo:never]`` keeps it "generating" for ever. Tests can also queue one-shot faults per
 endpoint with :meth:`StandIn.inject`.
+
+Like the real service it answers with the request-tracing and cost headers (``x-inference-id``,
+``x-client-request-id``, ``x-aimlapi-usd-spent``, ``x-aimlapi-credits-used``) and keeps a usage
+log (``GET /v2/logs``) whose rows appear ``log_lag`` seconds after the request, as the real
+analytics pipeline's do, with its window, filters, paging, 400s and rate limit.
 """
 
 import base64
@@ -37,7 +42,8 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
@@ -68,8 +74,19 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_BODY_BYTES = 32 * 1024 * 1024
 # Each create costs one credit, and the create answer says so.
 CREDITS_PER_VIDEO = 1
+LOGS_PATH = "/v2/logs"
+# What one video costs here, in dollars, and the service's credits per dollar (0.25 USD = 500,000).
+PRICES_USD = {model.id: model.price_usd for model in catalogue.MODELS}
+CREDITS_PER_USD = 2_000_000
+LOGS_RATE_LIMIT = 200  # requests per LOGS_RATE_WINDOW seconds, per key
+LOGS_RATE_WINDOW = 60.0
+LOGS_MAX_DAYS = 92
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_PERIOD = re.compile(r"([1-9][0-9]*)([hd])")
+# An id this service could have issued: "<uuid>:video-01" or a long run of digits.
+_ISSUED_ID = re.compile(r"[0-9a-f-]{36}:[\w.-]+|[0-9]{12,24}")
 
-Endpoint = Literal["create", "poll", "video"]
+Endpoint = Literal["create", "poll", "video", "logs"]
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 _STRIPES = 16
 
@@ -83,6 +100,8 @@ class Fault:
     wait (a slow service), with ``process`` it runs first (the job is made, then the answer
     is late, replaced or lost). ``close`` drops the connection without an answer;
     ``truncate`` sends that fraction of the body after promising all of it in Content-Length.
+    ``fail`` (create only) makes the service fail the request (a failed, zero-cost row in the
+    usage log, no job) instead of running it; with ``close`` the answer is then lost.
     """
 
     status: int | None = None
@@ -92,6 +111,7 @@ class Fault:
     process: bool = False
     close: bool = False
     truncate: float | None = None
+    fail: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,19 @@ class _Response:
     status: int
     headers: list[tuple[str, str]]
     chunks: Iterable[bytes]
+    inference_id: str | None = None
+
+    def with_trace(self, environ: WSGIEnvironment, charged_model: str | None) -> "_Response":
+        """Add the tracing and cost headers; `charged_model` is set on a create that succeeded."""
+        if self.inference_id:
+            self.headers.append(("x-inference-id", self.inference_id))
+        sent_id = str(environ.get("HTTP_X_CLIENT_REQUEST_ID", ""))
+        if _CLIENT_REQUEST_ID.fullmatch(sent_id):
+            self.headers.append(("x-client-request-id", sent_id))
+        usd = PRICES_USD[charged_model] if charged_model and self.status < 400 else Decimal(0)
+        self.headers.append(("x-aimlapi-usd-spent", f"{usd:.9f}"))
+        self.headers.append(("x-aimlapi-credits-used", str(int(usd * CREDITS_PER_USD))))
+        return self
 
 
 @dataclass
@@ -141,6 +174,9 @@ class StandIn:
         accepted_keys: set[str] | None = None,
         credits: int | None = None,
         legacy_routes: bool = True,
+        log_lag: float = 3.0,
+        logs_rate_limit: int = LOGS_RATE_LIMIT,
+        logs_rate_window: float = LOGS_RATE_WINDOW,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.queue_seconds = queue_seconds
@@ -152,6 +188,11 @@ class StandIn:
         self.legacy_routes = legacy_routes
         self._accepted_keys = accepted_keys
         self._credits = credits
+        self.log_lag = log_lag
+        self.logs_rate_limit = logs_rate_limit
+        self.logs_rate_window = logs_rate_window
+        self._log_path = self.state_dir / "usage-log.jsonl"
+        self._logs_seen: deque[float] = deque()
         self._jobs_dir = self.state_dir / "jobs"
         self._videos_dir = self.state_dir / "videos"
         self._frames_dir = self.state_dir / "frames"
@@ -161,14 +202,20 @@ class StandIn:
         self._lock = threading.Lock()
         # Striped locks keep two threads from rendering one video at once without a lock per job.
         self._render_locks = [threading.Lock() for _ in range(_STRIPES)]
-        self._faults: dict[str, deque[Fault]] = {"create": deque(), "poll": deque(), "video": deque()}
+        self._faults: dict[str, deque[Fault]] = {
+            "create": deque(),
+            "poll": deque(),
+            "video": deque(),
+            "logs": deque(),
+        }
         # Bounded so a long-running demo process does not grow without end.
         self._calls: deque[Call] = deque(maxlen=5000)
+        self.counters = KeyCounters()
 
     # --- Test controls --------------------------------------------------------------------
     def inject(self, endpoint: Endpoint, *faults: Fault) -> None:
         if endpoint not in self._faults:
-            raise ValueError(f"Unknown endpoint {endpoint!r}; use create, poll or video.")
+            raise ValueError(f"Unknown endpoint {endpoint!r}; use create, poll, video or logs.")
         with self._lock:
             self._faults[endpoint].extend(faults)
 
@@ -202,6 +249,18 @@ class StandIn:
                 found.append(job)
         return found
 
+    def usage_log(self, *, visible_only: bool = False) -> list[dict[str, Any]]:
+        """Every row of the usage log, oldest first (or only those the log shows already)."""
+        try:
+            lines = self._log_path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        rows = [json.loads(line) for line in lines if line.strip()]
+        if visible_only:
+            now = time.time()
+            rows = [row for row in rows if row["visible_at"] <= now]
+        return rows
+
     def resign(self, url: str, *, expires: int) -> str:
         """The same video link, correctly signed for another expiry time (to test expired links)."""
         parts = urlsplit(url)
@@ -228,7 +287,10 @@ class StandIn:
 
         fault = self._take_fault(endpoint) if endpoint else None
         response: _Response | None = None
-        if fault is None or fault.process:
+        if fault is not None and fault.fail and endpoint == "create":
+            self._log_request(environ, _model_named(path, body), "failed", None)
+            response = _json_error(500, "Internal server error", path)
+        elif fault is None or fault.process:
             response = handle()
         if fault is not None:
             if fault.delay:
@@ -264,10 +326,25 @@ class StandIn:
             if not self._authorized(environ):
                 return _json_error(401, "Unauthorized", path)
             if method == "POST":
-                return self._create(path, body, seen)
-            return self._poll(path, query, environ, seen)
+                answer = self._create(path, body, seen)
+                model = _model_named(path, body)
+                # Failed requests are in the log too, at no cost.
+                if answer.status >= 400:
+                    self._log_request(environ, model, "failed", None)
+                else:
+                    self._log_request(environ, model, "succeeded", answer.inference_id)
+                return answer.with_trace(environ, model if model in PRICES_USD else None)
+            answer = self._poll(path, query, environ, seen)
+            inference_id = answer.inference_id
+            if answer.status < 400:
+                self._log_request(environ, seen.model or "", "succeeded", inference_id, free=True)
+            return answer.with_trace(environ, None)
         if path.startswith(FILES_PREFIX) and method in {"GET", "HEAD"}:
             return self._file(path, query, seen)
+        if path == LOGS_PATH and method == "GET":
+            if not self._authorized(environ):
+                return _json_error(401, "Unauthorized", path)
+            return self._logs(environ, path)
         return _json_error(404, f"Cannot {method} {path}", path)
 
     def _authorized(self, environ: WSGIEnvironment) -> bool:
@@ -374,6 +451,7 @@ class StandIn:
             "duration": None,
         }
         self._write_job(job)
+        self.counters.created(created, math.inf if outcome == "never" else job["done_at"])
         if universal:
             answer: dict[str, Any] = {
                 "id": upstream_id,
@@ -382,9 +460,9 @@ class StandIn:
                 "error": None,
                 "meta": {"usage": {"credits_used": CREDITS_PER_VIDEO}},
             }
-            return _json(200, answer)
+            return _json(200, answer, inference_id=upstream_id)
         # The legacy vendor route answers 201, as a framework does for a POST by default.
-        return _json(201, {"generation_id": upstream_id, "status": "queued"})
+        return _json(201, {"generation_id": upstream_id, "status": "queued"}, inference_id=upstream_id)
 
     # --- Poll ------------------------------------------------------------------------------
     def _poll(self, path: str, query: dict[str, str], environ: WSGIEnvironment, seen: _Seen) -> _Response:
@@ -394,7 +472,10 @@ class StandIn:
             return _json_error(400, ["generation_id should not be empty"], path)
         job = self.job(upstream_id)
         if job is None:
-            return _json_error(404, f"Generation {upstream_id} was not found.", path)
+            missing = _json_error(404, f"Generation {upstream_id} was not found.", path)
+            if _ISSUED_ID.fullmatch(upstream_id):
+                missing.inference_id = upstream_id
+            return missing
         seen.model, seen.prompt = job["model"], job["prompt"]
         status = _status_of(job, time.time())
         video: dict[str, Any] | None = None
@@ -411,7 +492,7 @@ class StandIn:
             answer: dict[str, Any] = {"id": job["id"], "status": status, "video": video}
             if error:
                 answer["error"] = error
-            return _json(200, answer)
+            return _json(200, answer, inference_id=job["id"])
         if video is not None:
             video["duration"] = duration
         answer = {
@@ -422,7 +503,7 @@ class StandIn:
             "error": error,
             "meta": {"usage": {"tokens_used": CREDITS_PER_VIDEO}} if status == "completed" else None,
         }
-        return _json(200, answer)
+        return _json(200, answer, inference_id=job["id"])
 
     # --- Video files -----------------------------------------------------------------------
     def _file(self, path: str, query: dict[str, str], seen: _Seen) -> _Response:
@@ -490,6 +571,94 @@ class StandIn:
     def _signature(self, token: str, expires: int) -> str:
         digest = hmac.new(self._signing_key, f"{token}\n{expires}".encode(), hashlib.sha256).digest()
         return base64.b64encode(digest).decode("ascii")
+
+    # --- Usage log ---------------------------------------------------------------------------
+    def _log_request(
+        self,
+        environ: WSGIEnvironment,
+        model: str,
+        status: str,
+        inference_id: str | None,
+        *,
+        free: bool = False,
+    ) -> None:
+        now = time.time()
+        sent_id = str(environ.get("HTTP_X_CLIENT_REQUEST_ID", ""))
+        charged = status == "succeeded" and not free
+        usd = PRICES_USD[model] if charged else Decimal(0)
+        row = {
+            "created": _iso(now),
+            "at": now,
+            "visible_at": now + self.log_lag,
+            "status": status,
+            "origin": "api",
+            "model": catalogue.usage_log_name(model),
+            "cost": {"usd": float(usd), "credits": int(usd * CREDITS_PER_USD)},
+            "tokens": {"input": 0, "output": 0, "total": 0},
+            "request_id": f"req-{uuid.uuid4().hex[:16]}",
+            "inference_id": inference_id,
+            "client_request_id": sent_id if _CLIENT_REQUEST_ID.fullmatch(sent_id) else None,
+        }
+        line = (json.dumps(row) + "\n").encode()
+        # One write on an O_APPEND descriptor: several processes can add rows without mixing lines.
+        fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def _logs(self, environ: WSGIEnvironment, path: str) -> _Response:
+        now = time.time()
+        with self._lock:
+            while self._logs_seen and self._logs_seen[0] <= now - self.logs_rate_window:
+                self._logs_seen.popleft()
+            if len(self._logs_seen) >= self.logs_rate_limit:
+                wait = self._logs_seen[0] + self.logs_rate_window - now
+                too_many = _json_error(429, "Too many requests", path)
+                too_many.headers.append(("Retry-After", str(max(1, math.ceil(wait)))))
+                return too_many
+            self._logs_seen.append(now)
+        params = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+        problem, window = _log_window(params, now)
+        if problem or window is None:
+            return _json_error(400, problem or "A window is required.", path)
+        statuses = params.get("status", [])
+        for value in statuses:
+            if value not in {"succeeded", "failed"}:
+                return _json_error(400, "status must be one of the following values: succeeded, failed", path)
+        models = params.get("model", [])
+        if len(models) > 50:
+            return _json_error(400, "model may be given at most 50 times", path)
+        limit, offset = _whole_param(params, "limit", 50), _whole_param(params, "offset", 0)
+        if limit is None or not 1 <= limit <= 100:
+            return _json_error(400, "limit must be a whole number from 1 to 100", path)
+        if offset is None:
+            return _json_error(400, "offset must be a whole number of at least 0", path)
+        start, end = window
+        rows = [
+            row
+            for row in self.usage_log(visible_only=True)
+            if start <= row["at"] <= end
+            and (not statuses or row["status"] in statuses)
+            and (not models or any(m in {row["model"], row["model"].partition("/")[2]} for m in models))
+        ]
+        rows.sort(key=lambda row: row["at"], reverse=True)
+        page = [
+            {key: value for key, value in row.items() if key not in {"at", "visible_at"}}
+            for row in rows[offset : offset + limit]
+        ]
+        return _json(
+            200,
+            {
+                "data": page,
+                "pagination": {
+                    "limit": limit,
+                    "offset": offset,
+                    "total": len(rows),
+                    "has_more": offset + limit < len(rows),
+                },
+            },
+        )
 
     # --- Storage ---------------------------------------------------------------------------
     def _load_signing_key(self) -> bytes:
@@ -577,9 +746,22 @@ def _status_of(job: dict[str, Any], now: float) -> str:
     return "error" if job["outcome"] == "error" else "completed"
 
 
+def _model_named(path: str, body: bytes | None) -> str:
+    """The model a create names (the path's own on the legacy route), for the usage log and the price."""
+    try:
+        named = json.loads(body or b"{}").get("model")
+    except (ValueError, AttributeError):
+        named = None
+    if isinstance(named, str) and named in WIRES_BY_PATH.get(path, {}):
+        return named
+    return MODEL_BY_PATH.get(path, "")
+
+
 def _endpoint_of(method: str, path: str) -> Endpoint | None:
     if path in WIRES_BY_PATH:
         return "create" if method == "POST" else "poll" if method == "GET" else None
+    if path == LOGS_PATH:
+        return "logs"
     if path.startswith(FILES_PREFIX):
         return "video"
     return None
@@ -688,10 +870,55 @@ def _status_line(status: int) -> str:
         return f"{status} Unknown"
 
 
-def _json(status: int, payload: Any) -> _Response:
+def _json(status: int, payload: Any, *, inference_id: str | None = None) -> _Response:
     data = json.dumps(payload).encode()
     headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
-    return _Response(status, headers, [data])
+    return _Response(status, headers, [data], inference_id)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    # No offset means UTC, as the service documents.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _log_window(params: dict[str, list[str]], now: float) -> tuple[str | None, tuple[float, float] | None]:
+    """The usage log's window from `period`, or `start` and `end`: (problem, (start, end))."""
+    period, start, end = params.get("period"), params.get("start"), params.get("end")
+    if period and (start or end):
+        return "Give either period or start and end, not both.", None
+    if period:
+        match = _PERIOD.fullmatch(period[0])
+        if not match:
+            return "period must be a positive whole number followed by h or d, such as 24h or 7d.", None
+        hours = int(match[1]) * (24 if match[2] == "d" else 1)
+        if hours > LOGS_MAX_DAYS * 24:
+            return f"The window may be at most {LOGS_MAX_DAYS} days.", None
+        return None, (now - hours * 3600, now)
+    if not start or not end:
+        return "A window is required: period, or start and end together.", None
+    first, last = _parse_iso(start[0]), _parse_iso(end[0])
+    if first is None or last is None:
+        return "start and end must be ISO-8601 dates.", None
+    if last < first:
+        return "end must not be before start.", None
+    if last - first > timedelta(days=LOGS_MAX_DAYS):
+        return f"The window may be at most {LOGS_MAX_DAYS} days.", None
+    return None, (first.timestamp(), last.timestamp())
+
+
+def _whole_param(params: dict[str, list[str]], name: str, default: int) -> int | None:
+    values = params.get(name)
+    if not values:
+        return default
+    return int(values[0]) if values[0].isdigit() else None
 
 
 def _json_error(status: int, message: str | list[str], path: str, *, code_as_text: bool = False) -> _Response:
@@ -751,3 +978,38 @@ def _truncated(response: _Response, fraction: float) -> _Response:
         raise DropConnection
 
     return _Response(response.status, headers, chunks())
+
+
+# --- The key's limits, as the service would count them ---------------------------------------
+class KeyCounters:
+    """Jobs in flight (created, not yet finished) and creates in the last 60 s, with their peaks.
+
+    Counted in this process, at each create: what a real key's limits would see. Tests and the
+    benchmark compare the peaks with the app's UPSTREAM_* settings.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: list[tuple[float, float]] = []  # (created, finished)
+        self.peak_in_flight = 0
+        self.peak_creates_per_minute = 0
+
+    def created(self, at: float, finished: float) -> None:
+        with self._lock:
+            self._jobs.append((at, finished))
+            in_flight = sum(1 for start, end in self._jobs if start <= at < end)
+            recent = sum(1 for start, _ in self._jobs if at - self.WINDOW < start <= at)
+            self.peak_in_flight = max(self.peak_in_flight, in_flight)
+            self.peak_creates_per_minute = max(self.peak_creates_per_minute, recent)
+
+    def in_flight(self, at: float | None = None) -> int:
+        now = time.time() if at is None else at
+        with self._lock:
+            return sum(1 for start, end in self._jobs if start <= now < end)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._jobs.clear()
+            self.peak_in_flight = self.peak_creates_per_minute = 0

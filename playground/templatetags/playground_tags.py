@@ -1,16 +1,37 @@
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.timesince import timesince
 
 register = template.Library()
 
 
 @register.filter
+def dollars(value: Decimal | None) -> str:
+    """$0.43, as people read prices."""
+    from playground.budgets import dollars as in_dollars
+
+    return in_dollars(value)
+
+
+@register.filter
+def price_for(estimates: dict[str, Decimal], model: Any) -> str:
+    """The estimate for one model, from the dict the Generate page is given."""
+    from playground.budgets import dollars as in_dollars
+
+    return in_dollars(estimates.get(str(model)))
+
+
+@register.filter
 def duration_words(value: timedelta | float | int | None) -> str:
-    """42 s, 3 min 05 s, 1 h 02 min: short enough for a status line."""
+    """42 s, 3 min 05 s, 1 h 02 min: short enough for a status line.
+
+    Hand-written because Django's timesince/naturaltime stop at whole minutes, and a job's
+    elapsed time is watched second by second.
+    """
     if value is None:
         return ""
     seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
@@ -31,9 +52,11 @@ def media_url(name: str) -> str:
 
 @register.filter
 def ago(value: datetime | None) -> str:
-    """ "3 hours ago": one unit is enough on a card."""
-    if value is None:
-        return ""
-    if timezone.now() - value < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(value, depth=1)} ago"
+    """ "3 hours ago": Django's naturaltime (kept under this name, which templates use)."""
+    return "" if value is None else str(naturaltime(value))
+
+
+@register.filter
+def manageable_by(generation: Any, user: Any) -> bool:
+    """May `user` cancel or delete this generation (its maker, or staff)?"""
+    return bool(generation.can_be_deleted_by(user))

@@ -51,3 +51,34 @@
     shownBefore = null;
   });
 })();
+
+// The filter controls always show what the address says. htmx's Back/Forward restores a
+// snapshot of the page's markup, and markup keeps the values the page was first served with,
+// not what was typed or picked since; the browser's own Back (bfcache, form restore) can be
+// just as out of step. So after any restore, each control is set from the address bar.
+(function () {
+  "use strict";
+  const OFF = ["", "0", "false", "off"];
+
+  function showAddress() {
+    const form = document.getElementById("filters");
+    if (!(form instanceof HTMLFormElement)) return;
+    const params = new URLSearchParams(window.location.search);
+    for (const control of Array.from(form.elements)) {
+      if (!(control instanceof HTMLInputElement || control instanceof HTMLSelectElement) || !control.name) continue;
+      const value = params.get(control.name);
+      if (control instanceof HTMLInputElement && control.type === "checkbox") {
+        control.checked = value !== null && !OFF.includes(value.toLowerCase());
+      } else if (control instanceof HTMLSelectElement) {
+        control.value = value === null ? "" : value;
+        if (control.selectedIndex < 0) control.selectedIndex = 0; // a value the list no longer has
+      } else {
+        control.value = value === null ? "" : value;
+      }
+    }
+  }
+
+  document.addEventListener("htmx:historyRestore", showAddress);
+  window.addEventListener("pageshow", showAddress);
+  window.addEventListener("popstate", function () { window.setTimeout(showAddress, 0); });
+})();

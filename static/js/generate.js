@@ -273,3 +273,16 @@
   const errors = document.getElementById("form-errors");
   if (errors) errors.focus();
 })();
+
+// Batches: the plan sentence ("4 videos · …") counts the chosen files too; the server words it.
+(function () {
+  "use strict";
+  const files = document.getElementById("id_first_frame");
+  const count = document.getElementById("picture-files");
+  const takes = document.getElementById("id_takes");
+  if (!files || !count || !takes) return;
+  files.addEventListener("change", function () {
+    count.value = String(files.files ? files.files.length : 0);
+    takes.dispatchEvent(new Event("pictures-changed"));
+  });
+})();

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from playground.backup import BackupError, create_backup, default_backup_path, human_size
+from playground.backup import BackupError, create_backup, default_backup_path, size
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Backed up the database ({generations} generations) and {counts['files']} media files "
-                f"({human_size(counts['bytes'])}) to {output} ({human_size(output.stat().st_size)})."
+                f"({size(counts['bytes'])}) to {output} ({size(output.stat().st_size)})."
             )
         )
         if manifest["missing"]:

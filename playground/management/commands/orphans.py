@@ -1,8 +1,11 @@
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
+from django.utils.timesince import timesince
 
-from playground.backup import DEFAULT_MIN_AGE, find_orphans, human_duration, repair_orphans
+from playground.orphans import DEFAULT_MIN_AGE, find_orphans, repair_orphans
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -50,7 +53,7 @@ class Command(BaseCommand):
         if report.too_new:
             self.stdout.write(
                 f"{_count(len(report.too_new), 'of them was', 'of them were')} saved less than "
-                f"{human_duration(min_age)} ago and will be left alone: the row that owns a file is "
+                f"{_duration(min_age)} ago and will be left alone: the row that owns a file is "
                 "saved just after it."
             )
         if report.missing:
@@ -75,3 +78,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Cleared {_count(len(done.cleared), 'missing file name', 'missing file names')} from rows."
             )
+
+
+def _duration(seconds: float) -> str:
+    now = timezone.now()
+    return timesince(now - timedelta(seconds=seconds), now, depth=1).replace("\xa0", " ")

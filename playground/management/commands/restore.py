@@ -4,7 +4,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from playground.backup import BackupError, human_size, restore_sqlite, sqlite_path
+from playground.backup import BackupError, size, sqlite_path
+from playground.restore import restore_sqlite
 
 STOP_FIRST = "Stop the web server and the worker before restoring; restore is not meant to run while they do."
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Restored the backup of {manifest['created_at']}: the database ({generations} generations) "
-                f"to {restored.db_path}, and {restored.files} media files ({human_size(restored.bytes)}) "
+                f"to {restored.db_path}, and {restored.files} media files ({size(restored.bytes)}) "
                 f"to {restored.media_root}."
             )
         )

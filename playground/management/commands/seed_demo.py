@@ -21,7 +21,9 @@ from PIL import Image, ImageDraw
 from playground import images
 from playground.archive import inspect_video, storage_stem
 from playground.demo.render import render_video
+from playground.demo.upstream import PRICES_USD
 from playground.models import Generation, State
+from playground.videomodels import VideoModel
 
 MEMBERS = ["ana", "ben", "chloe", "dev", "eli", "farah", "gus", "hana", "ivan", "jo"]
 SUBJECTS = [
@@ -118,6 +120,8 @@ class Command(BaseCommand):
                 gen.completed_at = gen.finished_at
                 gen.duration = clip["duration"]
                 gen.tokens_used = 1.0
+                # What the stand-in charges for a video of this model, so seeded usage shows dollars.
+                gen.usd_spent = PRICES_USD[clip["model"]]
                 names = shared or self._store(clip)
                 gen.video, gen.poster, gen.video_size = names["video"], names["poster"], names["size"]
             if clip["frame"] is not None:
@@ -157,7 +161,7 @@ class Command(BaseCommand):
                 info = inspect_video(path)
                 clips.append(
                     {
-                        "model": "video-01-live2d" if frame and i % 2 else "video-01",
+                        "model": VideoModel.VIDEO_01_LIVE2D if frame and i % 2 else VideoModel.VIDEO_01,
                         "frame": frame,
                         "video": path.read_bytes(),
                         "poster": info.poster_jpeg,

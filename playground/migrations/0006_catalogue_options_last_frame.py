@@ -34,7 +34,7 @@ def record_old_routes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("playground", "0003_prompt_search_indexes"),
+        ("playground", "0005_queue_batches_permits"),
     ]
 
     operations = [
@@ -88,6 +88,20 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(
             model_name="generation",
+            name="model",
+            field=models.CharField(
+                choices=[
+                    ("video-01", "video-01"),
+                    ("video-01-live2d", "video-01-live2d"),
+                    ("minimax/hailuo-02", "minimax/hailuo-02"),
+                    ("minimax/hailuo-2.3", "minimax/hailuo-2.3"),
+                    ("minimax/hailuo-2.3-fast", "minimax/hailuo-2.3-fast"),
+                ],
+                max_length=32,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="batch",
             name="model",
             field=models.CharField(
                 choices=[

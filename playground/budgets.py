@@ -1,0 +1,147 @@
+"""Money: what a video is expected to cost, what has been spent, and the monthly dollar budgets.
+
+A job's cost is what the service reported for it (the x-aimlapi-usd-spent header of its create,
+or its usage-log row when a lost create was recovered). Until a cost is known (0 or absent: the
+service books video charges only after the job completes), the job counts at the estimate for
+its model: the average of the most recent known costs, or the configured list price.
+
+Counted against a budget: jobs the service made (ready, or made but not kept), and jobs still in
+flight at their expected cost. Not counted: jobs it refused or failed, jobs never sent, and lost
+creates the usage log never showed (the service has no record of charging them).
+
+`check()` is the one place a start is judged; callers that create rows hold `lock()` in the same
+transaction, so two submits at once cannot both squeeze under the same remaining dollars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.utils.dateformat import format as format_date
+
+from playground.models import ACTIVE_STATES, Allowance, Generation, Lock, State, TeamBudget, month_start
+
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+
+# Rows that cost (or will cost) money: made by the service, or still under way.
+COUNTED = (
+    Q(state__in=ACTIVE_STATES) | Q(state=State.READY) | Q(state=State.FAILED, completed_at__isnull=False)
+)
+_KNOWN = Q(usd_spent__gt=0)
+
+
+def dollars(amount: Decimal | None) -> str:
+    """$0.43, $1,250.00; amounts under a cent keep their significant digits ($0.0012)."""
+    if amount is None:
+        return ""
+    if ZERO < amount < CENT:
+        smallest = Decimal("0.00001")
+        shown = amount.quantize(smallest, ROUND_HALF_UP)
+        return f"${shown.normalize():f}" if shown else f"less than ${smallest:f}"
+    return f"${amount.quantize(CENT, ROUND_HALF_UP):,.2f}"
+
+
+def estimate(model: str) -> Decimal:
+    """What one `model` video is expected to cost: recent known costs, or the configured price."""
+    recent: list[Decimal] = [
+        usd
+        for usd in Generation.objects.filter(model=model)
+        .filter(_KNOWN)
+        .order_by("-created_at", "-id")
+        .values_list("usd_spent", flat=True)[: settings.ESTIMATE_FROM_LAST]
+        if usd is not None
+    ]
+    if not recent:
+        return Decimal(settings.VIDEO_PRICES_USD[model])
+    average: Decimal = sum(recent, ZERO) / len(recent)
+    return average.quantize(Decimal("0.000001"), ROUND_HALF_UP)
+
+
+def estimates() -> dict[str, Decimal]:
+    return {model: estimate(model) for model in settings.VIDEO_PRICES_USD}
+
+
+def committed(*, user: Any = None, since: datetime | None = None, until: datetime | None = None) -> Decimal:
+    """Dollars spent plus expected for in-flight jobs, for one person (or the team), in a period."""
+    rows = Generation.objects.filter(COUNTED)
+    if user is not None:
+        rows = rows.filter(created_by=user.pk)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lt=until)
+    grouped = rows.values("model").annotate(
+        known=Sum("usd_spent", filter=_KNOWN), unknown=Count("pk", filter=~_KNOWN)
+    )
+    guesses: dict[str, Decimal] = {}
+    total = ZERO
+    for group in grouped:
+        total += group["known"] or ZERO
+        if group["unknown"]:
+            guesses.setdefault(group["model"], estimate(group["model"]))
+            total += guesses[group["model"]] * group["unknown"]
+    return total
+
+
+def cost_of(gen: Generation) -> Decimal | None:
+    """The reported cost of a job, or None while unknown."""
+    return gen.usd_spent if gen.usd_spent is not None and gen.usd_spent > 0 else None
+
+
+@dataclass(frozen=True)
+class Budget:
+    limit: Decimal | None  # None: no budget
+    committed: Decimal
+
+    @property
+    def left(self) -> Decimal | None:
+        return None if self.limit is None else max(ZERO, self.limit - self.committed)
+
+
+def person_budget(user: Any) -> Budget:
+    override = Allowance.objects.filter(user=user.pk).values_list("usd_per_month", flat=True).first()
+    limit = override if override is not None else settings.MONTHLY_BUDGET_USD
+    return Budget(limit, committed(user=user, since=month_start()))
+
+
+def _team_limit() -> Decimal | None:
+    override = TeamBudget.objects.values_list("usd_per_month", flat=True).first()
+    return override if override is not None else settings.TEAM_MONTHLY_BUDGET_USD
+
+
+def team_budget() -> Budget:
+    return Budget(_team_limit(), committed(since=month_start()))
+
+
+def lock() -> None:
+    """Serialise budget checks with the rows they allow; call inside transaction.atomic()."""
+    Lock.hold("budget")
+
+
+def check(user: Any, model: str, count: int = 1) -> str | None:
+    """A sentence saying why `count` more `model` videos may not start now, or None if they may."""
+    cost = estimate(model) * count
+    what = "This video" if count == 1 else f"These {count} videos"
+    again = format_date(month_start(months_back=-1), "j F")
+    mine = person_budget(user)
+    if mine.limit is not None and mine.committed + cost > mine.limit:
+        return (
+            f"{what} would cost about {dollars(cost)}; you have {dollars(mine.left)} of your "
+            f"{dollars(mine.limit)} left this month. Your budget starts again on {again}; "
+            "an admin can raise it sooner."
+        )
+    # Summing the whole team's month is the costly part: only when there is a team budget.
+    team = team_budget() if _team_limit() is not None else None
+    if team is not None and team.limit is not None and team.committed + cost > team.limit:
+        return (
+            f"{what} would cost about {dollars(cost)}; the team has {dollars(team.left)} of its "
+            f"{dollars(team.limit)} left this month. The team budget starts again on {again}; "
+            "an admin can raise it sooner."
+        )
+    return None

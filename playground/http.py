@@ -1,0 +1,21 @@
+"""Typed requests: what a view may rely on about `request`.
+
+django-htmx's middleware adds `request.htmx`. LoginRequiredMiddleware stands in front of
+every view except sign-in and /healthz, so those views always see a signed-in `User`, never
+`AnonymousUser`: the permission checks (`can_be_deleted_by`, the allowance, the gallery's
+"Mine" and stars) are then typed on `User`, and mypy catches a check written for the wrong kind.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+class AuthenticatedHttpRequest(HtmxHttpRequest):
+    user: User  # narrowed: sign-in is required in front of these views

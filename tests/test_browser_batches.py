@@ -1,0 +1,83 @@
+"""Chromium: a batch of takes through to ready videos, and cancelling takes that are still waiting."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from playground.models import Generation, State
+from playground.worker import Worker
+from tests.browser_fixtures import sign_in, wait_until
+from tests.factories import image_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_cancelling_waiting_takes_sends_nothing_and_counts_nothing(
+    page: Any, upstream: Any, settings: Any
+) -> None:
+    settings.MONTHLY_GENERATION_CAP = 10
+    sign_in(page)
+    page.get_by_label("Prompt", exact=True).fill("A lighthouse at dusk")
+    page.get_by_label("Takes", exact=True).fill("3")
+    wait_until(page, "document.querySelector('#plan').textContent.includes('3 videos · 3 of your 10 left')")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/batches/\d+/$"))
+    assert page.locator(".batch-take").count() == 3
+
+    page.locator(".batch-take").first.get_by_role("button", name="Cancel").click()
+    page.wait_for_url(re.compile(r"/batches/\d+/$"))
+    assert "Nothing was sent and nothing was charged" in page.locator(".messages").inner_text()
+    assert page.locator(".batch-take.state-cancelled").count() == 1
+
+    page.get_by_role("link", name="Queue").click()
+    assert page.locator("#waiting-heading").inner_text() == "Waiting (2)"
+    page.get_by_role("button", name=re.compile("Cancel all my waiting jobs")).click()
+    assert "Cancelled 2 waiting jobs" in page.locator(".messages").inner_text()
+    assert set(Generation.objects.values_list("state", flat=True)) == {State.CANCELLED}
+
+    worker = Worker(client=upstream.client(), threads=2, name="after-cancel")
+    worker.run_until_idle(timeout=3)
+    assert not [c for c in upstream.app.calls if c.endpoint == "create"]
+    page.goto("/generate/")
+    assert "10 of 10" in page.locator(".allowance").inner_text()
+    page.goto("/gallery/?state=cancelled")
+    assert page.locator(".card-item").count() == 3
+
+
+def test_a_two_picture_two_take_batch_becomes_four_ready_videos(
+    page: Any, running_worker: Worker, tmp_path: Path
+) -> None:
+    sign_in(page)
+    pictures = []
+    for i, (w, h) in enumerate([(640, 480), (480, 640)]):
+        path = tmp_path / f"frame{i}.png"
+        path.write_bytes(image_bytes(w, h, "PNG"))
+        pictures.append(str(path))
+    page.get_by_label("Prompt", exact=True).fill("The picture comes to life")
+    page.get_by_label("First-frame image", exact=True).set_input_files(pictures)
+    page.get_by_label("Takes", exact=True).fill("2")
+    wait_until(page, "document.querySelector('#plan').textContent.startsWith('4 videos')")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/batches/\d+/$"))
+    assert page.locator(".batch-take").count() == 4
+
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/batches/" in r.url else None)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and page.locator(".batch-take.state-ready video").count() < 4:
+        time.sleep(0.3)
+    assert page.locator(".batch-take.state-ready video").count() == 4
+    # One request per interval for the whole batch, never one per take.
+    assert polls and len(polls) <= (60 / 2) + 2
+    sizes = {(g.first_frame_width, g.first_frame_height) for g in Generation.objects.all()}
+    assert sizes == {(640, 480), (480, 640)}
+    ready = page.evaluate(
+        """async () => Promise.all(Array.from(document.querySelectorAll('video.take')).map(async v => {
+            v.muted = true; await v.play(); v.pause(); return v.readyState; }))"""
+    )
+    assert all(state >= 2 for state in ready)
