@@ -73,3 +73,6 @@ class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
     """Django's user admin, plus each member's monthly video allowance."""
 
     inlines = [AllowanceInline]
+
+
+from playground import admin_extras  # noqa: E402,F401  (webhooks, films, notification preferences)

@@ -41,7 +41,7 @@ def for_generation(gen: Generation) -> ApiCode:
         prompt=gen.prompt,
         enhance=gen.enhance_prompt,
         first_frame=IMAGE_PLACEHOLDER if gen.first_frame else None,
-        last_frame=LAST_IMAGE_PLACEHOLDER if gen.last_frame else None,
+        last_frame=LAST_IMAGE_PLACEHOLDER if gen.end_frame else None,
         resolution=gen.resolution or None,
         duration=gen.duration_seconds,
         route=route,
@@ -50,7 +50,7 @@ def for_generation(gen: Generation) -> ApiCode:
     id_field = aimlapi.id_field(gen.model, route)
     image_note = (
         "# Put a link to your image (or a data:image/...;base64,... URI) where the example link is.\n"
-        if gen.first_frame or gen.last_frame
+        if gen.first_frame or gen.end_frame
         else ""
     )
     python = f'''import time

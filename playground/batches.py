@@ -1,9 +1,9 @@
 """A batch: one submit of the Generate page, pictures x takes videos, made whole or not at all.
 
-Every rule a batch must pass before anything is saved lives here once: the monthly allowance,
-the dollar budget (the money module plugs in below), and the per-minute brake, which counts
-submits (a batch is one), not takes. The sentence the page shows before Generate comes from
-here too, so what the page promises is what the check enforces.
+Every rule a batch must pass before anything is saved lives here once: the monthly allowance
+and the per-minute brake, which counts submits (a batch is one), not takes; the dollar budget is
+budgets.check, asked for the whole batch's count by the form and by retry(). The sentence the
+page shows before Generate comes from here too, so what the page promises is what is checked.
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ def retry(user: Any, failed: list[Generation]) -> Batch | str:
         # The same lock as the Generate form, so two tabs can't both squeeze under the allowance.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         budgets.lock()  # and the team budget's, as the form takes it
-        problem = refusal(user, failed[0].model, len(failed))
+        first = failed[0]
+        problem = refusal(user, first.model, len(failed))
         if problem:
             return problem
-        first = failed[0]
         batch = Batch.objects.create(
             created_by=user, model=first.model, prompt=first.prompt, pictures=len(failed), takes_per_picture=1
         )

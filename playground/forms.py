@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from playground import batches, budgets, catalogue, images, linkfetch
+from playground import batches, budgets, catalogue, continuation, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
@@ -91,6 +91,8 @@ class GenerateForm(forms.Form):
     # Remix and Retry carry the earlier generation's first frame, so nobody uploads it again.
     reuse_first_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
     drop_reused_first_frame = forms.BooleanField(label="Don't use this first frame", required=False)
+    # Continue: the last frame of this ready generation becomes the first frame (continuation.py).
+    continue_from = forms.IntegerField(required=False, widget=forms.HiddenInput)
     # A picture fixed with one of the one-click fixes ("<staging id>:<fix>"), owned by this session.
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     # Only for the models that take them (catalogue.py); left out, the model's default is used.
@@ -177,7 +179,7 @@ class GenerateForm(forms.Form):
 
     def reused_last_generation(self) -> Generation | None:
         """The generation whose last frame this form carries, if any."""
-        return self._reused("reuse_last_frame", "drop_reused_last_frame", "last_frame")
+        return self._reused("reuse_last_frame", "drop_reused_last_frame", "end_frame")
 
     def _reused(self, field: str, drop: str, column: str) -> Generation | None:
         value = self[field].value()
@@ -187,6 +189,31 @@ class GenerateForm(forms.Form):
             return Generation.objects.filter(pk=int(value)).exclude(**{column: ""}).first()
         except (TypeError, ValueError):
             return None
+
+    def continued_generation(self) -> Generation | None:
+        """The ready generation whose last frame this form continues from, if any."""
+        value = self["continue_from"].value()
+        if not value or (self.is_bound and self["drop_reused_first_frame"].value()):
+            return None
+        try:
+            return Generation.objects.filter(pk=int(value), state="ready").exclude(video="").first()
+        except (TypeError, ValueError):
+            return None
+
+    def check_continued(self, staging: Staging) -> list[str]:
+        """Before any submit: the continued frame's problems, with fixes offered when some apply."""
+        continued = self.continued_generation()
+        if continued is None:
+            return []
+        data = b""
+        try:
+            data = _read_last_frame(continued)
+            images.check_image(data)
+        except images.ImageRejected as exc:
+            if data:
+                self.offer = staging.offer(data, exc.messages)
+            return exc.messages
+        return []
 
     def clean_prompt(self) -> str:
         # Browsers send new lines as CRLF; count them as one character, like the counter does.
@@ -314,6 +341,8 @@ class GenerateForm(forms.Form):
             or (cleaned.get(link_field) or "").strip()
             or (cleaned.get(staged) or "").strip()
             or reused
+            # Continuing a video starts from its last frame.
+            or (slot == "first_frame" and self.continued_generation() is not None)
         )
 
     def _check_options(self, cleaned: dict[str, Any]) -> bool:
@@ -352,6 +381,10 @@ class GenerateForm(forms.Form):
         staged = (cleaned.get(staged_field) or "").strip()
         reused = self.reused_generation() if slot == "first_frame" else self.reused_last_generation()
         picture = "first frame" if slot == "first_frame" else "last frame"
+        continued = self.continued_generation() if slot == "first_frame" else None
+        if slot == "first_frame":
+            # Still a continuation if its frame (or a fix of it) is used, not another picture.
+            cleaned["continues"] = continued if continued and not (upload or link) else None
         if upload and link:
             self.add_error(link_field, "Give either an image file or an image link, not both.")
         elif upload:
@@ -363,8 +396,10 @@ class GenerateForm(forms.Form):
             if checked is None:
                 self.add_error(slot, "That fixed picture is no longer available. Choose the picture again.")
             cleaned[_CHECKED[slot]] = checked
+        elif continued:
+            self._check("first_frame", lambda: _read_last_frame(continued))
         elif reused:
-            name = getattr(reused, slot).name
+            name = getattr(reused, "first_frame" if slot == "first_frame" else "end_frame").name
             self._check(slot, lambda: _read_stored(name), slot=slot)
         elif cleaned.get(_SLOT_FIELDS[slot][2]) and not cleaned.get(_SLOT_FIELDS[slot][3]):
             self.add_error(slot, f"That {picture} is no longer available. Choose a picture instead.")
@@ -449,13 +484,14 @@ class GenerateForm(forms.Form):
                         first_frame_width=checked.width if checked else None,
                         first_frame_height=checked.height if checked else None,
                         source_link=source,
-                        last_frame=last_names[i],
-                        last_frame_sha256=last.sha256 if last else "",
-                        last_frame_width=last.width if last else None,
-                        last_frame_height=last.height if last else None,
-                        last_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
+                        end_frame=last_names[i],
+                        end_frame_sha256=last.sha256 if last else "",
+                        end_frame_width=last.width if last else None,
+                        end_frame_height=last.height if last else None,
+                        end_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
                         resolution=self._option(data, "resolution") or "",
                         duration_seconds=self._option(data, "duration"),
+                        continues=data.get("continues"),
                     )
                     for i, (checked, source) in enumerate(plan)
                 ]
@@ -514,6 +550,26 @@ def _read_stored(name: str) -> bytes:
         return data
 
 
+def _read_last_frame(source: Generation) -> bytes:
+    try:
+        return _read_stored(continuation.last_frame_of(source))
+    except (continuation.NotAVideo, OSError) as exc:
+        raise images.ImageRejected(
+            f"We couldn't read the last frame of video #{source.pk}, so it can't be continued. "
+            "Choose a picture instead."
+        ) from exc
+
+
+def continue_initial(source: Generation) -> dict[str, Any]:
+    """The Generate form's starting values for the shot after `source`: its last frame first."""
+    return {
+        "model": source.model,
+        "prompt": source.prompt,
+        "enhance_prompt": source.enhance_prompt,
+        "continue_from": source.pk,
+    }
+
+
 def remix_initial(source: Generation) -> dict[str, Any]:
     """The Generate form's starting values for another take of `source`."""
     return {
@@ -521,7 +577,7 @@ def remix_initial(source: Generation) -> dict[str, Any]:
         "prompt": source.prompt,
         "enhance_prompt": source.enhance_prompt,
         "reuse_first_frame": source.pk if source.first_frame else None,
-        "reuse_last_frame": source.pk if source.last_frame else None,
+        "reuse_last_frame": source.pk if source.end_frame else None,
         "resolution": source.resolution or None,
         "duration_seconds": source.duration_seconds,
     }
@@ -536,4 +592,5 @@ def initial_from_post(post: Any) -> dict[str, Any]:
         "enhance_prompt": bool(post.get("enhance_prompt")),
         "resolution": post.get("resolution") or None,
         "duration_seconds": post.get("duration_seconds") or None,
+        "continue_from": post.get("continue_from") or None,
     }

@@ -9,7 +9,7 @@ can be shared and the back button works.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from playground.models import ACTIVE_STATES, MODEL_CHOICES, Generation, GenerationQuerySet, State
+from playground.models import ACTIVE_STATES, MODEL_CHOICES, Collection, Generation, GenerationQuerySet, State
 
 PAGE_SIZE = 24
 MAX_SEARCH_WORDS = 8
@@ -51,6 +51,7 @@ class GalleryFilters(forms.Form):
         ],
     )
     starred = forms.BooleanField(label="Starred", required=False)
+    collection = forms.TypedChoiceField(label="Collection", required=False, coerce=int, empty_value=None)
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -62,6 +63,10 @@ class GalleryFilters(forms.Form):
             choices=[("", "Anyone"), ("mine", "Mine")]
             + [(u.get_username(), u.get_username()) for u in members]
         )
+        # Read once: the Collection filter and the select bar's "Add to collection" share it.
+        self.collections = list(Collection.objects.order_by("name", "id"))
+        picker = cast(forms.TypedChoiceField, self.fields["collection"])
+        picker.choices = [("", "Any collection")] + [(c.pk, c.name) for c in self.collections]
 
     def filtered(self) -> GenerationQuerySet:
         """The matching generations, newest first (not yet cut to a page)."""
@@ -79,6 +84,8 @@ class GalleryFilters(forms.Form):
             rows = rows.filter(state__in=STATE_FILTERS[data["state"]])
         if data.get("starred"):
             rows = rows.filter(**{"starred": True})  # the annotation from with_stars_for
+        if data.get("collection"):
+            rows = rows.filter(collection_entries__collection=data["collection"])
         if data.get("before"):
             rows = self._older_than(rows, data["before"])
         return rows
@@ -114,7 +121,7 @@ class GalleryFilters(forms.Form):
     @property
     def is_filtered(self) -> bool:
         data = self.cleaned_data if self.is_valid() else {}
-        return any(data.get(k) for k in ("q", "model", "creator", "state", "starred"))
+        return any(data.get(k) for k in ("q", "model", "creator", "state", "starred", "collection"))
 
 
 def search(rows: GenerationQuerySet, words: list[str]) -> GenerationQuerySet:

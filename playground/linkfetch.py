@@ -561,3 +561,40 @@ class _GuardedTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
+
+
+# --- Other outbound requests (webhooks) ---------------------------------------------------------
+
+
+def check_link(url: str, *, allowed_hosts: Sequence[str]) -> httpx.URL:
+    """The parsed link, or LinkRejected: the checks that need no DNS lookup (the rest run at connect)."""
+    target = _parse_link(url)
+    name, literal = _canonical_host(target.host)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    allowed = {name, f"{name}:{port}", f"[{name}]", f"[{name}]:{port}"} & {h.lower() for h in allowed_hosts}
+    if not allowed:
+        if literal is not None and not _is_public(literal):
+            raise _refuse_private(literal)
+        if name == "localhost" or name.endswith(".localhost"):
+            raise _refuse_private(name)
+    return target
+
+
+def guarded_client(*, allowed_hosts: Sequence[str], timeout: float) -> httpx.Client:
+    """An httpx client (for one short exchange) under the same address rules as image links.
+
+    Redirects are not followed and proxies are not used; the whole exchange must end within
+    TOTAL_TIME_FACTOR times `timeout`.
+    """
+    backend = _GuardedBackend(
+        allowed_hosts=frozenset(host.lower() for host in allowed_hosts),
+        resolver=_resolve,
+        connector=_connect,
+        deadline=time.monotonic() + TOTAL_TIME_FACTOR * timeout,
+    )
+    return httpx.Client(
+        transport=_GuardedTransport(backend),
+        trust_env=False,
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+    )

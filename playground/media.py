@@ -26,7 +26,7 @@ from django.utils.http import content_disposition_header
 from django_sendfile import sendfile
 
 CHUNK = 256 * 1024
-SERVED_FOLDERS = ("first-frames/", "videos/", "posters/")
+SERVED_FOLDERS = ("first-frames/", "videos/", "posters/", "last-frames/", "sequences/")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 

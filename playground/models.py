@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 
 from playground import catalogue
 from playground.videomodels import TRAITS, VideoModel
@@ -234,16 +236,24 @@ class Generation(models.Model):
     first_frame_width = models.PositiveIntegerField(null=True, blank=True)
     first_frame_height = models.PositiveIntegerField(null=True, blank=True)
     source_link = models.URLField(max_length=2000, blank=True, help_text="The image link the user gave.")
-    # For the models that take them (catalogue.py); empty for the others.
-    last_frame = models.FileField(blank=True, max_length=300)
-    last_frame_sha256 = models.CharField(max_length=64, blank=True)
-    last_frame_width = models.PositiveIntegerField(null=True, blank=True)
-    last_frame_height = models.PositiveIntegerField(null=True, blank=True)
-    last_frame_link = models.URLField(
+    # The last-frame image asked for, for the models that take one (catalogue.py; not to be
+    # confused with last_frame below, a still taken from the finished video); and the options.
+    end_frame = models.FileField(blank=True, max_length=300)
+    end_frame_sha256 = models.CharField(max_length=64, blank=True)
+    end_frame_width = models.PositiveIntegerField(null=True, blank=True)
+    end_frame_height = models.PositiveIntegerField(null=True, blank=True)
+    end_frame_link = models.URLField(
         max_length=2000, blank=True, help_text="The last-frame image link the user gave."
     )
     resolution = models.CharField(max_length=16, blank=True)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Continue: this video starts from the last frame of that one (playground/continuation.py).
+    continues = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
+    last_frame = models.FileField(
+        blank=True, max_length=300, help_text="Made the first time someone continues it."
+    )
 
     # Our side of the job.
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
@@ -321,13 +331,13 @@ class Generation(models.Model):
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
+            # Fair turns: when each person was last served.
+            models.Index(fields=["created_by", "create_sent_at"], name="gen_served_idx"),
             # A month's dollars for the team budget, read from the index alone (budgets.committed).
             models.Index(
                 fields=["created_at", "state", "model", "usd_spent", "completed_at"],
                 name="gen_month_cost_idx",
             ),
-            # Fair turns: when each person was last served.
-            models.Index(fields=["created_by", "create_sent_at"], name="gen_served_idx"),
         ]
 
     def __str__(self) -> str:
@@ -349,6 +359,12 @@ class Generation(models.Model):
         """The first words of the prompt, for cards, headings and file names."""
         words = self.prompt.split()
         return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+
+    @property
+    def download_name(self) -> str:
+        """The file name a download gets: date, model and the prompt's first words."""
+        words = slugify(" ".join(self.prompt.split()[:6]))[:60] or "video"
+        return f"{self.created_at:%Y-%m-%d}_{self.model}_{words}.mp4"
 
     @property
     def stage(self) -> str:
@@ -394,8 +410,8 @@ class Generation(models.Model):
         return "image/png" if self.first_frame.name.lower().endswith(".png") else "image/jpeg"
 
     @property
-    def last_frame_mime(self) -> str:
-        return "image/png" if self.last_frame.name.lower().endswith(".png") else "image/jpeg"
+    def end_frame_mime(self) -> str:
+        return "image/png" if self.end_frame.name.lower().endswith(".png") else "image/jpeg"
 
     @property
     def described(self) -> catalogue.VideoModel | None:
@@ -788,3 +804,88 @@ class UpstreamPermit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.number}: {self.holder}"
+
+
+# --- Organising the team's videos (collections and prompt presets) -------------------------
+
+
+class Collection(models.Model):
+    """A named, ordered set of the team's videos. Everyone sees it; its maker or staff change it."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=1000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="collections"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            # Two "Harbour" collections in one picker would be a trap; case does not make a new name.
+            models.UniqueConstraint(Lower("name"), name="collection_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("collection", args=[self.pk])
+
+    def can_be_changed_by(self, user: Any) -> bool:
+        return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
+
+
+class CollectionEntry(models.Model):
+    """A video's place in a collection. Deleting either side removes only this row."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="entries")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="collection_entries")
+    position = models.IntegerField(default=0)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "generation"], name="once_per_collection"),
+        ]
+        indexes = [models.Index(fields=["collection", "position"], name="entry_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.collection_id}[{self.position}] = {self.generation_id}"
+
+
+class Preset(models.Model):
+    """A saved Generate form the whole team can start from."""
+
+    name = models.CharField(max_length=100)
+    model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    prompt = models.TextField()
+    enhance_prompt = models.BooleanField(default=True)
+    # The first frame is an earlier video's, used through the same path as Remix; if that video
+    # is deleted the preset keeps its words and loses only the picture.
+    first_frame_from = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="presets"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def can_be_changed_by(self, user: Any) -> bool:
+        return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
+
+
+# The features around a generation keep their models beside their logic; Django finds them here.
+from playground.notifications import NotifyPreference as NotifyPreference  # noqa: E402
+from playground.sequences import SequenceExport as SequenceExport  # noqa: E402
+from playground.webhooks import Webhook as Webhook  # noqa: E402
+from playground.webhooks import WebhookDelivery as WebhookDelivery  # noqa: E402

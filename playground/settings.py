@@ -215,6 +215,22 @@ MAX_BATCH_PICTURES = env_int("MAX_BATCH_PICTURES", 4, minimum=1)
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
 
+# --- Outgoing webhooks (playground/webhooks.py) ---------------------------------------------
+# Where this site lives, for the video links in webhook bodies and notifications.
+SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+if urlsplit(SITE_URL).scheme not in {"http", "https"} or not urlsplit(SITE_URL).netloc:
+    raise ImproperlyConfigured(f"SITE_URL must be an http(s) URL (got {SITE_URL!r}).")
+# Hosts (optionally host:port) a webhook may reach although they are loopback or private:
+# an admin's explicit exception to the public-address rule image links follow too.
+WEBHOOK_ALLOWED_HOSTS = [h.lower() for h in env_list("WEBHOOK_ALLOWED_HOSTS")]
+WEBHOOK_TIMEOUT = env_number("WEBHOOK_TIMEOUT", 10, minimum=0.1)
+# A delivery is tried at most this many times, waiting base * 2^n seconds (at most cap) between.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_RETRY_BASE = env_number("WEBHOOK_RETRY_BASE", 10, minimum=0.01)
+WEBHOOK_RETRY_CAP = env_number("WEBHOOK_RETRY_CAP", 3600, minimum=0.01)
+# A webhook whose attempts failed this many times in a row is paused until an admin resumes it.
+WEBHOOK_PAUSE_AFTER = env_int("WEBHOOK_PAUSE_AFTER", 10, minimum=1)
+
 # --- Django ---------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import health, queue_pages, views
+from playground import bulk, collections, health, notifications, presets, queue_pages, sequence_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,12 +17,31 @@ urlpatterns = [
     path("videos/<int:pk>/download/", views.download, name="download"),
     path("videos/<int:pk>/star/", views.star, name="star"),
     path("videos/<int:pk>/delete/", views.delete, name="delete"),
+    path("videos/<int:pk>/sequence/", sequence_views.sequence, name="sequence"),
+    path("videos/<int:pk>/sequence/export/", sequence_views.start_export, name="start_export"),
+    path("films/<int:pk>/", sequence_views.export, name="sequence_export"),
+    path("films/<int:pk>/download/", sequence_views.export_download, name="sequence_download"),
+    path("notifications/", notifications.set_preference, name="notify_preference"),
     path("usage/", views.usage, name="usage"),
     path("queue/", queue_pages.queue, name="queue"),
     path("queue/cancel-mine/", queue_pages.cancel_mine, name="cancel_mine"),
     path("videos/<int:pk>/cancel/", queue_pages.cancel, name="cancel"),
     path("batches/<int:pk>/", queue_pages.batch, name="batch"),
     path("batches/<int:pk>/retry/", queue_pages.batch_retry, name="batch_retry"),
+    path("collections/", collections.collection_list, name="collections"),
+    path("collections/new/", collections.collection_create, name="collection_create"),
+    path("collections/<int:pk>/", collections.collection_page, name="collection"),
+    path("collections/<int:pk>/edit/", collections.collection_edit, name="collection_edit"),
+    path("collections/<int:pk>/delete/", collections.collection_delete, name="collection_delete"),
+    path("collections/<int:pk>/move/", collections.collection_move, name="collection_move"),
+    path("bulk/star/", bulk.star, name="bulk_star"),
+    path("bulk/add/", bulk.add_to_collection, name="bulk_add"),
+    path("bulk/remove/", bulk.remove_from_collection, name="bulk_remove"),
+    path("bulk/delete/", bulk.delete, name="bulk_delete"),
+    path("bulk/zip/", bulk.download, name="bulk_zip"),
+    path("presets/save/", presets.save, name="preset_save"),
+    path("presets/<int:pk>/edit/", presets.edit, name="preset_edit"),
+    path("presets/<int:pk>/delete/", presets.delete, name="preset_delete"),
     path("media/<path:name>", views.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),

@@ -12,17 +12,27 @@ from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import apicode, archive, batches, budgets, catalogue, imagefix, images, linkfetch
-from playground.forms import GenerateForm, initial_from_post, remix_initial
+from playground import (
+    apicode,
+    archive,
+    batches,
+    budgets,
+    catalogue,
+    imagefix,
+    images,
+    linkfetch,
+    notifications,
+    presets,
+)
+from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
-from playground.models import Generation, Star, State, WorkerHeartbeat, allowance_for
+from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
 
@@ -66,7 +76,15 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         source_pk = request.GET.get("remix", "")
         if source_pk.isdigit():
             initial |= remix_initial(get_object_or_404(Generation, pk=int(source_pk)))
+        preset_pk = request.GET.get("preset", "")
+        if preset_pk.isdigit():
+            initial |= presets.preset_initial(get_object_or_404(presets.team_presets(), pk=int(preset_pk)))
+        continue_pk = request.GET.get("continue", "")
+        if continue_pk.isdigit():
+            initial |= continue_initial(get_object_or_404(Generation, pk=int(continue_pk), state=State.READY))
         form = GenerateForm(initial=initial, user=request.user)
+        if "continue_from" in initial:
+            return _generate_page(request, form, continue_problems=form.check_continued(staging))
     token = form["staged_first_frame"].value() if form.is_bound else ""
     last_token = form["staged_last_frame"].value() if form.is_bound else ""
     return _generate_page(
@@ -90,6 +108,7 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
         "form": form,
         "reused": form.reused_generation(),
         "reused_last": form.reused_last_generation(),
+        "continued": form.continued_generation(),
         "allowance": allowance,
         "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
         "budget": budgets.person_budget(request.user),
@@ -105,6 +124,7 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
             "min_short_side": images.MIN_SHORT_SIDE,
             "max_pixels": images.MAX_PIXELS,
         },
+        "presets": presets.team_presets(),
         **extra,
     }
     return render(request, "playground/generate.html", context)
@@ -257,6 +277,10 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "can_delete": gen.can_be_deleted_by(request.user),
         "takes": _other_takes(gen),
         "api_code": apicode.for_generation(gen),
+        "in_collections": list(Collection.objects.filter(entries__generation=gen).order_by("name")),
+        "collections": list(Collection.objects.order_by("name", "id")),
+        "in_sequence": gen.continues_id is not None or gen.continuations.exists(),
+        "notify_on": notifications.wants_notifications(request.user),
     }
     return render(request, "playground/generation.html", context)
 
@@ -292,7 +316,13 @@ def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
     if request.method == "POST":
-        files = (gen.first_frame.name, gen.last_frame.name, gen.video.name, gen.poster.name)
+        files = (
+            gen.first_frame.name,
+            gen.end_frame.name,
+            gen.video.name,
+            gen.poster.name,
+            gen.last_frame.name,
+        )
         gen.delete()
         # Files go after the row: a crash in between leaves an orphan file for `orphans`
         # to find, never a row pointing at a missing file.
@@ -316,9 +346,7 @@ def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_safe
 def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     gen = get_object_or_404(Generation, pk=pk, state=State.READY)
-    words = slugify(" ".join(gen.prompt.split()[:6]))[:60] or "video"
-    filename = f"{gen.created_at:%Y-%m-%d}_{gen.model}_{words}.mp4"
-    return serve_stored_file(request, gen.video.name, download_as=filename)
+    return serve_stored_file(request, gen.video.name, download_as=gen.download_name)
 
 
 @require_safe

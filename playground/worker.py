@@ -29,13 +29,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from playground import archive, keylimits, recovery
+from playground import archive, keylimits, recovery, sequences, webhooks
 from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
 from playground.housekeeping import Housekeeper
-from playground.models import MAX_RESENDS, Generation, State, WorkerHeartbeat
+from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,10 @@ UPSTREAM_FAILED = "The video service could not make this video: {message}"
 INTERNAL = "Something went wrong on our side while handling this job. We'll try again."
 
 # Steps claimed as they fall due; waiting jobs go through keylimits.claim_submits instead.
-AFTER_CREATE: tuple[str, ...] = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
+AFTER_CREATE: tuple[str, ...] = tuple(s for s in ACTIVE_STATES if s != State.QUEUED)
 HEARTBEAT_EVERY = 5.0
 LEASE_RENEW_EVERY = 10.0
+SIDE_JOB_IDLE = 0.5  # how often the webhook and export threads look for work when there was none
 # Jobs falling due within this many seconds of each other are claimed together.
 MIN_PAUSE = 0.02
 
@@ -158,6 +159,8 @@ class Worker:
     def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
         """Work until stop() is called (or `until()` says so, for tests and tools)."""
         log.info("Worker %s started with %d threads", self.name, self.threads)
+        side_done = threading.Event()
+        side = self._start_side_jobs(side_done)
         with ThreadPoolExecutor(self.threads, thread_name_prefix="step") as pool:
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
@@ -174,6 +177,9 @@ class Worker:
                 else:
                     self.stopping.wait(pause)
             wait(inflight)
+        side_done.set()  # the side threads stop with the loop, also when `until` ended it
+        for thread in side:
+            thread.join()
         # A chore still walking a large bucket is not worth holding up a stop for: it is safe to
         # cut short (its thread is a daemon) and runs again on the next start.
         self.housekeeper.wait(timeout=10)
@@ -235,8 +241,36 @@ class Worker:
             log.exception("Could not record the worker heartbeat")
             close_old_connections()
 
+    def _start_side_jobs(self, done: threading.Event) -> list[threading.Thread]:
+        """Webhook deliveries and film exports, each on its own thread so neither ever waits
+        behind the upstream work (or the upstream work behind them)."""
+        jobs: dict[str, Callable[[str], object]] = {
+            "webhooks": webhooks.deliver_due,
+            "exports": sequences.export_due,
+        }
+        threads = [
+            threading.Thread(target=self._side_loop, args=(label, job, done), name=label, daemon=True)
+            for label, job in jobs.items()
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _side_loop(self, label: str, job: Callable[[str], object], done: threading.Event) -> None:
+        while not (done.is_set() or self.stopping.is_set()):
+            try:
+                busy = bool(job(self.name))
+            except Exception:
+                log.exception("The %s thread hit an error; will try again", label)
+                close_old_connections()
+                busy = False
+            if not busy:
+                done.wait(SIDE_JOB_IDLE)
+        connections.close_all()
+
     # --- One step ---------------------------------------------------------------------------
     def step(self, gen: Generation) -> None:
+        before = gen.state
         handlers = {
             State.QUEUED: self._submit,
             State.SUBMITTING: self._lost_submit,
@@ -258,6 +292,8 @@ class Worker:
         finally:
             if gen.lease_owner == self.name:
                 gen.release(self.name)
+            if gen.state != before and gen.state in TERMINAL_STATES:
+                self._announce(gen)
 
     def _submit(self, gen: Generation) -> None:
         try:
@@ -458,6 +494,17 @@ class Worker:
         return gen.mark_completed(self.name, progress)
 
     # --- Helpers ----------------------------------------------------------------------------
+    def _announce(self, gen: Generation) -> None:
+        """The one place a job's end is announced: queue its webhook deliveries."""
+        try:
+            queued = webhooks.enqueue(gen)
+        except Exception:
+            log.exception("Could not queue webhook deliveries for generation %s", gen.pk)
+            close_old_connections()
+            return
+        if queued:
+            log.info("Generation %s: %d webhook deliveries queued", gen.pk, queued)
+
     def _first_frame_data_uri(self, gen: Generation) -> str | None:
         if not gen.first_frame:
             return None
@@ -468,10 +515,10 @@ class Worker:
     def _options(self, gen: Generation) -> dict[str, Any]:
         """The create's options beyond the first frame: only those the row holds."""
         options: dict[str, Any] = {}
-        if gen.last_frame:
-            with gen.last_frame.open("rb") as f:
+        if gen.end_frame:
+            with gen.end_frame.open("rb") as f:
                 data = base64.b64encode(f.read()).decode("ascii")
-            options["last_frame"] = f"data:{gen.last_frame_mime};base64,{data}"
+            options["last_frame"] = f"data:{gen.end_frame_mime};base64,{data}"
         if gen.resolution:
             options["resolution"] = gen.resolution
         if gen.duration_seconds:

@@ -73,8 +73,10 @@ def test_the_per_minute_brake_counts_submits_not_takes(signed_in: Client, settin
 
 def test_the_page_says_what_will_happen_before_generate(signed_in: Client, settings) -> None:
     settings.MONTHLY_GENERATION_CAP = 96
-    assert "1 video · 1 of your 96 left" in signed_in.get("/generate/").content.decode()
-    assert signed_in.get("/generate/plan/?takes=4").content.decode().strip() == "4 videos · 4 of your 96 left"
+    settings.VIDEO_PRICES_USD = {"video-01": "0.43", "video-01-live2d": "0.56"}
+    assert "1 video · about $0.43 · 1 of your 96 left" in signed_in.get("/generate/").content.decode()
+    plan = signed_in.get("/generate/plan/?takes=4").content.decode().strip()
+    assert plan == "4 videos · about $1.72 · 4 of your 96 left"
 
 
 def test_every_take_of_a_picture_has_its_own_stored_copy(signed_in: Client, png: bytes) -> None:
@@ -197,7 +199,7 @@ def test_pictures_times_takes_is_checked_against_the_allowance(signed_in: Client
 def test_the_plan_counts_links_and_chosen_files(signed_in: Client, settings) -> None:
     settings.MONTHLY_GENERATION_CAP = 96
     plan = signed_in.get("/generate/plan/", {"takes": "2", "picture_files": "3"}).content.decode()
-    assert plan.strip() == "6 videos · 6 of your 96 left"
+    assert plan.strip().startswith("6 videos · about $") and plan.strip().endswith("6 of your 96 left")
     links = "https://example.com/a.png\nhttps://example.com/b.png"
     plan = signed_in.get("/generate/plan/", {"takes": "1", "image_link": links}).content.decode()
     assert plan.strip().startswith("2 videos")

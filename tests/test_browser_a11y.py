@@ -13,8 +13,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from playground.archive import inspect_video
+from playground.collections import add_videos
 from playground.demo.render import render_video
-from playground.models import Generation, Star, State
+from playground.models import Collection, Generation, Preset, SequenceExport, Star, State
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.factories import PASSWORD, generation, image_bytes
 
@@ -84,7 +85,23 @@ def site(tmp_path: Path) -> dict[str, str]:
     running = make(State.RUNNING, "Being generated", upstream_status="generating", trouble="")
     saving = make(State.ARCHIVING, "Being saved", upstream_status="completed")
     failed = make(State.FAILED, "It did not work", failure_reason="The API key was refused by the AI/ML API.")
+    lanterns = Collection.objects.create(name="Lanterns", description="Night shots", created_by=me)
+    add_videos(lanterns, [ready.pk, failed.pk], me)
+    Preset.objects.create(
+        name="Lake at night", model="video-01-live2d", prompt="A lake", first_frame_from=ready, created_by=me
+    )
+    sequel = make(State.READY, "The lantern drifts to the shore", continues=ready)
+    making = SequenceExport.objects.create(
+        created_by=me, clip_ids=[ready.pk, sequel.pk], progress=0.5, state="working"
+    )
+    film = SequenceExport.objects.create(
+        created_by=me, clip_ids=[ready.pk, sequel.pk], state="ready", video=sequel.video.name, duration=2.0
+    )
     return {
+        "continue (last frame attached)": f"/generate/?continue={ready.pk}",
+        "sequence": f"/videos/{sequel.pk}/sequence/",
+        "film (in the making)": f"/films/{making.pk}/",
+        "film (ready)": f"/films/{film.pk}/",
         "generate": "/generate/",
         "generate with errors": "POST",
         "gallery": "/gallery/",
@@ -97,6 +114,15 @@ def site(tmp_path: Path) -> dict[str, str]:
         "delete confirmation": f"/videos/{ready.pk}/delete/",
         "usage": "/usage/",
         "not found": "/videos/999999/",
+        "collections": "/collections/",
+        "collection": f"/collections/{lanterns.pk}/",
+        "collection, select mode": f"SELECT /collections/{lanterns.pk}/",
+        "collection edit": f"/collections/{lanterns.pk}/edit/",
+        "collection delete": f"/collections/{lanterns.pk}/delete/",
+        "gallery, select mode": "SELECT /gallery/",
+        "bulk delete confirmation": "DELETE /gallery/",
+        "generate from a preset": f"/generate/?preset={Preset.objects.get().pk}",
+        "preset edit": f"/presets/{Preset.objects.get().pk}/edit/",
     }
 
 
@@ -121,6 +147,13 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
             page.goto("/generate/")
             page.get_by_role("button", name="Generate").click()  # nothing filled in: errors shown
             page.wait_for_selector(".form-errors")
+        elif path.startswith(("SELECT ", "DELETE ")):
+            page.goto(path.split(" ", 1)[1])
+            page.get_by_role("button", name="Select", exact=True).click()
+            page.get_by_role("button", name="Select all on this page").click()
+            if path.startswith("DELETE "):
+                page.get_by_role("button", name="Delete…").click()
+                page.wait_for_url("**/bulk/delete/")
         else:
             page.goto(path)
         page.wait_for_load_state("networkidle")

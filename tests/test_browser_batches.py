@@ -24,7 +24,8 @@ def test_cancelling_waiting_takes_sends_nothing_and_counts_nothing(
     sign_in(page)
     page.get_by_label("Prompt", exact=True).fill("A lighthouse at dusk")
     page.get_by_label("Takes", exact=True).fill("3")
-    wait_until(page, "document.querySelector('#plan').textContent.includes('3 videos · 3 of your 10 left')")
+    wait_until(page, "document.querySelector('#plan').textContent.includes('3 of your 10 left')")
+    assert page.locator("#plan").inner_text().startswith("3 videos · about $")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/batches/\d+/$"))
     assert page.locator(".batch-take").count() == 3

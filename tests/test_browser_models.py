@@ -183,7 +183,7 @@ def test_hailuo_02_with_first_and_last_frames_sends_both(
     assert create.body["last_image_url"].startswith("data:image/png;base64,")
     assert (create.body["resolution"], create.body["duration"]) == ("1080P", 6)
     gen = Generation.objects.get()
-    assert gen.last_frame and gen.first_frame
+    assert gen.end_frame and gen.first_frame
 
 
 def test_a_bad_last_frame_is_judged_in_the_page_and_fixed_in_a_click(page: Any, tmp_path: Path):
@@ -204,7 +204,7 @@ def test_a_bad_last_frame_is_judged_in_the_page_and_fixed_in_a_click(page: Any, 
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/videos/\d+/$"))
     gen = Generation.objects.get()
-    assert gen.last_frame and gen.last_frame_width == 1200 and gen.last_frame_height == 481
+    assert gen.end_frame and gen.end_frame_width == 1200 and gen.end_frame_height == 481
 
 
 def test_the_page_shows_only_the_fields_a_model_takes(page: Any):

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from playground import budgets
 from playground.models import Allowance, Generation, State, TeamBudget, month_start
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, generation
 
 GENERATE = reverse("generate")
 USAGE = reverse("usage")
@@ -40,14 +40,7 @@ def submit(client: Client, model: str = "video-01") -> Any:
 
 def job(user: Any, state: str = State.READY, usd: str | None = "0.43", **kw: Any) -> Generation:
     kw.setdefault("created_at", timezone.now() - timedelta(minutes=5))
-    return Generation.objects.create(
-        created_by=user,
-        model=kw.pop("model", "video-01"),
-        prompt="p",
-        state=state,
-        usd_spent=Decimal(usd) if usd is not None else None,
-        **kw,
-    )
+    return generation(user, state, prompt="p", usd_spent=Decimal(usd) if usd is not None else None, **kw)
 
 
 def text(response: Any) -> str:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def with_last_frame(gen: Generation, data: bytes) -> Generation:
-    gen.last_frame = default_storage.save("first-frames/test/last.png", ContentFile(data))
+    gen.end_frame = default_storage.save("first-frames/test/last.png", ContentFile(data))
     gen.save()
     return gen
 

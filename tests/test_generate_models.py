@@ -52,7 +52,7 @@ def test_a_remix_of_a_hailuo_02_video_keeps_every_field(signed_in: Client, user,
         model="minimax/hailuo-02",
         prompt="A kite over the dunes",
         first_frame="first-frames/a.png",
-        last_frame="first-frames/b.png",
+        end_frame="first-frames/b.png",
         resolution="1080P",
         duration_seconds=6,
     )
@@ -89,15 +89,15 @@ def test_hailuo_02_with_both_frames_a_resolution_and_a_length_is_saved(signed_in
     assert response.status_code == 302, errors(response) if response.status_code == 200 else response
     gen = Generation.objects.get()
     assert (gen.model, gen.resolution, gen.duration_seconds) == ("minimax/hailuo-02", "1080P", 6)
-    assert gen.first_frame and gen.last_frame.name.endswith(".jpg")
-    assert (gen.last_frame_width, gen.last_frame_height) == (800, 450)
-    assert len(gen.last_frame_sha256) == 64
+    assert gen.first_frame and gen.end_frame.name.endswith(".jpg")
+    assert (gen.end_frame_width, gen.end_frame_height) == (800, 450)
+    assert len(gen.end_frame_sha256) == 64
 
 
 def test_options_left_out_are_stored_as_the_models_defaults(signed_in: Client):
     signed_in.post(URL, form_data(model="minimax/hailuo-2.3"))
     gen = Generation.objects.get()
-    assert (gen.resolution, gen.duration_seconds, gen.last_frame.name) == ("768P", 6, "")
+    assert (gen.resolution, gen.duration_seconds, gen.end_frame.name) == ("768P", 6, "")
 
 
 def test_the_two_seed_models_store_no_options(signed_in: Client, png):
@@ -183,8 +183,8 @@ def test_a_fixed_last_frame_is_chosen_and_used(signed_in: Client, png):
     )
     assert made.status_code == 302
     gen = Generation.objects.get()
-    assert gen.last_frame and gen.last_frame_width and gen.last_frame_height
-    assert gen.last_frame_width / gen.last_frame_height < 2.5
+    assert gen.end_frame and gen.end_frame_width and gen.end_frame_height
+    assert gen.end_frame_width / gen.end_frame_height < 2.5
 
 
 def test_the_check_endpoint_checks_a_last_frame_into_its_own_area(signed_in: Client):
@@ -200,13 +200,13 @@ def test_a_remixed_last_frame_is_checked_again_and_reused(signed_in: Client, use
     first = default_storage.save("first-frames/first.png", ContentFile(png))
     last = default_storage.save("first-frames/last.png", ContentFile(image_bytes(640, 360)))
     source = Generation.objects.create(
-        created_by=user, model="minimax/hailuo-02", prompt="x", first_frame=first, last_frame=last
+        created_by=user, model="minimax/hailuo-02", prompt="x", first_frame=first, end_frame=last
     )
     signed_in.post(
         URL, form_data(model="minimax/hailuo-02", reuse_first_frame=source.pk, reuse_last_frame=source.pk)
     )
     gen = Generation.objects.exclude(pk=source.pk).get()
-    assert gen.last_frame and (gen.last_frame_width, gen.last_frame_height) == (640, 360)
+    assert gen.end_frame and (gen.end_frame_width, gen.end_frame_height) == (640, 360)
 
 
 # --- The gallery filter reads the catalogue too ---------------------------------------------------

@@ -14,9 +14,9 @@ from django.core.files.storage import default_storage
 
 from playground.aimlapi import Refused, Transient, client_from_settings
 from playground.demo.upstream import shared_standin
-from playground.models import Generation, State
+from playground.models import State
 from playground.worker import Worker
-from tests.factories import image_bytes
+from tests.factories import generation, image_bytes
 from tests.standin_fixtures import API_KEY
 from tests.test_aimlapi import create
 from tests.test_worker import drive
@@ -160,7 +160,7 @@ def test_demo_mode_shows_dollars_from_the_in_process_stand_in(user, settings, tm
     app.queue_seconds, app.generate_seconds, app.video_seconds, app.video_long_side = 0.1, 0.2, 1.0, 160
     worker = Worker(client=client_from_settings(), name="demo")
     frame = default_storage.save("first-frames/demo.png", ContentFile(image_bytes(640, 480, "PNG")))
-    gen = Generation.objects.create(created_by=user, model="video-01-live2d", prompt="x", first_frame=frame)
+    gen = generation(user, model="video-01-live2d", prompt="x", first_frame=frame)
     drive(worker)
     gen.refresh_from_db()
     assert gen.state == State.READY

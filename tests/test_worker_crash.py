@@ -54,7 +54,7 @@ def test_killed_after_the_service_accepted_the_job_is_recovered_from_the_usage_l
 def test_killed_after_sending_a_create_that_never_arrived_fails_honestly(upstream, user, start_worker):
     # The create is held before the service acts on it; the worker dies; nothing reaches the log.
     upstream.app.inject("create", Fault(delay=30))
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="Kill me before it lands")
+    gen = generation(user, prompt="Kill me before it lands")
     first = start_worker("first")
     wait_for(lambda: state_of(gen) == State.SUBMITTING, what="create sent")
     time.sleep(0.3)

@@ -60,3 +60,8 @@ def ago(value: datetime | None) -> str:
 def manageable_by(generation: Any, user: Any) -> bool:
     """May `user` cancel or delete this generation (its maker, or staff)?"""
     return bool(generation.can_be_deleted_by(user))
+
+
+@register.filter
+def preset_changeable(preset: Any, user: Any) -> bool:
+    return bool(preset.can_be_changed_by(user))

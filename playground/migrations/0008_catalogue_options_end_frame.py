@@ -1,4 +1,4 @@
-"""The catalogue's options on a generation: last frame, resolution, length, and the route used.
+"""The catalogue's options on a generation: the last frame asked for, resolution, length, route.
 
 SQLite cannot add a NOT NULL column in place, so Django rebuilds playground_generation here, and
 a rebuilt table loses its triggers: the prompt search index (0003) would stop following new
@@ -34,7 +34,7 @@ def record_old_routes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("playground", "0005_queue_batches_permits"),
+        ("playground", "0007_continue_webhooks_sequences_notify"),
     ]
 
     operations = [
@@ -47,29 +47,29 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="generation",
-            name="last_frame",
+            name="end_frame",
             field=models.FileField(blank=True, max_length=300, upload_to=""),
         ),
         migrations.AddField(
             model_name="generation",
-            name="last_frame_height",
+            name="end_frame_height",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
             model_name="generation",
-            name="last_frame_link",
+            name="end_frame_link",
             field=models.URLField(
                 blank=True, help_text="The last-frame image link the user gave.", max_length=2000
             ),
         ),
         migrations.AddField(
             model_name="generation",
-            name="last_frame_sha256",
+            name="end_frame_sha256",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
             model_name="generation",
-            name="last_frame_width",
+            name="end_frame_width",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
@@ -102,6 +102,20 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(
             model_name="batch",
+            name="model",
+            field=models.CharField(
+                choices=[
+                    ("video-01", "video-01"),
+                    ("video-01-live2d", "video-01-live2d"),
+                    ("minimax/hailuo-02", "minimax/hailuo-02"),
+                    ("minimax/hailuo-2.3", "minimax/hailuo-2.3"),
+                    ("minimax/hailuo-2.3-fast", "minimax/hailuo-2.3-fast"),
+                ],
+                max_length=32,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="preset",
             name="model",
             field=models.CharField(
                 choices=[

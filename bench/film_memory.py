@@ -1,0 +1,83 @@
+"""Benchmark 8: memory of exporting a sequence as one film, 3 clips against 30.
+
+    .venv/bin/python -m bench.film_memory [--clips 30]
+
+Each figure comes from a fresh interpreter that writes real H.264 clips (640×360, 1 s, made
+with PyAV like the demo renders), stitches two of them once to warm up PyAV's codecs, then
+measures sequences.stitch over all of them: the growth of the peak resident size (VmHWM, reset
+before the run) and the peak of Python's own allocations. The baseline is the same measurement
+for 3 clips; "flat in the number of clips" means a ratio near 1 although the film is 10× longer.
+Both ways are measured: stream copy (every clip alike) and re-encode (clips of two sizes).
+Writes var/bench/film_memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from typing import Any
+
+from bench.common import django_script, environment, save
+
+MB = 1024 * 1024
+
+MEASURE = r"""
+import json, sys
+from pathlib import Path
+from playground import sequences
+from tests.clips import write_clip
+from tests.imagecorpus import peak_memory
+
+count, mixed, folder = int(sys.argv[1]), sys.argv[2] == "mixed", Path(sys.argv[3])
+sizes = [(640, 360), (320, 180)] if mixed else [(640, 360)]
+clips = [
+    write_clip(folder / f"c{i}.mp4", size=sizes[i % len(sizes)], frames=24, seed=i) for i in range(count)
+]
+sequences.stitch(2, lambda i: clips[i], folder / "warm.mp4")
+with peak_memory() as peak:
+    method = sequences.stitch(count, lambda i: clips[i], folder / "film.mp4")
+print(json.dumps({"method": method, "rss": peak.rss, "python": peak.python,
+                  "bytes": (folder / "film.mp4").stat().st_size}))
+"""
+
+
+def measure(count: int, mixed: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-film-") as var_dir:
+        env = environment(f"sqlite:///{var_dir}/bench.sqlite3", var_dir)
+        result: dict[str, Any] = django_script(
+            env, MEASURE, str(count), "mixed" if mixed else "same", var_dir
+        )
+        return result
+
+
+def run(clips: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, mixed in (("copy", False), ("re-encode", True)):
+        small, large = measure(3, mixed), measure(clips, mixed)
+        assert small["method"] == large["method"] == label, (small, large)
+        baseline = max(small["rss"] / MB, 0.5)  # below half a megabyte the ratio is noise
+        out[label] = {
+            "clips": clips,
+            "rss_growth_mb": round(large["rss"] / MB, 2),
+            "python_peak_mb": round(large["python"] / MB, 2),
+            "film_mb": round(large["bytes"] / MB, 2),
+            "baseline_clips": 3,
+            "baseline_rss_growth_mb": round(small["rss"] / MB, 2),
+            "baseline_python_peak_mb": round(small["python"] / MB, 2),
+            "ratio": round((large["rss"] / MB) / baseline, 2),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=30)
+    args = parser.parse_args()
+    result = run(args.clips)
+    save("film_memory", result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""A sequence as one film: clips that continue each other, played back to back and exported as one MP4.
+
+`chain_of(gen)` gives the continuation chain a video belongs to; `stitch()` takes any ordered
+list of clip files, so an ordered collection can feed it as well. An export is a job row
+(SequenceExport) that a worker thread claims with the same conditional-UPDATE lease the
+generations use; the web process never encodes.
+
+Stitching uses PyAV. When every clip has the same codec parameters (codec, size, pixel format,
+time base and decoder setup bytes), packets are copied with their timestamps shifted: fast, and
+no quality lost. Otherwise every frame is decoded, scaled to the first clip's size and encoded
+again with libx264. Either way one clip is open at a time and packets or frames stream through,
+so memory stays flat however many clips there are; each clip is copied out of storage to one
+temporary file, used, and deleted before the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from playground.models import Generation
+
+log = logging.getLogger(__name__)
+
+MAX_CLIPS = 50  # one export reads at most this many clips (about five minutes of video)
+MAX_WAITING_PER_PERSON = 3  # exports one person may have waiting or in the making at once
+LEASE_SECONDS = 300.0
+OUTPUT_FPS = 24
+
+
+class ExportState(models.TextChoices):
+    QUEUED = "queued", "Waiting to start"
+    WORKING = "working", "Putting the clips together"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ExportQuerySet(models.QuerySet["SequenceExport"]):
+    def claim_due(self, owner: str) -> SequenceExport | None:
+        """Lease one waiting (or abandoned) export to `owner`."""
+        now = timezone.now()
+        free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        open_states = [ExportState.QUEUED, ExportState.WORKING]
+        for pk in (
+            self.filter(free, state__in=open_states).order_by("created_at").values_list("pk", flat=True)[:4]
+        ):
+            taken = self.filter(free, pk=pk, state__in=open_states).update(
+                state=ExportState.WORKING,
+                lease_owner=owner,
+                lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                progress=0.0,
+            )
+            if taken:
+                return self.get(pk=pk)
+        return None
+
+
+class SequenceExport(models.Model):
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    clip_ids = models.JSONField(help_text="The generations, in order.")
+    # The same ids as text, so asking again for the same film finds this one.
+    clips_key = models.CharField(max_length=600, db_index=True, default="")
+    state = models.CharField(max_length=16, choices=ExportState.choices, default=ExportState.QUEUED)
+    progress = models.FloatField(default=0.0)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    method = models.CharField(max_length=16, blank=True, help_text="copy or re-encode")
+    video = models.FileField(blank=True, max_length=300)
+    duration = models.FloatField(null=True, blank=True)
+    video_size = models.BigIntegerField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExportQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Film #{self.pk} ({len(self.clip_ids)} clips)"
+
+    def get_absolute_url(self) -> str:
+        return reverse("sequence_export", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in (ExportState.QUEUED, ExportState.WORKING)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * min(max(self.progress, 0.0), 1.0))
+
+    def _write(self, owner: str, **fields: Any) -> bool:
+        done = SequenceExport.objects.filter(pk=self.pk, lease_owner=owner).update(**fields) == 1
+        if done:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return done
+
+
+# --- Which clips ---------------------------------------------------------------------------
+
+
+def chain_of(gen: Generation) -> list[Generation]:
+    """The continuation chain `gen` is in: back to the first clip, then on along the earliest
+    ready continuation at each step. Only ready clips, at most MAX_CLIPS, no clip twice."""
+    from playground.models import Generation, State
+
+    back: list[Generation] = [gen]
+    seen = {gen.pk}
+    while back[0].continues_id is not None and len(back) < MAX_CLIPS:
+        earlier = Generation.objects.filter(pk=back[0].continues_id).first()
+        if earlier is None or earlier.pk in seen:
+            break
+        seen.add(earlier.pk)
+        back.insert(0, earlier)
+    chain = back
+    while len(chain) < MAX_CLIPS:
+        nxt = (
+            Generation.objects.filter(continues=chain[-1], state=State.READY)
+            .exclude(pk__in=seen)
+            .order_by("created_at", "pk")
+            .first()
+        )
+        if nxt is None:
+            break
+        seen.add(nxt.pk)
+        chain.append(nxt)
+    return [clip for clip in chain if clip.state == State.READY and clip.video]
+
+
+class TooManyExports(Exception):
+    pass
+
+
+def start_export(clips: Sequence[Generation], user: Any) -> SequenceExport:
+    """Queue an export of `clips` in this order (a chain, or an ordered collection).
+
+    The same clips in the same order give the same film: one waiting, in the making or ready is
+    reused rather than made twice. Raises TooManyExports beyond MAX_WAITING_PER_PERSON.
+    """
+    ids = [clip.pk for clip in clips][:MAX_CLIPS]
+    key = ",".join(str(pk) for pk in ids)
+    same = (
+        SequenceExport.objects.filter(clips_key=key)
+        .exclude(state=ExportState.FAILED)
+        .order_by("-created_at")
+        .first()
+    )
+    if same is not None and (same.is_active or (same.video and default_storage.exists(same.video.name))):
+        return same
+    waiting = SequenceExport.objects.filter(
+        created_by=user.pk, state__in=[ExportState.QUEUED, ExportState.WORKING]
+    ).count()
+    if waiting >= MAX_WAITING_PER_PERSON:
+        raise TooManyExports(
+            f"You already have {waiting} films being made; the most at once is {MAX_WAITING_PER_PERSON}. "
+            "Wait for one to finish, then export again."
+        )
+    return SequenceExport.objects.create(created_by=user, clip_ids=ids, clips_key=key)
+
+
+# --- Stitching ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipParams:
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str | None
+    time_base: Fraction | None
+    extradata: bytes | None
+
+
+def clip_params(path: Path) -> ClipParams:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        return ClipParams(
+            codec=ctx.name,
+            width=ctx.width,
+            height=ctx.height,
+            pix_fmt=ctx.pix_fmt,
+            time_base=stream.time_base,
+            extradata=ctx.extradata,
+        )
+
+
+Progress = Callable[[float], None]
+ClipSource = Callable[[int], Path]  # clip i -> a local file, valid until the next call
+
+
+def stitch(count: int, clip: ClipSource, dest: Path, *, on_progress: Progress | None = None) -> str:
+    """Write clips 0..count-1 of `clip` to `dest` as one MP4; "copy" or "re-encode"."""
+    if count < 1:
+        raise ValueError("nothing to stitch")
+    params = [clip_params(clip(i)) for i in range(count)]
+    same = all(p == params[0] for p in params)
+    progress = on_progress or (lambda _: None)
+    with av.open(str(dest), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as out:
+        if same:
+            _copy(count, clip, out, progress)
+            return "copy"
+        _reencode(count, clip, out, params[0], progress)
+        return "re-encode"
+
+
+def _copy(count: int, clip: ClipSource, out: Any, progress: Progress) -> None:
+    out_stream = None
+    offset = 0  # in the shared time base: where the next clip starts
+    for i in range(count):
+        with av.open(str(clip(i))) as source:
+            stream = source.streams.video[0]
+            if out_stream is None:
+                out_stream = out.add_stream_from_template(stream)
+            end = offset
+            for packet in source.demux(stream):
+                if packet.dts is None:
+                    continue  # the demuxer's empty flush packet
+                packet.pts = (packet.pts if packet.pts is not None else packet.dts) + offset
+                packet.dts += offset
+                end = max(end, packet.pts + (packet.duration or 0))
+                packet.stream = out_stream
+                out.mux(packet)
+            offset = end
+        progress((i + 1) / count)
+
+
+def _reencode(count: int, clip: ClipSource, out: Any, first: ClipParams, progress: Progress) -> None:
+    stream = out.add_stream("libx264", rate=OUTPUT_FPS, options={"preset": "veryfast", "crf": "20"})
+    # libx264 wants even sides.
+    stream.width, stream.height = max(2, first.width // 2 * 2), max(2, first.height // 2 * 2)
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.time_base = Fraction(1, OUTPUT_FPS)
+    index = 0
+
+    def emit(picture: Any) -> None:
+        nonlocal index
+        # The picture keeps its source's time base unless told; the encoder would rescale by it.
+        picture.time_base = stream.codec_context.time_base
+        picture.pts = index
+        index += 1
+        for packet in stream.encode(picture):
+            out.mux(packet)
+
+    for i in range(count):
+        with av.open(str(clip(i))) as source:
+            base = index
+            start: float | None = None
+            last = None
+            length = source.duration / av.time_base if source.duration else None
+            for frame in source.decode(video=0):
+                # Each frame lands on the output's clock by its own time, so a clip of another
+                # frame rate keeps its length (frames are repeated or dropped to fit).
+                at = float(frame.time or 0.0)
+                start = at if start is None else start
+                target = base + round((at - start) * OUTPUT_FPS)
+                if index > target:
+                    continue
+                last = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
+                while index <= target:
+                    emit(last)
+            if last is not None and length:
+                while index < base + round(length * OUTPUT_FPS):
+                    emit(last)
+        progress((i + 1) / count)
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
+# --- The job -------------------------------------------------------------------------------
+
+
+def export_due(owner: str) -> bool:
+    """Make one waiting export, if there is one; True if there was."""
+    job = SequenceExport.objects.claim_due(owner)
+    if job is None:
+        return False
+    try:
+        run_export(job, owner)
+    except Exception:
+        log.exception("Export %s failed", job.pk)
+        job._write(
+            owner,
+            state=ExportState.FAILED,
+            failure_reason="Something went wrong on our side while putting the clips together.",
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_until=None,
+        )
+    return True
+
+
+def run_export(job: SequenceExport, owner: str) -> None:
+    from playground.archive import inspect_video, storage_stem
+    from playground.models import Generation, State
+
+    by_pk = Generation.objects.filter(pk__in=job.clip_ids, state=State.READY).exclude(video="").in_bulk()
+    clips = [by_pk[pk] for pk in job.clip_ids if pk in by_pk]
+    if len(clips) != len(job.clip_ids):
+        job._write(
+            owner,
+            state=ExportState.FAILED,
+            failure_reason=(
+                f"{len(job.clip_ids) - len(clips)} of the {len(job.clip_ids)} clips are no longer "
+                "ready (deleted or failed), so the film can't be made. Start the export again."
+            ),
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_until=None,
+        )
+        return
+    tmp_dir = Path(settings.VAR_DIR) / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmp_dir) as work:
+        local = Path(work) / "clip.mp4"
+
+        def fetch(i: int) -> Path:
+            # One clip on local disk at a time, whatever the storage (a bucket too).
+            with default_storage.open(clips[i].video.name, "rb") as src, local.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+            return local
+
+        def on_progress(done: float) -> None:
+            job._write(
+                owner,
+                progress=done,
+                lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS),
+            )
+
+        film = Path(work) / "film.mp4"
+        method = stitch(len(clips), fetch, film, on_progress=on_progress)
+        info = inspect_video(film)
+        with film.open("rb") as f:
+            name = default_storage.save(f"sequences/{storage_stem()}.mp4", File(f))
+    if not job._write(
+        owner,
+        state=ExportState.READY,
+        progress=1.0,
+        method=method,
+        video=name,
+        duration=info.duration,
+        video_size=film_size(name),
+        finished_at=timezone.now(),
+        lease_owner="",
+        lease_until=None,
+    ):
+        default_storage.delete(name)
+        return
+    log.info("Export %s ready: %d clips by %s, %.1f s", job.pk, len(clips), method, info.duration or 0)
+
+
+def film_size(name: str) -> int | None:
+    try:
+        return int(default_storage.size(name))
+    except (OSError, NotImplementedError):
+        return None

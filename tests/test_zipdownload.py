@@ -1,0 +1,175 @@
+"""The many-videos zip: streamed, exact length, readable unique names, an index, and from S3 too."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import zipfile
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.signals import request_finished
+from django.db import close_old_connections
+from django.test import Client
+from django.urls import reverse
+
+from playground import zipdownload
+from playground.models import Generation, State
+from tests.test_gallery import make
+from tests.test_s3 import bucket, s3_endpoint  # noqa: F401 - the moto server fixtures
+
+URL = reverse("bulk_zip")
+
+
+def video(user: Any, prompt: str, data: bytes, **fields: Any) -> Generation:
+    name = default_storage.save("videos/clip.mp4", ContentFile(data))
+    return make(user, prompt, video=name, video_size=len(data), **fields)
+
+
+def download(client: Client, rows: list[Generation]) -> zipfile.ZipFile:
+    response: Any = client.post(URL, {"ids": [g.pk for g in rows]})
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].startswith('attachment; filename="videos_')
+    body = b"".join(response.streaming_content)
+    assert int(response["Content-Length"]) == len(body)
+    assert response["X-Accel-Buffering"] == "no"
+    return zipfile.ZipFile(io.BytesIO(body))
+
+
+def index(archive: zipfile.ZipFile) -> list[dict[str, str]]:
+    text = archive.read("index.csv").decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_the_zip_holds_each_video_under_its_download_name_and_an_index(signed_in: Client, user, other_user):
+    a = video(
+        user,
+        "A red fox in the snow",
+        os.urandom(3000),
+        minutes_ago=1,
+        credits_used=500.0,
+        usd_spent=Decimal("0.43"),
+    )
+    b = video(other_user, "A red fox in the snow", os.urandom(2000), minutes_ago=2)  # same name
+    c = video(other_user, "Paper boat, rain; night", b"boat" * 100, model="video-01-live2d", minutes_ago=3)
+    archive = download(signed_in, [a, b, c])
+    assert archive.testzip() is None
+    day = a.created_at.strftime("%Y-%m-%d")
+    names = archive.namelist()
+    assert names == [
+        f"{day}_video-01_a-red-fox-in-the-snow.mp4",
+        f"{day}_video-01_a-red-fox-in-the-snow (2).mp4",
+        f"{c.created_at:%Y-%m-%d}_video-01-live2d_paper-boat-rain-night.mp4",
+        "index.csv",
+    ]
+    assert names[0] == a.download_name
+    assert archive.read(names[0]) == default_storage.open(a.video.name).read()
+    assert archive.read(names[2]) == b"boat" * 100
+    assert all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist())
+    rows = index(archive)
+    assert [r["file"] for r in rows] == names[:3]
+    assert rows[0]["prompt"] == "A red fox in the snow"
+    assert rows[0]["maker"] == "alice"
+    assert rows[1]["maker"] == "bob"
+    assert rows[2]["model"] == "video-01-live2d"
+    assert rows[0]["cost_usd"] == "0.43"
+    assert rows[0]["credits"] == "500"
+    assert rows[1]["cost_usd"] == ""
+    assert rows[1]["credits"] == ""
+    assert rows[0]["video"] == str(a.pk)
+    assert rows[0]["date"].startswith(day)
+
+
+def test_the_zip_follows_the_order_on_the_page(signed_in: Client, user):
+    old, new = video(user, "Old one", b"o", minutes_ago=9), video(user, "New one", b"n", minutes_ago=1)
+    assert download(signed_in, [old, new]).namelist() == [old.download_name, new.download_name, "index.csv"]
+    assert download(signed_in, [new, old]).namelist() == [new.download_name, old.download_name, "index.csv"]
+
+
+def test_only_ready_videos_go_in_and_none_ready_is_said_plainly(signed_in: Client, user):
+    done = video(user, "Done", b"x" * 10)
+    running = make(user, "Still going", state=State.RUNNING)
+    assert download(signed_in, [done, running]).namelist() == [done.download_name, "index.csv"]
+    response = signed_in.post(URL, {"ids": [running.pk], "next": "/gallery/"})
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "None of the selected videos is ready to download."
+    ]
+
+
+def closed_early(response: Any) -> None:
+    """What the server does when a client goes away: close the response (without the test
+    client's request_finished handler closing the test database's connection too)."""
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+
+def test_at_most_a_few_zips_stream_at_once_and_a_closed_one_frees_its_place(signed_in: Client, user):
+    gen = video(user, "Clip", b"x" * 10)
+    open_ones = []
+    for _ in range(zipdownload.ZIP_STREAMS_PER_PROCESS):
+        response = signed_in.post(URL, {"ids": [gen.pk]})
+        assert response.status_code == 200
+        open_ones.append(response)
+    refused = signed_in.post(URL, {"ids": [gen.pk], "next": "/gallery/"})
+    assert refused.status_code == 302
+    assert "Other zip downloads are being sent right now. Try again in a minute." in [
+        str(m) for m in get_messages(refused.wsgi_request)
+    ]
+    # One never read at all (the browser gave up) still gives its place back when closed.
+    closed_early(open_ones.pop())
+    again = signed_in.post(URL, {"ids": [gen.pk]})
+    assert again.status_code == 200
+    streams: list[Any] = [*open_ones, again]
+    for response in streams:
+        b"".join(response.streaming_content)
+        closed_early(response)
+
+
+def test_with_s3_the_videos_stream_from_the_bucket(signed_in: Client, user, bucket):  # noqa: F811
+    data = os.urandom(700 * 1024)  # more than one chunk
+    a = video(user, "From the bucket", data)
+    stored = bucket.keys()
+    assert a.video.name in stored
+    archive = download(signed_in, [a])
+    assert archive.read(a.download_name) == data
+    assert index(archive)[0]["file"] == a.download_name
+
+
+def test_unique_names_never_collide_even_with_a_numbered_name_taken():
+    class Row:
+        def __init__(self, name: str) -> None:
+            self.download_name = name
+
+    rows: Any = [Row("a.mp4"), Row("a (2).mp4"), Row("A.mp4"), Row("a.mp4")]
+    names = zipdownload.unique_names(rows)
+    assert len({n.lower() for n in names}) == 4
+    assert names[:2] == ["a.mp4", "a (2).mp4"]
+
+
+def test_a_video_whose_file_is_missing_or_mis_recorded_does_not_break_the_archive(signed_in: Client, user):
+    kept = video(user, "Kept", b"k" * 50, minutes_ago=1)
+    lost = video(user, "Lost", b"l" * 50, minutes_ago=2)
+    default_storage.delete(lost.video.name)
+    Generation.objects.filter(pk=kept.pk).update(video_size=7)  # a wrong record
+    archive = download(signed_in, [kept, lost])
+    assert archive.namelist() == [kept.download_name, "index.csv"]
+    assert archive.read(kept.download_name) == b"k" * 50
+
+
+@pytest.mark.parametrize("size", [0, 1])
+def test_a_video_without_a_recorded_size_is_measured_in_storage(signed_in: Client, user, size):
+    gen = video(user, "Unsized", b"y" * (size + 5))
+    Generation.objects.filter(pk=gen.pk).update(video_size=None)
+    gen.refresh_from_db()
+    assert download(signed_in, [gen]).read(gen.download_name) == b"y" * (size + 5)
