@@ -1,7 +1,8 @@
-"""The AI/ML API wire contract for MiniMax ``video-01`` and ``video-01-live2d``.
+"""The AI/ML API wire contract for the MiniMax video models in ``catalogue.py``.
 
-This is the only module that knows the upstream's endpoints, field names, statuses and
-error shapes. Everything it raises is an :class:`UpstreamError` that says what the caller
+This is the only module that speaks to the upstream: it builds requests from the catalogue's
+description of each model (route, field names, options) and knows the statuses and error
+shapes. Everything it raises is an :class:`UpstreamError` that says what the caller
 may do next:
 
 - :class:`Transient`: try again later. From ``create`` it also promises the job was
@@ -31,9 +32,10 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-from playground.videomodels import VideoModel, needs_first_frame
+from playground import catalogue
+from playground.catalogue import VideoModel, Wire
 
-MODELS: tuple[str, ...] = tuple(VideoModel.values)
+MODELS: tuple[str, ...] = catalogue.IDS
 
 # Demo mode mounts the stand-in in-process; the .invalid name can never resolve to a real host.
 DEMO_BASE_URL = "http://demo-upstream.invalid"
@@ -42,25 +44,6 @@ DEMO_API_KEY = "demo"
 MAX_RETRY_AFTER = 300.0
 _USER_AGENT = "video-playground/0.1"
 
-
-@dataclass(frozen=True)
-class _Route:
-    path: str
-    image_field: str
-    switch_field: str
-    id_fields: tuple[str, ...]
-
-
-# The two models live on different paths and name the same options differently.
-_ROUTES = {
-    "video-01": _Route("/v2/video/generations", "image_url", "enhance_prompt", ("id", "generation_id")),
-    "video-01-live2d": _Route(
-        "/v2/generate/video/minimax/generation",
-        "first_frame_image",
-        "prompt_optimizer",
-        ("generation_id", "id"),
-    ),
-}
 
 UNREACHABLE = "The video service could not be reached."
 BUSY = "The video service is busy right now."
@@ -107,6 +90,7 @@ class Accepted:
     raw_status: str
     usage: dict[str, Any] | None
     raw: dict[str, Any]
+    route: str = ""  # the catalogue's name of the route it was sent on; poll the same one
     trace: Trace | None = None
 
 
@@ -194,9 +178,12 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        routes: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
+        # Model id -> route name, for models the catalogue documents on more than one route.
+        self.routes = dict(routes or {})
         # Authorization goes on API calls only: this client also fetches videos from the CDN.
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -221,26 +208,52 @@ class Client:
 
     # --- Create ----------------------------------------------------------------------------
     def create(
-        self, *, model: str, prompt: str, enhance: bool, first_frame: str | None, client_request_id: str
+        self,
+        *,
+        model: str,
+        prompt: str,
+        enhance: bool,
+        first_frame: str | None,
+        client_request_id: str,
+        last_frame: str | None = None,
+        resolution: str | None = None,
+        duration: int | None = None,
     ) -> Accepted:
-        """Submit one generation; ``first_frame`` is a data URI (or a link), or None.
+        """Submit one generation; each frame is a data URI (or a link), or None.
 
+        ``resolution`` and ``duration`` (seconds) go only to models that take them; a request
+        the catalogue says the model cannot take is refused without calling the service.
         ``client_request_id`` goes out as X-Client-Request-Id, so a create whose answer is lost can
         be found again in the usage log. An id the service would silently drop is refused here.
         """
         if not _CLIENT_REQUEST_ID.fullmatch(client_request_id):
             raise ValueError(f"not a valid X-Client-Request-Id: {client_request_id!r}")
-        route = self._route(model)
-        payload = create_body(model=model, prompt=prompt, enhance=enhance, first_frame=first_frame)
-        if needs_first_frame(model) and first_frame is None:
-            raise Refused(
-                f"The {model} model needs a first frame image.",
-                f"create not sent: {route.image_field} is required for {model}",
-            )
-        where = f"POST {route.path}"
+        described = self._model(model)
+        route = self.route_name(model)
+        wire = described.wire_for(route)
+        ask = catalogue.Ask(
+            model,
+            first_frame=first_frame is not None,
+            last_frame=last_frame is not None,
+            resolution=resolution,
+            duration=duration,
+        )
+        if found := catalogue.problems(ask):
+            raise Refused(" ".join(found), f"create not sent: {'; '.join(found)}")
+        payload = create_body(
+            model=model,
+            prompt=prompt,
+            enhance=enhance,
+            first_frame=first_frame,
+            last_frame=last_frame,
+            resolution=resolution,
+            duration=duration,
+            route=route,
+        )
+        where = f"POST {wire.path}"
         try:
             response = self._http.post(
-                route.path,
+                wire.path,
                 json=payload,
                 headers={**self._api_headers(), "X-Client-Request-Id": client_request_id},
             )
@@ -257,7 +270,7 @@ class Client:
         status = response.status_code
         if 200 <= status < 300:
             body = _json_object(response)
-            upstream_id = _first_id(body, route.id_fields) if body is not None else None
+            upstream_id = _first_id(body, wire.id_fields) if body is not None else None
             if body is None or upstream_id is None:
                 raise self._ambiguous(
                     UNCONFIRMED,
@@ -270,6 +283,7 @@ class Client:
                 raw_status=raw_status if isinstance(raw_status, str) else "",
                 usage=_usage(body),
                 raw=body,
+                route=wire.name,
                 trace=_trace(response),
             )
         if status in {429, 408} or status in {500, 502, 503, 504}:
@@ -279,17 +293,18 @@ class Client:
             # already have taken the job.
             raise self._ambiguous(UNCONFIRMED, _status_detail(where, response), status)
         if 400 <= status < 500:
-            raise self._refusal(where, response, not_found=NO_SUCH_ENDPOINT)
+            raise self._refusal(where, response, not_found=_not_found_on(described, wire))
         raise self._refused(UNEXPECTED, _status_detail(where, response), status)
 
     # --- Poll ------------------------------------------------------------------------------
-    def poll(self, *, model: str, upstream_id: str) -> Progress:
-        route = self._route(model)
-        where = f"GET {route.path}"
+    def poll(self, *, model: str, upstream_id: str, route: str | None = None) -> Progress:
+        """Ask how a job stands, on the route it was created on (None: this client's route)."""
+        wire = self._model(model).wire_for(route or self.route_name(model))
+        where = f"GET {wire.path}"
         try:
             # As a query parameter the id is always encoded, whatever characters it holds.
             response = self._http.get(
-                route.path, params={"generation_id": upstream_id}, headers=self._api_headers()
+                wire.path, params={"generation_id": upstream_id}, headers=self._api_headers()
             )
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
@@ -334,7 +349,7 @@ class Client:
         params: list[tuple[str, str | int | float | bool | None]] = [
             ("start", _iso_utc(start)),
             ("end", _iso_utc(end)),
-            ("model", f"minimax/{model}"),
+            ("model", catalogue.usage_log_name(model)),
             ("limit", str(limit)),
             ("offset", str(offset)),
         ]
@@ -417,11 +432,17 @@ class Client:
         return written
 
     # --- Helpers ---------------------------------------------------------------------------
-    def _route(self, model: str) -> _Route:
-        route = _ROUTES.get(model)
-        if route is None:
+    def _model(self, model: str) -> VideoModel:
+        described = catalogue.get(model)
+        if described is None:
             raise Refused(f"The model {model!r} is not available here.", f"unknown model {model!r}")
-        return route
+        return described
+
+    def route_name(self, model: str) -> str:
+        """The route this client sends `model` on: its configured one, or the catalogue's default."""
+        described = self._model(model)
+        chosen = self.routes.get(model, described.default_route)
+        return chosen if chosen in described.routes else described.default_route
 
     def _api_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
@@ -473,23 +494,65 @@ class Client:
         )
 
 
-def create_body(*, model: str, prompt: str, enhance: bool, first_frame: str | None) -> dict[str, Any]:
-    """The JSON body of a create request for `model` (the two models name the same options differently)."""
-    route = _ROUTES[model]
-    body: dict[str, Any] = {"model": model, "prompt": prompt, route.switch_field: enhance}
+def create_body(
+    *,
+    model: str,
+    prompt: str,
+    enhance: bool,
+    first_frame: str | None,
+    last_frame: str | None = None,
+    resolution: str | None = None,
+    duration: int | None = None,
+    route: str | None = None,
+) -> dict[str, Any]:
+    """The JSON body of a create request for `model`, in the field names of its route.
+
+    Options the model does not take are left out (the client refuses them before this).
+    """
+    described = catalogue.BY_ID[model]
+    wire = described.wire_for(route)
+    body: dict[str, Any] = {"model": model, wire.prompt: prompt, wire.enhance: enhance}
     if first_frame is not None:
-        body[route.image_field] = first_frame
+        body[wire.first_frame] = first_frame
+    if last_frame is not None and wire.last_frame:
+        body[wire.last_frame] = last_frame
+    if resolution is not None and wire.resolution and described.takes_resolution:
+        body[wire.resolution] = resolution
+    if duration is not None and wire.duration and described.takes_duration:
+        body[wire.duration] = duration
     return body
 
 
-def endpoint(model: str) -> str:
-    """The path that both creates and polls generations of `model`."""
-    return _ROUTES[model].path
+def endpoint(model: str, route: str | None = None) -> str:
+    """The path that both creates and polls generations of `model` on `route`."""
+    return catalogue.BY_ID[model].wire_for(route).path
 
 
-def id_field(model: str) -> str:
-    """Where a create answer for `model` puts the generation id."""
-    return _ROUTES[model].id_fields[0]
+def id_field(model: str, route: str | None = None) -> str:
+    """Where a create answer for `model` on `route` puts the generation id."""
+    return catalogue.BY_ID[model].wire_for(route).id_fields[0]
+
+
+def configured_routes() -> dict[str, str]:
+    """Model id -> route name from the settings the catalogue names (e.g. LIVE2D_ROUTE)."""
+    return {
+        model.id: str(getattr(settings, model.route_setting))
+        for model in catalogue.MODELS
+        if model.route_setting and hasattr(settings, model.route_setting)
+    }
+
+
+def _not_found_on(model: VideoModel, wire: Wire) -> str:
+    """A 404 on create: the address is wrong for this model; say which setting picks another."""
+    others = [other for name, other in model.routes.items() if name != wire.name]
+    if not model.route_setting or not others:
+        return NO_SUCH_ENDPOINT
+    other = others[0]
+    return (
+        f"The video service answered “not found” for {model.id} on its {wire.name} address "
+        f"({wire.path}), so it no longer takes {model.id} there. Set {model.route_setting}={other.name} "
+        f"to send it to the {other.name} address ({other.path}) instead."
+    )
 
 
 def client_from_settings() -> Client:
@@ -504,8 +567,14 @@ def client_from_settings() -> Client:
             DEMO_API_KEY,
             transport=httpx.WSGITransport(app=app),
             timeout=settings.AIMLAPI_TIMEOUT,
+            routes=configured_routes(),
         )
-    return Client(settings.AIMLAPI_BASE_URL, settings.AIMLAPI_KEY, timeout=settings.AIMLAPI_TIMEOUT)
+    return Client(
+        settings.AIMLAPI_BASE_URL,
+        settings.AIMLAPI_KEY,
+        timeout=settings.AIMLAPI_TIMEOUT,
+        routes=configured_routes(),
+    )
 
 
 def valid_client_request_id(value: str) -> bool:

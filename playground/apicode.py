@@ -18,6 +18,7 @@ from playground.models import Generation
 
 KEY_PLACEHOLDER = "<YOUR_AIMLAPI_KEY>"
 IMAGE_PLACEHOLDER = "https://example.com/your-first-frame.jpg"
+LAST_IMAGE_PLACEHOLDER = "https://example.com/your-last-frame.jpg"
 PUBLIC_BASE_URL = "https://api.aimlapi.com"
 
 
@@ -33,17 +34,23 @@ def base_url() -> str:
 
 
 def for_generation(gen: Generation) -> ApiCode:
+    # The route the job went out on; one not sent yet goes out on the configured one.
+    route = gen.upstream_route or aimlapi.configured_routes().get(gen.model)
     body = aimlapi.create_body(
         model=gen.model,
         prompt=gen.prompt,
         enhance=gen.enhance_prompt,
         first_frame=IMAGE_PLACEHOLDER if gen.first_frame else None,
+        last_frame=LAST_IMAGE_PLACEHOLDER if gen.end_frame else None,
+        resolution=gen.resolution or None,
+        duration=gen.duration_seconds,
+        route=route,
     )
-    url = base_url() + aimlapi.endpoint(gen.model)
-    id_field = aimlapi.id_field(gen.model)
+    url = base_url() + aimlapi.endpoint(gen.model, route)
+    id_field = aimlapi.id_field(gen.model, route)
     image_note = (
         "# Put a link to your image (or a data:image/...;base64,... URI) where the example link is.\n"
-        if gen.first_frame
+        if gen.first_frame or gen.end_frame
         else ""
     )
     python = f'''import time

@@ -13,12 +13,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from playground import batches, budgets, continuation, imagefix, images, linkfetch
+from playground import batches, budgets, catalogue, continuation, imagefix, images, linkfetch
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
     MODEL_DESCRIPTIONS,
-    MODELS_NEEDING_FIRST_FRAME,
     Batch,
     Generation,
 )
@@ -26,6 +25,20 @@ from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
 from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel
 
+PROMPT_MAX = 2000
+# Where the form puts a catalogue refusal, by the catalogue's option names.
+_FIELD_OF_OPTION = {
+    "model": "model",
+    "first_frame": "first_frame",
+    "last_frame": "last_frame",
+    "resolution": "resolution",
+    "duration": "duration_seconds",
+}
+_RESOLUTIONS = sorted(
+    {r for m in catalogue.MODELS if m.takes_resolution for r in m.resolutions},
+    key=lambda r: catalogue.RESOLUTION_SIZES[r][1],
+)
+_DURATIONS = sorted({d for m in catalogue.MODELS if m.takes_duration for d in m.durations})
 PROMPT_MAX = PROMPT_MAX_CHARS
 LINK_MAX = 2000
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
@@ -82,6 +95,37 @@ class GenerateForm(forms.Form):
     continue_from = forms.IntegerField(required=False, widget=forms.HiddenInput)
     # A picture fixed with one of the one-click fixes ("<staging id>:<fix>"), owned by this session.
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    # Only for the models that take them (catalogue.py); left out, the model's default is used.
+    resolution = forms.ChoiceField(
+        label="Resolution",
+        required=False,
+        choices=[(r, f"{r} ({'×'.join(map(str, catalogue.RESOLUTION_SIZES[r]))})") for r in _RESOLUTIONS],
+        widget=forms.RadioSelect,
+    )
+    duration_seconds = forms.TypedChoiceField(
+        label="Length",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[(str(d), f"{d} seconds") for d in _DURATIONS],
+        widget=forms.RadioSelect,
+    )
+    last_frame = forms.FileField(
+        label="Last-frame image",
+        required=False,
+        help_text="The video ends on this picture. Same rules as the first frame.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png"}),
+    )
+    last_frame_link = forms.CharField(
+        label="Last-frame link",
+        required=False,
+        max_length=2000,
+        help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
+        widget=forms.URLInput(attrs={"placeholder": "https://…/last.jpg", "inputmode": "url"}),
+    )
+    reuse_last_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    drop_reused_last_frame = forms.BooleanField(label="Don't use this last frame", required=False)
+    staged_last_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     takes = forms.IntegerField(
         label="Takes",
         initial=1,
@@ -112,19 +156,39 @@ class GenerateForm(forms.Form):
         self.staging = staging
         self.upload_too_large = upload_too_large
         self.offer: Offer | None = None  # fixes for a refused picture, when some would mend it
-        self.refused: tuple[str, bytes, list[str]] | None = None  # (field, bytes, sentences)
+        # slot -> (field, bytes, sentences) of a refused picture, for offer_fixes()
+        self.refused: dict[str, tuple[str, bytes, list[str]]] = {}
+        self.last_offer: Offer | None = None  # the same for the last frame
+        if not self.is_bound:
+            # The page starts with the chosen model's own defaults ticked.
+            model = self.chosen_model()
+            if self.initial.get("resolution") is None and "resolution" in model.options:
+                self.initial["resolution"] = model.default_resolution
+            if self.initial.get("duration_seconds") is None and "duration" in model.options:
+                self.initial["duration_seconds"] = model.default_duration
         self.fields["takes"].widget.attrs["max"] = settings.MAX_TAKES
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
 
+    def chosen_model(self) -> catalogue.VideoModel:
+        """The model the page shows fields for (the default one if the choice is unknown)."""
+        return catalogue.get(str(self["model"].value() or "")) or catalogue.MODELS[0]
+
     def reused_generation(self) -> Generation | None:
         """The generation whose first frame this form carries, if any."""
-        value = self["reuse_first_frame"].value()
-        if not value or (self.is_bound and self["drop_reused_first_frame"].value()):
+        return self._reused("reuse_first_frame", "drop_reused_first_frame", "first_frame")
+
+    def reused_last_generation(self) -> Generation | None:
+        """The generation whose last frame this form carries, if any."""
+        return self._reused("reuse_last_frame", "drop_reused_last_frame", "end_frame")
+
+    def _reused(self, field: str, drop: str, column: str) -> Generation | None:
+        value = self[field].value()
+        if not value or (self.is_bound and self[drop].value()):
             return None
         try:
-            return Generation.objects.filter(pk=int(value)).exclude(first_frame="").first()
+            return Generation.objects.filter(pk=int(value)).exclude(**{column: ""}).first()
         except (TypeError, ValueError):
             return None
 
@@ -245,15 +309,10 @@ class GenerateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        cleaned["checked_image"] = None
+        cleaned["checked_image"] = cleaned["checked_last_image"] = None
         if not self._check_limits():
             return cleaned
         uploads, links = self._given_pictures()
-        if len(uploads) + len(links) > 1 and not (uploads and links):
-            self._check_several(uploads, links)
-            return cleaned
-        upload = uploads[0] if uploads else None
-        link = links[0] if links else ""
         if self.upload_too_large:
             size = self.upload_too_large.request_bytes
             # Only name a size when the request makes it clear; just over 20 MB reads better as "larger".
@@ -264,40 +323,90 @@ class GenerateForm(forms.Form):
             )
             self.add_error("first_frame", f"This file is {about}. The largest image we can send is 20 MB.")
             return cleaned
-        reused = self.reused_generation()
-        continued = self.continued_generation()
-        staged = (cleaned.get("staged_first_frame") or "").strip()
-        # Still a continuation if its frame (or a fix of it) is used, not another picture.
-        cleaned["continues"] = continued if continued and not (upload or link) else None
+        if not self._check_options(cleaned):
+            return cleaned
+        if len(uploads) + len(links) > 1 and not (uploads and links):
+            self._check_several(uploads, links)
+        else:
+            self._check_frame(cleaned, "first_frame")
+        # A batch's takes all end on the same last frame.
+        if "last_frame" in (catalogue.get(cleaned.get("model") or "") or catalogue.MODELS[0]).options:
+            self._check_frame(cleaned, "last_frame")
+        return cleaned
+
+    def _given(self, cleaned: dict[str, Any], slot: str) -> bool:
+        """Whether the form carries a picture for `slot` ("first_frame" or "last_frame")."""
+        link_field, staged, reuse, drop = _SLOT_FIELDS[slot]
+        reused = cleaned.get(reuse) and not cleaned.get(drop)
+        return bool(
+            cleaned.get(slot)
+            or (cleaned.get(link_field) or "").strip()
+            or (cleaned.get(staged) or "").strip()
+            or reused
+            # Continuing a video starts from its last frame.
+            or (slot == "first_frame" and self.continued_generation() is not None)
+        )
+
+    def _check_options(self, cleaned: dict[str, Any]) -> bool:
+        """The catalogue's rules for the chosen model; False (with errors by the fields) if broken.
+
+        A field the model does not take is refused rather than dropped, so a hand-made request
+        never learns that it was ignored; the page only ever sends the fields the model takes.
+        """
+        model = cleaned.get("model")
+        if not model:
+            return False
+        ask = catalogue.Ask(
+            model,
+            first_frame=self._given(cleaned, "first_frame"),
+            last_frame=self._given(cleaned, "last_frame"),
+            resolution=cleaned.get("resolution") or None,
+            duration=cleaned.get("duration_seconds"),
+        )
+        found = catalogue.refusals(ask)
+        taken = described.options if (described := catalogue.get(model)) else frozenset()
+        for option, sentence in found:
+            # A field the model does not take is not on its page: say it above the form.
+            shown = option in taken or option in {"model", "first_frame"}
+            self.add_error(_FIELD_OF_OPTION[option] if shown else None, sentence)
+        return not found
+
+    def _check_frame(self, cleaned: dict[str, Any], slot: str) -> None:
+        """Check the picture given for `slot` the one way it was given, into checked_<slot>."""
+        link_field, staged_field, _, _ = _SLOT_FIELDS[slot]
+        cleaned[_CHECKED[slot]] = None
+        upload = cleaned.get(slot)
+        if isinstance(upload, list):  # the first-frame field takes several files for a batch
+            upload = upload[0] if upload else None
+        lines = [line.strip() for line in (cleaned.get(link_field) or "").splitlines() if line.strip()]
+        link = lines[0] if lines else ""
+        staged = (cleaned.get(staged_field) or "").strip()
+        reused = self.reused_generation() if slot == "first_frame" else self.reused_last_generation()
+        picture = "first frame" if slot == "first_frame" else "last frame"
+        continued = self.continued_generation() if slot == "first_frame" else None
+        if slot == "first_frame":
+            # Still a continuation if its frame (or a fix of it) is used, not another picture.
+            cleaned["continues"] = continued if continued and not (upload or link) else None
         if upload and link:
-            self.add_error("image_link", "Give either an image file or an image link, not both.")
+            self.add_error(link_field, "Give either an image file or an image link, not both.")
         elif upload:
-            self._check("first_frame", lambda: images.read_capped(upload))
+            self._check(slot, lambda: images.read_capped(upload), slot=slot)
         elif link:
-            self._check("image_link", lambda: linkfetch.fetch_image(link))
+            self._check(link_field, lambda: linkfetch.fetch_image(link), slot=slot)
         elif staged:
             checked = self.staging.checked(staged) if self.staging else None
             if checked is None:
-                self.add_error(
-                    "first_frame", "That fixed picture is no longer available. Choose the picture again."
-                )
-            cleaned["checked_image"] = checked
+                self.add_error(slot, "That fixed picture is no longer available. Choose the picture again.")
+            cleaned[_CHECKED[slot]] = checked
         elif continued:
             self._check("first_frame", lambda: _read_last_frame(continued))
         elif reused:
-            self._check("first_frame", lambda: _read_stored(reused.first_frame.name))
-        elif cleaned.get("reuse_first_frame") and not cleaned.get("drop_reused_first_frame"):
-            self.add_error(
-                "first_frame", "That first frame is no longer available. Choose a picture instead."
-            )
-        elif cleaned.get("model") in MODELS_NEEDING_FIRST_FRAME:
-            self.add_error(
-                "first_frame",
-                f"{cleaned['model']} needs a first-frame image: choose a file or give an image link.",
-            )
-        return cleaned
+            name = getattr(reused, "first_frame" if slot == "first_frame" else "end_frame").name
+            self._check(slot, lambda: _read_stored(name), slot=slot)
+        elif cleaned.get(_SLOT_FIELDS[slot][2]) and not cleaned.get(_SLOT_FIELDS[slot][3]):
+            self.add_error(slot, f"That {picture} is no longer available. Choose a picture instead.")
 
-    def _check(self, field: str, read: Callable[[], bytes]) -> None:
+    def _check(self, field: str, read: Callable[[], bytes], *, slot: str = "first_frame") -> None:
         try:
             data = read()
         except images.ImageRejected as exc:
@@ -307,21 +416,26 @@ class GenerateForm(forms.Form):
             self._refuse(field, [exc.message])
             return
         try:
-            self.cleaned_data["checked_image"] = images.check_image(data)
+            self.cleaned_data[_CHECKED[slot]] = images.check_image(data)
         except images.ImageRejected as exc:
             self._refuse(field, exc.messages)
             # Kept for offer_fixes(), which stages it after is_valid(): clean() writes nothing.
-            self.refused = (field, data, exc.messages)
+            self.refused[slot] = (field, data, exc.messages)
 
     def offer_fixes(self) -> None:
-        """After is_valid() said no: stage a refused picture that some fix would mend."""
-        if self.refused is None or self.staging is None:
+        """After is_valid() said no: stage each refused picture (first, last frame) some fix would mend."""
+        if self.staging is None:
             return
-        field, data, messages = self.refused
-        try:
-            self.offer = self.staging.offer(data, messages)
-        except imagefix.FixerBusy as busy:
-            self._refuse(field, busy.messages)
+        for slot, (field, data, messages) in self.refused.items():
+            try:
+                offer = self.staging.offer(data, messages)
+            except imagefix.FixerBusy as busy:
+                self._refuse(field, busy.messages)
+                continue
+            if slot == "first_frame":
+                self.offer = offer
+            else:
+                self.last_offer = offer
 
     def _refuse(self, field: str, messages: list[str]) -> None:
         for message in messages:
@@ -343,6 +457,7 @@ class GenerateForm(forms.Form):
         """
         data = self.cleaned_data
         single: images.CheckedImage | None = data["checked_image"]
+        last: images.CheckedImage | None = data.get("checked_last_image")
         link = (data.get("image_link") or "").strip()
         pictures: list[tuple[images.CheckedImage | None, str]] = data.get("checked_images") or [
             (single, link)
@@ -351,6 +466,7 @@ class GenerateForm(forms.Form):
         plan = [picture for picture in pictures for _ in range(takes)]
         # One stored copy per take: deleting one take deletes its own file, never another's.
         names = [_store_first_frame(checked) if checked else "" for checked, _ in plan]
+        last_names = [_store_first_frame(last) if last else "" for _ in plan]
         try:
             with transaction.atomic():
                 # Two tabs submitting at once must not both squeeze under the allowance: lock
@@ -383,6 +499,13 @@ class GenerateForm(forms.Form):
                         first_frame_width=checked.width if checked else None,
                         first_frame_height=checked.height if checked else None,
                         source_link=source,
+                        end_frame=last_names[i],
+                        end_frame_sha256=last.sha256 if last else "",
+                        end_frame_width=last.width if last else None,
+                        end_frame_height=last.height if last else None,
+                        end_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
+                        resolution=self._option(data, "resolution") or "",
+                        duration_seconds=self._option(data, "duration"),
                         continues=data.get("continues"),
                     )
                     for i, (checked, source) in enumerate(plan)
@@ -391,16 +514,37 @@ class GenerateForm(forms.Form):
                     gen.save()
                 return made[0]
         except _OverLimit:
-            _delete_stored(names)
+            _delete_stored(names + last_names)
             return None
         except IntegrityError:
             # Two copies of the same form raced past the view's check; the first one won.
-            _delete_stored(names)
+            _delete_stored(names + last_names)
             return Generation.objects.get(submission_token=data["submission_token"], created_by=self.user)
+
+    @staticmethod
+    def _option(data: dict[str, Any], option: str) -> Any:
+        """The chosen value, or the model's default, for a model that takes `option`; else None.
+
+        Storing the default makes the row say exactly what was asked for (Remix, API code).
+        """
+        model = catalogue.BY_ID[data["model"]]
+        if option not in model.options:
+            return None
+        if option == "resolution":
+            return data.get("resolution") or model.default_resolution
+        return data.get("duration_seconds") or model.default_duration
 
 
 class _OverLimit(Exception):
     pass
+
+
+# Per picture slot: (link field, staged-fix field, reused-generation field, "don't reuse" field).
+_SLOT_FIELDS = {
+    "first_frame": ("image_link", "staged_first_frame", "reuse_first_frame", "drop_reused_first_frame"),
+    "last_frame": ("last_frame_link", "staged_last_frame", "reuse_last_frame", "drop_reused_last_frame"),
+}
+_CHECKED = {"first_frame": "checked_image", "last_frame": "checked_last_image"}
 
 
 def _store_first_frame(checked: images.CheckedImage) -> str:
@@ -448,6 +592,9 @@ def remix_initial(source: Generation) -> dict[str, Any]:
         "prompt": source.prompt,
         "enhance_prompt": source.enhance_prompt,
         "reuse_first_frame": source.pk if source.first_frame else None,
+        "reuse_last_frame": source.pk if source.end_frame else None,
+        "resolution": source.resolution or None,
+        "duration_seconds": source.duration_seconds,
     }
 
 
@@ -458,5 +605,7 @@ def initial_from_post(post: Any) -> dict[str, Any]:
         "model": post.get("model") or DEFAULT_MODEL,
         "prompt": post.get("prompt", ""),
         "enhance_prompt": bool(post.get("enhance_prompt")),
+        "resolution": post.get("resolution") or None,
+        "duration_seconds": post.get("duration_seconds") or None,
         "continue_from": post.get("continue_from") or None,
     }

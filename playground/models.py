@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from playground import catalogue
 from playground.videomodels import TRAITS, VideoModel
 
 if TYPE_CHECKING:
@@ -237,6 +238,17 @@ class Generation(models.Model):
     # Set from the check when the frame is stored, so the worker never guesses it from the name.
     first_frame_type = models.CharField(max_length=20, blank=True)
     source_link = models.URLField(max_length=2000, blank=True, help_text="The image link the user gave.")
+    # The last-frame image asked for, for the models that take one (catalogue.py; not to be
+    # confused with last_frame below, a still taken from the finished video); and the options.
+    end_frame = models.FileField(blank=True, max_length=300)
+    end_frame_sha256 = models.CharField(max_length=64, blank=True)
+    end_frame_width = models.PositiveIntegerField(null=True, blank=True)
+    end_frame_height = models.PositiveIntegerField(null=True, blank=True)
+    end_frame_link = models.URLField(
+        max_length=2000, blank=True, help_text="The last-frame image link the user gave."
+    )
+    resolution = models.CharField(max_length=16, blank=True)
+    duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
     # Continue: this video starts from the last frame of that one (playground/continuation.py).
     continues = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
@@ -267,6 +279,9 @@ class Generation(models.Model):
 
     # Upstream facts, as received.
     upstream_id = models.CharField(max_length=200, blank=True)
+    upstream_route = models.CharField(
+        max_length=16, blank=True, help_text="The catalogue's route the job was sent on (polled on it too)."
+    )
     upstream_status = models.CharField(max_length=64, blank=True)
     upstream_error = models.TextField(blank=True)
     upstream_usage = models.JSONField(null=True, blank=True)
@@ -399,6 +414,25 @@ class Generation(models.Model):
         # Rows stored before the type was kept: their names were always made from the check.
         return "image/png" if self.first_frame.name.lower().endswith(".png") else "image/jpeg"
 
+    @property
+    def end_frame_mime(self) -> str:
+        return "image/png" if self.end_frame.name.lower().endswith(".png") else "image/jpeg"
+
+    @property
+    def described(self) -> catalogue.VideoModel | None:
+        return catalogue.get(self.model)
+
+    @property
+    def length_seconds(self) -> int | None:
+        """The length asked for, or the model's only one."""
+        model = self.described
+        return self.duration_seconds or (model.default_duration if model else None)
+
+    @property
+    def resolution_name(self) -> str:
+        model = self.described
+        return self.resolution or (model.default_resolution if model else "")
+
     # --- Transitions ------------------------------------------------------------------------
     def _move(self, owner: str, to: str | None = None, *, keep_lease: bool = False, **fields: Any) -> bool:
         """Write `fields` (and the new state) if `owner` still holds this row; False if it lost it.
@@ -511,6 +545,7 @@ class Generation(models.Model):
             owner,
             State.RUNNING,
             upstream_id=accepted.upstream_id,
+            upstream_route=accepted.route,
             upstream_status=accepted.raw_status,
             submitted_at=timezone.now(),
             next_attempt_at=next_poll_at,

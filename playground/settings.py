@@ -14,6 +14,8 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from playground import catalogue as _catalogue  # plain data, no Django: safe to read here
+
 # Lets classes such as ModelAdmin[Generation] be subscripted at run time, as the type stubs expect.
 django_stubs_ext.monkeypatch()
 
@@ -93,6 +95,12 @@ if urlsplit(AIMLAPI_BASE_URL).scheme not in {"http", "https"} or not urlsplit(AI
 DEMO_UPSTREAM_DIR = VAR_DIR / "demo-upstream"
 # Seconds to wait for the upstream to answer one request (connecting has its own, shorter limit).
 AIMLAPI_TIMEOUT = env_number("AIMLAPI_TIMEOUT", 60, minimum=1)
+
+# video-01-live2d is documented on two routes: the seed's vendor route ("legacy", the default)
+# and the universal route ("universal"); catalogue.py names their paths and fields.
+LIVE2D_ROUTE = env_str("LIVE2D_ROUTE", "legacy").lower()
+if LIVE2D_ROUTE not in {"legacy", "universal"}:
+    raise ImproperlyConfigured(f"LIVE2D_ROUTE must be legacy or universal (got {LIVE2D_ROUTE!r}).")
 
 # Seconds between status checks of one job. The upstream docs poll every 10-15 s;
 # only the create call is charged, so this is about being polite, not cost.
@@ -180,9 +188,8 @@ def env_prices(name: str, defaults: dict[str, Decimal]) -> dict[str, Decimal]:
 MONTHLY_BUDGET_USD = env_dollars("MONTHLY_BUDGET_USD", "25.00")
 TEAM_MONTHLY_BUDGET_USD = env_dollars("TEAM_MONTHLY_BUDGET_USD", None)
 # The estimate when no cost has been seen yet for a model (the service's list price).
-VIDEO_PRICES_USD = env_prices(
-    "VIDEO_PRICES_USD", {"video-01": Decimal("0.43"), "video-01-live2d": Decimal("0.56")}
-)
+# The defaults are the catalogue's estimates (playground/catalogue.py), one per model.
+VIDEO_PRICES_USD = env_prices("VIDEO_PRICES_USD", {model.id: model.price_usd for model in _catalogue.MODELS})
 # The estimate is the average of this many most recent known costs for the model.
 ESTIMATE_FROM_LAST = env_int("ESTIMATE_FROM_LAST", 20, minimum=1)
 

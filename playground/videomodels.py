@@ -1,9 +1,9 @@
-"""The video models this app offers, with what is true of each whatever endpoint serves it.
+"""The video models as one Django ``TextChoices``, for fields, radios and filters.
 
-One home for the names: the Generation field's choices, the form's radios and their sentences,
-the gallery filter and the client's "needs a first frame" guard all read them from here.
-Which URL and JSON field each model uses is the upstream's business and stays in aimlapi.py.
-The stand-in (demo/upstream.py) keeps its own copy on purpose: it plays the service.
+Everything about a model (route, field names, options, defaults, its sentence) lives in
+catalogue.py, which has no Django in it so the stand-in can read it too. This module only gives
+those ids a ``TextChoices`` and the few traits older code reads by name; a model added to the
+catalogue but not here (or the other way round) stops the app at import.
 """
 
 from __future__ import annotations
@@ -12,13 +12,24 @@ from dataclasses import dataclass
 
 from django.db import models
 
-# The upstream's own limit on a prompt (both models); the form and its counter use this number.
+from playground import catalogue
+
+# The upstream's own limit on a prompt (every model); the form and its counter use this number.
 PROMPT_MAX_CHARS = 2000
 
 
 class VideoModel(models.TextChoices):
     VIDEO_01 = "video-01", "video-01"
     VIDEO_01_LIVE2D = "video-01-live2d", "video-01-live2d"
+    HAILUO_02 = "minimax/hailuo-02", "minimax/hailuo-02"
+    HAILUO_2_3 = "minimax/hailuo-2.3", "minimax/hailuo-2.3"
+    HAILUO_2_3_FAST = "minimax/hailuo-2.3-fast", "minimax/hailuo-2.3-fast"
+
+
+if tuple(VideoModel.values) != catalogue.IDS:
+    raise RuntimeError(
+        f"videomodels.VideoModel {VideoModel.values} and catalogue.MODELS {list(catalogue.IDS)} differ."
+    )
 
 
 @dataclass(frozen=True)
@@ -28,14 +39,8 @@ class Traits:
 
 
 TRAITS: dict[VideoModel, Traits] = {
-    VideoModel.VIDEO_01: Traits(
-        "A cinematic 6-second clip from your prompt. A first-frame image is optional.",
-        needs_first_frame=False,
-    ),
-    VideoModel.VIDEO_01_LIVE2D: Traits(
-        "Brings a still picture to life, Live2D style. Needs a first-frame image.",
-        needs_first_frame=True,
-    ),
+    VideoModel(model.id): Traits(model.description, needs_first_frame=model.first_frame == "required")
+    for model in catalogue.MODELS
 }
 DEFAULT_MODEL = VideoModel.VIDEO_01
 

@@ -21,6 +21,7 @@ from playground import (
     archive,
     batches,
     budgets,
+    catalogue,
     imagefix,
     images,
     linkfetch,
@@ -85,7 +86,13 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         if "continue_from" in initial:
             return _generate_page(request, form, continue_problems=form.check_continued(staging))
     token = form["staged_first_frame"].value() if form.is_bound else ""
-    return _generate_page(request, form, chosen=staging.chosen(token) if token else None)
+    last_token = form["staged_last_frame"].value() if form.is_bound else ""
+    return _generate_page(
+        request,
+        form,
+        chosen=staging.chosen(token) if token else None,
+        last_chosen=staging.chosen(last_token) if last_token else None,
+    )
 
 
 def _landing(gen: Generation) -> str:
@@ -100,12 +107,17 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
     context = {
         "form": form,
         "reused": form.reused_generation(),
+        "reused_last": form.reused_last_generation(),
         "continued": form.continued_generation(),
         "allowance": allowance,
         "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
         "budget": budgets.person_budget(request.user),
         "estimates": budgets.estimates(),
         "offer": form.offer,
+        "last_offer": form.last_offer,
+        # Which fields each model takes, for the page's script (catalogue.py is the one source).
+        "models": catalogue.browser_data(),
+        "chosen_model": form.chosen_model(),
         # The browser checks the same limits before uploading; the server stays the judge.
         "rules": imagefix.browser_rules(),
         "presets": presets.team_presets(),
@@ -119,9 +131,13 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A one-click fix was chosen: make it, then show the form again with the fixed picture.
 
     Its own URL: the "Use this" buttons post here (formaction= without JavaScript, hx-post with).
+    The last frame's fix buttons carry their own name, so its choice also works without JavaScript.
     """
     staging = Staging(request.user)
-    staged_id, _, key = request.POST.get("apply_fix", "").partition(":")
+    slot = "last_frame" if request.POST.get("apply_last_fix") else "first_frame"
+    staged_id, _, key = request.POST.get(
+        "apply_last_fix" if slot == "last_frame" else "apply_fix", ""
+    ).partition(":")
     chosen = None
     problem = ""
     if staging.owns(staged_id):
@@ -132,9 +148,20 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     else:
         problem = "That picture is no longer waiting to be fixed. Choose it again."
     if request.htmx:
-        return render(request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem})
+        return render(
+            request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem, "slot": slot}
+        )
     form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
+    if slot == "last_frame":
+        return _generate_page(request, form, last_chosen=chosen, last_problem=problem)
     return _generate_page(request, form, chosen=chosen, problem=problem)
+
+
+def _slot(request: HttpRequest) -> str:
+    """Which picture a check is for: the last frame when that is what was sent."""
+    return (
+        "last_frame" if "last_frame" in request.FILES or "last_frame_link" in request.POST else "first_frame"
+    )
 
 
 @require_POST
@@ -142,9 +169,10 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
 def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Check a picked file or a link on the server and offer fixes, before the form is sent."""
     staging = Staging(request.user)
-    upload = request.FILES.get("first_frame")
-    link = request.POST.get("image_link", "").strip()
-    context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None}
+    slot = _slot(request)
+    upload = request.FILES.get(slot)
+    link = request.POST.get("image_link" if slot == "first_frame" else "last_frame_link", "").strip()
+    context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None, "slot": slot}
     try:
         if uploads.too_large(request):
             raise images.ImageRejected(
@@ -296,7 +324,13 @@ def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if not gen.can_be_deleted_by(request.user):
         raise PermissionDenied("Only the person who made this video, or an admin, can delete it.")
     if request.method == "POST":
-        files = (gen.first_frame.name, gen.video.name, gen.poster.name, gen.last_frame.name)
+        files = (
+            gen.first_frame.name,
+            gen.end_frame.name,
+            gen.video.name,
+            gen.poster.name,
+            gen.last_frame.name,
+        )
         gen.delete()
         # Files go after the row: a crash in between leaves an orphan file for `orphans`
         # to find, never a row pointing at a missing file.

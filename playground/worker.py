@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
@@ -314,6 +315,7 @@ class Worker:
                 enhance=gen.enhance_prompt,
                 first_frame=first_frame,
                 client_request_id=gen.client_request_id,
+                **self._options(gen),
             )
         except Transient as exc:
             delay = self.gate.failure(exc.retry_after)
@@ -393,7 +395,9 @@ class Worker:
 
     def _poll(self, gen: Generation) -> None:
         try:
-            progress = self.client.poll(model=gen.model, upstream_id=gen.upstream_id)
+            progress = self.client.poll(
+                model=gen.model, upstream_id=gen.upstream_id, route=gen.upstream_route or None
+            )
         except Transient as exc:
             delay = self.gate.failure(exc.retry_after)
             if self._past_deadline(gen):
@@ -475,7 +479,9 @@ class Worker:
     def _refresh_link(self, gen: Generation) -> bool:
         """Poll again for a fresh signed link; True if the row now holds one (lease kept)."""
         try:
-            progress = self.client.poll(model=gen.model, upstream_id=gen.upstream_id)
+            progress = self.client.poll(
+                model=gen.model, upstream_id=gen.upstream_id, route=gen.upstream_route or None
+            )
         except Transient as exc:
             gen.note_trouble(self.name, TROUBLE, retry_at=self._in(self.gate.failure(exc.retry_after)))
             return False
@@ -505,6 +511,19 @@ class Worker:
         with gen.first_frame.open("rb") as f:
             data = f.read()
         return f"data:{gen.first_frame_mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+    def _options(self, gen: Generation) -> dict[str, Any]:
+        """The create's options beyond the first frame: only those the row holds."""
+        options: dict[str, Any] = {}
+        if gen.end_frame:
+            with gen.end_frame.open("rb") as f:
+                data = base64.b64encode(f.read()).decode("ascii")
+            options["last_frame"] = f"data:{gen.end_frame_mime};base64,{data}"
+        if gen.resolution:
+            options["resolution"] = gen.resolution
+        if gen.duration_seconds:
+            options["duration"] = gen.duration_seconds
+        return options
 
     def _past_deadline(self, gen: Generation) -> bool:
         return timezone.now() > gen.created_at + timedelta(seconds=settings.GENERATION_DEADLINE)

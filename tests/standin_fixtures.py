@@ -41,12 +41,14 @@ class RunningStandIn:
         self._clients.append(client)
         return client
 
-    def wait(self, client: Client, *, model: str, upstream_id: str, timeout: float = 10.0) -> list[Progress]:
+    def wait(
+        self, client: Client, *, model: str, upstream_id: str, timeout: float = 10.0, route: str | None = None
+    ) -> list[Progress]:
         """Poll until the job leaves "running"; every answer, in order."""
         seen: list[Progress] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            seen.append(client.poll(model=model, upstream_id=upstream_id))
+            seen.append(client.poll(model=model, upstream_id=upstream_id, route=route))
             if seen[-1].state != "running":
                 return seen
             time.sleep(0.05)

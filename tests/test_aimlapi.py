@@ -130,7 +130,7 @@ def test_each_model_gets_its_own_path_and_field_names(standin):
 
 
 def test_live2d_without_a_first_frame_is_refused_without_calling(standin):
-    with pytest.raises(Refused, match="first_frame_image is required"):
+    with pytest.raises(Refused, match="video-01-live2d needs a first-frame image"):
         standin.client().create(
             model="video-01-live2d", prompt="x", enhance=True, first_frame=None, client_request_id="t-1"
         )

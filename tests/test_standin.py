@@ -102,9 +102,11 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
         ),
         (
             VIDEO01,
-            {"model": "video-01-live2d", "prompt": "x"},
+            {"model": "video-02", "prompt": "x"},
             "model must be one of the following values: video-01",
         ),
+        # The universal route takes live2d too, in its own field names.
+        (VIDEO01, {"model": "video-01-live2d", "prompt": "x"}, "image_url should not be empty"),
         (LIVE2D, {"model": "video-01", "prompt": "x", "first_frame_image": PNG}, "video-01-live2d"),
         (
             VIDEO01,

@@ -29,19 +29,27 @@ def render_video(
     *,
     prompt: str,
     first_frame: bytes | None,
+    last_frame: bytes | None = None,
     seconds: float = 4.0,
     fps: int = 24,
     long_side: int = 640,
+    aspect: tuple[int, int] = _BACKDROP_ASPECT,
 ) -> float:
-    """Write the video to ``dest`` (via a temporary name) and return its duration in seconds."""
+    """Write the video to ``dest`` (via a temporary name) and return its duration in seconds.
+
+    With a first frame the video has its shape; without one, ``aspect``'s. A last frame is
+    faded in over the second half, so the video ends on it.
+    """
     frame_count = max(1, round(seconds * fps))
     if first_frame is not None:
         source = _load_first_frame(first_frame, long_side)
         size = _even_size(source.size, long_side)
         draw_frame = _ken_burns(source, size, frame_count)
+        if last_frame is not None:
+            draw_frame = _fade_to(draw_frame, _load_first_frame(last_frame, long_side), size, frame_count)
         overlay = _caption_band(prompt, size)
     else:
-        size = _even_size(_BACKDROP_ASPECT, long_side)
+        size = _even_size(aspect, long_side)
         draw_frame = _moving_backdrop(size, frame_count)
         overlay = _centred_text(prompt, size)
 
@@ -116,6 +124,23 @@ def _ken_burns(source: Image.Image, size: tuple[int, int], frame_count: int) -> 
         top = (src_h - crop_h) * (0.2 + 0.6 * t)
         box = (left, top, left + crop_w, top + crop_h)
         return source.resize(size, Image.Resampling.BILINEAR, box=box)
+
+    return draw
+
+
+def _fade_to(
+    draw_first: Callable[[int], Image.Image], last: Image.Image, size: tuple[int, int], frame_count: int
+) -> Callable[[int], Image.Image]:
+    # The last frame is shown whole at the output's shape, so the video really ends on it.
+    end = ImageOps.fit(last, size, Image.Resampling.BILINEAR)
+    half = frame_count / 2
+
+    def draw(index: int) -> Image.Image:
+        image = draw_first(index)
+        if index < half:
+            return image
+        weight = min(1.0, (index - half + 1) / max(1.0, frame_count - half))
+        return Image.blend(image, end, weight)
 
     return draw
 

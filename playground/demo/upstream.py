@@ -1,4 +1,4 @@
-"""A stand-in of the AI/ML API video endpoints for ``video-01`` and ``video-01-live2d``.
+"""A stand-in of the AI/ML API video endpoints for every model in ``catalogue.py``.
 
 It is a plain WSGI app that speaks the same wire contract as the real service (paths, field
 names, JSON shapes, error bodies, signed and expiring video links), so the app reaches it the
@@ -8,6 +8,12 @@ httpx transport in demo mode. Nothing in it imports Django.
 Jobs live on disk under ``state_dir`` and every write is atomic (temporary file, then
 ``os.replace``), so several processes mounting their own StandIn on one directory, or a
 restarted one, all see the same jobs, signing key and videos.
+
+The universal route (``/v2/video/generations``) takes every model, named in the body; the
+legacy vendor route takes the models the catalogue documents there (``legacy_routes=False``
+makes it answer 404, as a retired route would). Videos come out at each request's length and
+resolution (its aspect; pixel sizes scaled down by ``video_long_side``, the long side of a
+720P video), ending on the last frame when one was given.
 
 Prompt markers drive demos and tests: ``[demo:error]`` ends the job with status "error",
 ``[demo:never]`` keeps it "generating" for ever. Tests can also queue one-shot faults per
@@ -46,13 +52,21 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from PIL import Image
 
+from playground import catalogue
+from playground.catalogue import VideoModel, Wire
 from playground.demo.render import render_video
 from playground.demo.server import DropConnection
 
-VIDEO01_PATH = "/v2/video/generations"
-LIVE2D_PATH = "/v2/generate/video/minimax/generation"
+VIDEO01_PATH = catalogue.UNIVERSAL_PATH
+LIVE2D_PATH = catalogue.LEGACY_MINIMAX_PATH
 FILES_PREFIX = "/_files/"
-MODEL_BY_PATH = {VIDEO01_PATH: "video-01", LIVE2D_PATH: "video-01-live2d"}
+# Path -> model id -> how that model is spoken on that path.
+WIRES_BY_PATH: dict[str, dict[str, Wire]] = {}
+for _model in catalogue.MODELS:
+    for _wire in _model.routes.values():
+        WIRES_BY_PATH.setdefault(_wire.path, {})[_model.id] = _wire
+# The one model a path serves when the body names none we know (the legacy route's).
+MODEL_BY_PATH = {path: next(iter(wires)) for path, wires in WIRES_BY_PATH.items() if len(wires) == 1}
 
 MAX_PROMPT = 2000
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -62,7 +76,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 CREDITS_PER_VIDEO = 1
 LOGS_PATH = "/v2/logs"
 # What one video costs here, in dollars, and the service's credits per dollar (0.25 USD = 500,000).
-PRICES_USD = {"video-01": Decimal("0.43"), "video-01-live2d": Decimal("0.56")}
+PRICES_USD = {model.id: model.price_usd for model in catalogue.MODELS}
 CREDITS_PER_USD = 2_000_000
 LOGS_RATE_LIMIT = 200  # requests per LOGS_RATE_WINDOW seconds, per key
 LOGS_RATE_WINDOW = 60.0
@@ -73,12 +87,6 @@ _PERIOD = re.compile(r"([1-9][0-9]*)([hd])")
 _ISSUED_ID = re.compile(r"[0-9a-f-]{36}:[\w.-]+|[0-9]{12,24}")
 
 Endpoint = Literal["create", "poll", "video", "logs"]
-# The two models name the same two options differently: (first frame, prompt rewriting).
-_FIELDS = {
-    "video-01": ("image_url", "enhance_prompt"),
-    "video-01-live2d": ("first_frame_image", "prompt_optimizer"),
-}
-_ALLOWED = {model: {"model", "prompt", *names} for model, names in _FIELDS.items()}
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 _STRIPES = 16
 
@@ -160,10 +168,12 @@ class StandIn:
         queue_seconds: float = 2.0,
         generate_seconds: float = 6.0,
         link_ttl: float = 600.0,
-        video_seconds: float = 4.0,
+        video_seconds: float | None = None,
         video_long_side: int = 640,
+        video_fps: int = 24,
         accepted_keys: set[str] | None = None,
         credits: int | None = None,
+        legacy_routes: bool = True,
         log_lag: float = 3.0,
         logs_rate_limit: int = LOGS_RATE_LIMIT,
         logs_rate_window: float = LOGS_RATE_WINDOW,
@@ -174,6 +184,8 @@ class StandIn:
         self.link_ttl = link_ttl
         self.video_seconds = video_seconds
         self.video_long_side = video_long_side
+        self.video_fps = video_fps
+        self.legacy_routes = legacy_routes
         self._accepted_keys = accepted_keys
         self._credits = credits
         self.log_lag = log_lag
@@ -276,7 +288,7 @@ class StandIn:
         fault = self._take_fault(endpoint) if endpoint else None
         response: _Response | None = None
         if fault is not None and fault.fail and endpoint == "create":
-            self._log_request(environ, MODEL_BY_PATH[path], "failed", None)
+            self._log_request(environ, _model_named(path, body), "failed", None)
             response = _json_error(500, "Internal server error", path)
         elif fault is None or fault.process:
             response = handle()
@@ -309,21 +321,23 @@ class StandIn:
         environ: WSGIEnvironment,
         seen: _Seen,
     ) -> _Response:
-        if path in MODEL_BY_PATH and method in {"GET", "POST"}:
+        retired = not self.legacy_routes and path != catalogue.UNIVERSAL_PATH
+        if path in WIRES_BY_PATH and method in {"GET", "POST"} and not retired:
             if not self._authorized(environ):
                 return _json_error(401, "Unauthorized", path)
             if method == "POST":
                 answer = self._create(path, body, seen)
+                model = _model_named(path, body)
                 # Failed requests are in the log too, at no cost.
                 if answer.status >= 400:
-                    self._log_request(environ, MODEL_BY_PATH[path], "failed", None)
+                    self._log_request(environ, model, "failed", None)
                 else:
-                    self._log_request(environ, MODEL_BY_PATH[path], "succeeded", answer.inference_id)
-                return answer.with_trace(environ, MODEL_BY_PATH[path])
+                    self._log_request(environ, model, "succeeded", answer.inference_id)
+                return answer.with_trace(environ, model if model in PRICES_USD else None)
             answer = self._poll(path, query, environ, seen)
             inference_id = answer.inference_id
             if answer.status < 400:
-                self._log_request(environ, MODEL_BY_PATH[path], "succeeded", inference_id, free=True)
+                self._log_request(environ, seen.model or "", "succeeded", inference_id, free=True)
             return answer.with_trace(environ, None)
         if path.startswith(FILES_PREFIX) and method in {"GET", "HEAD"}:
             return self._file(path, query, seen)
@@ -355,11 +369,15 @@ class StandIn:
         seen.model = payload.get("model") if isinstance(payload.get("model"), str) else None
         seen.prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else None
 
-        model = MODEL_BY_PATH[path]
-        image_field, switch_field = _FIELDS[model]
-        problems = [f"property {name} should not exist" for name in payload if name not in _ALLOWED[model]]
-        if payload.get("model") != model:
-            problems.append(f"model must be one of the following values: {model}")
+        wires = WIRES_BY_PATH[path]
+        named = payload.get("model")
+        if not isinstance(named, str) or named not in wires:
+            return _json_error(400, [f"model must be one of the following values: {', '.join(wires)}"], path)
+        model = named
+        described = catalogue.BY_ID[model]
+        wire = wires[model]
+        image_field, switch_field = wire.first_frame, wire.enhance
+        problems = [f"property {name} should not exist" for name in payload if name not in wire.body_fields]
         prompt = payload.get("prompt")
         if not isinstance(prompt, str):
             problems.append("prompt must be a string")
@@ -372,12 +390,18 @@ class StandIn:
             problems.append(f"{switch_field} must be a boolean value")
         frame: bytes | None = None
         image = payload.get(image_field)
-        if image is None and model == "video-01-live2d":
+        if image is None and described.first_frame == "required":
             problems.append(f"{image_field} should not be empty")
         elif image is not None:
             problem, frame = _check_image(image_field, image)
             if problem:
                 problems.append(problem)
+        last: bytes | None = None
+        if wire.last_frame and payload.get(wire.last_frame) is not None:
+            problem, last = _check_image(wire.last_frame, payload[wire.last_frame])
+            if problem:
+                problems.append(problem)
+        resolution, duration = _options(described, wire, payload, problems)
         if problems:
             return _json_error(400, problems, path)
 
@@ -394,14 +418,18 @@ class StandIn:
                 self._credits -= CREDITS_PER_VIDEO
 
         assert isinstance(prompt, str)
-        # Opaque ids in the two shapes seen upstream: with a ':' for video-01, long digit runs for live2d.
-        if model == "video-01":
-            upstream_id = f"{uuid.uuid4()}:video-01"
+        # Opaque ids in the two shapes seen upstream: "<uuid>:<model>" on the universal route,
+        # long digit runs on the legacy one.
+        universal = path == catalogue.UNIVERSAL_PATH
+        if universal:
+            upstream_id = f"{uuid.uuid4()}:{model.rpartition('/')[2]}"
         else:
             upstream_id = str(10**17 + secrets.randbelow(9 * 10**17))
         token = _token_for(upstream_id)
         if frame is not None:
             _write_atomic(self._frames_dir / f"{token}.img", frame)
+        if last is not None:
+            _write_atomic(self._frames_dir / f"{token}.last.img", last)
         created = time.time()
         outcome = "error" if "[demo:error]" in prompt else "never" if "[demo:never]" in prompt else "video"
         job = {
@@ -411,6 +439,10 @@ class StandIn:
             "prompt": prompt,
             "switch": switch,
             "has_frame": frame is not None,
+            "has_last_frame": last is not None,
+            "resolution": resolution,
+            "seconds": duration,
+            "route": wire.name,
             "created_at": created,
             # Timings are fixed per job so every process agrees on its status, whatever its own settings.
             "queued_until": created + self.queue_seconds,
@@ -420,7 +452,7 @@ class StandIn:
         }
         self._write_job(job)
         self.counters.created(created, math.inf if outcome == "never" else job["done_at"])
-        if model == "video-01":
+        if universal:
             answer: dict[str, Any] = {
                 "id": upstream_id,
                 "status": "queued",
@@ -434,7 +466,7 @@ class StandIn:
 
     # --- Poll ------------------------------------------------------------------------------
     def _poll(self, path: str, query: dict[str, str], environ: WSGIEnvironment, seen: _Seen) -> _Response:
-        seen.model = MODEL_BY_PATH[path]
+        seen.model = MODEL_BY_PATH.get(path)
         upstream_id = query.get("generation_id", "")
         if not upstream_id:
             return _json_error(400, ["generation_id should not be empty"], path)
@@ -444,7 +476,7 @@ class StandIn:
             if _ISSUED_ID.fullmatch(upstream_id):
                 missing.inference_id = upstream_id
             return missing
-        seen.prompt = job["prompt"]
+        seen.model, seen.prompt = job["model"], job["prompt"]
         status = _status_of(job, time.time())
         video: dict[str, Any] | None = None
         duration: float | None = None
@@ -509,13 +541,21 @@ class StandIn:
             job = self._read_job(job["token"]) or job
             if job.get("duration") is not None and video.exists():
                 return float(job["duration"])
-            frame = (self._frames_dir / f"{job['token']}.img").read_bytes() if job["has_frame"] else None
+            frames = self._frames_dir
+            frame = (frames / f"{job['token']}.img").read_bytes() if job["has_frame"] else None
+            last = (frames / f"{job['token']}.last.img").read_bytes() if job.get("has_last_frame") else None
+            described = catalogue.BY_ID[job["model"]]
+            width, height = described.size(job.get("resolution"))
+            base_width = catalogue.RESOLUTION_SIZES["720P"][0]
             duration = render_video(
                 video,
                 prompt=job["prompt"],
                 first_frame=frame,
-                seconds=self.video_seconds,
-                long_side=self.video_long_side,
+                last_frame=last,
+                seconds=self.video_seconds or job.get("seconds") or described.default_duration,
+                fps=self.video_fps,
+                long_side=max(16, round(self.video_long_side * width / base_width)),
+                aspect=(width, height),
             )
             self._write_job({**job, "duration": duration})
         return duration
@@ -552,7 +592,7 @@ class StandIn:
             "visible_at": now + self.log_lag,
             "status": status,
             "origin": "api",
-            "model": f"minimax/{model}",
+            "model": catalogue.usage_log_name(model),
             "cost": {"usd": float(usd), "credits": int(usd * CREDITS_PER_USD)},
             "tokens": {"input": 0, "output": 0, "total": 0},
             "request_id": f"req-{uuid.uuid4().hex[:16]}",
@@ -706,8 +746,19 @@ def _status_of(job: dict[str, Any], now: float) -> str:
     return "error" if job["outcome"] == "error" else "completed"
 
 
+def _model_named(path: str, body: bytes | None) -> str:
+    """The model a create names (the path's own on the legacy route), for the usage log and the price."""
+    try:
+        named = json.loads(body or b"{}").get("model")
+    except (ValueError, AttributeError):
+        named = None
+    if isinstance(named, str) and named in WIRES_BY_PATH.get(path, {}):
+        return named
+    return MODEL_BY_PATH.get(path, "")
+
+
 def _endpoint_of(method: str, path: str) -> Endpoint | None:
-    if path in MODEL_BY_PATH:
+    if path in WIRES_BY_PATH:
         return "create" if method == "POST" else "poll" if method == "GET" else None
     if path == LOGS_PATH:
         return "logs"
@@ -724,6 +775,29 @@ def _read_body(environ: WSGIEnvironment) -> bytes | None:
     if length > MAX_BODY_BYTES:
         return None
     return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _options(model: VideoModel, wire: Wire, payload: dict[str, Any], problems: list[str]) -> tuple[str, int]:
+    """The resolution and length a create asks for (the model's defaults when left out)."""
+    resolution, duration = model.default_resolution, model.default_duration
+    if wire.resolution and wire.resolution in payload:
+        given = payload[wire.resolution]
+        if given not in model.resolutions:
+            problems.append(
+                f"{wire.resolution} must be one of the following values: {', '.join(model.resolutions)}"
+            )
+        else:
+            resolution = given
+    if wire.duration and wire.duration in payload:
+        given = payload[wire.duration]
+        if isinstance(given, bool) or given not in model.durations:
+            choices = ", ".join(str(d) for d in model.durations)
+            problems.append(f"{wire.duration} must be one of the following values: {choices}")
+        else:
+            duration = int(given)
+    if duration not in model.durations_at(resolution):
+        problems.append(f"{wire.duration} {duration} is not supported at {wire.resolution} {resolution}")
+    return resolution, duration
 
 
 def _check_image(name: str, value: object) -> tuple[str | None, bytes | None]:

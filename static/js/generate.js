@@ -31,13 +31,7 @@
   prompt.addEventListener("input", updateCounter);
   updateCounter();
 
-  // --- Whether the chosen model needs a first frame ------------------------------------------
-  const needFrame = document.getElementById("need-frame");
-  form.querySelectorAll('input[name="model"]').forEach(function (radio) {
-    radio.addEventListener("change", function () {
-      needFrame.textContent = radio.value === "video-01-live2d" ? needFrame.dataset.required : needFrame.dataset.optional;
-    });
-  });
+  // Whether the chosen model needs a first frame, and which fields it takes: see models.js.
 
   // --- Sentences: the same words as playground/images.py --------------------------------------
   // Round up to one or two decimals, as the server does, so 20 MB + 1 byte never reads "20".
@@ -161,25 +155,32 @@
   }
 
   // --- Picking, previewing and checking a file --------------------------------------------------
-  const zone = document.getElementById("dropzone");
-  const input = zone.querySelector('input[type="file"]');
-  const preview = document.getElementById("preview");
-  const previewImg = document.getElementById("preview-img");
-  const caption = document.getElementById("preview-caption");
-  const clientCheck = document.getElementById("client-check");
-  const showFixes = document.getElementById("show-fixes");
-  const fixArea = document.getElementById("fix-area");
-  let objectUrl = null;
-  let problem = "";
+  // Two pictures work the same way: the first frame, and the last frame for models that take one
+  // (its elements carry the "last-" prefix). Each keeps its own verdict; Generate stays off while
+  // either one in use breaks a rule.
+  const problems = {};
 
   // aria-disabled rather than disabled: the button stays reachable by keyboard and screen
   // readers, which read out why it does nothing yet (aria-describedby).
-  function block(reason) {
-    problem = reason;
+  function block(slotName, reason) {
+    problems[slotName] = reason;
+    refreshBlock();
+  }
+  function inUse(slotName) {
+    if (slotName === "first") return true;
+    const fieldset = document.getElementById("last-frame-field");
+    return Boolean(fieldset) && !fieldset.disabled;
+  }
+  function currentProblem() {
+    return ["first", "last"].map(function (name) { return inUse(name) ? problems[name] || "" : ""; }).find(Boolean) || "";
+  }
+  function refreshBlock() {
+    const reason = currentProblem();
     button.setAttribute("aria-disabled", reason ? "true" : "false");
     blocked.hidden = !reason;
     blocked.textContent = reason;
   }
+  form.addEventListener("model-fields-changed", refreshBlock);
 
   function ratioText(w, h) {
     return w >= h ? (w / h).toFixed(2) + " : 1" : "1 : " + (h / w).toFixed(2);
@@ -188,89 +189,104 @@
     return bytes >= MB ? (bytes / MB).toFixed(1) + " MB" : Math.max(1, Math.round(bytes / 1024)) + " KB";
   }
 
-  async function onPick() {
-    if (objectUrl) URL.revokeObjectURL(objectUrl);
-    clientCheck.replaceChildren();
-    showFixes.hidden = true;
-    const file = input.files && input.files[0];
-    if (!file) { preview.hidden = true; block(""); return; }
-    // A new file replaces a fix chosen earlier.
-    if (fixArea.querySelector("[data-fixed]")) fixArea.replaceChildren();
-    objectUrl = URL.createObjectURL(file);
-    previewImg.src = objectUrl;
-    caption.textContent = file.name + " · " + sizeText(file.size);
-    preview.hidden = false;
-    const result = await verdict(file, objectUrl);
-    if (result.size) {
-      caption.textContent += " · " + result.size.width + "×" + result.size.height + " · ratio " + ratioText(result.size.width, result.size.height);
-    }
-    if (!result.messages.length) {
-      const ok = document.createElement("p");
-      ok.className = "check-ok";
-      ok.textContent = result.size ? "✓ This picture meets the rules." : "";
-      if (ok.textContent) clientCheck.append(ok);
-      block("");
-      return;
-    }
-    const list = document.createElement("ul");
-    list.className = "field-errors";
-    result.messages.forEach(function (message) {
-      const item = document.createElement("li");
-      item.textContent = message;
-      list.append(item);
-    });
-    clientCheck.append(list);
-    showFixes.hidden = !result.fixable;
-    block(result.fixable
-      ? "Generate is off: this picture breaks a rule (see above). Choose “Show ways to fix it”, or another picture."
-      : "Generate is off: this picture can't be used (see above). Choose another picture.");
-  }
-  input.addEventListener("change", onPick);
+  function watchPicture(slotName, prefix, what) {
+    const zone = document.getElementById(prefix + "dropzone");
+    if (!zone) return;
+    const input = zone.querySelector('input[type="file"]');
+    const preview = document.getElementById(prefix + "preview");
+    const previewImg = document.getElementById(prefix + "preview-img");
+    const caption = document.getElementById(prefix + "preview-caption");
+    const clientCheck = document.getElementById(prefix + "client-check");
+    const showFixes = document.getElementById(prefix + "show-fixes");
+    const fixArea = document.getElementById(prefix + "fix-area");
+    let objectUrl = null;
 
-  ["dragenter", "dragover"].forEach(function (name) {
-    zone.addEventListener(name, function (event) {
-      event.preventDefault();
-      zone.classList.add("dragging");
-    });
-  });
-  ["dragleave", "drop"].forEach(function (name) {
-    zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
-  });
-  zone.addEventListener("drop", function (event) {
-    event.preventDefault();
-    if (event.dataTransfer && event.dataTransfer.files.length) {
-      input.files = event.dataTransfer.files;
-      input.dispatchEvent(new Event("change", { bubbles: true }));
-    }
-  });
-
-  // --- After the server answers: fixes offered, or a fix chosen ---------------------------------
-  document.body.addEventListener("htmx:afterSwap", function (event) {
-    if (event.target !== fixArea) return;
-    if (fixArea.querySelector(".fix-offers")) {
-      // The offers repeat what is wrong; one copy of the sentences is enough.
+    async function onPick() {
+      if (objectUrl) URL.revokeObjectURL(objectUrl);
       clientCheck.replaceChildren();
       showFixes.hidden = true;
-    }
-    if (fixArea.querySelector("[data-fixed]")) {
-      // The fixed copy is the first frame now: don't upload the original with the form.
-      input.value = "";
-      clientCheck.replaceChildren();
-      showFixes.hidden = true;
-      const fixedImg = fixArea.querySelector("img");
-      if (fixedImg) {
-        previewImg.src = fixedImg.src;
-        caption.textContent = "The fixed picture";
+      const file = input.files && input.files[0];
+      if (!file) { preview.hidden = true; block(slotName, ""); return; }
+      // A new file replaces a fix chosen earlier.
+      if (fixArea.querySelector("[data-fixed]")) fixArea.replaceChildren();
+      objectUrl = URL.createObjectURL(file);
+      previewImg.src = objectUrl;
+      caption.textContent = file.name + " · " + sizeText(file.size);
+      preview.hidden = false;
+      const result = await verdict(file, objectUrl);
+      if (result.size) {
+        caption.textContent += " · " + result.size.width + "×" + result.size.height + " · ratio " + ratioText(result.size.width, result.size.height);
       }
-      block("");
+      if (!result.messages.length) {
+        const ok = document.createElement("p");
+        ok.className = "check-ok";
+        ok.textContent = result.size ? "✓ This picture meets the rules." : "";
+        if (ok.textContent) clientCheck.append(ok);
+        block(slotName, "");
+        return;
+      }
+      const list = document.createElement("ul");
+      list.className = "field-errors";
+      result.messages.forEach(function (message) {
+        const item = document.createElement("li");
+        item.textContent = message;
+        list.append(item);
+      });
+      clientCheck.append(list);
+      showFixes.hidden = !result.fixable;
+      block(slotName, result.fixable
+        ? "Generate is off: the " + what + " breaks a rule (see above). Choose “Show ways to fix it”, or another picture."
+        : "Generate is off: the " + what + " can't be used (see above). Choose another picture.");
     }
-    const target = fixArea.querySelector("[data-autofocus]");
-    if (target) target.focus();
-  });
+    input.addEventListener("change", onPick);
+
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) {
+        event.preventDefault();
+        zone.classList.add("dragging");
+      });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      if (event.dataTransfer && event.dataTransfer.files.length) {
+        input.files = event.dataTransfer.files;
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+
+    // --- After the server answers: fixes offered, or a fix chosen -------------------------------
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      if (event.target !== fixArea) return;
+      if (fixArea.querySelector(".fix-offers")) {
+        // The offers repeat what is wrong; one copy of the sentences is enough.
+        clientCheck.replaceChildren();
+        showFixes.hidden = true;
+      }
+      if (fixArea.querySelector("[data-fixed]")) {
+        // The fixed copy is the picture now: don't upload the original with the form.
+        input.value = "";
+        clientCheck.replaceChildren();
+        showFixes.hidden = true;
+        const fixedImg = fixArea.querySelector("img");
+        if (fixedImg) {
+          previewImg.src = fixedImg.src;
+          caption.textContent = "The fixed picture";
+        }
+        block(slotName, "");
+      }
+      const target = fixArea.querySelector("[data-autofocus]");
+      if (target) target.focus();
+    });
+  }
+  watchPicture("first", "", "first frame");
+  watchPicture("last", "last-", "last frame");
 
   // --- One click, one job: the server also recognises a resent form -----------------------------
   form.addEventListener("submit", function (event) {
-    if (problem) { event.preventDefault(); blocked.focus(); return; }
+    if (currentProblem()) { event.preventDefault(); blocked.focus(); return; }
     if (event.submitter && event.submitter !== button) return; // a "Use this" fix button
     button.disabled = true;
     button.textContent = "Sending…";

@@ -1,0 +1,422 @@
+"""Every video model this site offers, described once, as data.
+
+The form, its validation, the upstream client (aimlapi.py), the API-code view, the gallery
+filter, the demo stand-in and the README's model table all read these descriptions, so a
+model's field names, options and rules live here and nowhere else. Adding another model of
+the MiniMax family is one more ``VideoModel`` below (plus its tests).
+
+Facts come from the AI/ML API's docs (``video-01.md``, ``video-01-live2d.md`` and
+``minimax-family.md`` in the shared seeds). Where the docs are silent the choice is written
+beside the data. Nothing here imports Django: the stand-in runs without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+UNIVERSAL_PATH = "/v2/video/generations"
+LEGACY_MINIMAX_PATH = "/v2/generate/video/minimax/generation"
+
+# The docs' pixel sizes for each resolution name.
+RESOLUTION_SIZES: Mapping[str, tuple[int, int]] = {
+    "720P": (1280, 720),
+    "768P": (1366, 768),
+    "1080P": (1920, 1080),
+}
+
+# The options a request may carry besides the prompt, by the neutral names the rest of the
+# app uses (form fields, Generation columns). Each model's wire says what the service calls them.
+Option = Literal["enhance", "first_frame", "last_frame", "resolution", "duration"]
+OPTION_LABELS: Mapping[str, str] = {
+    "enhance": "Enhance prompt",
+    "first_frame": "first-frame image",
+    "last_frame": "last-frame image",
+    "resolution": "resolution",
+    "duration": "length",
+}
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How one route names things: where to send, and the body's field names."""
+
+    name: str  # "universal" or "legacy"
+    path: str  # both the create (POST) and the poll (GET ?generation_id=)
+    id_fields: tuple[str, ...]  # where a create answer puts the generation id, most likely first
+    first_frame: str
+    enhance: str
+    prompt: str = "prompt"
+    last_frame: str | None = None
+    resolution: str | None = None
+    duration: str | None = None
+
+    def field_for(self, option: str) -> str | None:
+        return {
+            "enhance": self.enhance,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "resolution": self.resolution,
+            "duration": self.duration,
+        }.get(option)
+
+    @property
+    def body_fields(self) -> frozenset[str]:
+        names = {"model", self.prompt, self.first_frame, self.enhance}
+        names |= {name for name in (self.last_frame, self.resolution, self.duration) if name}
+        return frozenset(names)
+
+
+def _universal(**names: str) -> Wire:
+    return Wire(
+        name="universal",
+        path=UNIVERSAL_PATH,
+        id_fields=("id", "generation_id"),
+        first_frame="image_url",
+        enhance="enhance_prompt",
+        **names,
+    )
+
+
+@dataclass(frozen=True)
+class VideoModel:
+    id: str  # the `model` field, as the service spells it
+    description: str  # one line for the Generate page and the README
+    first_frame: Literal["optional", "required"]
+    routes: Mapping[str, Wire]
+    default_route: str
+    # The resolution and length of what the service makes. With one value each, the model offers
+    # no choice and the request carries no field for it.
+    resolutions: tuple[str, ...]
+    default_resolution: str
+    durations: tuple[int, ...]
+    default_duration: int
+    # Longer clips exist only at some resolutions ("10-second clips at 768p").
+    longest_at: Mapping[str, int] = field(default_factory=dict)
+    # The estimate in dollars for one video with the default options (the service does not publish
+    # prices; the real cost is read per job from its headers). VIDEO_PRICES_USD overrides it.
+    price_usd: Decimal = Decimal("0.50")
+    # Typical minutes from accepted to finished, by length: (shortest, longest).
+    render_minutes: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    # The setting that picks one of several routes, named in errors that a switch would mend.
+    route_setting: str | None = None
+
+    @property
+    def wire(self) -> Wire:
+        return self.routes[self.default_route]
+
+    @property
+    def takes_last_frame(self) -> bool:
+        return self.wire.last_frame is not None
+
+    @property
+    def takes_resolution(self) -> bool:
+        return self.wire.resolution is not None and len(self.resolutions) > 1
+
+    @property
+    def takes_duration(self) -> bool:
+        return self.wire.duration is not None and len(self.durations) > 1
+
+    @property
+    def options(self) -> frozenset[str]:
+        """The options this model takes, by their neutral names."""
+        taken = {"enhance", "first_frame"}
+        if self.takes_last_frame:
+            taken.add("last_frame")
+        if self.takes_resolution:
+            taken.add("resolution")
+        if self.takes_duration:
+            taken.add("duration")
+        return frozenset(taken)
+
+    def durations_at(self, resolution: str) -> tuple[int, ...]:
+        longest = self.longest_at.get(resolution)
+        return tuple(d for d in self.durations if longest is None or d <= longest)
+
+    def size(self, resolution: str | None = None) -> tuple[int, int]:
+        return RESOLUTION_SIZES[resolution or self.default_resolution]
+
+    def render_time(self, duration: int | None = None) -> str:
+        """ "usually 4–5 minutes for 6 s" (or each length's, when none is given)."""
+        lengths = [duration] if duration is not None else list(self.durations)
+        parts = [
+            f"{_minutes(*self.render_minutes[length])} for {length} s"
+            for length in lengths
+            if length in self.render_minutes
+        ]
+        return "usually " + " and ".join(parts) if parts else ""
+
+    def wait_sentence(self, duration: int | None = None) -> str:
+        """What the Generate page says so nobody thinks a long render is stuck."""
+        span = self.render_time(duration or self.default_duration).removeprefix("usually ")
+        return f"A render with {self.id} usually takes {span}; its page follows it live." if span else ""
+
+    @property
+    def need_frame_sentence(self) -> str:
+        if self.first_frame == "required":
+            return f"Required for {self.id}: the video starts from this picture."
+        return f"Optional for {self.id}: without one, the video is made from the prompt alone."
+
+    def wire_for(self, route: str | None) -> Wire:
+        return self.routes.get(route or self.default_route, self.wire)
+
+
+def _minutes(low: int, high: int) -> str:
+    return f"{low} minutes" if low == high else f"{low}–{high} minutes"
+
+
+MODELS: tuple[VideoModel, ...] = (
+    VideoModel(
+        id="video-01",
+        description="A cinematic 6-second clip from your prompt. A first-frame image is optional.",
+        first_frame="optional",
+        routes={"universal": _universal()},
+        default_route="universal",
+        resolutions=("720P",),
+        default_resolution="720P",
+        durations=(6,),
+        default_duration=6,
+        price_usd=Decimal("0.43"),
+        # Not in the docs for this model; the live2d example's log polls about 3 minutes.
+        render_minutes={6: (3, 4)},
+    ),
+    VideoModel(
+        id="video-01-live2d",
+        description="Brings a still picture to life, Live2D style. Needs a first-frame image.",
+        first_frame="required",
+        # The seed page documents the vendor route (which "can still be called"); the current docs
+        # list the universal one. The legacy route stays the default; LIVE2D_ROUTE switches.
+        routes={
+            "legacy": Wire(
+                name="legacy",
+                path=LEGACY_MINIMAX_PATH,
+                id_fields=("generation_id", "id"),
+                first_frame="first_frame_image",
+                enhance="prompt_optimizer",
+            ),
+            "universal": _universal(),
+        },
+        default_route="legacy",
+        route_setting="LIVE2D_ROUTE",
+        resolutions=("720P",),
+        default_resolution="720P",
+        durations=(6,),
+        default_duration=6,
+        price_usd=Decimal("0.56"),
+        render_minutes={6: (3, 4)},
+    ),
+    VideoModel(
+        id="minimax/hailuo-02",
+        description=(
+            "MiniMax Hailuo 02: 6 or 10 s at 768P, or 6 s at 1080P. First and last frames are both optional."
+        ),
+        first_frame="optional",
+        routes={
+            "universal": _universal(last_frame="last_image_url", resolution="resolution", duration="duration")
+        },
+        default_route="universal",
+        resolutions=("768P", "1080P"),
+        default_resolution="768P",
+        durations=(6, 10),
+        default_duration=6,
+        longest_at={"1080P": 6},
+        price_usd=Decimal("0.30"),
+        render_minutes={6: (4, 5), 10: (8, 9)},
+    ),
+    VideoModel(
+        id="minimax/hailuo-2.3",
+        description=(
+            "MiniMax Hailuo 2.3: 6 or 10 s at 768P, or 6 s at 1080P. A first-frame image is optional."
+        ),
+        first_frame="optional",
+        routes={"universal": _universal(resolution="resolution", duration="duration")},
+        default_route="universal",
+        resolutions=("768P", "1080P"),
+        default_resolution="768P",
+        durations=(6, 10),
+        default_duration=6,
+        # Not stated for 2.3; the family's rule (10 s only at 768P) is assumed.
+        longest_at={"1080P": 6},
+        price_usd=Decimal("0.30"),
+        # Not in the docs; assumed like hailuo-02's until measured.
+        render_minutes={6: (4, 5), 10: (8, 9)},
+    ),
+    VideoModel(
+        id="minimax/hailuo-2.3-fast",
+        description="MiniMax Hailuo 2.3 Fast: quicker and cheaper from a picture. Needs a first-frame image.",
+        first_frame="required",
+        routes={"universal": _universal(resolution="resolution", duration="duration")},
+        default_route="universal",
+        resolutions=("768P", "1080P"),
+        default_resolution="768P",
+        durations=(6, 10),
+        default_duration=6,
+        longest_at={"1080P": 6},
+        price_usd=Decimal("0.20"),
+        # Not in the docs; a guess for the fast variant until measured.
+        render_minutes={6: (2, 3), 10: (4, 6)},
+    ),
+)
+
+BY_ID: Mapping[str, VideoModel] = {model.id: model for model in MODELS}
+IDS: tuple[str, ...] = tuple(BY_ID)
+CHOICES: list[tuple[str, str]] = [(model.id, model.id) for model in MODELS]
+
+
+def get(model_id: str) -> VideoModel | None:
+    return BY_ID.get(model_id)
+
+
+def usage_log_name(model_id: str) -> str:
+    """How the usage log names a model: with its vendor ("minimax/video-01"), as newer ids already are."""
+    return model_id if "/" in model_id else f"minimax/{model_id}"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a person asks one model for, by neutral names (None: not given)."""
+
+    model: str
+    first_frame: bool = False
+    last_frame: bool = False
+    resolution: str | None = None
+    duration: int | None = None
+
+
+def problems(ask: Ask) -> list[str]:
+    """Plain sentences for everything `ask` gets wrong for its model (empty when it is fine).
+
+    The client refuses with them before sending anything.
+    """
+    return [sentence for _, sentence in refusals(ask)]
+
+
+def refusals(ask: Ask) -> list[tuple[str, str]]:
+    """(option, sentence) for each rule `ask` breaks; the option is "model" or an ``Option``.
+
+    The form puts each sentence beside its field.
+    """
+    model = BY_ID.get(ask.model)
+    if model is None:
+        return [("model", f"The model {ask.model!r} is not available here. Choose one of: {', '.join(IDS)}.")]
+    found: list[tuple[str, str]] = []
+    if model.first_frame == "required" and not ask.first_frame:
+        found.append(
+            ("first_frame", f"{model.id} needs a first-frame image: choose a file or give an image link.")
+        )
+    if ask.last_frame and not model.takes_last_frame:
+        takers = _or([m.id for m in MODELS if m.takes_last_frame])
+        found.append(("last_frame", f"{model.id} takes no last-frame image. Remove it, or choose {takers}."))
+    elif ask.last_frame and not ask.first_frame:
+        # The docs don't say whether a last frame alone is allowed; asking for the safe thing.
+        found.append(
+            (
+                "last_frame",
+                f"A last-frame image needs a first-frame image too with {model.id}: add a first frame, "
+                "or remove the last frame.",
+            )
+        )
+    if ask.resolution is not None:
+        if not model.takes_resolution:
+            found.append(
+                (
+                    "resolution",
+                    f"{model.id} makes {model.default_resolution} videos only; it takes no resolution.",
+                )
+            )
+        elif ask.resolution not in model.resolutions:
+            found.append(
+                (
+                    "resolution",
+                    f"{model.id} makes videos at {_or(model.resolutions)}, not {ask.resolution!r}.",
+                )
+            )
+    if ask.duration is not None:
+        if not model.takes_duration:
+            found.append(
+                (
+                    "duration",
+                    f"{model.id} makes {model.default_duration}-second videos only; it takes no length.",
+                )
+            )
+        elif ask.duration not in model.durations:
+            lengths = _or([f"{d} s" for d in model.durations])
+            found.append(("duration", f"{model.id} makes videos of {lengths}, not {ask.duration} s."))
+    resolution = ask.resolution or model.default_resolution
+    duration = ask.duration or model.default_duration
+    if resolution in model.resolutions and duration in model.durations:
+        allowed = model.durations_at(resolution)
+        if duration not in allowed:
+            found.append(
+                (
+                    "duration",
+                    f"{model.id} makes {duration}-second videos only at "
+                    f"{_or([r for r in model.resolutions if duration in model.durations_at(r)])}; "
+                    f"at {resolution} the longest is {max(allowed)} s.",
+                )
+            )
+    return found
+
+
+def _or(items: tuple[str, ...] | list[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" or {items[-1]}"
+
+
+def browser_data() -> list[dict[str, Any]]:
+    """What the Generate page's script needs to show each model's fields (a JSON script tag)."""
+    return [
+        {
+            "id": model.id,
+            "description": model.description,
+            "first_frame": model.first_frame,
+            "options": sorted(model.options),
+            "resolutions": list(model.resolutions),
+            "default_resolution": model.default_resolution,
+            "durations": list(model.durations),
+            "default_duration": model.default_duration,
+            "durations_at": {r: list(model.durations_at(r)) for r in model.resolutions},
+            "render_times": {str(d): model.render_time(d) for d in model.durations},
+            "waits": {str(d): model.wait_sentence(d) for d in model.durations},
+            "need_frame": model.need_frame_sentence,
+            "longest_at": dict(model.longest_at),
+        }
+        for model in MODELS
+    ]
+
+
+def markdown_table() -> str:
+    """The README's model table, made from the data so the two cannot drift."""
+    rows = [
+        "| Model | First frame | Last frame | Resolution | Length | Route (create and poll) | "
+        "Estimate | Usually takes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model in MODELS:
+        routes = " or ".join(
+            f"`{wire.path}` ({wire.name}{_mark(name == model.default_route, model.routes)})"
+            for name, wire in model.routes.items()
+        )
+        resolutions = " / ".join(
+            f"{r} ({'×'.join(map(str, RESOLUTION_SIZES[r]))})"
+            + _mark(r == model.default_resolution, model.resolutions)
+            for r in model.resolutions
+        )
+        durations = " / ".join(
+            f"{d} s{_mark(d == model.default_duration, model.durations)}" for d in model.durations
+        )
+        if model.longest_at:
+            durations += "; " + ", ".join(f"{r}: up to {s} s" for r, s in model.longest_at.items())
+        rows.append(
+            f"| `{model.id}` | {model.first_frame} | "
+            f"{'optional (`' + str(model.wire.last_frame) + '`)' if model.takes_last_frame else '—'} | "
+            f"{resolutions} | {durations} | {routes} | ${model.price_usd} | {model.render_time()} |"
+        )
+    return "\n".join(rows)
+
+
+def _mark(is_default: bool, among: object) -> str:
+    # "default" only where there is a choice.
+    return ", default" if is_default and len(among) > 1 else ""  # type: ignore[arg-type]
