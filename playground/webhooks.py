@@ -177,14 +177,22 @@ def payload(gen: Generation, event: str) -> dict[str, Any]:
         "model": gen.model,
         "maker": maker,
         "state": gen.state,
-        # Credits as the service reported them (None when it said nothing).
-        "cost": gen.credits_used,
+        # Dollars as the service reported them (a decimal string; None while unknown), and its credits.
+        "cost": _cost(gen),
+        "credits": gen.credits_used,
         "duration": gen.duration,
         "time": when.isoformat(),
         "failure_reason": gen.failure_reason or None,
         # Slack's and Teams' incoming webhooks show this field as the message.
         "text": line,
     }
+
+
+def _cost(gen: Generation) -> str | None:
+    from playground.budgets import cost_of  # budgets imports the models module, which imports this one
+
+    usd = cost_of(gen)
+    return None if usd is None else str(usd)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -128,7 +128,8 @@ def test_a_ready_video_is_delivered_signed_and_verifiable(worker, upstream, user
     assert data["maker"] == "alice"
     assert data["state"] == "ready"
     assert data["duration"] == pytest.approx(gen.duration)
-    assert data["cost"] == gen.credits_used
+    assert gen.usd_spent and data["cost"] == str(gen.usd_spent)  # dollars, as the service reported
+    assert data["credits"] == gen.credits_used
     assert data["time"] == gen.finished_at.isoformat()
     assert data["text"].startswith(f"Video #{gen.pk} is ready: “A red fox walks")
     assert "by alice" in data["text"]
