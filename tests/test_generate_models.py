@@ -175,7 +175,9 @@ def test_a_fixed_last_frame_is_chosen_and_used(signed_in: Client, png):
         ),
     ).content.decode()
     value = re.search(r'name="apply_last_fix" value="([0-9a-f]{32}:borders)"', refused).group(1)
-    chosen = signed_in.post(reverse("apply_fix"), {"apply_last_fix": value}, headers={"HX-Request": "true"}).content.decode()
+    chosen = signed_in.post(
+        reverse("apply_fix"), {"apply_last_fix": value}, headers={"HX-Request": "true"}
+    ).content.decode()
     assert f'name="staged_last_frame" value="{value}"' in chosen
     assert "This picture will be the last frame" in chosen
     made = signed_in.post(
