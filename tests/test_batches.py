@@ -218,3 +218,12 @@ def test_a_batch_over_the_dollar_budget_is_refused_whole_before_any_row(
     assert upstream.app.calls == []
     assert submit(signed_in, takes="3").status_code == 302
     assert Generation.objects.count() == 3
+
+
+def test_the_plan_prices_the_chosen_model(signed_in: Client, settings) -> None:
+    settings.MONTHLY_GENERATION_CAP = 96
+    settings.VIDEO_PRICES_USD = {**settings.VIDEO_PRICES_USD, "minimax/hailuo-02": Decimal("0.30")}
+    plan = signed_in.get("/generate/plan/", {"takes": "2", "model": "minimax/hailuo-02"}).content.decode()
+    assert plan.strip() == "2 videos · about $0.60 · 2 of your 96 left"
+    html = signed_in.get("/generate/").content.decode()
+    assert 'hx-include="[name=takes],[name=image_link],[name=picture_files],[name=model]"' in html
