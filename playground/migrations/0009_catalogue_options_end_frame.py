@@ -9,18 +9,9 @@ import importlib
 
 from django.db import migrations, models
 
-_search = importlib.import_module("playground.migrations.0003_prompt_search_indexes")
-
-
-def restore_search_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor != "sqlite":
-        return
-    for sql in _search.SQLITE_UP:
-        if sql.startswith("CREATE TRIGGER"):
-            schema_editor.execute(sql.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1))
-    schema_editor.execute(
-        "INSERT INTO playground_generation_fts(playground_generation_fts) VALUES ('rebuild')"
-    )
+# The same repair as 0004's, shared rather than copied.
+_restore = importlib.import_module("playground.migrations.0004_money_tracing_recovery_budgets")
+restore_search_triggers = _restore.restore_search_triggers
 
 
 def record_old_routes(apps, schema_editor):
