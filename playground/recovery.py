@@ -31,13 +31,24 @@ from django.utils import timezone
 from playground.aimlapi import Client, LogRow
 from playground.models import Generation, Lock, UsageLogCall
 
-# Slots are counted by our own clock before each request leaves, and the service counts arrivals:
-# a small gap keeps a slow request from landing inside the service's next window.
+# The service counts a request when it arrives, which is some time after its slot was taken here
+# (a busy machine can hold a thread for a good part of a second) and before its answer is back. So a
+# slot's row first says "in flight until the request could have timed out" and, once the answer (or
+# the error) is in, the moment it came back: the next window is measured from a time no earlier than
+# the arrival, however slow the trip. A small gap on top covers the clocks' resolution.
 _SLOT_SLACK = 0.05
 
 
-def take_log_slot() -> float:
-    """0.0 when a usage-log request may go out now (and it is counted); else seconds to wait."""
+@dataclass(frozen=True)
+class LogSlot:
+    """A place in the usage log's window: `wait` > 0 means none was free (try again after it)."""
+
+    wait: float
+    call_id: int | None = None
+
+
+def take_log_slot() -> LogSlot:
+    """A slot for one usage-log request, counted now; or, when the window is full, how long to wait."""
     limit = settings.USAGE_LOG_REQUESTS
     window = timedelta(seconds=settings.USAGE_LOG_WINDOW)
     with transaction.atomic():
@@ -47,9 +58,15 @@ def take_log_slot() -> float:
         UsageLogCall.objects.filter(at__lt=since).delete()
         recent = list(UsageLogCall.objects.order_by("at").values_list("at", flat=True)[:limit])
         if len(recent) >= limit:
-            return max(_SLOT_SLACK, (recent[0] - since).total_seconds() + _SLOT_SLACK)
-        UsageLogCall.objects.create(at=now)
-        return 0.0
+            return LogSlot(wait=max(_SLOT_SLACK, (recent[0] - since).total_seconds() + _SLOT_SLACK))
+        in_flight_until = now + timedelta(seconds=settings.AIMLAPI_TIMEOUT)
+        return LogSlot(wait=0.0, call_id=UsageLogCall.objects.create(at=in_flight_until).pk)
+
+
+def finish_log_slot(slot: LogSlot) -> None:
+    """The request of `slot` is over: its window now runs from this moment (no earlier than its arrival)."""
+    if slot.call_id is not None:
+        UsageLogCall.objects.filter(pk=slot.call_id).update(at=timezone.now())
 
 
 @dataclass(frozen=True)
@@ -75,10 +92,13 @@ def look_up(client: Client, gen: Generation) -> LookUp:
     offset = 0
     matches: list[LogRow] = []
     while True:
-        wait = take_log_slot()
-        if wait:
-            return LookUp(wait=wait)
-        page = client.usage_log(start=sent - margin, end=sent + margin, model=gen.model, offset=offset)
+        slot = take_log_slot()
+        if slot.wait:
+            return LookUp(wait=slot.wait)
+        try:
+            page = client.usage_log(start=sent - margin, end=sent + margin, model=gen.model, offset=offset)
+        finally:
+            finish_log_slot(slot)
         matches += [row for row in page.rows if row.client_request_id == gen.client_request_id]
         if not page.has_more or not page.rows:
             break

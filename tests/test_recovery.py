@@ -7,17 +7,18 @@ the real one; the pacing of look-ups is held in the database, shared by every wo
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 
 from playground.demo.upstream import Fault
 from playground.models import CLIENT_REQUEST_ID, Generation, State, UsageLogCall, new_client_request_id
-from playground.recovery import take_log_slot
+from playground.recovery import finish_log_slot, take_log_slot
 from playground.worker import AMBIGUOUS, FAILED_UPSTREAM_TWICE, RESENT, WORKER_LOST, Worker
 from tests.test_worker import creates, drive, jobs, make
 
@@ -170,10 +171,30 @@ def test_log_trouble_is_no_proof_and_the_job_keeps_waiting(upstream, user):
 def test_log_slots_are_counted_in_the_database(db, settings):
     settings.USAGE_LOG_REQUESTS = 3
     settings.USAGE_LOG_WINDOW = 60
-    assert [take_log_slot() for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = take_log_slot()
+    slots = [take_log_slot() for _ in range(3)]
+    assert [slot.wait for slot in slots] == [0.0, 0.0, 0.0]
+    for slot in slots:
+        finish_log_slot(slot)
+    wait = take_log_slot().wait
     assert 59 < wait <= 60.1
     assert UsageLogCall.objects.count() == 3
+
+
+def test_a_slot_in_flight_holds_its_place_until_its_answer_is_back(db, settings):
+    # The service counts arrivals, which come after the slot is taken: however long a request takes to
+    # leave, the next window is measured from its end, never from when its slot was taken.
+    settings.USAGE_LOG_REQUESTS = 1
+    settings.USAGE_LOG_WINDOW = 1
+    with time_machine.travel(datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), tick=False) as clock:
+        slot = take_log_slot()
+        assert slot.wait == 0.0
+        clock.shift(5)  # still in flight five seconds later (a slow trip): no second slot
+        assert take_log_slot().wait > 1
+        finish_log_slot(slot)  # the answer came back at 00:00:04 on 1 January
+        clock.shift(0.9)
+        assert 0.1 <= take_log_slot().wait <= 0.2
+        clock.shift(0.2)
+        assert take_log_slot().wait == 0.0
 
 
 @pytest.mark.slow
