@@ -1,8 +1,8 @@
 """One-click fixes for a first frame that breaks a rule: the picture is redrawn on the server.
 
-(Over 500 lines because reading four formats' structure safely, planning each fix with its
-sentence, and bounding memory and concurrency belong together; splitting it into the picture
-package of issue 11 is not done yet.)
+(Over 500 lines because reading GIF and WebP structure safely, planning each fix with its
+sentence, and bounding memory and concurrency belong together; JPEG and PNG are read by the
+check's own walks in images.py, with this module's sentences and part cap.)
 
 A fixed picture is always new pixels in a new file (JPEG, or PNG for PNGs with transparency or few
 colours), with no metadata but a colour profile, and it goes through images.check_image like any
@@ -72,7 +72,6 @@ _MAX_GIF_SUB_BLOCKS = 1 << 20
 # larger profile is dropped rather than the picture refused.
 _ICC_LIMIT = 1024 * 1024
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF"}
 
 _TRANSPOSE = {
@@ -505,6 +504,15 @@ def _unusual(kind: str) -> images.ImageRejected:
     )
 
 
+_REFUSALS = images.Refusals(
+    damaged=_damaged,
+    uncommon_jpeg="This JPEG uses an uncommon kind of compression (lossless, hierarchical or arithmetic "
+    "coding), so we can't fix it. Save it again as a standard JPEG.",
+    max_parts=_MAX_PARTS,
+    too_many_parts=_unusual,
+)
+
+
 def _inspect(data: bytes) -> _Source:
     if len(data) > MAX_INPUT_BYTES:
         raise images.ImageRejected(
@@ -512,10 +520,10 @@ def _inspect(data: bytes) -> _Source:
             f"The largest file we can fix is {images.megabytes(MAX_INPUT_BYTES)} MB."
         )
     if not data:
-        raise images.ImageRejected("This file is empty (0 bytes), so there is no picture in it.")
-    if data.startswith(b"\xff\xd8\xff"):
+        raise images.ImageRejected(images.EMPTY)
+    if data.startswith(images.JPEG_SIGNATURE):
         source = _inspect_jpeg(data)
-    elif data.startswith(_PNG_SIGNATURE):
+    elif data.startswith(images.PNG_SIGNATURE):
         source = _inspect_png(data)
     elif data[:6] in (b"GIF87a", b"GIF89a"):
         source = _inspect_gif(data)
@@ -541,122 +549,54 @@ def _pixel_scale(width: int, height: int, *, scalable: bool) -> int:
 
 
 def _inspect_jpeg(data: bytes) -> _Source:
-    kept = bytearray(b"\xff\xd8")
-    kept_app: set[int] = set()
-    exif: bytes | None = None
-    icc_parts: dict[int, bytes] = {}
-    icc_count = icc_size = 0
-    frame: tuple[int, int, bool] | None = None
-    for count, (marker, start, end) in enumerate(images.jpeg_segments(data, _damaged)):
-        if count == _MAX_PARTS:
-            raise _unusual("JPEG")
-        pos = start - 2  # the segment's length field
-        body = data[start:end]
-        if marker == 0xDA:
-            if frame is None:
-                raise _damaged("JPEG")
-            width, height, progressive = frame
-            scale = _pixel_scale(width, height, scalable=not progressive)
-            icc = None
-            if icc_count and set(icc_parts) == set(range(1, icc_count + 1)):
-                icc = b"".join(icc_parts[i] for i in range(1, icc_count + 1))
-            return _Source(
-                kind="JPEG",
-                width=width,
-                height=height,
-                orientation=images.exif_orientation(exif),
-                scale=scale,
-                pillow_data=bytes(kept) + data[pos - 2 :],
-                icc=icc,
-            )
-        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
-            if marker == 0xE1 and exif is None and body.startswith(b"Exif\x00\x00"):
-                exif = body
-            elif marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00") and len(body) > 14:
-                icc_count = icc_count or body[13]
-                if body[13] == icc_count and body[12] not in icc_parts and icc_size + len(body) <= _ICC_LIMIT:
-                    icc_parts[body[12]] = body[14:]
-                    icc_size += len(body) - 14
-            # libjpeg needs the JFIF and Adobe markers (colour transform, inverted CMYK); the rest
-            # never reaches Pillow.
-            wanted = {0xE0: b"JFIF\x00", 0xEE: b"Adobe"}.get(marker)
-            if wanted and marker not in kept_app and body.startswith(wanted):
-                kept_app.add(marker)
-                kept += b"\xff" + bytes((marker,)) + data[pos:end]
-        else:
-            if marker in (0xC0, 0xC1, 0xC2):
-                if frame is not None or len(body) < 6:
-                    raise _damaged("JPEG")
-                height, width = struct.unpack_from(">HH", body, 1)
-                if width == 0 or height == 0:
-                    raise _damaged("JPEG")
-                frame = (width, height, marker == 0xC2)
-            elif marker in images.SOF_UNCOMMON:
-                raise images.ImageRejected(
-                    "This JPEG uses an uncommon kind of compression (lossless, hierarchical or arithmetic "
-                    "coding), so we can't fix it. Save it again as a standard JPEG."
-                )
-            kept += b"\xff" + bytes((marker,)) + data[pos:end]
-    raise AssertionError("jpeg_segments ends with SOS or raises")  # pragma: no cover
+    header = images.read_jpeg_header(data, _REFUSALS)
+    return _Source(
+        kind="JPEG",
+        width=header.width,
+        height=header.height,
+        orientation=header.orientation,
+        scale=_pixel_scale(header.width, header.height, scalable=not header.progressive),
+        pillow_data=header.head + data[header.scan_start :],
+        icc=_jpeg_icc(header.icc_segments),
+    )
+
+
+def _jpeg_icc(segments: list[memoryview]) -> bytes | None:
+    """The colour profile split over APP2 segments, when every part is there within _ICC_LIMIT."""
+    parts: dict[int, bytes] = {}
+    count = size = 0
+    for body in segments:
+        if len(body) <= 14:
+            continue
+        count = count or body[13]
+        if body[13] == count and body[12] not in parts and size + len(body) <= _ICC_LIMIT:
+            parts[body[12]] = bytes(body[14:])
+            size += len(body) - 14
+    if count and set(parts) == set(range(1, count + 1)):
+        return b"".join(parts[i] for i in range(1, count + 1))
+    return None
 
 
 def _inspect_png(data: bytes) -> _Source:
-    view = memoryview(data)
-    kept: list[memoryview | bytes] = [_PNG_SIGNATURE]
-    header: tuple[int, int, int, int] | None = None
-    exif: bytes | None = None
-    icc: bytes | None = None
-    seen_idat = False
-    pos = len(_PNG_SIGNATURE)
-    for _ in range(_MAX_PARTS):
-        if pos + 12 > len(data):
-            raise _damaged("PNG")
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        end = pos + 12 + length
-        if length > 0x7FFFFFFF or end > len(data):
-            raise _damaged("PNG")
-        if zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
-            raise _damaged("PNG")
-        body = view[pos + 8 : end - 4]
-        if header is None:
-            if kind != b"IHDR" or length != 13:
-                raise _damaged("PNG")
-            width, height, depth, color = struct.unpack_from(">IIBB", body)
-            if not (0 < width <= 0x7FFFFFFF and 0 < height <= 0x7FFFFFFF):
-                raise _damaged("PNG")
-            header = (width, height, depth, color)
-        if kind in (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"):
-            kept.append(view[pos:end])
-            seen_idat = seen_idat or kind == b"IDAT"
-        elif kind == b"eXIf" and exif is None:
-            exif = bytes(body[:65536])
-        elif kind == b"iCCP" and icc is None:
-            icc = _inflate_icc(bytes(body))
-        if kind == b"IEND":
-            if not seen_idat:
-                raise _damaged("PNG")
-            width, height, depth, color = header
-            return _Source(
-                kind="PNG",
-                width=width,
-                height=height,
-                orientation=images.exif_orientation(exif),
-                scale=_pixel_scale(width, height, scalable=False),
-                pillow_data=b"".join(kept),
-                icc=icc,
-                palette=color == 3 or (color == 0 and depth < 8),
-            )
-        pos = end
-    raise _unusual("PNG")
+    header = images.read_png_header(data, _REFUSALS)
+    # The first colour profile that inflates whole within _ICC_LIMIT.
+    profiles = (_inflate_icc(stream) for stream, is_text in header.compressed_text if not is_text)
+    return _Source(
+        kind="PNG",
+        width=header.width,
+        height=header.height,
+        orientation=header.orientation,
+        scale=_pixel_scale(header.width, header.height, scalable=False),
+        pillow_data=b"".join(header.decoder_parts),
+        icc=next((profile for profile in profiles if profile is not None), None),
+        palette=header.color_type == 3 or (header.color_type == 0 and header.bit_depth < 8),
+    )
 
 
-def _inflate_icc(body: bytes) -> bytes | None:
-    name_end = body.find(b"\x00", 0, 80)
-    if name_end < 1 or body[name_end + 1 : name_end + 2] != b"\x00":
-        return None
+def _inflate_icc(stream: memoryview) -> bytes | None:
     inflater = zlib.decompressobj()
     try:
-        profile = inflater.decompress(body[name_end + 2 :], _ICC_LIMIT + 1)
+        profile = inflater.decompress(stream, _ICC_LIMIT + 1)
     except zlib.error:
         return None
     return profile if inflater.eof and len(profile) <= _ICC_LIMIT else None

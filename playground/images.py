@@ -1,7 +1,8 @@
 """The first-frame rules: which images we accept, and the sentence we say when we don't.
 
 (Over 500 lines because the JPEG and PNG structure checks that keep a 20 MB check under 100 ms
-and 30 MB live here beside the rules; see the targets in bench/image_checks.py.)
+and 30 MB live here beside the rules; see the targets in bench/image_checks.py. Their segment
+and chunk walks, read_jpeg_header and read_png_header, are also the ones imagefix reads with.)
 
 The upstream accepts JPEG or PNG, an aspect ratio strictly between 2:5 and 5:2, a shorter side
 over 300 px and at most 20 MB. On top of that we refuse what we cannot prove is a whole, honest
@@ -59,8 +60,9 @@ MAX_PIXELS = 26_000_000
 _TEXT_CHUNK_LIMIT = 1024 * 1024
 _TEXT_TOTAL_LIMIT = 64 * 1024 * 1024
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SIGNATURE = b"\xff\xd8\xff"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+EMPTY = "This file is empty (0 bytes), so there is no picture in it."
 _INFLATE_INPUT_STEP = 32 * 1024
 _INFLATE_OUTPUT_STEP = 512 * 1024
 
@@ -114,15 +116,17 @@ def check_image(data: bytes) -> CheckedImage:
             f"The largest file we can send is {megabytes(MAX_BYTES)} MB."
         )
     if not data:
-        raise ImageRejected("This file is empty (0 bytes), so there is no picture in it.")
+        raise ImageRejected(EMPTY)
 
-    header: _PngHeader | _JpegHeader
-    if data.startswith(_PNG_SIGNATURE) or (len(data) < 8 and _PNG_SIGNATURE.startswith(data)):
-        header = _read_png_header(data)
-    elif data.startswith(_JPEG_SIGNATURE) or data == _JPEG_SIGNATURE[:2]:
-        header = _read_jpeg_header(data)
+    header: PngHeader | JpegHeader
+    if data.startswith(PNG_SIGNATURE) or (len(data) < 8 and PNG_SIGNATURE.startswith(data)):
+        header = read_png_header(data)
+    elif data.startswith(JPEG_SIGNATURE) or data == JPEG_SIGNATURE[:2]:
+        header = read_jpeg_header(data)
     else:
         raise ImageRejected(_wrong_format_sentence(data))
+    if not header.sound:
+        raise _damaged("PNG" if isinstance(header, PngHeader) else "JPEG")
 
     # Orientation 5-8 turns the picture a quarter: users see (and measure) it that way, so
     # sentences use the displayed size. The bytes are not re-encoded; the ratio and short-side
@@ -137,7 +141,7 @@ def check_image(data: bytes) -> CheckedImage:
     if problems:
         raise ImageRejected(problems)
 
-    if isinstance(header, _PngHeader):
+    if isinstance(header, PngHeader):
         _verify_png(header)
         return CheckedImage(data=data, mime="image/png", extension="png", width=width, height=height)
     _verify_jpeg(data, header)
@@ -313,14 +317,41 @@ def exif_orientation(payload: bytes | memoryview | None) -> int:
     return 1
 
 
+# --- Reading the structure (shared with imagefix) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """How the structure readers refuse: the check's sentences unless the caller brings its own.
+
+    imagefix reads files up to 64 MB in Python before Pillow sees them, so it also caps the parts
+    walked; the check reads at most 20 MB and walks them all.
+    """
+
+    damaged: Callable[[str], ImageRejected] = _damaged
+    uncommon_jpeg: str = (
+        "This JPEG uses an uncommon kind of compression (lossless, hierarchical or "
+        "arithmetic coding) that many programs can't read. Save it again as a standard JPEG."
+    )
+    max_parts: int | None = None
+    too_many_parts: Callable[[str], ImageRejected] = _damaged
+
+    def count(self, parts: int, kind: str) -> None:
+        if self.max_parts is not None and parts > self.max_parts:
+            raise self.too_many_parts(kind)
+
+
+_CHECKING = Refusals()
+
+
 # --- JPEG --------------------------------------------------------------------------------------
 
 # Marker bytes. Only Huffman-coded baseline, extended and progressive frames are widely readable.
 _SOF_COMMON = {0xC0, 0xC1, 0xC2}
-SOF_UNCOMMON = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_SOF_UNCOMMON = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _STANDALONE = {0x00, 0x01, *range(0xD0, 0xD8)}
 _PROGRESSIVE, _DHT, _DNL, _DQT, _DRI = 0xC2, 0xC4, 0xDC, 0xDB, 0xDD
-_APP0, _APP1, _APP14, _COM, _SOS, _SOI, _EOI = 0xE0, 0xE1, 0xEE, 0xFE, 0xDA, 0xD8, 0xD9
+_APP0, _APP1, _APP2, _APP14, _COM, _SOS, _SOI, _EOI = 0xE0, 0xE1, 0xE2, 0xEE, 0xFE, 0xDA, 0xD8, 0xD9
 _APPLICATION = {*range(0xE0, 0xF0), _COM}
 # What may end a scan's entropy-coded data; any other marker there is a damaged byte.
 _AFTER_SCAN = {_DHT, _DNL, _DQT, _DRI, _SOS, _EOI, *_APPLICATION}
@@ -336,91 +367,107 @@ _Component = tuple[int, int, int]  # (id, horizontal sampling, vertical sampling
 
 
 @dataclass(frozen=True)
-class _JpegHeader:
-    width: int
+class JpegHeader:
+    width: int  # as stored, before orientation
     height: int
     orientation: int
     progressive: bool
     components: tuple[_Component, ...]
     restart_interval: int
-    # SOI, JFIF/Adobe and every other segment up to the first scan, with the frame's size
-    # rewritten to a single MCU: see _verify_jpeg.
-    skeleton_head: bytes
+    # SOI, JFIF/Adobe and every other segment up to the first scan: all libjpeg needs before the
+    # scans. The frame header (SOFn) starts at frame_at.
+    head: bytes
+    frame_at: int
     scan_start: int  # where the first SOS marker is
+    icc_segments: list[memoryview]  # APP2 ICC_PROFILE bodies in file order (only fixes use them)
+    # False when the frame or restart interval is malformed: the check refuses that; a fix does
+    # not, since libjpeg decides when it decodes.
+    sound: bool
 
 
-def _read_jpeg_header(data: bytes) -> _JpegHeader:
+def read_jpeg_header(data: bytes, refusals: Refusals = _CHECKING) -> JpegHeader:
     """Walk the segments up to the first scan: size, EXIF orientation, and what the decoder needs.
 
     APPn and COM segments are left out of what Pillow sees: its JPEG opener keeps every one in
     memory and parses EXIF and MPF (MPO) blocks with a reader that crafted blocks can make
-    allocate hundreds of MB. libjpeg only needs JFIF and Adobe markers, which we keep.
+    allocate hundreds of MB. libjpeg only needs JFIF and Adobe markers (colour transform,
+    inverted CMYK), which we keep.
     """
     head = bytearray(data[:2])
     frame: tuple[int, int, tuple[_Component, ...]] | None = None
     frame_at = 0
     progressive = False
     interval = 0
+    sound = True
     exif: memoryview | None = None
+    icc: list[memoryview] = []
     kept_app: set[int] = set()
     view = memoryview(data)
-    for marker, start, stop in jpeg_segments(data):
+    for parts, (marker, start, stop) in enumerate(jpeg_segments(data, refusals.damaged), 1):
+        refusals.count(parts, "JPEG")
         body = view[start:stop]
         segment = view[start - 4 : stop]
         if marker == _SOS:
             if frame is None:
-                raise _damaged("JPEG")
+                raise refusals.damaged("JPEG")
             width, height, components = frame
-            mcu_width, mcu_height = _mcu_size(components)
-            head[frame_at + 5 : frame_at + 9] = struct.pack(">HH", mcu_height, mcu_width)
-            return _JpegHeader(
+            return JpegHeader(
                 width=width,
                 height=height,
                 orientation=exif_orientation(exif),
                 progressive=progressive,
                 components=components,
                 restart_interval=interval,
-                skeleton_head=bytes(head),
+                head=bytes(head),
+                frame_at=frame_at,
                 scan_start=start - 4,
+                icc_segments=icc,
+                sound=sound,
             )
         if marker in _APPLICATION:
             if marker == _APP1 and exif is None and body[:6].tobytes() == b"Exif\x00\x00":
                 exif = body[6:]
+            elif marker == _APP2 and body[:12].tobytes() == b"ICC_PROFILE\x00":
+                icc.append(body)
             wanted = {_APP0: b"JFIF\x00", _APP14: b"Adobe"}.get(marker)
             if wanted is not None and marker not in kept_app and body[: len(wanted)].tobytes() == wanted:
                 kept_app.add(marker)
                 head += segment
             continue
-        if marker in _SOF_COMMON or marker in SOF_UNCOMMON:
+        if marker in _SOF_COMMON or marker in _SOF_UNCOMMON:
             if frame is not None:
-                raise _damaged("JPEG")
-            if marker in SOF_UNCOMMON:
-                raise ImageRejected(
-                    "This JPEG uses an uncommon kind of compression (lossless, hierarchical or "
-                    "arithmetic coding) that many programs can't read. Save it again as a standard JPEG."
-                )
-            frame = _read_frame(body)
+                raise refusals.damaged("JPEG")
+            if marker in _SOF_UNCOMMON:
+                raise ImageRejected(refusals.uncommon_jpeg)
+            frame = _read_frame(body, refusals.damaged)
+            sound = sound and bool(frame[2])
             frame_at = len(head)
             progressive = marker == _PROGRESSIVE
         elif marker == _DRI:
-            if len(body) != 2:
-                raise _damaged("JPEG")
-            interval = int.from_bytes(body, "big")
+            if len(body) == 2:
+                interval = int.from_bytes(body, "big")
+            else:
+                sound = False
         head += segment
     raise AssertionError("jpeg_segments ends with SOS or raises")  # pragma: no cover
 
 
-def _read_frame(body: memoryview) -> tuple[int, int, tuple[_Component, ...]]:
+def _read_frame(
+    body: memoryview, damaged: Callable[[str], ImageRejected]
+) -> tuple[int, int, tuple[_Component, ...]]:
+    """(width, height, components); no components when their list is malformed."""
     if len(body) < 6:
-        raise _damaged("JPEG")
+        raise damaged("JPEG")
     height, width, count = struct.unpack_from(">HHB", body, 1)
-    if width == 0 or height == 0 or count == 0 or len(body) != 6 + 3 * count:
-        raise _damaged("JPEG")
+    if width == 0 or height == 0:
+        raise damaged("JPEG")
+    if count == 0 or len(body) != 6 + 3 * count:
+        return width, height, ()
     components = tuple((body[6 + 3 * i], body[7 + 3 * i] >> 4, body[7 + 3 * i] & 0x0F) for i in range(count))
     if len({cid for cid, _, _ in components}) != count or not all(
         1 <= h <= 4 and 1 <= v <= 4 for _, h, v in components
     ):
-        raise _damaged("JPEG")
+        return width, height, ()
     return width, height, components
 
 
@@ -477,7 +524,7 @@ def jpeg_segments(
         pos += length
 
 
-def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
+def _verify_jpeg(data: bytes, header: JpegHeader) -> None:
     """Prove the file is whole without decoding it: every scan present and complete, then EOI.
 
     A full decode proves little more and costs much more. libjpeg treats damaged entropy-coded
@@ -502,7 +549,9 @@ def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
     (undefined or bogus tables, bad progressions, unsupported precisions) in microseconds.
     """
     progress = _ScanProgress(header)
-    skeleton = bytearray(header.skeleton_head)
+    mcu = _mcu_size(header.components)
+    skeleton = bytearray(header.head)
+    skeleton[header.frame_at + 5 : header.frame_at + 9] = struct.pack(">HH", mcu[1], mcu[0])
     interval = header.restart_interval
     view = memoryview(data)
     end = len(data)
@@ -520,7 +569,7 @@ def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
             skeleton += segment
             pos, marker = _skip_entropy_coded_data(data, pos, mcus, interval)
             continue
-        if marker in _SOF_COMMON or marker in SOF_UNCOMMON:
+        if marker in _SOF_COMMON or marker in _SOF_UNCOMMON:
             raise _damaged("JPEG")
         if marker == _DRI:
             if length != 4:
@@ -534,7 +583,7 @@ def _verify_jpeg(data: bytes, header: _JpegHeader) -> None:
         marker, pos = _marker_at(data, pos)
     progress.finish()
     skeleton += bytes((0xFF, _EOI))
-    _decode_skeleton(bytes(skeleton), _mcu_size(header.components))
+    _decode_skeleton(bytes(skeleton), mcu)
 
 
 def _skip_entropy_coded_data(data: bytes, start: int, mcus: int, interval: int) -> tuple[int, int]:
@@ -570,7 +619,7 @@ def _skip_entropy_coded_data(data: bytes, start: int, mcus: int, interval: int) 
 class _ScanProgress:
     """What the scans so far have delivered, per component and coefficient."""
 
-    def __init__(self, header: _JpegHeader) -> None:
+    def __init__(self, header: JpegHeader) -> None:
         self._width, self._height = header.width, header.height
         self._progressive = header.progressive
         self._sampling = {cid: (h, v) for cid, h, v in header.components}
@@ -637,103 +686,128 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _PNG_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 _CHUNK_TYPE = re.compile(rb"[A-Za-z]{4}")
-_KNOWN_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+_DECODER_CHUNKS = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"}
 
 
 @dataclass(frozen=True)
-class _PngHeader:
-    width: int
+class PngHeader:
+    width: int  # as stored, before orientation
     height: int
     orientation: int
     bit_depth: int
     color_type: int
     interlaced: bool
     idat: list[memoryview]
-    compressed_text: list[tuple[memoryview, bool]]  # (zlib stream, counts as text)
+    compressed_text: list[tuple[memoryview, bool]]  # (zlib stream, counts as text); iCCP: False
     plain_text_bytes: int
+    # The signature and the IHDR, PLTE, tRNS, IDAT and IEND chunks: all a decoder needs.
+    decoder_parts: list[memoryview]
+    # False when something only the check refuses was met (see read_png_header).
+    sound: bool
 
 
-def _read_png_header(data: bytes) -> _PngHeader:
+def read_png_header(data: bytes, refusals: Refusals = _CHECKING) -> PngHeader:
     """Walk every chunk: structure, order and CRCs. Nothing is inflated here.
+
+    Lengths, CRCs, IHDR's size and IEND after some IDAT are what every reader needs. The rest
+    (chunk names and order, IHDR's fields, bytes after IEND, unknown critical chunks, malformed
+    text) only clears `sound`: the check refuses such a file, while a fix, which hands the
+    decoder only decoder_parts and redraws the pixels, can still try.
 
     An animated PNG (acTL, fcTL, fdAT) is accepted: its IDAT is the default image that every
     non-animating decoder shows, the upstream included, so that is the picture we check; the
     frames are only CRC-checked. Bytes after IEND are refused: no encoder writes them, and
     they are how image/archive polyglots are made.
     """
+    damaged = refusals.damaged
     end = len(data)
     view = memoryview(data)
-    pos = len(_PNG_SIGNATURE)
+    pos = len(PNG_SIGNATURE)
+    decoder: list[memoryview] = [view[:pos]]
     ihdr: tuple[int, int, int, int, int] | None = None
     idat: list[memoryview] = []
     idat_closed = False
     seen_plte = False
+    sound = True
     exif: memoryview | None = None
     compressed: list[tuple[memoryview, bool]] = []
     plain_text = 0
+    parts = 0
     while True:
+        parts += 1
+        refusals.count(parts, "PNG")
         if pos + 12 > end:
-            raise _damaged("PNG")
+            raise damaged("PNG")
         length, kind = struct.unpack_from(">I4s", data, pos)
         chunk_end = pos + 12 + length
-        if length > 0x7FFFFFFF or chunk_end > end or not _CHUNK_TYPE.fullmatch(kind):
-            raise _damaged("PNG")
+        if length > 0x7FFFFFFF or chunk_end > end:
+            raise damaged("PNG")
         body = view[pos + 8 : pos + 8 + length]
         (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
         if zlib.crc32(view[pos + 4 : pos + 8 + length]) != crc:
-            raise _damaged("PNG")
+            raise damaged("PNG")
+        if kind in _DECODER_CHUNKS:
+            decoder.append(view[pos:chunk_end])
+        if not _CHUNK_TYPE.fullmatch(kind):
+            sound = False
         pos = chunk_end
 
         if ihdr is None:
             if kind != b"IHDR" or length != 13:
-                raise _damaged("PNG")
+                raise damaged("PNG")
             width, height, depth, color, compression, filtering, interlace = struct.unpack(">IIBBBBB", body)
+            if not 0 < width <= 0x7FFFFFFF or not 0 < height <= 0x7FFFFFFF:
+                raise damaged("PNG")
             if (
-                not 0 < width <= 0x7FFFFFFF
-                or not 0 < height <= 0x7FFFFFFF
-                or depth not in _PNG_DEPTHS.get(color, set())
+                depth not in _PNG_DEPTHS.get(color, set())
                 or (compression, filtering) != (0, 0)
                 or interlace not in (0, 1)
             ):
-                raise _damaged("PNG")
+                sound = False
             ihdr = (width, height, depth, color, interlace)
             continue
         if kind == b"IDAT":
             if idat_closed or (ihdr[3] == 3 and not seen_plte):
-                raise _damaged("PNG")
+                sound = False
             idat.append(body)
             continue
         if idat:
             idat_closed = True
         if kind == b"IEND":
-            if length != 0 or not idat or pos != end:
-                raise _damaged("PNG")
+            if not idat:
+                raise damaged("PNG")
+            if length != 0 or pos != end:
+                sound = False
             break
         if kind == b"IHDR" or (
             kind == b"PLTE" and (idat or seen_plte or length % 3 or not 0 < length <= 768)
         ):
-            raise _damaged("PNG")
+            sound = False
         if kind == b"PLTE":
             seen_plte = True
-        elif kind[0] < 0x61 and kind not in _KNOWN_CRITICAL:
+        elif kind[0] < 0x61 and kind not in _DECODER_CHUNKS:
             # An unknown critical chunk (upper-case first letter) means "don't show this without
             # understanding me"; Apple's CgBI is the one met in the wild.
-            raise _damaged("PNG")
+            sound = False
         elif kind == b"eXIf" and exif is None:
             exif = body
         elif kind == b"tEXt":
             plain_text += length
         elif kind in (b"zTXt", b"iTXt", b"iCCP"):
-            text = _png_compressed_part(data, pos - 4 - length, pos - 4, kind)
+            try:
+                text = _png_compressed_part(data, pos - 4 - length, pos - 4, kind)
+            except ValueError:
+                sound = False
+                continue
             if text is None:
                 plain_text += length
             else:
                 compressed.append((text, kind != b"iCCP"))
 
     if ihdr is None:  # unreachable: the loop only ends after IEND, which needs IHDR first
-        raise _damaged("PNG")
+        raise damaged("PNG")
     width, height, depth, color, interlace = ihdr
-    return _PngHeader(
+    return PngHeader(
         width=width,
         height=height,
         orientation=exif_orientation(exif),
@@ -743,6 +817,8 @@ def _read_png_header(data: bytes) -> _PngHeader:
         idat=idat,
         compressed_text=compressed,
         plain_text_bytes=plain_text,
+        decoder_parts=decoder,
+        sound=sound,
     )
 
 
@@ -750,25 +826,26 @@ def _png_compressed_part(data: bytes, start: int, stop: int, kind: bytes) -> mem
     """The zlib stream inside a zTXt, iCCP or compressed iTXt chunk; None for uncompressed iTXt.
 
     Offsets are absolute so that `data.find` works without copying a chunk that may be 20 MB.
+    Raises ValueError when the chunk is malformed.
     """
     keyword_end = data.find(b"\x00", start, min(stop, start + 80))
     if keyword_end <= start:
-        raise _damaged("PNG")
+        raise ValueError(kind)
     if kind != b"iTXt":
         if keyword_end + 2 > stop or data[keyword_end + 1] != 0:
-            raise _damaged("PNG")
+            raise ValueError(kind)
         return memoryview(data)[keyword_end + 2 : stop]
     if keyword_end + 3 > stop:
-        raise _damaged("PNG")
+        raise ValueError(kind)
     flag, method = data[keyword_end + 1], data[keyword_end + 2]
     language_end = data.find(b"\x00", keyword_end + 3, stop)
     translated_end = data.find(b"\x00", language_end + 1, stop) if language_end >= 0 else -1
     if translated_end < 0 or flag not in (0, 1) or (flag == 1 and method != 0):
-        raise _damaged("PNG")
+        raise ValueError(kind)
     return memoryview(data)[translated_end + 1 : stop] if flag == 1 else None
 
 
-def _row_plan(header: _PngHeader) -> list[tuple[int, int]]:
+def _row_plan(header: PngHeader) -> list[tuple[int, int]]:
     """(rows, bytes per row including the filter byte) for each pass, in stream order."""
     bits = _PNG_CHANNELS[header.color_type] * header.bit_depth
     passes = _ADAM7 if header.interlaced else ((0, 0, 1, 1),)
@@ -815,7 +892,7 @@ class _RowChecker:
         return True
 
 
-def _verify_png(header: _PngHeader) -> None:
+def _verify_png(header: PngHeader) -> None:
     _check_png_text(header)
     checker = _RowChecker(_row_plan(header))
     inflater = _inflate_zlib.decompressobj()
@@ -845,7 +922,7 @@ def _verify_png(header: _PngHeader) -> None:
         raise _damaged("PNG")
 
 
-def _check_png_text(header: _PngHeader) -> None:
+def _check_png_text(header: PngHeader) -> None:
     total = header.plain_text_bytes
     for compressed, is_text in header.compressed_text:
         inflater = zlib.decompressobj()

@@ -355,6 +355,39 @@ def test_a_profile_for_other_colours_is_not_carried_onto_rgb_pixels():
     assert "icc_profile" not in opened(imagefix.apply_fix(data, "crop").data).info
 
 
+def test_a_colour_profile_split_over_several_jpeg_segments_is_carried_whole():
+    # Over 64 KB, so the JPEG holds it in several APP2 segments that the fixer joins again.
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = bytearray(srgb + bytes(150_000 - len(srgb)))
+    profile[:4] = len(profile).to_bytes(4, "big")
+    data = encoded(Image.new("RGB", (1000, 200), "orange"), "JPEG", icc_profile=bytes(profile))
+    assert data.count(b"ICC_PROFILE\x00") == 3
+
+    assert opened(imagefix.apply_fix(data, "crop").data).info.get("icc_profile") == bytes(profile)
+
+
+def test_a_png_colour_profile_is_carried_onto_the_fixed_picture():
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encoded(Image.new("RGBA", (1000, 200), (255, 165, 0, 128)), "PNG", icc_profile=profile)
+
+    fixed = imagefix.apply_fix(data, "crop")
+
+    assert fixed.mime == "image/png"
+    assert opened(fixed.data).info.get("icc_profile") == profile
+
+
+def test_a_png_the_check_calls_damaged_only_for_its_layout_can_still_be_fixed():
+    # The check refuses bytes after IEND (how polyglots are made); a fix redraws the pixels from
+    # the chunks a decoder needs, so the same walk lets it through.
+    data = image_bytes(1000, 200) + b"PK\x03\x04 an archive hidden after the picture"
+    with pytest.raises(ImageRejected, match="damaged or incomplete, so it can't be used"):
+        check_image(data)
+
+    assert keys(data) == ["crop", "borders"]
+    fixed = imagefix.apply_fix(data, "crop")  # cut to 499×200, then enlarged
+    assert (fixed.width, fixed.height) == (751, 301)
+
+
 # --- Pictures with too many pixels -------------------------------------------------------------
 
 
