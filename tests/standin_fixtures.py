@@ -10,7 +10,7 @@ import pytest
 
 from playground.aimlapi import Client, Progress
 from playground.demo.server import RunningServer, serve
-from playground.demo.upstream import StandIn
+from tests.faults import FaultyStandIn
 
 API_KEY = "sk-test-NEVER-SHOWN-0123456789"
 # Quick enough that a whole create-poll-download round takes about a second.
@@ -26,7 +26,7 @@ FAST: dict[str, Any] = {
 
 
 class RunningStandIn:
-    def __init__(self, app: StandIn, server: RunningServer) -> None:
+    def __init__(self, app: FaultyStandIn, server: RunningServer) -> None:
         self.app = app
         self.url = server.url
         self._server = server
@@ -67,7 +67,7 @@ def standin_factory(tmp_path: Path) -> Iterator[Callable[..., RunningStandIn]]:
 
     def start(**kwargs: Any) -> RunningStandIn:
         state_dir = kwargs.pop("state_dir", None) or tmp_path / f"upstream-{len(started)}"
-        app = StandIn(state_dir, **{**FAST, **kwargs})
+        app = FaultyStandIn(state_dir, **{**FAST, **kwargs})
         running = RunningStandIn(app, serve(app))
         started.append(running)
         return running

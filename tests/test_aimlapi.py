@@ -24,8 +24,9 @@ from playground.aimlapi import (
     UpstreamError,
     client_from_settings,
 )
-from playground.demo.upstream import Fault, StandIn
+from playground.demo.upstream import StandIn
 from tests.factories import image_bytes
+from tests.faults import Fault
 from tests.standin_fixtures import API_KEY, FAST
 
 PAYLOADS = Path(__file__).parent / "payloads"

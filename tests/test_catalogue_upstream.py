@@ -16,8 +16,8 @@ from PIL import Image
 
 from playground import aimlapi, catalogue
 from playground.aimlapi import Refused
-from playground.demo.upstream import Fault
 from tests.factories import image_bytes
+from tests.faults import Fault
 from tests.standin_fixtures import API_KEY
 
 UNIVERSAL = catalogue.UNIVERSAL_PATH

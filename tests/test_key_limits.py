@@ -181,8 +181,8 @@ def test_two_worker_processes_keep_the_creates_per_minute(
 
 @pytest.mark.django_db
 def test_a_429_gives_the_slot_back_and_the_job_waits_its_turn_again(limits: Any, upstream: Any) -> None:
-    from playground.demo.upstream import Fault
     from playground.worker import Worker
+    from tests.faults import Fault
 
     limits.UPSTREAM_MAX_IN_FLIGHT = 1
     limits.UPSTREAM_CREATES_PER_MINUTE = 10

@@ -16,10 +16,10 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from playground.demo.upstream import Fault
 from playground.models import CLIENT_REQUEST_ID, Generation, State, UsageLogCall, new_client_request_id
 from playground.recovery import finish_log_slot, take_log_slot
 from playground.worker import AMBIGUOUS, FAILED_UPSTREAM_TWICE, RESENT, WORKER_LOST, Worker
+from tests.faults import Fault
 from tests.test_worker import creates, drive, jobs, make
 
 

@@ -19,10 +19,10 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from playground.demo.upstream import Fault
 from playground.models import Generation, State
 from tests import factories
 from tests.factories import PASSWORD
+from tests.faults import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"

@@ -15,8 +15,9 @@ from PIL import Image
 
 from playground.demo.render import render_video
 from playground.demo.server import serve
-from playground.demo.upstream import Fault, StandIn
+from playground.demo.upstream import StandIn
 from tests.factories import image_bytes
+from tests.faults import Fault
 from tests.standin_fixtures import API_KEY, FAST
 
 VIDEO01 = "/v2/video/generations"

@@ -15,10 +15,10 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from playground import archive
-from playground.demo.upstream import Fault
 from playground.models import Generation, State
 from playground.worker import NOT_SAVED, TROUBLE, WORKER_LOST, Worker
 from tests.factories import generation, media_files
+from tests.faults import Fault
 
 
 def make(user: Any, *, frame: bytes | None = None, **kw: Any) -> Generation:

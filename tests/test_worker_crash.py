@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from playground.demo.upstream import Fault
 from playground.models import Generation, State, WorkerHeartbeat
 from playground.worker import WORKER_LOST
 from tests.factories import generation, media_files
+from tests.faults import Fault
 from tests.worker_processes import LEASE
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -16,8 +16,8 @@ resolution (its aspect; pixel sizes scaled down by ``video_long_side``, the long
 720P video), ending on the last frame when one was given.
 
 Prompt markers drive demos and tests: ``[demo:error]`` ends the job with status "error",
-``[demo:never]`` keeps it "generating" for ever. Tests can also queue one-shot faults per
-endpoint with :meth:`StandIn.inject`.
+``[demo:never]`` keeps it "generating" for ever. Tests bend single answers (errors, delays,
+dropped connections) with a subclass in ``tests/faults.py`` that overrides :meth:`StandIn.answer`.
 
 Like the real service it answers with the request-tracing and cost headers (``x-inference-id``,
 ``x-client-request-id``, ``x-aimlapi-usd-spent``, ``x-aimlapi-credits-used``) and keeps a usage
@@ -40,14 +40,14 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from PIL import Image
@@ -91,29 +91,6 @@ _TOKEN = re.compile(r"[0-9a-f]{32}")
 _STRIPES = 16
 
 
-@dataclass
-class Fault:
-    """One misbehaviour, used once by the next request to its endpoint.
-
-    ``status``/``body``/``headers`` replace (or, headers only, amend) the real answer.
-    ``delay`` waits before answering; without ``process`` the real handler runs after the
-    wait (a slow service), with ``process`` it runs first (the job is made, then the answer
-    is late, replaced or lost). ``close`` drops the connection without an answer;
-    ``truncate`` sends that fraction of the body after promising all of it in Content-Length.
-    ``fail`` (create only) makes the service fail the request (a failed, zero-cost row in the
-    usage log, no job) instead of running it; with ``close`` the answer is then lost.
-    """
-
-    status: int | None = None
-    body: bytes | str | dict[str, Any] | list[Any] | None = None
-    headers: dict[str, str] | None = None
-    delay: float = 0.0
-    process: bool = False
-    close: bool = False
-    truncate: float | None = None
-    fail: bool = False
-
-
 @dataclass(frozen=True)
 class Call:
     """What the stand-in saw of one request (long strings, such as images, are shortened)."""
@@ -132,13 +109,13 @@ class Call:
 
 
 @dataclass
-class _Response:
+class Response:
     status: int
     headers: list[tuple[str, str]]
     chunks: Iterable[bytes]
     inference_id: str | None = None
 
-    def with_trace(self, environ: WSGIEnvironment, charged_model: str | None) -> "_Response":
+    def with_trace(self, environ: WSGIEnvironment, charged_model: str | None) -> "Response":
         """Add the tracing and cost headers; `charged_model` is set on a create that succeeded."""
         if self.inference_id:
             self.headers.append(("x-inference-id", self.inference_id))
@@ -202,28 +179,11 @@ class StandIn:
         self._lock = threading.Lock()
         # Striped locks keep two threads from rendering one video at once without a lock per job.
         self._render_locks = [threading.Lock() for _ in range(_STRIPES)]
-        self._faults: dict[str, deque[Fault]] = {
-            "create": deque(),
-            "poll": deque(),
-            "video": deque(),
-            "logs": deque(),
-        }
         # Bounded so a long-running demo process does not grow without end.
         self._calls: deque[Call] = deque(maxlen=5000)
         self.counters = KeyCounters()
 
-    # --- Test controls --------------------------------------------------------------------
-    def inject(self, endpoint: Endpoint, *faults: Fault) -> None:
-        if endpoint not in self._faults:
-            raise ValueError(f"Unknown endpoint {endpoint!r}; use create, poll, video or logs.")
-        with self._lock:
-            self._faults[endpoint].extend(faults)
-
-    def reset_faults(self) -> None:
-        with self._lock:
-            for queue in self._faults.values():
-                queue.clear()
-
+    # --- What tests and benchmarks read ---------------------------------------------------
     @property
     def calls(self) -> list[Call]:
         with self._lock:
@@ -261,13 +221,6 @@ class StandIn:
             rows = [row for row in rows if row["visible_at"] <= now]
         return rows
 
-    def resign(self, url: str, *, expires: int) -> str:
-        """The same video link, correctly signed for another expiry time (to test expired links)."""
-        parts = urlsplit(url)
-        token = parts.path.removeprefix(FILES_PREFIX).removesuffix(".mp4")
-        query = urlencode({"Expires": expires, "Signature": self._signature(token, expires)})
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
     # --- WSGI ------------------------------------------------------------------------------
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.time()
@@ -280,37 +233,30 @@ class StandIn:
         endpoint = _endpoint_of(method, path)
         seen = _Seen()
 
-        def handle() -> _Response:
+        def handle() -> Response:
             if body is None:
-                return _json_error(413, "Request body is too large.", path)
+                return json_error(413, "Request body is too large.", path)
             return self._route(method, path, query, body, environ, seen)
 
-        fault = self._take_fault(endpoint) if endpoint else None
-        response: _Response | None = None
-        if fault is not None and fault.fail and endpoint == "create":
-            self._log_request(environ, _model_named(path, body), "failed", None)
-            response = _json_error(500, "Internal server error", path)
-        elif fault is None or fault.process:
-            response = handle()
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.close:
-                self._record(endpoint, method, path, query, environ, seen, None, started)
-                raise DropConnection
-            if fault.status is not None or fault.body is not None:
-                response = _fault_response(fault, path)
-            elif response is None:
-                response = handle()
-            if fault.headers:
-                response.headers = _merge_headers(response.headers, fault.headers)
-            if fault.truncate is not None:
-                response = _truncated(response, fault.truncate)
-
-        assert response is not None
+        try:
+            response = self.answer(endpoint, environ, body, handle)
+        except DropConnection:
+            self._record(endpoint, method, path, query, environ, seen, None, started)
+            raise
         self._record(endpoint, method, path, query, environ, seen, response.status, started)
-        start_response(_status_line(response.status), response.headers)
+        start_response(status_line(response.status), response.headers)
         return [] if method == "HEAD" else response.chunks
+
+    def answer(
+        self,
+        endpoint: Endpoint | None,
+        environ: WSGIEnvironment,
+        body: bytes | None,
+        handle: Callable[[], Response],
+    ) -> Response:
+        """The answer to one request: `handle()` runs it. Raising DropConnection closes the
+        connection without one. This is the seam tests/faults.py bends."""
+        return handle()
 
     def _route(
         self,
@@ -320,32 +266,32 @@ class StandIn:
         body: bytes,
         environ: WSGIEnvironment,
         seen: _Seen,
-    ) -> _Response:
+    ) -> Response:
         retired = not self.legacy_routes and path != catalogue.UNIVERSAL_PATH
         if path in WIRES_BY_PATH and method in {"GET", "POST"} and not retired:
             if not self._authorized(environ):
-                return _json_error(401, "Unauthorized", path)
+                return json_error(401, "Unauthorized", path)
             if method == "POST":
                 answer = self._create(path, body, seen)
-                model = _model_named(path, body)
+                model = model_named(path, body)
                 # Failed requests are in the log too, at no cost.
                 if answer.status >= 400:
-                    self._log_request(environ, model, "failed", None)
+                    self.log_request(environ, model, "failed", None)
                 else:
-                    self._log_request(environ, model, "succeeded", answer.inference_id)
+                    self.log_request(environ, model, "succeeded", answer.inference_id)
                 return answer.with_trace(environ, model if model in PRICES_USD else None)
             answer = self._poll(path, query, environ, seen)
             inference_id = answer.inference_id
             if answer.status < 400:
-                self._log_request(environ, seen.model or "", "succeeded", inference_id, free=True)
+                self.log_request(environ, seen.model or "", "succeeded", inference_id, free=True)
             return answer.with_trace(environ, None)
         if path.startswith(FILES_PREFIX) and method in {"GET", "HEAD"}:
             return self._file(path, query, seen)
         if path == LOGS_PATH and method == "GET":
             if not self._authorized(environ):
-                return _json_error(401, "Unauthorized", path)
+                return json_error(401, "Unauthorized", path)
             return self._logs(environ, path)
-        return _json_error(404, f"Cannot {method} {path}", path)
+        return json_error(404, f"Cannot {method} {path}", path)
 
     def _authorized(self, environ: WSGIEnvironment) -> bool:
         scheme, _, key = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
@@ -358,13 +304,13 @@ class StandIn:
         return any(hmac.compare_digest(key.encode(), accepted.encode()) for accepted in self._accepted_keys)
 
     # --- Create ----------------------------------------------------------------------------
-    def _create(self, path: str, raw: bytes, seen: _Seen) -> _Response:
+    def _create(self, path: str, raw: bytes, seen: _Seen) -> Response:
         try:
             payload = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return _json_error(400, "The request body is not valid JSON.", path)
+            return json_error(400, "The request body is not valid JSON.", path)
         if not isinstance(payload, dict):
-            return _json_error(400, "The request body must be a JSON object.", path)
+            return json_error(400, "The request body must be a JSON object.", path)
         seen.body = _shorten(payload)
         seen.model = payload.get("model") if isinstance(payload.get("model"), str) else None
         seen.prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else None
@@ -372,7 +318,7 @@ class StandIn:
         wires = WIRES_BY_PATH[path]
         named = payload.get("model")
         if not isinstance(named, str) or named not in wires:
-            return _json_error(400, [f"model must be one of the following values: {', '.join(wires)}"], path)
+            return json_error(400, [f"model must be one of the following values: {', '.join(wires)}"], path)
         model = named
         described = catalogue.BY_ID[model]
         wire = wires[model]
@@ -403,13 +349,13 @@ class StandIn:
                 problems.append(problem)
         resolution, duration = _options(described, wire, payload, problems)
         if problems:
-            return _json_error(400, problems, path)
+            return json_error(400, problems, path)
 
         with self._lock:
             if self._credits is not None:
                 if self._credits < CREDITS_PER_VIDEO:
                     # The real service sends statusCode as a string here; clients must cope.
-                    return _json_error(
+                    return json_error(
                         403,
                         "You have run out of credits. Top up your balance to continue.",
                         path,
@@ -465,14 +411,14 @@ class StandIn:
         return _json(201, {"generation_id": upstream_id, "status": "queued"}, inference_id=upstream_id)
 
     # --- Poll ------------------------------------------------------------------------------
-    def _poll(self, path: str, query: dict[str, str], environ: WSGIEnvironment, seen: _Seen) -> _Response:
+    def _poll(self, path: str, query: dict[str, str], environ: WSGIEnvironment, seen: _Seen) -> Response:
         seen.model = MODEL_BY_PATH.get(path)
         upstream_id = query.get("generation_id", "")
         if not upstream_id:
-            return _json_error(400, ["generation_id should not be empty"], path)
+            return json_error(400, ["generation_id should not be empty"], path)
         job = self.job(upstream_id)
         if job is None:
-            missing = _json_error(404, f"Generation {upstream_id} was not found.", path)
+            missing = json_error(404, f"Generation {upstream_id} was not found.", path)
             if _ISSUED_ID.fullmatch(upstream_id):
                 missing.inference_id = upstream_id
             return missing
@@ -506,7 +452,7 @@ class StandIn:
         return _json(200, answer, inference_id=job["id"])
 
     # --- Video files -----------------------------------------------------------------------
-    def _file(self, path: str, query: dict[str, str], seen: _Seen) -> _Response:
+    def _file(self, path: str, query: dict[str, str], seen: _Seen) -> Response:
         name = path.removeprefix(FILES_PREFIX)
         token = name.removesuffix(".mp4")
         if not name.endswith(".mp4") or not _TOKEN.fullmatch(token):
@@ -515,7 +461,7 @@ class StandIn:
         if not expires_text or not signature:
             return _xml_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
         if not expires_text.isdigit() or not hmac.compare_digest(
-            signature.encode(), self._signature(token, int(expires_text)).encode()
+            signature.encode(), self.signature(token, int(expires_text)).encode()
         ):
             return _xml_error(
                 403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
@@ -530,7 +476,7 @@ class StandIn:
         video = self._videos_dir / f"{token}.mp4"
         size = video.stat().st_size
         headers = [("Content-Type", "video/mp4"), ("Content-Length", str(size)), ("Cache-Control", "private")]
-        return _Response(200, headers, _file_chunks(video))
+        return Response(200, headers, _file_chunks(video))
 
     def _ensure_rendered(self, job: dict[str, Any]) -> float:
         video = self._videos_dir / f"{job['token']}.mp4"
@@ -565,15 +511,15 @@ class StandIn:
         expires = math.ceil(time.time() + self.link_ttl)
         host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
         scheme = environ.get("wsgi.url_scheme", "http")
-        signature = quote(self._signature(token, expires), safe="")
+        signature = quote(self.signature(token, expires), safe="")
         return f"{scheme}://{host}{FILES_PREFIX}{token}.mp4?Expires={expires}&Signature={signature}"
 
-    def _signature(self, token: str, expires: int) -> str:
+    def signature(self, token: str, expires: int) -> str:
         digest = hmac.new(self._signing_key, f"{token}\n{expires}".encode(), hashlib.sha256).digest()
         return base64.b64encode(digest).decode("ascii")
 
     # --- Usage log ---------------------------------------------------------------------------
-    def _log_request(
+    def log_request(
         self,
         environ: WSGIEnvironment,
         model: str,
@@ -607,33 +553,33 @@ class StandIn:
         finally:
             os.close(fd)
 
-    def _logs(self, environ: WSGIEnvironment, path: str) -> _Response:
+    def _logs(self, environ: WSGIEnvironment, path: str) -> Response:
         now = time.time()
         with self._lock:
             while self._logs_seen and self._logs_seen[0] <= now - self.logs_rate_window:
                 self._logs_seen.popleft()
             if len(self._logs_seen) >= self.logs_rate_limit:
                 wait = self._logs_seen[0] + self.logs_rate_window - now
-                too_many = _json_error(429, "Too many requests", path)
+                too_many = json_error(429, "Too many requests", path)
                 too_many.headers.append(("Retry-After", str(max(1, math.ceil(wait)))))
                 return too_many
             self._logs_seen.append(now)
         params = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
         problem, window = _log_window(params, now)
         if problem or window is None:
-            return _json_error(400, problem or "A window is required.", path)
+            return json_error(400, problem or "A window is required.", path)
         statuses = params.get("status", [])
         for value in statuses:
             if value not in {"succeeded", "failed"}:
-                return _json_error(400, "status must be one of the following values: succeeded, failed", path)
+                return json_error(400, "status must be one of the following values: succeeded, failed", path)
         models = params.get("model", [])
         if len(models) > 50:
-            return _json_error(400, "model may be given at most 50 times", path)
+            return json_error(400, "model may be given at most 50 times", path)
         limit, offset = _whole_param(params, "limit", 50), _whole_param(params, "offset", 0)
         if limit is None or not 1 <= limit <= 100:
-            return _json_error(400, "limit must be a whole number from 1 to 100", path)
+            return json_error(400, "limit must be a whole number from 1 to 100", path)
         if offset is None:
-            return _json_error(400, "offset must be a whole number of at least 0", path)
+            return json_error(400, "offset must be a whole number of at least 0", path)
         start, end = window
         rows = [
             row
@@ -685,11 +631,6 @@ class StandIn:
 
     def _write_job(self, job: dict[str, Any]) -> None:
         _write_atomic(self._jobs_dir / f"{job['token']}.json", json.dumps(job).encode())
-
-    def _take_fault(self, endpoint: str) -> Fault | None:
-        with self._lock:
-            queue = self._faults[endpoint]
-            return queue.popleft() if queue else None
 
     def _record(
         self,
@@ -746,7 +687,7 @@ def _status_of(job: dict[str, Any], now: float) -> str:
     return "error" if job["outcome"] == "error" else "completed"
 
 
-def _model_named(path: str, body: bytes | None) -> str:
+def model_named(path: str, body: bytes | None) -> str:
     """The model a create names (the path's own on the legacy route), for the usage log and the price."""
     try:
         named = json.loads(body or b"{}").get("model")
@@ -863,17 +804,17 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _status_line(status: int) -> str:
+def status_line(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
         return f"{status} Unknown"
 
 
-def _json(status: int, payload: Any, *, inference_id: str | None = None) -> _Response:
+def _json(status: int, payload: Any, *, inference_id: str | None = None) -> Response:
     data = json.dumps(payload).encode()
     headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
-    return _Response(status, headers, [data], inference_id)
+    return Response(status, headers, [data], inference_id)
 
 
 def _iso(moment: float) -> str:
@@ -921,7 +862,7 @@ def _whole_param(params: dict[str, list[str]], name: str, default: int) -> int |
     return int(values[0]) if values[0].isdigit() else None
 
 
-def _json_error(status: int, message: str | list[str], path: str, *, code_as_text: bool = False) -> _Response:
+def json_error(status: int, message: str | list[str], path: str, *, code_as_text: bool = False) -> Response:
     return _json(
         status,
         {
@@ -934,7 +875,7 @@ def _json_error(status: int, message: str | list[str], path: str, *, code_as_tex
     )
 
 
-def _xml_error(status: int, code: str, message: str) -> _Response:
+def _xml_error(status: int, code: str, message: str) -> Response:
     # Object stores answer their signed links in XML, not in the API's JSON.
     data = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -942,42 +883,7 @@ def _xml_error(status: int, code: str, message: str) -> _Response:
         f"<RequestId>{uuid.uuid4().hex.upper()}</RequestId></Error>"
     ).encode()
     headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(data)))]
-    return _Response(status, headers, [data])
-
-
-def _fault_response(fault: Fault, path: str) -> _Response:
-    status = fault.status if fault.status is not None else 200
-    body = fault.body
-    if body is None:
-        if status >= 400:
-            return _json_error(status, _status_line(status).partition(" ")[2], path)
-        data, kind = b"", "text/plain; charset=utf-8"
-    elif isinstance(body, bytes):
-        data, kind = body, "application/octet-stream"
-    elif isinstance(body, str):
-        data = body.encode()
-        kind = "text/html; charset=utf-8" if body.lstrip().startswith("<") else "text/plain; charset=utf-8"
-    else:
-        data, kind = json.dumps(body).encode(), "application/json; charset=utf-8"
-    return _Response(status, [("Content-Type", kind), ("Content-Length", str(len(data)))], [data])
-
-
-def _merge_headers(headers: list[tuple[str, str]], extra: dict[str, str]) -> list[tuple[str, str]]:
-    replaced = {name.lower() for name in extra}
-    return [(name, value) for name, value in headers if name.lower() not in replaced] + list(extra.items())
-
-
-def _truncated(response: _Response, fraction: float) -> _Response:
-    data = b"".join(response.chunks)
-    cut = max(0, min(len(data), int(len(data) * fraction)))
-    headers = _merge_headers(response.headers, {"Content-Length": str(len(data))})
-
-    def chunks() -> Iterator[bytes]:
-        if cut:
-            yield data[:cut]
-        raise DropConnection
-
-    return _Response(response.status, headers, chunks())
+    return Response(status, headers, [data])
 
 
 # --- The key's limits, as the service would count them ---------------------------------------
