@@ -12,7 +12,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
-from playground.models import Generation, State
+from playground.models import Generation
+from tests import factories
 
 _from_image: Callable[[Image.Image], av.VideoFrame] = av.VideoFrame.from_image
 
@@ -67,6 +68,4 @@ def ready_generation(user: Any, clip: Path, **fields: Any) -> Generation:
     fields.setdefault("prompt", "A lighthouse keeper climbs the stairs at dusk")
     with av.open(str(clip)) as container:
         duration = container.duration / av.time_base if container.duration else None
-    return Generation.objects.create(
-        created_by=user, state=State.READY, video=name, duration=duration, **fields
-    )
+    return factories.ready(user, video=name, duration=duration, **fields)

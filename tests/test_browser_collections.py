@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 
 from playground.collections import videos_in_order
 from playground.models import Collection, Generation, Preset, Star
+from tests import factories
 from tests.browser_fixtures import sign_in, wait_until
 from tests.conftest import PASSWORD
 from tests.factories import image_bytes
@@ -239,7 +240,7 @@ def test_select_mode_works_without_javascript(browser: Any, live_server: Any, cl
 def test_a_checked_card_still_being_made_stays_checked_while_it_refreshes(page: Any, clip):  # noqa: F811
     sign_in(page, "alice")
     alice = get_user_model().objects.get(username="alice")
-    busy = Generation.objects.create(created_by=alice, model="video-01", prompt="Busy", state="running")
+    busy = factories.generation(created_by=alice, model="video-01", prompt="Busy", state="running")
     page.goto("/gallery/")
     start_selecting(page)
     page.locator(f"#select-{busy.pk}").check()

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from playground.models import Batch, Generation, NotifyPreference, State
 from playground.worker import Worker
+from tests import factories
 from tests.browser_fixtures import sign_in, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -57,7 +58,7 @@ def start_job(
     username: str = "carol", prompt: str = "A lighthouse beam sweeps across a stormy sea at night"
 ) -> Generation:
     user = get_user_model().objects.get(username=username)
-    return Generation.objects.create(created_by=user, model="video-01", prompt=prompt)
+    return factories.generation(created_by=user, model="video-01", prompt=prompt)
 
 
 def test_a_notification_is_shown_when_a_watched_job_is_ready(notify_page: Any, running_worker: Worker):
@@ -144,7 +145,7 @@ def test_the_batch_page_notifies_each_take_as_it_ends(notify_page: Any):
         created_by=carol, model="video-01", prompt="Harbour at dawn", takes_per_picture=2
     )
     takes = [
-        Generation.objects.create(
+        factories.generation(
             created_by=carol,
             batch=batch,
             model="video-01",

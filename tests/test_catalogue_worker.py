@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 from playground import aimlapi, apicode, archive
 from playground.models import Generation, State
 from playground.worker import Worker
+from tests import factories
 from tests.factories import image_bytes
 from tests.test_worker import creates, drive, make
 
@@ -152,7 +153,7 @@ def test_the_migration_records_the_route_of_jobs_sent_before_it(user):
     routes = dict(Generation.objects.values_list("pk", "upstream_route"))
     assert routes == {sent.pk: "legacy", unsent.pk: "", plain.pk: "universal"}
     # The search index still follows new rows after the table was rebuilt (SQLite).
-    Generation.objects.create(created_by=user, model="video-01", prompt="A zebra on ice")
+    factories.generation(created_by=user, model="video-01", prompt="A zebra on ice")
     from playground.gallery import search
 
     assert search(Generation.objects.all(), ["zebra"]).count() == 1

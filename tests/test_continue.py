@@ -16,6 +16,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from playground import continuation
 from playground.models import Generation
+from tests import factories
 from tests.clips import decoded_frames, ready_generation, write_clip
 
 GENERATE = reverse("generate")
@@ -152,7 +153,7 @@ def test_a_new_picture_instead_means_it_no_longer_continues(
 
 @pytest.mark.django_db
 def test_only_a_ready_video_can_be_continued(signed_in: Client, user: Any):
-    running = Generation.objects.create(created_by=user, model="video-01", prompt="x", state="running")
+    running = factories.generation(created_by=user, model="video-01", prompt="x", state="running")
     assert signed_in.get(GENERATE, {"continue": running.pk}).status_code == 404
 
 

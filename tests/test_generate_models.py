@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from playground import catalogue
 from playground.models import Generation
+from tests import factories
 from tests.factories import image_bytes
 from tests.test_generate_view import form_data, upload
 
@@ -47,7 +48,7 @@ def test_the_page_carries_the_catalogue_and_hides_fields_the_default_model_does_
 
 
 def test_a_remix_of_a_hailuo_02_video_keeps_every_field(signed_in: Client, user, png):
-    source = Generation.objects.create(
+    source = factories.generation(
         created_by=user,
         model="minimax/hailuo-02",
         prompt="A kite over the dunes",
@@ -67,7 +68,7 @@ def test_a_remix_of_a_hailuo_02_video_keeps_every_field(signed_in: Client, user,
 
 
 def test_a_new_hailuo_page_starts_on_the_models_defaults(signed_in: Client, user):
-    source = Generation.objects.create(created_by=user, model="minimax/hailuo-2.3", prompt="x")
+    source = factories.generation(created_by=user, model="minimax/hailuo-2.3", prompt="x")
     html = signed_in.get(URL, {"remix": source.pk}).content.decode()
     assert re.search(r'<input type="radio" name="resolution" value="768P"[^>]*checked', html)
     assert re.search(r'<input type="radio" name="duration_seconds" value="6"[^>]*checked', html)
@@ -201,7 +202,7 @@ def test_a_remixed_last_frame_is_checked_again_and_reused(signed_in: Client, use
 
     first = default_storage.save("first-frames/first.png", ContentFile(png))
     last = default_storage.save("first-frames/last.png", ContentFile(image_bytes(640, 360)))
-    source = Generation.objects.create(
+    source = factories.generation(
         created_by=user, model="minimax/hailuo-02", prompt="x", first_frame=first, end_frame=last
     )
     signed_in.post(
@@ -213,10 +214,8 @@ def test_a_remixed_last_frame_is_checked_again_and_reused(signed_in: Client, use
 
 # --- The gallery filter reads the catalogue too ---------------------------------------------------
 def test_the_gallery_filter_offers_every_model_and_filters_by_it(signed_in: Client, user):
-    Generation.objects.create(
-        created_by=user, model="minimax/hailuo-02", prompt="A hailuo kite", state="ready"
-    )
-    Generation.objects.create(created_by=user, model="video-01", prompt="A plain fox", state="ready")
+    factories.generation(created_by=user, model="minimax/hailuo-02", prompt="A hailuo kite", state="ready")
+    factories.generation(created_by=user, model="video-01", prompt="A plain fox", state="ready")
     html = signed_in.get(reverse("gallery")).content.decode()
     for model in catalogue.IDS:
         assert f'<option value="{model}"' in html

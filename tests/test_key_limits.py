@@ -10,22 +10,22 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from playground import keylimits
 from playground.models import Generation, State
+from tests import factories
 
 WORKER_ENV = {"UPSTREAM_MAX_IN_FLIGHT": "2", "UPSTREAM_CREATES_PER_MINUTE": "100"}
 
 
 def people(*names: str) -> list[Any]:
-    return [get_user_model().objects.create_user(n, f"{n}@example.com", "pw") for n in names]
+    return [factories.member(name) for name in names]
 
 
 def queue_jobs(owner: Any, count: int, *, start: int = 0) -> list[Generation]:
     made = [
-        Generation.objects.create(created_by=owner, model="video-01", prompt=f"{owner.username} {i}")
+        factories.generation(owner, model="video-01", prompt=f"{owner.username} {i}")
         for i in range(start, start + count)
     ]
     return made

@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import Generation, NotifyPreference
+from playground.models import NotifyPreference
+from tests import factories
 
 URL = reverse("notify_preference")
 
@@ -17,7 +18,7 @@ URL = reverse("notify_preference")
 def test_the_preference_is_saved_per_person_and_shown_on_a_running_job(
     signed_in: Client, user: Any, other_user: Any
 ):
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="A kite over the dunes")
+    gen = factories.generation(created_by=user, model="video-01", prompt="A kite over the dunes")
     page = signed_in.get(reverse("generation", args=[gen.pk])).content.decode()
     assert 'data-on="false"' in page and "Tell me when it's ready" in page
 
@@ -44,7 +45,7 @@ def test_without_javascript_the_form_saves_and_comes_back(signed_in: Client, use
 
 @pytest.mark.django_db
 def test_a_finished_job_offers_no_button(signed_in: Client, user: Any):
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="x", state="failed")
+    gen = factories.generation(created_by=user, model="video-01", prompt="x", state="failed")
     assert "notify-control" not in signed_in.get(reverse("generation", args=[gen.pk])).content.decode()
 
 

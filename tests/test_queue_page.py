@@ -5,22 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from playground.models import Generation, State, allowance_for
 from playground.worker import Worker
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
-def jobs(owner: Any, count: int, **fields: Any) -> list[Generation]:
+def jobs(owner: Any, count: int, state: State = State.QUEUED, **fields: Any) -> list[Generation]:
     return [
-        Generation.objects.create(
-            created_by=owner, model="video-01", prompt=f"{owner.username} take {i}", **fields
-        )
+        factories.generation(owner, state, model="video-01", prompt=f"{owner.username} take {i}", **fields)
         for i in range(count)
     ]
 
@@ -32,9 +30,7 @@ def test_the_header_links_to_the_queue(signed_in: Client) -> None:
 def test_it_lists_waiting_jobs_in_the_workers_order_with_places(signed_in: Client, user, other_user) -> None:
     jobs(user, 3)
     jobs(other_user, 1)
-    sent = Generation.objects.create(
-        created_by=other_user, model="video-01", prompt="sent", state=State.RUNNING
-    )
+    sent = factories.generation(other_user, State.RUNNING, model="video-01", prompt="sent")
     page = signed_in.get("/queue/").content.decode()
     order = [
         page.index(f"{who} take {i}") for who, i in [("alice", 0), ("bob", 0), ("alice", 1), ("alice", 2)]
@@ -98,8 +94,7 @@ def test_only_the_maker_or_staff_may_cancel(client: Client, user, other_user) ->
     assert client.post(f"/videos/{gen.pk}/cancel/").status_code == 403
     gen.refresh_from_db()
     assert gen.state == State.QUEUED
-    staff = get_user_model().objects.create_user("sam", "sam@example.com", "pw", is_staff=True)
-    client.force_login(staff)
+    client.force_login(factories.staff())
     client.post(f"/videos/{gen.pk}/cancel/")
     gen.refresh_from_db()
     assert gen.state == State.CANCELLED

@@ -20,6 +20,7 @@ from django.utils import timezone
 from playground import webhooks
 from playground.models import Generation, State
 from playground.webhooks import DeliveryState, Webhook, WebhookDelivery
+from tests import factories
 from tests.test_worker import drive, make
 
 SECRET = "whsec-test-NEVER-SHOWN-5f2c9a7e"
@@ -161,7 +162,7 @@ def test_a_failed_video_is_announced_only_to_webhooks_that_want_failures(worker,
 def test_a_500_is_retried_and_then_delivered(user, receiver):
     hook(receiver.url)
     receiver.replies = [500, 503]
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="x", state=State.READY)
+    gen = factories.generation(created_by=user, model="video-01", prompt="x", state=State.READY)
     webhooks.enqueue(gen)
 
     deliver_all()
@@ -189,7 +190,7 @@ def test_the_backoff_waits_longer_each_time_and_is_capped(settings):
 def test_a_timeout_is_retried_and_a_4xx_is_not(user, receiver, settings):
     settings.WEBHOOK_TIMEOUT = 0.2
     timing_out = hook(receiver.url + "?slow")
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="x", state=State.READY)
+    gen = factories.generation(created_by=user, model="video-01", prompt="x", state=State.READY)
     receiver.delay = 0.5
     webhooks.enqueue(gen)
     webhooks.deliver_due("w")
@@ -214,7 +215,7 @@ def test_a_receiver_that_keeps_failing_is_paused_with_a_sentence(user, receiver,
     failing = hook(receiver.url)
     receiver.replies = [500] * 20
     for _ in range(3):
-        gen = Generation.objects.create(created_by=user, model="video-01", prompt="x", state=State.READY)
+        gen = factories.generation(created_by=user, model="video-01", prompt="x", state=State.READY)
         webhooks.enqueue(gen)
 
     deliver_all()
@@ -238,7 +239,7 @@ def test_a_private_address_is_refused_when_sending(user, settings):
     Webhook.objects.create(url="http://10.1.2.3/hook", secret=SECRET)
     Webhook.objects.create(url="http://169.254.169.254/latest/meta-data/", secret=SECRET)
     Webhook.objects.create(url="http://localhost:9/hook", secret=SECRET)
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="x", state=State.READY)
+    gen = factories.generation(created_by=user, model="video-01", prompt="x", state=State.READY)
     webhooks.enqueue(gen)
     started = time.monotonic()
     deliver_all()
@@ -259,7 +260,7 @@ def test_a_name_resolving_to_loopback_is_refused_at_connect_time(user, receiver,
     settings.WEBHOOK_ALLOWED_HOSTS = []
     monkeypatch.setattr("playground.linkfetch._resolve", lambda host, port: ["127.0.0.1"])
     hook(f"http://hooks.example.com:{port}/hook")
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="x", state=State.READY)
+    gen = factories.generation(created_by=user, model="video-01", prompt="x", state=State.READY)
     webhooks.enqueue(gen)
     deliver_all()
     assert receiver.received == []
@@ -303,7 +304,7 @@ def test_the_secret_never_appears_in_an_admin_page_or_a_log(staff_client, user, 
     assert response.status_code == 200
     made = Webhook.objects.get()
     assert made.secret == SECRET
-    gen = Generation.objects.create(created_by=user, model="video-01", prompt="x", state=State.READY)
+    gen = factories.generation(created_by=user, model="video-01", prompt="x", state=State.READY)
     receiver.replies = [500]
     webhooks.enqueue(gen)
     deliver_all()
@@ -419,15 +420,15 @@ def test_an_ending_the_worker_never_announced_is_caught_up_once(user, receiver):
     earlier = timezone.now() - timedelta(minutes=5)
     hook(receiver.url, created_at=earlier - timedelta(minutes=1))
     # As if the worker died between marking it ready and queueing its deliveries.
-    missed = Generation.objects.create(
+    missed = factories.generation(
         created_by=user, model="video-01", prompt="Caught up", state=State.READY, finished_at=earlier
     )
-    announced = Generation.objects.create(
+    announced = factories.generation(
         created_by=user, model="video-01", prompt="Announced", state=State.READY, finished_at=earlier
     )
     webhooks.enqueue(announced)
     # Ended before this webhook existed: not its business.
-    Generation.objects.create(
+    factories.generation(
         created_by=user,
         model="video-01",
         prompt="Too old",
