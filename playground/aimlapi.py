@@ -1,5 +1,9 @@
 """The AI/ML API wire contract for the MiniMax video models in ``catalogue.py``.
 
+(Over 500 lines because it is the one module that speaks to the upstream: requests, the mapping
+of every network failure and status to what the caller may do, and the reading of each answer
+belong together, so no other module imports httpx for the service.)
+
 This is the only module that speaks to the upstream: it builds requests from the catalogue's
 description of each model (route, field names, options) and knows the statuses and error
 shapes. Everything it raises is an :class:`UpstreamError` that says what the caller
@@ -250,78 +254,40 @@ class Client:
             duration=duration,
             route=route,
         )
-        where = f"POST {wire.path}"
-        try:
-            response = self._http.post(
-                wire.path,
-                json=payload,
-                headers={**self._api_headers(), "X-Client-Request-Id": client_request_id},
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError) as exc:
-            # Nothing left this machine that the service could act on.
-            raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            # Our own request was unsendable (bad URL scheme, a key with characters no header allows).
-            raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
-        except httpx.HTTPError as exc:
-            # Timeouts after connecting, drops and protocol errors: the request may have been read.
-            raise self._ambiguous(UNCONFIRMED, _network_detail(where, exc)) from exc
-
-        status = response.status_code
-        if 200 <= status < 300:
-            body = _json_object(response)
-            upstream_id = _first_id(body, wire.id_fields) if body is not None else None
-            if body is None or upstream_id is None:
-                raise self._ambiguous(
-                    UNCONFIRMED,
-                    f"{where} -> HTTP {status} without a generation id: {_snippet(response)}",
-                    status,
-                )
-            raw_status = body.get("status")
-            return Accepted(
-                upstream_id=upstream_id,
-                raw_status=raw_status if isinstance(raw_status, str) else "",
-                usage=_usage(body),
-                raw=body,
-                route=wire.name,
-                trace=_trace(response),
-            )
-        if status in {429, 408} or status in {500, 502, 503, 504}:
-            raise self._retry_later(where, response)
-        if status >= 500:
-            # Other 5xx (gateway timeouts of CDNs, for one) come from in front of a service that may
-            # already have taken the job.
-            raise self._ambiguous(UNCONFIRMED, _status_detail(where, response), status)
-        if 400 <= status < 500:
-            raise self._refusal(where, response, not_found=_not_found_on(described, wire))
-        raise self._refused(UNEXPECTED, _status_detail(where, response), status)
+        response, body = self._call(
+            "POST",
+            wire.path,
+            creates=True,
+            not_found=_not_found_on(described, wire),
+            json=payload,
+            headers={"X-Client-Request-Id": client_request_id},
+        )
+        upstream_id = _first_id(body, wire.id_fields) if body is not None else None
+        if body is None or upstream_id is None:
+            status = response.status_code
+            detail = f"POST {wire.path} -> HTTP {status} without a generation id: {_snippet(response)}"
+            raise self._ambiguous(UNCONFIRMED, detail, status)
+        raw_status = body.get("status")
+        return Accepted(
+            upstream_id=upstream_id,
+            raw_status=raw_status if isinstance(raw_status, str) else "",
+            usage=_usage(body),
+            raw=body,
+            route=wire.name,
+            trace=_trace(response),
+        )
 
     # --- Poll ------------------------------------------------------------------------------
     def poll(self, *, model: str, upstream_id: str, route: str | None = None) -> Progress:
         """Ask how a job stands, on the route it was created on (None: this client's route)."""
         wire = self._model(model).wire_for(route or self.route_name(model))
-        where = f"GET {wire.path}"
-        try:
-            # As a query parameter the id is always encoded, whatever characters it holds.
-            response = self._http.get(
-                wire.path, params={"generation_id": upstream_id}, headers=self._api_headers()
-            )
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
-        except httpx.HTTPError as exc:
-            raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
-
-        status = response.status_code
-        if status in {429, 408} or status >= 500 or status < 200 or 300 <= status < 400:
-            raise self._retry_later(where, response)
-        if status >= 400:
-            raise self._refusal(where, response, not_found=JOB_GONE)
-        body = _json_object(response)
+        # As a query parameter the id is always encoded, whatever characters it holds.
+        response, body = self._call(
+            "GET", wire.path, params={"generation_id": upstream_id}, not_found=JOB_GONE
+        )
         raw_status = body.get("status") if body is not None else None
         if body is None or not isinstance(raw_status, str) or not raw_status.strip():
-            raise self._transient(
-                UNREADABLE, f"{where} -> HTTP {status} without a status: {_snippet(response)}"
-            )
+            raise self._unreadable(wire.path, response, "a status")
 
         usage = _usage(body)
         trace = _trace(response)
@@ -353,22 +319,10 @@ class Client:
             ("limit", str(limit)),
             ("offset", str(offset)),
         ]
-        where = f"GET {USAGE_LOG_PATH}"
-        try:
-            response = self._http.get(USAGE_LOG_PATH, params=params, headers=self._api_headers())
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
-        except httpx.HTTPError as exc:
-            raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
-        status = response.status_code
-        if status in {429, 408} or status >= 500 or status < 200 or 300 <= status < 400:
-            raise self._retry_later(where, response)
-        if status >= 400:
-            raise self._refusal(where, response, not_found=NO_SUCH_ENDPOINT)
-        body = _json_object(response)
+        response, body = self._call("GET", USAGE_LOG_PATH, params=params, not_found=NO_SUCH_ENDPOINT)
         data = body.get("data") if body is not None else None
         if body is None or not isinstance(data, list):
-            raise self._transient(UNREADABLE, f"{where} -> HTTP {status} without data: {_snippet(response)}")
+            raise self._unreadable(USAGE_LOG_PATH, response, "data")
         paging = body.get("pagination")
         paging = paging if isinstance(paging, dict) else {}
         rows = [row for row in (_log_row(item) for item in data) if row is not None]
@@ -432,6 +386,58 @@ class Client:
         return written
 
     # --- Helpers ---------------------------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        not_found: str,
+        creates: bool = False,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | list[tuple[str, str | int | float | bool | None]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[httpx.Response, dict[str, Any] | None]:
+        """One API request: a success answer and its JSON object (None when it is not one).
+
+        Every other outcome raises. A GET (a poll, the usage log) changes nothing, so whatever
+        keeps an answer from us is Transient. A create (`creates`) is Transient only when it
+        certainly never arrived; once it may have, a lost or odd answer is Ambiguous.
+        `not_found` is the sentence for a 404.
+        """
+        where = f"{method} {path}"
+        try:
+            response = self._http.request(
+                method, path, json=json, params=params, headers={**self._api_headers(), **(headers or {})}
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError) as exc:
+            # Nothing left this machine that the service could act on.
+            raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            # Our own request was unsendable (bad URL scheme, a key with characters no header allows).
+            raise self._refused(UNEXPECTED_LOCAL, _network_detail(where, exc)) from exc
+        except httpx.HTTPError as exc:
+            if not creates:
+                raise self._transient(UNREACHABLE, _network_detail(where, exc)) from exc
+            # Timeouts after connecting, drops and protocol errors: the request may have been read.
+            raise self._ambiguous(UNCONFIRMED, _network_detail(where, exc)) from exc
+
+        status = response.status_code
+        if 200 <= status < 300:
+            return response, _json_object(response)
+        if status in {429, 408, 500, 502, 503, 504} or (not creates and not 400 <= status < 500):
+            raise self._retry_later(where, response)
+        if 400 <= status < 500:
+            raise self._refusal(where, response, not_found=not_found)
+        if status >= 500:
+            # Other 5xx (gateway timeouts of CDNs, for one) come from in front of a service that may
+            # already have taken the job.
+            raise self._ambiguous(UNCONFIRMED, _status_detail(where, response), status)
+        raise self._refused(UNEXPECTED, _status_detail(where, response), status)
+
+    def _unreadable(self, path: str, response: httpx.Response, lacking: str) -> Transient:
+        detail = f"GET {path} -> HTTP {response.status_code} without {lacking}: {_snippet(response)}"
+        return self._transient(UNREADABLE, detail)
+
     def _model(self, model: str) -> VideoModel:
         described = catalogue.get(model)
         if described is None:

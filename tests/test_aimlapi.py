@@ -6,6 +6,7 @@ import io
 import json
 import time
 import traceback
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +374,25 @@ def test_poll_trouble_is_transient(standin, fault):
     with pytest.raises(Transient) as caught:
         client.poll(model="video-01", upstream_id="anything")
     assert caught.value.retry_after == (3.0 if fault.status == 429 else None)
+
+
+@pytest.mark.parametrize(
+    ("status", "on_create"), [(302, Refused), (408, Transient), (501, Ambiguous), (520, Ambiguous)]
+)
+def test_only_a_create_is_ambiguous_where_the_service_may_have_taken_it(standin, status, on_create):
+    # Create, poll and the usage log share one request path; only a create can have been acted on.
+    client = standin.client()
+    standin.app.inject("create", Fault(status=status))
+    with pytest.raises(on_create) as caught:
+        create(client)
+    assert caught.value.status_code == status
+    standin.app.inject("poll", Fault(status=status))
+    with pytest.raises(Transient):
+        client.poll(model="video-01", upstream_id="x")
+    standin.app.inject("logs", Fault(status=status))
+    now = datetime.now(UTC)
+    with pytest.raises(Transient):
+        client.usage_log(start=now - timedelta(hours=1), end=now, model="video-01")
 
 
 def test_poll_on_a_closed_port_is_transient(closed_url):
