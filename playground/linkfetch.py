@@ -1,5 +1,9 @@
 """Fetching a user's image link from the server, without letting the link reach our own network.
 
+(Over 500 lines because the guard holds only as a whole: the link's parsing, the public-address
+rules, the httpcore backend that resolves and connects, the deadline on every read and the
+transport that puts them under httpx are one mechanism, and any part used alone would leak.)
+
 A link is an instruction from a stranger to make our server open a connection. The check that
 matters is made where the connection is made: a custom httpcore network backend resolves the
 host itself, refuses unless every address is public, and connects to the very address it

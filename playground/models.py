@@ -1,5 +1,9 @@
 """The generation: what a user asked for, where the upstream job stands, and what we kept.
 
+(Over 500 lines because Django looks for an app's models in this one module, and the
+generation's states, queryset and conditional transitions, two thirds of it, are one state
+machine that STYLE.md wants kept in one place.)
+
 The row is the job. A worker claims a due row by writing its name and a lease into it with a
 conditional UPDATE; the number of rows that UPDATE touched says who won, which works the same
 on SQLite and PostgreSQL. Every later transition is also conditional on the worker still

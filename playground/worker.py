@@ -1,5 +1,9 @@
 """The background worker: the only process that talks to the upstream.
 
+(Over 500 lines because each step (create, recovery, poll, archive) and the loop's leases,
+pacing and pool share one Worker's state, and a step read apart from its retries and writes
+is where double charges hide.)
+
 It loops: claim due generations (with a lease), advance each by one step on a small thread
 pool, release, repeat. A step is one of: send the create request, poll the job, or save the
 finished video. Every step ends in a single conditional write on the row (see models.py), so
