@@ -19,6 +19,7 @@ from django_htmx.http import push_url
 from playground import (
     apicode,
     archive,
+    batch_pictures,
     batches,
     budgets,
     catalogue,
@@ -104,13 +105,17 @@ def _landing(gen: Generation) -> str:
 
 def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
     allowance = allowance_for(request.user)
+    batch = extra.pop("batch", form.batch)
     context = {
         "form": form,
         "reused": form.reused_generation(),
         "reused_last": form.reused_last_generation(),
         "continued": form.continued_generation(),
         "allowance": allowance,
-        "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
+        "plan": batches.plan_words(
+            form.planned_model(), form.planned_count(None if batch is None else len(batch)), allowance
+        ),
+        "batch": batch,
         "budget": budgets.person_budget(request.user),
         "estimates": budgets.estimates(),
         "offer": form.offer,
@@ -134,6 +139,11 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     The last frame's fix buttons carry their own name, so its choice also works without JavaScript.
     """
     staging = Staging(request.user)
+    if "apply_batch_fix" in request.POST:
+        batch = batch_pictures.with_fix(
+            staging, request.POST.getlist("batch_picture"), request.POST["apply_batch_fix"]
+        )
+        return _batch_answer(request, batch)
     slot = "last_frame" if request.POST.get("apply_last_fix") else "first_frame"
     staged_id, _, key = request.POST.get(
         "apply_last_fix" if slot == "last_frame" else "apply_fix", ""
@@ -155,6 +165,26 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     if slot == "last_frame":
         return _generate_page(request, form, last_chosen=chosen, last_problem=problem)
     return _generate_page(request, form, chosen=chosen, problem=problem)
+
+
+@require_POST
+def remove_picture(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Leave one picture out of a batch the page came back with; the others stay as they were."""
+    batch = batch_pictures.without(
+        Staging(request.user), request.POST.getlist("batch_picture"), request.POST.get("remove_picture", "")
+    )
+    return _batch_answer(request, batch, removed=True)
+
+
+def _batch_answer(
+    request: AuthenticatedHttpRequest, batch: list[batch_pictures.Item], *, removed: bool = False
+) -> HttpResponse:
+    """The batch's list alone for htmx, else the whole form again with it (nothing is checked yet)."""
+    if request.htmx:
+        context = {"batch": batch, "batch_removed": removed}
+        return render(request, "playground/generate.html#batch", context)
+    form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
+    return _generate_page(request, form, batch=batch, batch_removed=removed)
 
 
 def _slot(request: HttpRequest) -> str:
@@ -220,9 +250,8 @@ def staged_image(request: AuthenticatedHttpRequest, staged_id: str, name: str) -
             stored = default_storage.open(staging.stored_name(staged_id, name), "rb")
         except (FileNotFoundError, OSError, ValueError) as exc:
             raise Http404("No such picture.") from exc
-        response = FileResponse(
-            stored, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream"
-        )
+        kind = staging.original_type(staged_id) if name == "original" else mimetypes.guess_type(name)[0]
+        response = FileResponse(stored, content_type=kind or "application/octet-stream")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
