@@ -126,6 +126,12 @@ class Item:
         return self.given.label(self.number)
 
     @property
+    def refusals(self) -> list[str]:
+        """Why it can't be sent, in the form's sentences (the list says them for the whole batch)."""
+        messages = self.offer.messages if self.offer else self.messages
+        return [refusal(self.label, message) for message in messages] if self.refused else []
+
+    @property
     def image_name(self) -> str:
         """The staged file the page shows for it (see views.staged_image), if any."""
         if self.chosen:

@@ -189,6 +189,8 @@ class GenerateForm(forms.Form):
         # A batch's pictures as checked (set by clean()), then as staged for the page (offer_fixes()).
         self.batch_checked: list[batch_pictures.Checked] | None = None
         self.batch: list[batch_pictures.Item] | None = None
+        # Errors the page says in the batch's list, beside each picture, not under the fields too.
+        self.shown_elsewhere: list[str] = []
         if not self.is_bound:
             # The page starts with the chosen model's own defaults ticked.
             model = self.chosen_model()
@@ -303,7 +305,9 @@ class GenerateForm(forms.Form):
         for number, entry in enumerate(checked, 1):
             field = "image_link" if entry.given.link else "first_frame"
             for message in entry.messages:
-                self.add_error(field, batch_pictures.refusal(entry.given.label(number), message))
+                sentence = batch_pictures.refusal(entry.given.label(number), message)
+                self.shown_elsewhere.append(sentence)
+                self.add_error(field, sentence)
         self.batch_checked = checked
         self.cleaned_data["checked_images"] = [(c.picture, c.given.link) for c in checked if c.picture]
 

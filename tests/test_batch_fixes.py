@@ -131,6 +131,22 @@ def test_with_htmx_choosing_a_fix_returns_the_batchs_list_alone(
     assert fragment.lstrip().startswith('<section class="batch-pictures" id="batch-pictures"')
     assert carried(fragment) == [kept, f"{crop} file:wide.png"]
     assert "data-refused" not in fragment and "data-autofocus" in fragment
+    assert "Picture 2 (wide.png): This image is" not in fragment  # what was wrong goes with it
+
+
+def test_each_refusal_is_said_once_beside_the_batchs_list(refused_batch: str) -> None:
+    sentence = "Picture 2 (wide.png): This image is 1200×200: too wide."
+    assert refused_batch.count(sentence) == 1
+    assert refused_batch.index(sentence) > refused_batch.index('id="batch-pictures"')
+    assert 'id="id_first_frame_error"' not in refused_batch  # the field's own list has nothing left to say
+
+
+def test_the_plan_counts_the_pictures_the_page_carries_back(signed_in: Client, refused_batch: str) -> None:
+    plan = signed_in.get(
+        reverse("generate_plan"),
+        {"takes": "3", "batch_picture": carried(refused_batch), "picture_files": "1"},
+    )
+    assert plan.content.decode().strip().startswith("9 videos")
 
 
 def test_removing_the_refused_picture_sends_the_others(

@@ -227,4 +227,7 @@ def test_the_plan_prices_the_chosen_model(signed_in: Client, settings) -> None:
     plan = signed_in.get("/generate/plan/", {"takes": "2", "model": "minimax/hailuo-02"}).content.decode()
     assert plan.strip() == "2 videos · about $0.60 · 2 of your 96 left"
     html = signed_in.get("/generate/").content.decode()
-    assert 'hx-include="[name=takes],[name=image_link],[name=picture_files],[name=model]"' in html
+    assert (
+        'hx-include="[name=takes],[name=image_link],[name=picture_files],[name=model],[name=batch_picture]"'
+        in html
+    )

@@ -82,3 +82,70 @@ def test_a_two_picture_two_take_batch_becomes_four_ready_videos(
             v.muted = true; await v.play(); v.pause(); return v.readyState; }))"""
     )
     assert all(state >= 2 for state in ready)
+
+
+def test_a_refused_picture_of_a_batch_is_fixed_in_place_and_the_batch_is_made(
+    page: Any, tmp_path: Path
+) -> None:
+    from django.core.files.storage import default_storage
+
+    from playground.models import Batch
+
+    sign_in(page)
+    pictures = []
+    for name, data in [
+        ("good.png", image_bytes(640, 480, "PNG")),
+        ("wide.png", image_bytes(1200, 200, "PNG")),
+        ("notes.png", b"just some text"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        pictures.append(str(path))
+    page.get_by_label("Prompt", exact=True).fill("The harbour wakes up")
+    page.get_by_label("First-frame image", exact=True).set_input_files(pictures)
+    page.get_by_label("Takes", exact=True).fill("2")
+    wait_until(page, "document.querySelector('#plan').textContent.startsWith('6 videos')")
+    page.get_by_role("button", name="Generate").click()
+
+    # The page comes back with the three pictures, the prompt and the takes; nothing was made.
+    batch = page.locator("#batch-pictures")
+    batch.wait_for()
+    assert batch.locator(".batch-picture").count() == 3
+    assert batch.locator("[data-refused]").count() == 2
+    assert page.get_by_label("Prompt", exact=True).input_value() == "The harbour wakes up"
+    assert page.get_by_label("Takes", exact=True).input_value() == "2"
+    assert "6 videos" in page.locator("#plan").inner_text()
+    assert page.locator("#generate-button").get_attribute("aria-disabled") == "true"
+    assert Generation.objects.count() == 0
+    wide = batch.locator(".batch-picture").filter(has_text="wide.png")
+    previews = wide.locator(".fix img")
+    assert previews.count() == 2
+    previews.first.scroll_into_view_if_needed()
+    wait_until(
+        page,
+        "Array.from(document.querySelectorAll('#batch-pictures .fix img')).every(i => i.complete && i.naturalWidth > 0)",
+    )
+
+    # Remove the picture no fix can mend: the list comes back without it.
+    batch.get_by_role("button", name="Remove Picture 3 (notes.png)").click()
+    wait_until(page, "document.querySelectorAll('#batch-pictures .batch-picture').length === 2")
+    wait_until(page, "document.activeElement.id === 'batch-heading'")  # focus stays in the list
+    wait_until(page, "document.querySelector('#plan').textContent.startsWith('4 videos')")
+
+    # Choose a fix for the too-wide one, in place.
+    page.locator("#batch-pictures .fix").filter(has_text="Crop to fit").get_by_role("button").click()
+    fixed = page.locator("#batch-pictures .batch-picture").filter(has_text="Fixed with “Crop to fit”")
+    fixed.wait_for()
+    assert page.locator("#batch-pictures [data-refused]").count() == 0
+    wait_until(page, "document.activeElement.textContent.trim().startsWith('Picture 2 (wide.png)')")
+    wait_until(page, "document.querySelector('#generate-button').getAttribute('aria-disabled') === 'false'")
+
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/batches/\d+/$"))
+    assert page.locator(".batch-take").count() == 4
+    made = Batch.objects.get()
+    assert made.pictures == 2
+    sizes = sorted({(g.first_frame_width, g.first_frame_height) for g in made.takes.all()})
+    assert (640, 480) in sizes and len(sizes) == 2
+    frames = {default_storage.open(g.first_frame.name).read() for g in made.takes.all()}
+    assert image_bytes(1200, 200, "PNG") not in frames and len(frames) == 2

@@ -171,8 +171,16 @@
     const fieldset = document.getElementById("last-frame-field");
     return Boolean(fieldset) && !fieldset.disabled;
   }
+  // A batch the page came back with (playground/batch_pictures.py): each refused picture in its
+  // list is marked by the server; it must be fixed or removed before the batch can go.
+  function batchProblem() {
+    const refused = document.querySelectorAll("#batch-pictures [data-refused]").length;
+    if (!refused) return "";
+    return "Generate is off: " + (refused === 1 ? "a picture" : refused + " pictures") +
+      " of this batch can't be used yet (see above). Choose a fix, or remove the picture.";
+  }
   function currentProblem() {
-    return ["first", "last"].map(function (name) { return inUse(name) ? problems[name] || "" : ""; }).find(Boolean) || "";
+    return ["first", "last"].map(function (name) { return inUse(name) ? problems[name] || "" : ""; }).find(Boolean) || batchProblem();
   }
   function refreshBlock() {
     const reason = currentProblem();
@@ -181,6 +189,17 @@
     blocked.textContent = reason;
   }
   form.addEventListener("model-fields-changed", refreshBlock);
+  refreshBlock();
+
+  // The batch's list comes back whole after a fix is chosen or a picture removed.
+  document.body.addEventListener("htmx:load", function (event) {
+    if (event.target.id !== "batch-pictures") return;
+    refreshBlock();
+    const takes = document.getElementById("id_takes");
+    if (takes) takes.dispatchEvent(new Event("pictures-changed")); // the plan counts the pictures
+    const target = event.target.querySelector("[data-autofocus]");
+    if (target) target.focus();
+  });
 
   function ratioText(w, h) {
     return w >= h ? (w / h).toFixed(2) + " : 1" : "1 : " + (h / w).toFixed(2);
