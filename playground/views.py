@@ -30,15 +30,14 @@ from playground import (
     presets,
     uploads,
 )
+from playground.collections import CollectionFilters
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
-from playground.gallery import GalleryFilters
+from playground.gallery import GalleryFilters, page_polls, polled_ids
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
-
-GALLERY_POLL_MAX = 200  # cards one poll may ask about (a page shows 24 at a time)
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -269,7 +268,7 @@ def _same_submission(request: AuthenticatedHttpRequest) -> Generation | None:
 def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
     page = filters.page()
-    context = {"filters": filters, "page": page, "polling": any(g.is_active for g in page.cards)}
+    context = {"filters": filters, "page": page, "polling": page_polls(page.cards, request.GET)}
     if not _wants_fragment(request):
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
@@ -283,10 +282,17 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_GET
 def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The page's one poll: the in-progress cards it names, swapped in out of band."""
-    ids = [int(v) for v in request.GET.getlist("active")[:GALLERY_POLL_MAX] if v.isdigit()]
-    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=ids))
-    context = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    """The page's one poll: the in-progress cards it names, swapped in out of band.
+
+    A collection's page names its collection (and its filters), so the cards come back with
+    that page's own tools (the order buttons) rather than the gallery's.
+    """
+    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=polled_ids(request.GET)))
+    context: dict[str, Any] = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    if (collection_pk := request.GET.get("collection", "")).isdigit():
+        collection = get_object_or_404(Collection, pk=int(collection_pk))
+        filters = CollectionFilters(request.GET, user=request.user, collection=collection)
+        context |= {"in_collection": collection, "filters": filters}
     return render(request, "playground/gallery.html#polled", context)
 
 
