@@ -287,3 +287,15 @@ def test_staging_keeps_a_whole_batch_even_beyond_the_usual_cap(
     )
     assert signed_in.post(GENERATE, fields(batch_picture=left, takes="1")).status_code == 302
     assert Generation.objects.count() == settings.MAX_BATCH_PICTURES - 1
+
+
+def test_validating_a_batch_stages_nothing_until_the_view_asks(user, good: bytes, wide: bytes) -> None:
+    from playground.forms import GenerateForm
+
+    files = {"first_frame": [SimpleUploadedFile("good.png", good), SimpleUploadedFile("wide.png", wide)]}
+    bound = GenerateForm(fields(), files, user=user, staging=Staging(user))
+    assert not bound.is_valid()
+    assert not StagedPicture.objects.exists() and not default_storage.exists("staging")
+    bound.offer_fixes()
+    assert bound.batch is not None and [item.refused for item in bound.batch] == [False, True]
+    assert StagedPicture.objects.filter(owner=user).count() == 2
