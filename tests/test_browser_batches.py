@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from playground.models import Generation, State
 from playground.worker import Worker
 from tests.browser_fixtures import sign_in, wait_until
-from tests.factories import image_bytes
+from tests.factories import generation, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -149,3 +150,25 @@ def test_a_refused_picture_of_a_batch_is_fixed_in_place_and_the_batch_is_made(
     assert (640, 480) in sizes and len(sizes) == 2
     frames = {default_storage.open(g.first_frame.name).read() for g in made.takes.all()}
     assert image_bytes(1200, 200, "PNG") not in frames and len(frames) == 2
+
+
+def test_the_queue_reads_as_one_block_per_job_on_a_phone(browser: Any, live_server: Any) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, base_url=live_server.url, is_mobile=True
+    )
+    page = context.new_page()
+    sign_in(page, "erin")
+    erin = get_user_model().objects.get(username="erin")
+    for i in range(3):
+        generation(created_by=erin, prompt=f"A long prompt about a lighthouse in a storm, take {i}")
+    page.goto("/queue/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the queue scrolls sideways"
+    row = page.locator("#waiting-heading ~ .table-scroll tbody tr").first
+    # Each value carries its column's name, and has the row's width rather than a squeezed column.
+    who = row.locator('td[data-label="Who"]')
+    assert (
+        page.evaluate("(td) => getComputedStyle(td, '::before').content", who.element_handle()) == '"Who: "'
+    )
+    assert who.bounding_box()["width"] > 250
+    assert "erin" in who.inner_text()
+    context.close()
