@@ -106,6 +106,18 @@ def test_a_refused_picture_of_a_batch_is_fixed_in_place_and_the_batch_is_made(
     page.get_by_label("First-frame image", exact=True).set_input_files(pictures)
     page.get_by_label("Takes", exact=True).fill("2")
     wait_until(page, "document.querySelector('#plan').textContent.startsWith('6 videos')")
+    # Before anything is sent, the page lists each picture with its own verdict, and leaves
+    # Generate on: the server offers the fixes.
+    picked = page.locator("#client-check .picked-list > li")
+    wait_until(page, "document.querySelectorAll('#client-check .picked-list > li').length === 3")
+    assert (
+        "Picture 1 (good.png)" in picked.nth(0).inner_text()
+        and "meets the rules" in picked.nth(0).inner_text()
+    )
+    assert "This image is 1200×200: too wide." in picked.nth(1).inner_text()
+    assert "This file is not a JPEG or PNG image." in picked.nth(2).inner_text()
+    assert "2 pictures break a rule" in page.locator("#client-check").inner_text()
+    assert page.locator("#generate-button").get_attribute("aria-disabled") == "false"
     page.get_by_role("button", name="Generate").click()
 
     # The page comes back with the three pictures, the prompt and the takes; nothing was made.
