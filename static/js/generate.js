@@ -248,7 +248,7 @@
         if (result.messages.length) {
           refused += 1;
           item.className = "refused";
-          text.append(facts + " · ");
+          text.append(facts);
           const problems = document.createElement("ul");
           problems.className = "field-errors";
           result.messages.forEach(function (message) {
