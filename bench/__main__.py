@@ -11,6 +11,8 @@
 8 the team queue: caps, fair turns, drain, watching, queue page      bench/queue_fairness.py
 9 a zip download of 200 videos / 1 GB                              bench/zip_memory.py
 10 eight one-click picture fixes at once                             bench/fix_memory.py
+11 a film stitched from 30 clips vs 3                                bench/film_memory.py
+12 the dollar-budget check at 1,000 and 100,000 generations           bench/budget_check.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -32,7 +34,9 @@ from typing import Any
 
 from bench import (
     archive_memory,
+    budget_check,
     end_to_end,
+    film_memory,
     fix_memory,
     gallery,
     queue_fairness,
@@ -198,8 +202,8 @@ def end_to_end_rows(quick: bool) -> list[Row]:
 
 
 def queue_rows(quick: bool) -> list[Row]:
-    # 1,000 takes at a 3 s render would drain for ten minutes; 200 keep the run short.
-    result = queue_fairness.run(40 if quick else 200, 20, 1.0 if quick else 3.0, "")
+    # The size: 1,000 takes at a 2 s render drain in about seven minutes.
+    result = queue_fairness.run(40 if quick else 1000, 20, 1.0 if quick else 2.0, "")
     save("queue_fairness", result)
     return queue_fairness.rows(result)
 
@@ -218,6 +222,54 @@ def zip_rows(quick: bool) -> list[Row]:
             "result": met(result["met"]),
         }
     ]
+
+
+def film_rows(quick: bool) -> list[Row]:
+    result = film_memory.run(8 if quick else 30)
+    save("film_memory", result)
+    rows: list[Row] = []
+    for way, label in (("copy", "stream copy, clips alike"), ("re-encode", "re-encode, two sizes mixed")):
+        r = result[way]
+        ratio = r["ratio"]
+        rows.append(
+            {
+                "benchmark": f"11 A film of {r['clips']} one-second clips ({label})",
+                "measured": f"peak RSS +{r['rss_growth_mb']:.2f} MB, "
+                f"Python peak {r['python_peak_mb']:.2f} MB",
+                "baseline": f"{r['baseline_clips']} clips: +{r['baseline_rss_growth_mb']:.2f} MB",
+                "ratio": f"{ratio:.2f}",
+                "target": "≤ 1.5 (flat in the number of clips)",
+                "result": met(ratio <= 1.5),
+            }
+        )
+    return rows
+
+
+def budget_rows(quick: bool, postgres: str) -> list[Row]:
+    sizes = [1000, 10_000] if quick else [1000, 100_000]
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = budget_check.run(sizes, url)
+        save("budget_check-postgresql" if url else "budget_check", result)
+        engine = "PostgreSQL" if url else "SQLite"
+        small, large = result["sizes"][sizes[0]], result["sizes"][sizes[-1]]
+        for key, label in (
+            ("budgets.check, person budget", "a person's budget"),
+            ("budgets.check, person and team budgets", "a person's and the team's budgets"),
+        ):
+            base = large["allowance_for (baseline)"]
+            rows.append(
+                {
+                    "benchmark": f"12 Budget check, {label}, {sizes[-1]:,} generations this month ({engine})",
+                    "measured": f"{large[key]['median_ms']:.1f} ms, {large[key]['queries']} queries "
+                    f"(at {sizes[0]:,}: {small[key]['median_ms']:.1f} ms)",
+                    "baseline": f"the count allowance: {base['median_ms']:.1f} ms, {base['queries']} queries",
+                    "ratio": f"{large[key]['ratio_to_baseline']:.1f}",
+                    "target": "(no target: a start runs it twice)",
+                    "result": "—",
+                }
+            )
+    return rows
 
 
 def table(rows: list[Row]) -> str:
@@ -249,6 +301,8 @@ def main() -> None:
         ("8 queue", lambda: queue_rows(args.quick)),
         ("9 zip", lambda: zip_rows(args.quick)),
         ("10 fix memory", fix_memory_rows),
+        ("11 film memory", lambda: film_rows(args.quick)),
+        ("12 budget check", lambda: budget_rows(args.quick, args.postgres)),
     ]
     rows: list[Row] = []
     for name, step in steps:

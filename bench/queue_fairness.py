@@ -4,12 +4,12 @@
 
 Drain: `takes` queued takes from `people` people (each person's takes queued together, person
 after person, so first-come-first-served would serve them one person at a time), cap 5 in
-flight, two `manage.py worker` processes against the stand-in on loopback with a render time of
-`render` seconds. The stand-in counts jobs in flight and creates in any 60 s at every create (the
-service's own view). Reported: peak in flight vs the cap, peak creates/min vs the setting, each
-person's first take's wait as a ratio of one cap-cycle (the time the cap needs to give every
-person one turn: people / cap x render), and the drain time as a ratio of the ideal
-(takes x render / cap).
+flight, two `manage.py worker` processes (started, and idle, before the takes are queued)
+against the stand-in on loopback with a render time of `render` seconds. The stand-in counts
+jobs in flight and creates in any 60 s at every create (the service's own view). Reported: peak
+in flight vs the cap, peak creates/min vs the setting, each person's first take's wait as a
+ratio of one cap-cycle (the time the cap needs to give every person one turn: people / cap x
+render), and the drain time as a ratio of the ideal (takes x render / cap).
 
 Watching: a batch of 20 running takes vs one running take, in requests per second (from the
 polls the rendered pages carry) and server time per second of watching (median poll time x
@@ -40,7 +40,7 @@ API_KEY = "bench-queue-key"
 CAP = 5
 
 SEED = r"""
-import json, sys
+import json, sys, time
 from django.contrib.auth import get_user_model
 from playground.models import Generation
 takes, people = int(sys.argv[1]), int(sys.argv[2])
@@ -49,8 +49,15 @@ for p in range(people):
     user = get_user_model().objects.create_user(f"person{p:02d}")
     rows += [Generation(created_by=user, model="video-01", prompt=f"person{p:02d} take {i}")
              for i in range(takes // people)]
+queued_at = time.time()  # the moment the takes are queued (one transaction: all at once)
 Generation.objects.bulk_create(rows)
-print(json.dumps(Generation.objects.count()))
+print(json.dumps(queued_at))
+"""
+
+READY = r"""
+import json
+from playground.models import WorkerHeartbeat
+print(json.dumps(WorkerHeartbeat.objects.count()))
 """
 
 PROGRESS = r"""
@@ -162,8 +169,8 @@ def drain(takes: int, people: int, render: float, database_url: str, var_dir: st
             MONTHLY_GENERATION_CAP="none",
         )
         manage(env, "migrate", "--noinput")
-        django_script(env, SEED, str(takes), str(people))
-        queued_at = time.time()
+        # The workers are up and idle before the takes arrive, as on a running site: their start-up
+        # is no part of anybody's wait.
         workers = [
             subprocess.Popen(
                 [sys.executable, "manage.py", "worker", "--name", f"bench-{i}"], cwd=ROOT, env=env
@@ -171,6 +178,9 @@ def drain(takes: int, people: int, render: float, database_url: str, var_dir: st
             for i in range(2)
         ]
         try:
+            while django_script(env, READY) < len(workers):
+                time.sleep(0.2)
+            queued_at = django_script(env, SEED, str(takes), str(people))
             # Watched from the stand-in's side, so the benchmark adds no load of its own.
             while app.downloads < takes:
                 time.sleep(0.5)

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from playground.gallery import GalleryFilters
+from playground.gallery import GalleryFilters, page_polls
 from playground.http import AuthenticatedHttpRequest
 from playground.models import Collection, CollectionEntry, Generation
 
@@ -222,10 +222,12 @@ def collection_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def _page_context(
     request: AuthenticatedHttpRequest, collection: Collection, filters: CollectionFilters
 ) -> dict[str, Any]:
+    page = filters.page()
     return {
         "collection": collection,
         "filters": filters,
-        "page": filters.page(),
+        "page": page,
+        "polling": page_polls(page.cards, request.GET),
         "in_collection": collection,
         "can_change": collection.can_be_changed_by(request.user),
         "collections": filters.collections,

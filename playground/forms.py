@@ -1,6 +1,12 @@
+"""The Generate form: the one judge of a submit, from its fields to the batch it saves.
+
+Longer than our usual 500 lines because every rule a submit must pass is asked here, in order,
+before anything is stored; the parts with their own state live beside it (the pictures of a
+batch in batch_pictures.py, the limits in batches.py, the fixes in staging.py).
+"""
+
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +18,18 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.http import QueryDict
 
-from playground import batches, budgets, catalogue, continuation, imagefix, images, linkfetch
+from playground import (
+    batch_pictures,
+    batches,
+    budgets,
+    catalogue,
+    continuation,
+    imagefix,
+    images,
+    linkfetch,
+)
 from playground.archive import storage_stem
 from playground.models import (
     MODEL_CHOICES,
@@ -61,6 +77,15 @@ class PicturesField(forms.FileField):
         return cleaned
 
 
+class ValuesField(forms.Field):
+    """Every value sent under one name (a hidden input each), as a list of strings."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
 class GenerateForm(forms.Form):
     submission_token = forms.UUIDField(widget=forms.HiddenInput)
     model = forms.ChoiceField(
@@ -95,6 +120,8 @@ class GenerateForm(forms.Form):
     continue_from = forms.IntegerField(required=False, widget=forms.HiddenInput)
     # A picture fixed with one of the one-click fixes ("<staging id>:<fix>"), owned by this session.
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    # The pictures of a batch the page came back with, one value each (batch_pictures.py).
+    batch_picture = ValuesField(required=False)
     # Only for the models that take them (catalogue.py); left out, the model's default is used.
     resolution = forms.ChoiceField(
         label="Resolution",
@@ -159,6 +186,11 @@ class GenerateForm(forms.Form):
         # slot -> (field, bytes, sentences) of a refused picture, for offer_fixes()
         self.refused: dict[str, tuple[str, bytes, list[str]]] = {}
         self.last_offer: Offer | None = None  # the same for the last frame
+        # A batch's pictures as checked (set by clean()), then as staged for the page (offer_fixes()).
+        self.batch_checked: list[batch_pictures.Checked] | None = None
+        self.batch: list[batch_pictures.Item] | None = None
+        # Errors the page says in the batch's list, beside each picture, not under the fields too.
+        self.shown_elsewhere: list[str] = []
         if not self.is_bound:
             # The page starts with the chosen model's own defaults ticked.
             model = self.chosen_model()
@@ -240,7 +272,12 @@ class GenerateForm(forms.Form):
         """How many videos this submit makes: pictures x takes (takes alone without a picture)."""
         cleaned = getattr(self, "cleaned_data", {})
         uploads, links = self._given_pictures()
-        return int(cleaned.get("takes") or 1) * max(1, len(uploads) + len(links))
+        pictures = len(self.given_batch()) + len(uploads) + len(links)
+        return int(cleaned.get("takes") or 1) * max(1, pictures)
+
+    def given_batch(self) -> list[batch_pictures.Given]:
+        """The pictures of a batch this form carries back from an earlier round trip."""
+        return batch_pictures.parse_all(self["batch_picture"].value() or [])
 
     def _given_pictures(self) -> tuple[list[Any], list[str]]:
         cleaned = getattr(self, "cleaned_data", {})
@@ -251,47 +288,35 @@ class GenerateForm(forms.Form):
         return uploads, links
 
     def _check_several(self, uploads: list[Any], links: list[str]) -> None:
-        """Every picture of a batch gets the single picture's checks; each refusal names its picture."""
-        given = len(uploads) + len(links)
-        if given > settings.MAX_BATCH_PICTURES:
-            field = "first_frame" if uploads else "image_link"
+        """Every picture of a batch gets the single picture's checks; each refusal names its picture.
+
+        The pictures carried back from an earlier round trip come first, already staged, then the
+        files and links given now. Nothing is staged here: offer_fixes() does that after is_valid().
+        """
+        given = self.given_batch()
+        count = len(given) + len(uploads) + len(links)
+        if count > settings.MAX_BATCH_PICTURES:
+            field = "image_link" if links and not (uploads or given) else "first_frame"
             self.add_error(
-                field, f"You gave {given} pictures; one batch takes at most {settings.MAX_BATCH_PICTURES}."
+                field, f"You gave {count} pictures; one batch takes at most {settings.MAX_BATCH_PICTURES}."
             )
             return
-        checked: list[tuple[images.CheckedImage, str]] = []
-        for number, upload in enumerate(uploads, 1):
-            label = f"Picture {number} ({upload.name})"
-            picture = self._check_one("first_frame", label, functools.partial(images.read_capped, upload))
-            if picture:
-                checked.append((picture, ""))
-        for number, link in enumerate(links, 1):
-            label = f"Link {number} ({link[:60]})"
-            if len(link) > LINK_MAX:
-                self.add_error("image_link", f"{label}: a link may be at most {LINK_MAX:,} characters.")
-                continue
-            picture = self._check_one("image_link", label, functools.partial(linkfetch.fetch_image, link))
-            if picture:
-                checked.append((picture, link))
-        self.cleaned_data["checked_images"] = checked
-
-    def _check_one(self, field: str, label: str, read: Callable[[], bytes]) -> images.CheckedImage | None:
-        try:
-            return images.check_image(read())
-        except images.ImageRejected as exc:
-            messages = exc.messages
-        except linkfetch.LinkRejected as exc:
-            messages = [exc.message]
-        for message in messages:
-            self.add_error(field, f"{label}: {message} Fix or remove this picture; nothing was sent.")
-        return None
+        checked = batch_pictures.check(self.staging, given, uploads, links, link_max=LINK_MAX)
+        for number, entry in enumerate(checked, 1):
+            field = "image_link" if entry.given.link else "first_frame"
+            for message in entry.messages:
+                sentence = batch_pictures.refusal(entry.given.label(number), message)
+                self.shown_elsewhere.append(sentence)
+                self.add_error(field, sentence)
+        self.batch_checked = checked
+        self.cleaned_data["checked_images"] = [(c.picture, c.given.link) for c in checked if c.picture]
 
     def planned_model(self) -> str:
         """The model the page announces a plan for: the chosen one, or the default."""
         value = str(self["model"].value() or "")
         return value if value in VideoModel.values else str(DEFAULT_MODEL)
 
-    def planned_count(self) -> int:
+    def planned_count(self, batch: int | None = None) -> int:
         """The batch size the page announces before Generate, from the fields as they stand."""
         try:
             takes = int(self["takes"].value() or 1)
@@ -304,7 +329,9 @@ class GenerateForm(forms.Form):
             files = files or int(self.data.get("picture_files") or 0)
         except (TypeError, ValueError):
             files = 0
-        pictures = max(1, min(files + len(links), settings.MAX_BATCH_PICTURES))
+        # The batch the page shows holds the files sent with it; a fresh form has what it carries.
+        carried = len(self.given_batch()) + files if batch is None else batch
+        pictures = max(1, min(carried + len(links), settings.MAX_BATCH_PICTURES))
         return max(1, min(takes, settings.MAX_TAKES)) * pictures
 
     def clean(self) -> dict[str, Any]:
@@ -325,7 +352,8 @@ class GenerateForm(forms.Form):
             return cleaned
         if not self._check_options(cleaned):
             return cleaned
-        if len(uploads) + len(links) > 1 and not (uploads and links):
+        # A batch carried back may take files and links beside it; alone, a file and a link clash.
+        if self.given_batch() or (len(uploads) + len(links) > 1 and not (uploads and links)):
             self._check_several(uploads, links)
         else:
             self._check_frame(cleaned, "first_frame")
@@ -342,6 +370,7 @@ class GenerateForm(forms.Form):
             cleaned.get(slot)
             or (cleaned.get(link_field) or "").strip()
             or (cleaned.get(staged) or "").strip()
+            or (slot == "first_frame" and bool(self.given_batch()))
             or reused
             # Continuing a video starts from its last frame.
             or (slot == "first_frame" and self.continued_generation() is not None)
@@ -423,9 +452,22 @@ class GenerateForm(forms.Form):
             self.refused[slot] = (field, data, exc.messages)
 
     def offer_fixes(self) -> None:
-        """After is_valid() said no: stage each refused picture (first, last frame) some fix would mend."""
+        """After is_valid() said no: stage each refused picture (first, last frame) some fix would mend.
+
+        A batch's pictures are all staged, the ones that passed too, so the page comes back with them.
+        """
         if self.staging is None:
             return
+        if self.batch_checked is not None:
+            self.batch = batch_pictures.stage(self.staging, self.batch_checked)
+            # Its links are in the batch's list now: the box comes back empty, so none is sent twice.
+            shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            shown["image_link"] = ""
+            self.data = shown
+        elif given := self.given_batch():
+            # Refused before its pictures were looked at (the allowance, say): show them as they were.
+            given = given[: settings.MAX_BATCH_PICTURES]
+            self.batch = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(given, 1)]
         for slot, (field, data, messages) in self.refused.items():
             try:
                 offer = self.staging.offer(data, messages)
@@ -608,4 +650,7 @@ def initial_from_post(post: Any) -> dict[str, Any]:
         "resolution": post.get("resolution") or None,
         "duration_seconds": post.get("duration_seconds") or None,
         "continue_from": post.get("continue_from") or None,
+        "takes": post.get("takes") or None,
+        # Beside a batch's list, the links box holds only links added since (see offer_fixes).
+        "image_link": post.get("image_link", "") if post.getlist("batch_picture") else "",
     }

@@ -18,10 +18,12 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
+from django.http import QueryDict
 
 from playground.models import ACTIVE_STATES, MODEL_CHOICES, Collection, Generation, GenerationQuerySet, State
 
 PAGE_SIZE = 24
+POLL_MAX = 200  # in-progress cards one poll may ask about (a page shows 24 at a time)
 MAX_SEARCH_WORDS = 8
 TRIGRAM = 3
 # SQLite's full-text index of prompts (migration 0003); the words are always a bound parameter.
@@ -159,3 +161,21 @@ class GalleryPage:
     @property
     def is_first(self) -> bool:
         return not (self.filters.is_valid() and self.filters.cleaned_data.get("before"))
+
+
+def polled_ids(query: QueryDict) -> list[int]:
+    """The in-progress cards a page names (its hidden `active` fields), at most POLL_MAX of them."""
+    return [int(v) for v in query.getlist("active")[:POLL_MAX] if v.isdigit()]
+
+
+def page_polls(cards: list[Generation], query: QueryDict) -> bool:
+    """Whether the page's one poll should run after these cards arrive.
+
+    A "Load more" request names the in-progress cards already on the page, so a page whose
+    poll had stopped starts it again for newly loaded in-progress cards, and one whose
+    new cards are all finished keeps the poll its earlier cards still need.
+    """
+    if any(g.is_active for g in cards):
+        return True
+    ids = polled_ids(query)
+    return bool(ids) and Generation.objects.active().filter(pk__in=ids).exists()

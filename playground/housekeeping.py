@@ -11,9 +11,11 @@ The schedule (settings, seconds; 0 turns a chore off in the worker):
 - `orphans --delete` every HOUSEKEEPING_ORPHANS_EVERY (default 86400): unowned files older
   than an hour are deleted and rows whose files are gone are repaired. It first runs ten
   minutes after the worker starts, so restarts in a row do not each walk the whole storage.
+- `prunedeliveries` every HOUSEKEEPING_DELIVERIES_EVERY (default 86400): webhook deliveries
+  delivered or given up on more than 30 days ago are deleted. First run as for `orphans`.
 
 The time a chore last started is kept in memory, so each worker process keeps the schedule on
-its own; both chores are safe to run from several workers at once.
+its own; every chore is safe to run from several workers at once.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def schedule() -> list[Chore]:
     return [
         Chore("sweepstaging", settings.HOUSEKEEPING_STAGING_EVERY),
         Chore("orphans", settings.HOUSEKEEPING_ORPHANS_EVERY, ("--delete",), first_after=ORPHANS_FIRST_AFTER),
+        Chore("prunedeliveries", settings.HOUSEKEEPING_DELIVERIES_EVERY, first_after=ORPHANS_FIRST_AFTER),
     ]
 
 

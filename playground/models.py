@@ -818,8 +818,9 @@ class UpstreamPermit(models.Model):
 class StagedPicture(models.Model):
     """A refused picture waiting under staging/<id>/ to be fixed, and what its check found.
 
-    Kept so later steps (previews, choosing, submitting) need not check or decode it again, and so
-    each person's staging can be capped (see playground/staging.py).
+    A batch's picture that passed is kept here too while the batch waits, with no messages
+    (nothing refused) and no fixes. Kept so later steps (previews, choosing, submitting) need not
+    check or decode it again, and so each person's staging can be capped (see playground/staging.py).
     """
 
     id = models.CharField(primary_key=True, max_length=32)

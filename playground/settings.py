@@ -128,6 +128,7 @@ ARCHIVE_PATIENCE = env_number("ARCHIVE_PATIENCE", 30 * 60, minimum=0)
 # Housekeeping chores the worker runs (seconds between runs, 0 = never; see housekeeping.py).
 HOUSEKEEPING_STAGING_EVERY = env_number("HOUSEKEEPING_STAGING_EVERY", 3600)
 HOUSEKEEPING_ORPHANS_EVERY = env_number("HOUSEKEEPING_ORPHANS_EVERY", 24 * 3600)
+HOUSEKEEPING_DELIVERIES_EVERY = env_number("HOUSEKEEPING_DELIVERIES_EVERY", 24 * 3600)
 # A finished video larger than this is refused rather than filling the disk.
 VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 

@@ -7,8 +7,13 @@ offered, the fixes made), so later steps read that instead of checking or decodi
 Nothing here is a Generation yet: a staged picture becomes a first frame only when the form is
 submitted with it, and then as a copy under first-frames/, so staging can be swept after a day.
 
-Each person has at most KEEP_PER_PERSON staged pictures and KEEP_BYTES_PER_PERSON bytes of
-originals; staging one more drops the oldest at once, files and all.
+A batch of several pictures that can't be sent yet keeps every picture here, the ones that
+passed too (kept as they are, with no refusal and no fixes), so the page can come back with all
+of them and the person never uploads one twice (see batch_pictures.py).
+
+Each person has at most KEEP_PER_PERSON staged pictures (never fewer than a whole batch and its
+last frame) and KEEP_BYTES_PER_PERSON bytes of originals; staging one more drops the oldest at
+once, files and all.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -41,6 +47,15 @@ class Offer:
     id: str
     messages: list[str]
     fixes: list[imagefix.Fix]
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A picture of a batch that passed as it is, kept so the page can come back with it."""
+
+    id: str
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,53 @@ class Staging:
         )
         self._drop_beyond_cap()
         return Offer(id=staged_id, messages=messages, fixes=found.fixes)
+
+    def keep(self, picture: images.CheckedImage) -> str:
+        """Keep a picture that passed as it is (no decode: it was checked); returns its id."""
+        staged_id = uuid.uuid4().hex
+        default_storage.save(_path(staged_id, "original"), ContentFile(picture.data))
+        StagedPicture.objects.create(
+            id=staged_id,
+            owner_id=self.owner.pk,
+            mime=picture.mime,
+            width=picture.width,
+            height=picture.height,
+            size=len(picture.data),
+        )
+        self._drop_beyond_cap()
+        return staged_id
+
+    def found(self, staged_id: str) -> Kept | Offer | None:
+        """What a staged picture is now: kept as it passed, waiting for a fix (its offer), or gone."""
+        record = self._record(staged_id)
+        if record is None:
+            return None
+        if not record.messages:
+            return Kept(id=record.id, width=record.width, height=record.height)
+        return Offer(id=record.id, messages=record.messages, fixes=[imagefix.Fix(**f) for f in record.fixes])
+
+    def kept(self, staged_id: str) -> images.CheckedImage | None:
+        """The bytes of a picture kept as it passed, ready to be a first frame; None if not that."""
+        record = self._record(staged_id)
+        if record is None or record.messages:
+            return None
+        with default_storage.open(_path(record.id, "original"), "rb") as f:
+            data: bytes = f.read()
+        extension = "png" if record.mime == "image/png" else "jpg"
+        return images.CheckedImage(
+            data=data, mime=record.mime, extension=extension, width=record.width, height=record.height
+        )
+
+    def original_type(self, staged_id: str) -> str:
+        """The content type of a staged original, as its check found it."""
+        record = self._record(staged_id)
+        return record.mime if record else "application/octet-stream"
+
+    def drop(self, staged_id: str) -> None:
+        """Forget one of this person's staged pictures now, files and all."""
+        if self._record(staged_id) is not None:
+            _delete_folder(staged_id)
+            StagedPicture.objects.filter(pk=staged_id).delete()
 
     def fixes_for(self, staged_id: str) -> list[imagefix.Fix]:
         record = self._record(staged_id)
@@ -180,11 +242,12 @@ class Staging:
 
     def _drop_beyond_cap(self) -> None:
         """Keep the newest KEEP_PER_PERSON pictures within KEEP_BYTES_PER_PERSON; delete the rest now."""
+        keep = max(KEEP_PER_PERSON, settings.MAX_BATCH_PICTURES + 1)  # a whole batch and its last frame
         kept_bytes = 0
         rows = StagedPicture.objects.filter(owner=self.owner.pk).order_by("-created_at", "-pk")
         for index, (staged_id, size) in enumerate(rows.values_list("pk", "size")):
             kept_bytes += size
-            if index >= KEEP_PER_PERSON or (index > 0 and kept_bytes > KEEP_BYTES_PER_PERSON):
+            if index >= keep or (index > 0 and kept_bytes > KEEP_BYTES_PER_PERSON):
                 _delete_folder(staged_id)
                 StagedPicture.objects.filter(pk=staged_id).delete()
 

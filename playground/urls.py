@@ -10,6 +10,7 @@ urlpatterns = [
     path("generate/plan/", queue_pages.generate_plan, name="generate_plan"),
     path("generate/check/", views.check_frame, name="check_frame"),
     path("generate/fix/", views.apply_fix, name="apply_fix"),
+    path("generate/remove/", views.remove_picture, name="remove_picture"),
     path("generate/staged/<str:staged_id>/<str:name>", views.staged_image, name="staged_image"),
     path("gallery/", views.gallery, name="gallery"),
     path("gallery/cards/", views.gallery_cards, name="gallery_cards"),

@@ -19,6 +19,7 @@ from django_htmx.http import push_url
 from playground import (
     apicode,
     archive,
+    batch_pictures,
     batches,
     budgets,
     catalogue,
@@ -29,15 +30,14 @@ from playground import (
     presets,
     uploads,
 )
+from playground.collections import CollectionFilters
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
-from playground.gallery import GalleryFilters
+from playground.gallery import GalleryFilters, page_polls, polled_ids
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.staging import Staging
 from playground.usage import month_usage
-
-GALLERY_POLL_MAX = 200  # cards one poll may ask about (a page shows 24 at a time)
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -104,13 +104,17 @@ def _landing(gen: Generation) -> str:
 
 def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
     allowance = allowance_for(request.user)
+    batch = extra.pop("batch", form.batch)
     context = {
         "form": form,
         "reused": form.reused_generation(),
         "reused_last": form.reused_last_generation(),
         "continued": form.continued_generation(),
         "allowance": allowance,
-        "plan": batches.plan_words(form.planned_model(), form.planned_count(), allowance),
+        "plan": batches.plan_words(
+            form.planned_model(), form.planned_count(None if batch is None else len(batch)), allowance
+        ),
+        "batch": batch,
         "budget": budgets.person_budget(request.user),
         "estimates": budgets.estimates(),
         "offer": form.offer,
@@ -134,6 +138,11 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     The last frame's fix buttons carry their own name, so its choice also works without JavaScript.
     """
     staging = Staging(request.user)
+    if "apply_batch_fix" in request.POST:
+        batch = batch_pictures.with_fix(
+            staging, request.POST.getlist("batch_picture"), request.POST["apply_batch_fix"]
+        )
+        return _batch_answer(request, batch)
     slot = "last_frame" if request.POST.get("apply_last_fix") else "first_frame"
     staged_id, _, key = request.POST.get(
         "apply_last_fix" if slot == "last_frame" else "apply_fix", ""
@@ -155,6 +164,26 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     if slot == "last_frame":
         return _generate_page(request, form, last_chosen=chosen, last_problem=problem)
     return _generate_page(request, form, chosen=chosen, problem=problem)
+
+
+@require_POST
+def remove_picture(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Leave one picture out of a batch the page came back with; the others stay as they were."""
+    batch = batch_pictures.without(
+        Staging(request.user), request.POST.getlist("batch_picture"), request.POST.get("remove_picture", "")
+    )
+    return _batch_answer(request, batch, removed=True)
+
+
+def _batch_answer(
+    request: AuthenticatedHttpRequest, batch: list[batch_pictures.Item], *, removed: bool = False
+) -> HttpResponse:
+    """The batch's list alone for htmx, else the whole form again with it (nothing is checked yet)."""
+    if request.htmx:
+        context = {"batch": batch, "batch_removed": removed}
+        return render(request, "playground/generate.html#batch", context)
+    form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
+    return _generate_page(request, form, batch=batch, batch_removed=removed)
 
 
 def _slot(request: HttpRequest) -> str:
@@ -220,9 +249,8 @@ def staged_image(request: AuthenticatedHttpRequest, staged_id: str, name: str) -
             stored = default_storage.open(staging.stored_name(staged_id, name), "rb")
         except (FileNotFoundError, OSError, ValueError) as exc:
             raise Http404("No such picture.") from exc
-        response = FileResponse(
-            stored, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream"
-        )
+        kind = staging.original_type(staged_id) if name == "original" else mimetypes.guess_type(name)[0]
+        response = FileResponse(stored, content_type=kind or "application/octet-stream")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -240,7 +268,7 @@ def _same_submission(request: AuthenticatedHttpRequest) -> Generation | None:
 def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters(request.GET, user=request.user)
     page = filters.page()
-    context = {"filters": filters, "page": page, "polling": any(g.is_active for g in page.cards)}
+    context = {"filters": filters, "page": page, "polling": page_polls(page.cards, request.GET)}
     if not _wants_fragment(request):
         return render(request, "playground/gallery.html", context)
     response = render(request, "playground/gallery.html#results", context)
@@ -254,10 +282,17 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_GET
 def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The page's one poll: the in-progress cards it names, swapped in out of band."""
-    ids = [int(v) for v in request.GET.getlist("active")[:GALLERY_POLL_MAX] if v.isdigit()]
-    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=ids))
-    context = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    """The page's one poll: the in-progress cards it names, swapped in out of band.
+
+    A collection's page names its collection (and its filters), so the cards come back with
+    that page's own tools (the order buttons) rather than the gallery's.
+    """
+    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=polled_ids(request.GET)))
+    context: dict[str, Any] = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
+    if (collection_pk := request.GET.get("collection", "")).isdigit():
+        collection = get_object_or_404(Collection, pk=int(collection_pk))
+        filters = CollectionFilters(request.GET, user=request.user, collection=collection)
+        context |= {"in_collection": collection, "filters": filters}
     return render(request, "playground/gallery.html#polled", context)
 
 

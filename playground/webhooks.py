@@ -221,6 +221,25 @@ def enqueue_for(gen: Generation, hooks: list[Webhook]) -> int:
     return WebhookDelivery.objects.filter(generation=gen, event=event).count() - before
 
 
+# Finished deliveries (delivered or given up) are history for the admin; `prunedeliveries`
+# deletes them after this long, so the table stays bounded however many videos a team makes.
+KEEP_FINISHED = timedelta(days=30)
+PRUNE_BATCH = 1000
+
+
+def prune(older_than: timedelta = KEEP_FINISHED) -> int:
+    """Delete finished deliveries made more than `older_than` ago, in batches; how many went.
+
+    Pending ones are kept whatever their age: they are still owed to somebody.
+    """
+    cutoff = timezone.now() - older_than
+    finished = WebhookDelivery.objects.exclude(state=DeliveryState.PENDING).filter(created_at__lt=cutoff)
+    removed = 0
+    while batch := list(finished.values_list("pk", flat=True)[:PRUNE_BATCH]):
+        removed += WebhookDelivery.objects.filter(pk__in=batch).delete()[0]
+    return removed
+
+
 CATCH_UP_EVERY = 60.0
 CATCH_UP_WINDOW = timedelta(hours=2)
 _last_catch_up = float("-inf")

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -158,6 +158,10 @@ class Worker:
         self.stopping = threading.Event()
         self._last_beat = 0.0
         self.housekeeper = housekeeper or Housekeeper()
+        # Set when a step ends or frees one of the key's slots mid-step (a finished job goes on to
+        # download its video on the same thread): the loop claims the next job at once rather
+        # than on its next timed turn, so a freed slot never sits idle for a pause.
+        self._wake = threading.Event()
 
     # --- The loop ---------------------------------------------------------------------------
     def run(self, *, idle_sleep: float = 0.25, until: Callable[[], bool] | None = None) -> None:
@@ -168,18 +172,20 @@ class Worker:
         with ThreadPoolExecutor(self.threads, thread_name_prefix="step") as pool:
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
+                self._wake.clear()  # before claiming: a wake from here on cuts the next pause short
                 self._heartbeat()
                 self.housekeeper.run_due()
                 free = self.threads - len(inflight)
                 claimed = self._claim(free)
-                inflight |= {pool.submit(self.step, gen) for gen in claimed}
+                for gen in claimed:
+                    future = pool.submit(self.step, gen)
+                    future.add_done_callback(lambda _: self._wake.set())
+                    inflight.add(future)
                 # Fewer than asked for means nothing else is due now: sleep until the next job
                 # falls due rather than a fixed time, so polls keep to POLL_INTERVAL.
                 pause = idle_sleep if len(claimed) == free else self._pause(idle_sleep)
-                if inflight:
-                    _, inflight = wait(inflight, timeout=pause, return_when=FIRST_COMPLETED)
-                else:
-                    self.stopping.wait(pause)
+                self._wake.wait(pause)
+                inflight = {f for f in inflight if not f.done()}
             wait(inflight)
         side_done.set()  # the side threads stop with the loop, also when `until` ended it
         for thread in side:
@@ -192,6 +198,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._wake.set()
 
     def run_until_idle(self, timeout: float = 60.0) -> None:
         """Process jobs until none is active (tests and one-off tools)."""
@@ -415,6 +422,7 @@ class Worker:
         self.gate.success()
         if progress.state == "completed":
             if gen.mark_completed(self.name, progress):
+                self._wake.set()  # its slot is free now (ARCHIVING is not in flight upstream)
                 self._archive(gen)
         elif progress.state == "error":
             message = progress.error_message or "it reported an error without saying why."

@@ -45,8 +45,10 @@ def axe(page: Any) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> dict[str, str]:
+def site(tmp_path: Path, settings: Any) -> dict[str, str]:
     """A team with videos in every state; returns page name -> path."""
+    # The videos below are all made "now": the per-minute brake would refuse the batch states' submits.
+    settings.SUBMISSIONS_PER_MINUTE = 100
     me = get_user_model().objects.create_user("alex", password=PASSWORD)
     other = get_user_model().objects.create_user("sam", password=PASSWORD)
     clip = tmp_path / "clip.mp4"
@@ -94,6 +96,9 @@ def site(tmp_path: Path) -> dict[str, str]:
     making = SequenceExport.objects.create(
         created_by=me, clip_ids=[ready.pk, sequel.pk], progress=0.5, state="working"
     )
+    good, wide = tmp_path / "good.png", tmp_path / "wide.png"
+    good.write_bytes(image_bytes(640, 480, "PNG"))
+    wide.write_bytes(image_bytes(1200, 200, "PNG"))
     film = SequenceExport.objects.create(
         created_by=me, clip_ids=[ready.pk, sequel.pk], state="ready", video=sequel.video.name, duration=2.0
     )
@@ -104,6 +109,8 @@ def site(tmp_path: Path) -> dict[str, str]:
         "film (ready)": f"/films/{film.pk}/",
         "generate": "/generate/",
         "generate with errors": "POST",
+        "generate, a batch with a refused picture": f"BATCH {good} {wide}",
+        "generate, a batch picture fixed": f"BATCH-FIXED {good} {wide}",
         "gallery": "/gallery/",
         "gallery, no match": "/gallery/?q=zebra",
         "detail (ready, takes, API code)": f"/videos/{ready.pk}/",
@@ -147,6 +154,17 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
             page.goto("/generate/")
             page.get_by_role("button", name="Generate").click()  # nothing filled in: errors shown
             page.wait_for_selector(".form-errors")
+        elif path.startswith("BATCH"):
+            page.goto("/generate/")
+            page.get_by_label("Prompt", exact=True).fill("The harbour wakes up")
+            page.get_by_label("First-frame image", exact=True).set_input_files(path.split(" ")[1:])
+            page.get_by_role("button", name="Generate").click()
+            page.wait_for_selector("#batch-pictures [data-refused]")
+            if path.startswith("BATCH-FIXED "):
+                page.locator("#batch-pictures .fix").first.get_by_role("button").click()
+                page.wait_for_selector(
+                    "#batch-pictures .batch-picture:not([data-refused]) + .batch-picture:not([data-refused])"
+                )
         elif path.startswith(("SELECT ", "DELETE ")):
             page.goto(path.split(" ", 1)[1])
             page.get_by_role("button", name="Select", exact=True).click()

@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 
 from playground.archive import inspect_video
 from playground.demo.render import render_video
+from playground.gallery import PAGE_SIZE
 from playground.models import Generation, State
 from playground.worker import Worker
 from tests.browser_fixtures import ARTIFACTS, sign_in, wait_until
@@ -129,6 +130,33 @@ def test_an_in_progress_card_becomes_a_ready_card_without_a_reload(page: Any, ru
     card.locator(".badge.duration").wait_for(timeout=60000)
     assert card.locator(".stage-badge").count() == 0
     assert card.locator("video.hover-preview").count() == 1
+    assert page.evaluate("window.stillTheSamePage") is True
+
+
+def test_a_card_brought_by_load_more_updates_when_it_is_ready(page: Any, clip):
+    # The first page has nothing in progress, so no poll runs until "Load more" brings one.
+    sign_in(page, "carol")
+    carol = get_user_model().objects.get(username="carol")
+    older = generation(created_by=carol, prompt="A kettle starts to steam", state=State.RUNNING)
+    for i in range(PAGE_SIZE):
+        ready(carol, f"Ready clip {i}", clip)
+    page.goto("/gallery/")
+    page.evaluate("window.stillTheSamePage = true")
+    assert page.locator("#card-poll[hx-get]").count() == 0
+    page.get_by_role("link", name="Load more").click()
+    card = page.locator(f"#card-{older.pk}")
+    card.wait_for()
+    assert card.locator(".stage-badge").count() == 1
+    assert page.locator("#card-poll[hx-get]").count() == 1
+    Generation.objects.filter(pk=older.pk).update(
+        state=State.READY,
+        video=default_storage.save("videos/k.mp4", ContentFile(clip["video"])),
+        poster=default_storage.save("posters/k.jpg", ContentFile(clip["poster"])),
+        duration=1.0,
+    )
+    card.locator(".badge.duration").wait_for(timeout=15000)
+    assert card.locator(".stage-badge").count() == 0
+    assert page.locator("#card-poll[hx-get]").count() == 0  # nothing left in progress: the poll stopped
     assert page.evaluate("window.stillTheSamePage") is True
 
 

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.collections import MAX_VIDEOS, add_videos, move, videos_in_order
-from playground.models import Collection, CollectionEntry, Generation, Star
+from playground.models import Collection, CollectionEntry, Generation, Star, State
 from tests.test_gallery import card_ids, get, make
 
 
@@ -159,6 +159,24 @@ def test_the_collection_page_pages_in_the_teams_order(signed_in: Client, user, h
     second = signed_in.get(url, {"after": 1}).content.decode()
     assert card_ids(second) == [rows[2].pk, rows[1].pk]
     assert "?after=3" in second
+
+
+def test_in_progress_cards_of_a_collection_update_with_the_collections_own_tools(
+    signed_in: Client, user, harbour
+):
+    running = make(user, "Lighthouse, still rendering", state=State.RUNNING, upstream_status="generating")
+    fill(harbour, [running, make(user, "Pier")], user)
+    page = signed_in.get(reverse("collection", args=[harbour.pk])).content.decode()
+    poll_url = f"{reverse('gallery_cards')}?collection={harbour.pk}"
+    assert f'hx-get="{poll_url}' in page and 'hx-trigger="every 3s"' in page
+    Generation.objects.filter(pk=running.pk).update(
+        state=State.READY, video="videos/l.mp4", poster="posters/l.jpg"
+    )
+    polled = signed_in.get(reverse("gallery_cards"), {"collection": harbour.pk, "active": running.pk})
+    html = polled.content.decode()
+    assert f'id="card-{running.pk}" draggable="true"' in html  # the collection's card, order tools and all
+    assert reverse("collection_move", args=[harbour.pk]) in html
+    assert "hx-trigger" not in html  # nothing left in progress: the poll stops
 
 
 def test_the_gallery_filters_by_collection(signed_in: Client, user, harbour):

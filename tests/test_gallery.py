@@ -251,6 +251,45 @@ def test_the_htmx_load_more_returns_the_next_cards(signed_in: Client, user):
     assert len(card_ids(html)) == 2
 
 
+def _poller(html: str) -> str:
+    """The page's one poll element (#card-poll) as the response has it."""
+    found = re.search(r'<div id="card-poll"[^>]*>', html)
+    assert found is not None
+    return found.group(0)
+
+
+def test_load_more_starts_the_poll_again_for_in_progress_cards_it_brings(signed_in: Client, user):
+    older = make(
+        user, "Still rendering", minutes_ago=PAGE_SIZE + 5, state=State.RUNNING, upstream_status="generating"
+    )
+    for i in range(PAGE_SIZE):
+        make(user, f"Clip {i}", minutes_ago=i)
+    first = get(signed_in)
+    assert "hx-trigger" not in _poller(first)  # nothing in progress on the first page: no poll
+    link = re.search(r'<li class="load-more">.*?Load more', first, re.DOTALL)
+    assert link is not None
+    assert 'hx-select-oob="#card-poll"' in link.group(0)
+    assert 'hx-include=".card-grid [name=active]"' in link.group(0)
+    before = re.search(r"before=(\d+)", first)
+    assert before is not None
+    more = signed_in.get(URL, {"before": before.group(1)}, headers=HTMX).content.decode()
+    assert card_ids(more) == [older.pk]
+    assert 'hx-trigger="every 3s"' in _poller(more)  # the poll comes back with the running card
+
+
+def test_load_more_of_finished_cards_keeps_the_poll_the_page_still_needs(signed_in: Client, user):
+    running = make(user, "Running, on the first page", state=State.RUNNING, upstream_status="generating")
+    done = make(user, "Finished long ago", minutes_ago=60)
+    query = {"before": str(running.pk), "active": str(running.pk)}
+    more = signed_in.get(URL, query, headers=HTMX).content.decode()
+    assert card_ids(more) == [done.pk]
+    assert 'hx-trigger="every 3s"' in _poller(more)
+    # Once the first page's card is finished too, the next "Load more" lets the poll stop.
+    Generation.objects.filter(pk=running.pk).update(state=State.READY, video="videos/y.mp4")
+    again = signed_in.get(URL, query, headers=HTMX).content.decode()
+    assert "hx-trigger" not in _poller(again)
+
+
 def test_load_more_after_the_last_card_was_deleted_still_continues(signed_in: Client, user):
     total = PAGE_SIZE + 5
     # Made oldest first, as in life: ids grow with time.

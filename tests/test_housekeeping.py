@@ -52,6 +52,7 @@ def run_loop(worker: Worker, clock: Clock, *, turns: int, step: float) -> None:
 def test_the_worker_loop_runs_each_chore_on_its_schedule_not_every_turn(upstream, media_root, settings):
     settings.HOUSEKEEPING_STAGING_EVERY = 3600
     settings.HOUSEKEEPING_ORPHANS_EVERY = DAY
+    settings.HOUSEKEEPING_DELIVERIES_EVERY = DAY
     clock = Clock()
     worker = Worker(client=upstream.client(), threads=1, name="hk", housekeeper=Housekeeper(clock=clock))
     stale = stage(media_root, "a" * 32, age=2 * DAY)
@@ -59,13 +60,13 @@ def test_the_worker_loop_runs_each_chore_on_its_schedule_not_every_turn(upstream
     # 300 turns a minute apart: five hours. The sweep starts at once and then hourly: at 0, 1, 2,
     # 3 and 4 hours. The orphan walk first runs ten minutes in, and not again within the day.
     run_loop(worker, clock, turns=300, step=60)
-    assert worker.housekeeper.runs == {"sweepstaging": 5, "orphans": 1}
+    assert worker.housekeeper.runs == {"sweepstaging": 5, "orphans": 1, "prunedeliveries": 1}
     assert not stale.exists()
 
     # A frozen clock: however many turns the loop makes, nothing is due again.
     worker.stopping.clear()
     run_loop(worker, clock, turns=200, step=0)
-    assert worker.housekeeper.runs == {"sweepstaging": 5, "orphans": 1}
+    assert worker.housekeeper.runs == {"sweepstaging": 5, "orphans": 1, "prunedeliveries": 1}
     worker.client.close()
 
 
@@ -90,16 +91,21 @@ def test_a_chore_is_due_exactly_when_its_interval_has_passed(settings):
 def test_a_chore_set_to_zero_never_runs_from_the_worker(settings):
     settings.HOUSEKEEPING_STAGING_EVERY = 0
     settings.HOUSEKEEPING_ORPHANS_EVERY = 0
+    settings.HOUSEKEEPING_DELIVERIES_EVERY = 0
     clock = Clock()
     keeper = Housekeeper(clock=clock)
     clock.now += 10 * DAY
     assert keeper.due() == []
 
 
-def test_the_stated_schedule_is_hourly_staging_and_daily_orphans_by_default():
+def test_the_stated_schedule_is_hourly_staging_and_daily_orphans_and_deliveries_by_default():
     from playground import settings as defaults
 
-    assert (defaults.HOUSEKEEPING_STAGING_EVERY, defaults.HOUSEKEEPING_ORPHANS_EVERY) == (3600, DAY)
+    assert (
+        defaults.HOUSEKEEPING_STAGING_EVERY,
+        defaults.HOUSEKEEPING_ORPHANS_EVERY,
+        defaults.HOUSEKEEPING_DELIVERIES_EVERY,
+    ) == (3600, DAY, DAY)
     assert ORPHANS_FIRST_AFTER == 600
 
 

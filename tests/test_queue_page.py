@@ -62,7 +62,8 @@ def test_its_query_count_is_the_same_at_1000_waiting_jobs(signed_in: Client, use
 def test_a_long_line_is_paged_with_places_running_on(signed_in: Client, user) -> None:
     jobs(user, 30)
     page = signed_in.get("/queue/?page=2").content.decode()
-    assert "<td>26</td>" in page and "<td>30</td>" in page and "Places 26–30 of 30" in page
+    assert '<td data-label="Place">26</td>' in page and '<td data-label="Place">30</td>' in page
+    assert "Places 26–30 of 30" in page
 
 
 def test_cancel_stops_a_waiting_job_for_good(signed_in: Client, user, worker: Worker, upstream: Any) -> None:

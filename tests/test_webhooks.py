@@ -10,10 +10,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
+import time_machine
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -441,3 +444,55 @@ def test_an_ending_the_worker_never_announced_is_caught_up_once(user, receiver):
     assert webhooks.enqueue(missed) == 0  # and the worker's own path can't add a second
     deliver_all()
     assert sorted(json.loads(body)["prompt"] for _, body in receiver.received) == ["Announced", "Caught up"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("now", "zone"),
+    [
+        ("2027-01-01T00:00:30+13:00", "Pacific/Auckland"),  # just past midnight on New Year's Day there
+        ("2026-12-31T23:59:59+00:00", "UTC"),
+        ("2028-03-01T00:00:00-08:00", "America/Los_Angeles"),  # 30 days back crosses a leap February
+    ],
+)
+def test_finished_deliveries_are_pruned_after_30_days_and_waiting_ones_never(now, zone, settings):
+    settings.TIME_ZONE = zone
+    with time_machine.travel(datetime.fromisoformat(now), tick=False):
+        webhook = hook("https://hooks.example.com/in")
+        made = timezone.now()
+
+        def delivery(state: str, age: timedelta, n: int) -> WebhookDelivery:
+            return WebhookDelivery.objects.create(
+                webhook=webhook, event="video.ready", body=f'{{"n": {n}}}', state=state, created_at=made - age
+            )
+
+        month = timedelta(days=30)
+        gone = [
+            delivery(DeliveryState.DELIVERED, month + timedelta(minutes=1), 1),
+            delivery(DeliveryState.FAILED, month * 3, 2),
+        ]
+        kept = [
+            delivery(DeliveryState.DELIVERED, month - timedelta(minutes=1), 3),
+            delivery(DeliveryState.PENDING, month * 3, 4),  # still owed: kept whatever its age
+        ]
+        out = StringIO()
+        call_command("prunedeliveries", stdout=out)
+        assert out.getvalue() == "Deleted 2 finished webhook deliveries.\n"
+        left = set(WebhookDelivery.objects.values_list("pk", flat=True))
+        assert left == {d.pk for d in kept}
+        assert not left & {d.pk for d in gone}
+
+
+@pytest.mark.django_db
+def test_pruning_works_through_more_rows_than_one_batch(monkeypatch):
+    monkeypatch.setattr(webhooks, "PRUNE_BATCH", 3)
+    webhook = hook("https://hooks.example.com/in")
+    old = timezone.now() - timedelta(days=31)
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            webhook=webhook, event="video.ready", body="{}", state=DeliveryState.DELIVERED, created_at=old
+        )
+        for _ in range(10)
+    )
+    assert webhooks.prune() == 10
+    assert not WebhookDelivery.objects.exists()

@@ -65,3 +65,10 @@ def manageable_by(generation: Any, user: Any) -> bool:
 @register.filter
 def preset_changeable(preset: Any, user: Any) -> bool:
     return bool(preset.can_be_changed_by(user))
+
+
+@register.filter
+def errors_here(field: Any) -> list[str]:
+    """A bound field's errors less those its page says elsewhere (a form's `shown_elsewhere`)."""
+    elsewhere = getattr(field.form, "shown_elsewhere", ())
+    return [error for error in field.errors if error not in elsewhere]

@@ -171,8 +171,16 @@
     const fieldset = document.getElementById("last-frame-field");
     return Boolean(fieldset) && !fieldset.disabled;
   }
+  // A batch the page came back with (playground/batch_pictures.py): each refused picture in its
+  // list is marked by the server; it must be fixed or removed before the batch can go.
+  function batchProblem() {
+    const refused = document.querySelectorAll("#batch-pictures [data-refused]").length;
+    if (!refused) return "";
+    return "Generate is off: " + (refused === 1 ? "a picture" : refused + " pictures") +
+      " of this batch can't be used yet (see above). Choose a fix, or remove the picture.";
+  }
   function currentProblem() {
-    return ["first", "last"].map(function (name) { return inUse(name) ? problems[name] || "" : ""; }).find(Boolean) || "";
+    return ["first", "last"].map(function (name) { return inUse(name) ? problems[name] || "" : ""; }).find(Boolean) || batchProblem();
   }
   function refreshBlock() {
     const reason = currentProblem();
@@ -181,6 +189,17 @@
     blocked.textContent = reason;
   }
   form.addEventListener("model-fields-changed", refreshBlock);
+  refreshBlock();
+
+  // The batch's list comes back whole after a fix is chosen or a picture removed.
+  document.body.addEventListener("htmx:load", function (event) {
+    if (event.target.id !== "batch-pictures") return;
+    refreshBlock();
+    const takes = document.getElementById("id_takes");
+    if (takes) takes.dispatchEvent(new Event("pictures-changed")); // the plan counts the pictures
+    const target = event.target.querySelector("[data-autofocus]");
+    if (target) target.focus();
+  });
 
   function ratioText(w, h) {
     return w >= h ? (w / h).toFixed(2) + " : 1" : "1 : " + (h / w).toFixed(2);
@@ -200,11 +219,66 @@
     const showFixes = document.getElementById(prefix + "show-fixes");
     const fixArea = document.getElementById(prefix + "fix-area");
     let objectUrl = null;
+    let manyUrls = [];
+
+    // Several pictures (a batch): each is checked here one after another and listed with its
+    // verdict. Generate stays on: the server checks them again, keeps the ones that pass and
+    // offers each refused one its fixes, and sends nothing until every picture passes.
+    async function onPickMany(files) {
+      preview.hidden = true;
+      block(slotName, "");
+      const list = document.createElement("ol");
+      list.className = "picked-list";
+      clientCheck.append(list);
+      let refused = 0;
+      for (let i = 0; i < files.length; i++) {
+        const url = URL.createObjectURL(files[i]);
+        manyUrls.push(url);
+        const result = await verdict(files[i], url);
+        const item = document.createElement("li");
+        const thumb = document.createElement("img");
+        thumb.src = url;
+        thumb.alt = "";
+        thumb.width = 64;
+        const text = document.createElement("div");
+        const name = document.createElement("strong");
+        name.textContent = "Picture " + (i + 1) + " (" + files[i].name + ")";
+        text.append(name, document.createElement("br"));
+        const facts = sizeText(files[i].size) + (result.size ? " · " + result.size.width + "×" + result.size.height : "");
+        if (result.messages.length) {
+          refused += 1;
+          item.className = "refused";
+          text.append(facts);
+          const problems = document.createElement("ul");
+          problems.className = "field-errors";
+          result.messages.forEach(function (message) {
+            const line = document.createElement("li");
+            line.textContent = message;
+            problems.append(line);
+          });
+          text.append(problems);
+        } else {
+          text.append(facts + (result.size ? " · ✓ meets the rules" : ""));
+        }
+        item.append(thumb, text);
+        list.append(item);
+      }
+      if (refused) {
+        const note = document.createElement("p");
+        note.className = "hint";
+        note.textContent = (refused === 1 ? "One picture breaks" : refused + " pictures break") +
+          " a rule. Generate checks every picture again and offers fixes for the ones that need them; nothing is sent until all of them pass.";
+        clientCheck.append(note);
+      }
+    }
 
     async function onPick() {
       if (objectUrl) URL.revokeObjectURL(objectUrl);
+      manyUrls.forEach(function (url) { URL.revokeObjectURL(url); });
+      manyUrls = [];
       clientCheck.replaceChildren();
       showFixes.hidden = true;
+      if (input.files && input.files.length > 1) { onPickMany(Array.from(input.files)); return; }
       const file = input.files && input.files[0];
       if (!file) { preview.hidden = true; block(slotName, ""); return; }
       // A new file replaces a fix chosen earlier.

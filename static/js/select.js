@@ -63,11 +63,18 @@
   }
   document.addEventListener("htmx:beforeSwap", keep);
   document.addEventListener("htmx:oobBeforeSwap", keep);
-  document.addEventListener("htmx:afterSettle", function () {
+  // Put the ticks back in the same task as the swap (no frame ever shows the box unticked), and
+  // once more after settling for a swap that brought the card in by another route.
+  function restore() {
     keptChecked.forEach(function (value) {
       const box = document.querySelector('input[name="ids"][form="bulk-form"][value="' + value + '"]');
       if (box) box.checked = true;
     });
+  }
+  document.addEventListener("htmx:afterSwap", restore);
+  document.addEventListener("htmx:oobAfterSwap", restore);
+  document.addEventListener("htmx:afterSettle", function () {
+    restore();
     keptChecked.clear();
     recount();
   });

@@ -18,12 +18,11 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from playground import images
+from playground import catalogue, images
 from playground.archive import inspect_video, storage_stem
 from playground.demo.render import render_video
 from playground.demo.upstream import PRICES_USD
 from playground.models import Generation, State
-from playground.videomodels import VideoModel
 
 MEMBERS = ["ana", "ben", "chloe", "dev", "eli", "farah", "gus", "hana", "ivan", "jo"]
 SUBJECTS = [
@@ -99,6 +98,7 @@ class Command(BaseCommand):
                 created_by=rng.choice(members),
                 created_at=created,
                 model=clip["model"],
+                resolution=rng.choice(clip["resolutions"]),
                 prompt=prompt,
                 enhance_prompt=rng.random() < 0.8,
                 upstream_id=f"seed-{i}-{rng.getrandbits(40):x}",
@@ -145,15 +145,19 @@ class Command(BaseCommand):
         return user
 
     def _clips(self, rng: random.Random, frames: list[images.CheckedImage]) -> list[dict[str, Any]]:
-        """A few real videos to share out: with and without a first frame, for both models."""
+        """A few real videos to share out, with and without a first frame, for every catalogue model
+        (a model that needs a first frame only gets clips that have one)."""
         clips = []
+        with_frame = list(catalogue.MODELS)
+        without = [m for m in catalogue.MODELS if m.first_frame == "optional"]
         with tempfile.TemporaryDirectory() as tmp:
-            for i in range(6):
-                frame = frames[i % len(frames)] if i < 4 else None
+            for i in range(len(with_frame) + len(without)):
+                frame = frames[i % len(frames)] if i < len(with_frame) else None
+                model = with_frame[i] if frame else without[i - len(with_frame)]
                 path = Path(tmp) / f"clip{i}.mp4"
                 render_video(
                     path,
-                    prompt=f"{SUBJECTS[i].capitalize()} {ACTIONS[i]}",
+                    prompt=f"{SUBJECTS[i % len(SUBJECTS)].capitalize()} {ACTIONS[i % len(ACTIONS)]}",
                     first_frame=frame.data if frame else None,
                     seconds=4,
                     long_side=480,
@@ -161,8 +165,9 @@ class Command(BaseCommand):
                 info = inspect_video(path)
                 clips.append(
                     {
-                        "model": VideoModel.VIDEO_01_LIVE2D if frame and i % 2 else VideoModel.VIDEO_01,
+                        "model": model.id,
                         "frame": frame,
+                        "resolutions": [r for r in model.resolutions if model.takes_resolution] or [""],
                         "video": path.read_bytes(),
                         "poster": info.poster_jpeg,
                         "duration": info.duration,
