@@ -147,9 +147,10 @@ def _lease_next(owner: str, candidates: list[int], until: datetime, limit: int) 
             if fetched:
                 return None
             now = timezone.now()
+            # Jobs other workers are sending right now are part of the line too: they hold
+            # their person's place in the round (turn_order leaves them out of the answer).
             waiting = Generation.objects.filter(state=State.QUEUED, next_attempt_at__lte=now)
-            waiting = waiting.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            candidates.extend(waiting.turn_order()[: limit * 2 + 2])
+            candidates.extend(waiting.turn_order(free_only=True)[: limit * 2 + 2])
             fetched = True
             continue
         pk = candidates.pop(0)

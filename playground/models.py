@@ -131,7 +131,7 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
             state=State.CANCELLED
         )
 
-    def turn_order(self) -> list[int]:
+    def turn_order(self, *, free_only: bool = False) -> list[int]:
         """These (waiting) jobs' ids in the order the worker takes them: fair turns between people.
 
         Round-robin: everyone's oldest job comes before anyone's second, and within a round the
@@ -139,6 +139,10 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
         now; never served first) goes first. Sorted here rather than in SQL: a window over the
         line plus a per-row subquery cost a third of a second at 1,000 waiting jobs, while
         these two indexed queries and a sort of small tuples stay flat.
+
+        A job another worker is sending right now keeps its place in its person's round, so
+        that person's next job waits for the next round; `free_only` then leaves such jobs
+        out of the answer (what a worker may still take).
         """
         rows = list(self.order_by().values_list("pk", "created_by", "created_at", "lease_until"))
         people = {who for _, who, _, _ in rows}
@@ -163,6 +167,9 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
             last = served.get(who)
             keyed.append((turns[who], last is not None, last or created, created, pk))
         keyed.sort()
+        if free_only:
+            taken = {pk for pk, _, _, lease in rows if lease is not None and lease > now}
+            return [key[-1] for key in keyed if key[-1] not in taken]
         return [key[-1] for key in keyed]
 
     def cancel(self, pks: list[int] | None = None) -> int:

@@ -121,6 +121,23 @@ def test_the_person_served_longest_ago_goes_first_in_a_round(settings: Any) -> N
 
 
 @pytest.mark.django_db
+def test_a_job_being_sent_right_now_keeps_its_persons_place_in_the_round(limits: Any) -> None:
+    # Seen in bench 8 with two workers: while one worker was sending alice's first take, the
+    # other counted alice's second as her first (the first was leased, so not in its list) and
+    # served it before bob had had a turn at all.
+    limits.UPSTREAM_MAX_IN_FLIGHT = 5
+    alice, bob = people("alice", "bob")
+    first, _ = queue_jobs(alice, 2)
+    queue_jobs(bob, 1)  # queued after both of alice's
+    assert keylimits.claim_submits("w1", 1, 60)[0].pk == first.pk  # leased: being sent by w1
+    claimed = keylimits.claim_submits("w2", 1, 60)
+    assert [g.prompt for g in claimed] == ["bob 0"]
+    assert Generation.objects.filter(state=State.QUEUED).turn_order(free_only=True) == [
+        g.pk for g in Generation.objects.filter(prompt="alice 1")
+    ]
+
+
+@pytest.mark.django_db
 def test_scarce_slots_go_to_everyone_before_anyone_gets_a_second(limits: Any) -> None:
     limits.UPSTREAM_MAX_IN_FLIGHT = 3
     limits.UPSTREAM_CREATES_PER_MINUTE = None
