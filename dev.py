@@ -126,6 +126,12 @@ def split_bind(bind: str) -> tuple[str, str]:
     return host, port
 
 
+def keep_secret_key(env: dict[str, str]) -> None:
+    """Without a DJANGO_SECRET_KEY, use the kept one (made on first use): start, manage and manage.py."""
+    if not env.get("DJANGO_SECRET_KEY"):
+        env["DJANGO_SECRET_KEY"] = secret_key(var_dir(env))
+
+
 def local_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of `start` and `manage`: production settings, DEBUG off, a kept secret key.
 
@@ -138,8 +144,7 @@ def local_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     env.setdefault("PYTHONUNBUFFERED", "1")
     port = env.setdefault("PORT", "8000")
     host, _ = split_bind(env.setdefault("GUNICORN_BIND", f"127.0.0.1:{port}"))
-    if not env.get("DJANGO_SECRET_KEY"):
-        env["DJANGO_SECRET_KEY"] = secret_key(var_dir(env))
+    keep_secret_key(env)
     if env.get("DJANGO_BEHIND_HTTPS_PROXY", "").strip().lower() not in {"1", "true", "yes", "on"}:
         if not is_loopback(host):
             sys.exit(
