@@ -167,6 +167,35 @@ def _minutes(low: int, high: int) -> str:
     return f"{low} minutes" if low == high else f"{low}–{high} minutes"
 
 
+def _hailuo(
+    model_id: str,
+    description: str,
+    *,
+    first_frame: Literal["optional", "required"],
+    price_usd: Decimal,
+    render_minutes: Mapping[int, tuple[int, int]],
+    last_frame: str | None = None,
+) -> VideoModel:
+    """A Hailuo model on the universal route: 768P or 1080P, 6 or 10 s, and 10 s only at 768P
+    ("supports 10-second clips at 768p"; the same rule is assumed for 2.3 and 2.3 Fast, whose
+    docs don't say)."""
+    extra = {"last_frame": last_frame} if last_frame else {}
+    return VideoModel(
+        id=model_id,
+        description=description,
+        first_frame=first_frame,
+        routes={"universal": _universal(resolution="resolution", duration="duration", **extra)},
+        default_route="universal",
+        resolutions=("768P", "1080P"),
+        default_resolution="768P",
+        durations=(6, 10),
+        default_duration=6,
+        longest_at={"1080P": 6},
+        price_usd=price_usd,
+        render_minutes=render_minutes,
+    )
+
+
 MODELS: tuple[VideoModel, ...] = (
     VideoModel(
         id="video-01",
@@ -207,53 +236,26 @@ MODELS: tuple[VideoModel, ...] = (
         price_usd=Decimal("0.56"),
         render_minutes={6: (3, 4)},
     ),
-    VideoModel(
-        id="minimax/hailuo-02",
-        description=(
-            "MiniMax Hailuo 02: 6 or 10 s at 768P, or 6 s at 1080P. First and last frames are both optional."
-        ),
+    _hailuo(
+        "minimax/hailuo-02",
+        "MiniMax Hailuo 02: 6 or 10 s at 768P, or 6 s at 1080P. First and last frames are both optional.",
         first_frame="optional",
-        routes={
-            "universal": _universal(last_frame="last_image_url", resolution="resolution", duration="duration")
-        },
-        default_route="universal",
-        resolutions=("768P", "1080P"),
-        default_resolution="768P",
-        durations=(6, 10),
-        default_duration=6,
-        longest_at={"1080P": 6},
+        last_frame="last_image_url",
         price_usd=Decimal("0.30"),
         render_minutes={6: (4, 5), 10: (8, 9)},
     ),
-    VideoModel(
-        id="minimax/hailuo-2.3",
-        description=(
-            "MiniMax Hailuo 2.3: 6 or 10 s at 768P, or 6 s at 1080P. A first-frame image is optional."
-        ),
+    _hailuo(
+        "minimax/hailuo-2.3",
+        "MiniMax Hailuo 2.3: 6 or 10 s at 768P, or 6 s at 1080P. A first-frame image is optional.",
         first_frame="optional",
-        routes={"universal": _universal(resolution="resolution", duration="duration")},
-        default_route="universal",
-        resolutions=("768P", "1080P"),
-        default_resolution="768P",
-        durations=(6, 10),
-        default_duration=6,
-        # Not stated for 2.3; the family's rule (10 s only at 768P) is assumed.
-        longest_at={"1080P": 6},
         price_usd=Decimal("0.30"),
         # Not in the docs; assumed like hailuo-02's until measured.
         render_minutes={6: (4, 5), 10: (8, 9)},
     ),
-    VideoModel(
-        id="minimax/hailuo-2.3-fast",
-        description="MiniMax Hailuo 2.3 Fast: quicker and cheaper from a picture. Needs a first-frame image.",
+    _hailuo(
+        "minimax/hailuo-2.3-fast",
+        "MiniMax Hailuo 2.3 Fast: quicker and cheaper from a picture. Needs a first-frame image.",
         first_frame="required",
-        routes={"universal": _universal(resolution="resolution", duration="duration")},
-        default_route="universal",
-        resolutions=("768P", "1080P"),
-        default_resolution="768P",
-        durations=(6, 10),
-        default_duration=6,
-        longest_at={"1080P": 6},
         price_usd=Decimal("0.20"),
         # Not in the docs; a guess for the fast variant until measured.
         render_minutes={6: (2, 3), 10: (4, 6)},

@@ -201,6 +201,18 @@
     if (target) target.focus();
   });
 
+  // The rule sentences as the server's error lists show them.
+  function errorList(messages) {
+    const list = document.createElement("ul");
+    list.className = "field-errors";
+    messages.forEach(function (message) {
+      const item = document.createElement("li");
+      item.textContent = message;
+      list.append(item);
+    });
+    return list;
+  }
+
   function ratioText(w, h) {
     return w >= h ? (w / h).toFixed(2) + " : 1" : "1 : " + (h / w).toFixed(2);
   }
@@ -249,14 +261,7 @@
           refused += 1;
           item.className = "refused";
           text.append(facts);
-          const problems = document.createElement("ul");
-          problems.className = "field-errors";
-          result.messages.forEach(function (message) {
-            const line = document.createElement("li");
-            line.textContent = message;
-            problems.append(line);
-          });
-          text.append(problems);
+          text.append(errorList(result.messages));
         } else {
           text.append(facts + (result.size ? " · ✓ meets the rules" : ""));
         }
@@ -299,14 +304,7 @@
         block(slotName, "");
         return;
       }
-      const list = document.createElement("ul");
-      list.className = "field-errors";
-      result.messages.forEach(function (message) {
-        const item = document.createElement("li");
-        item.textContent = message;
-        list.append(item);
-      });
-      clientCheck.append(list);
+      clientCheck.append(errorList(result.messages));
       showFixes.hidden = !result.fixable;
       block(slotName, result.fixable
         ? "Generate is off: the " + what + " breaks a rule (see above). Choose “Show ways to fix it”, or another picture."
