@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from playground import catalogue
+from playground.leases import LeasedQuerySet
 from playground.videomodels import TRAITS, VideoModel
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ class IllegalTransition(Exception):
     pass
 
 
-class GenerationQuerySet(models.QuerySet["Generation"]):
+class GenerationQuerySet(LeasedQuerySet["Generation"]):
     def active(self) -> GenerationQuerySet:
         return self.filter(state__in=ACTIVE_STATES)
 
@@ -191,35 +192,18 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
             starred=models.Exists(Star.objects.filter(user=user.pk, generation=models.OuterRef("pk")))
         )
 
-    def _free(self, now: datetime) -> GenerationQuerySet:
-        return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-
     def claim_due(
         self, owner: str, limit: int, lease_seconds: float, *, states: tuple[str, ...] = ACTIVE_STATES
     ) -> list[Generation]:
         """Lease up to `limit` due jobs to `owner`; returns the ones this owner won."""
-        now = timezone.now()
-        candidates = list(
-            self.filter(state__in=states)
-            ._free(now)
-            .filter(next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[: limit * 2]
-        )
-        until = now + timedelta(seconds=lease_seconds)
-        won: list[int] = []
-        for pk in candidates:
-            taken = self.filter(pk=pk).active()._free(now).update(lease_owner=owner, lease_until=until)
-            if taken:
-                won.append(pk)
-                if len(won) >= limit:
-                    break
+        due = self.filter(state__in=states, next_attempt_at__lte=timezone.now())
+        won = due.lease(owner, limit, lease_seconds, order_by="next_attempt_at")
         return list(self.filter(pk__in=won, lease_owner=owner).order_by("next_attempt_at"))
 
     def next_claimable_at(self, states: tuple[str, ...] = ACTIVE_STATES) -> datetime | None:
         """When the earliest job nobody holds falls due (in the past if one is due now)."""
         now = timezone.now()
-        return self.filter(state__in=states)._free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
+        return self.filter(state__in=states).free(now).aggregate(m=models.Min("next_attempt_at"))["m"]  # type: ignore[no-any-return]
 
     def next_due_at(self) -> datetime | None:
         """When the earliest waiting job becomes due (a leased job is due when its lease ends)."""

@@ -30,9 +30,10 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import models
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from playground.leases import LeasedQuerySet
 
 if TYPE_CHECKING:
     from playground.models import Generation
@@ -52,24 +53,14 @@ class ExportState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ExportQuerySet(models.QuerySet["SequenceExport"]):
+class ExportQuerySet(LeasedQuerySet["SequenceExport"]):
     def claim_due(self, owner: str) -> SequenceExport | None:
         """Lease one waiting (or abandoned) export to `owner`."""
-        now = timezone.now()
-        free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-        open_states = [ExportState.QUEUED, ExportState.WORKING]
-        for pk in (
-            self.filter(free, state__in=open_states).order_by("created_at").values_list("pk", flat=True)[:4]
-        ):
-            taken = self.filter(free, pk=pk, state__in=open_states).update(
-                state=ExportState.WORKING,
-                lease_owner=owner,
-                lease_until=now + timedelta(seconds=LEASE_SECONDS),
-                progress=0.0,
-            )
-            if taken:
-                return self.get(pk=pk)
-        return None
+        open_exports = self.filter(state__in=[ExportState.QUEUED, ExportState.WORKING])
+        won = open_exports.lease(
+            owner, 1, LEASE_SECONDS, order_by="created_at", state=ExportState.WORKING, progress=0.0
+        )
+        return self.get(pk=won[0]) if won else None
 
 
 class SequenceExport(models.Model):

@@ -33,6 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from playground import linkfetch
+from playground.leases import LeasedQuerySet
 
 if TYPE_CHECKING:
     from playground.models import Generation
@@ -82,30 +83,12 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Gave up"
 
 
-class DeliveryQuerySet(models.QuerySet["WebhookDelivery"]):
-    def _free(self, now: datetime) -> DeliveryQuerySet:
-        return self.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-
+class DeliveryQuerySet(LeasedQuerySet["WebhookDelivery"]):
     def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[WebhookDelivery]:
-        now = timezone.now()
-        due = self.filter(state=DeliveryState.PENDING, webhook__active=True)
-        candidates = list(
-            due._free(now)
-            .filter(next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[: limit * 2]
+        due = self.filter(
+            state=DeliveryState.PENDING, webhook__active=True, next_attempt_at__lte=timezone.now()
         )
-        until = now + timedelta(seconds=lease_seconds)
-        won: list[int] = []
-        for pk in candidates:
-            if (
-                self.filter(pk=pk, state=DeliveryState.PENDING)
-                ._free(now)
-                .update(lease_owner=owner, lease_until=until)
-            ):
-                won.append(pk)
-                if len(won) >= limit:
-                    break
+        won = due.lease(owner, limit, lease_seconds, order_by="next_attempt_at")
         return list(self.filter(pk__in=won, lease_owner=owner).select_related("webhook"))
 
 
