@@ -38,6 +38,7 @@ _SERVABLE = re.compile(r"original|fixed-[a-z]+\.(jpg|png)")
 KEEP_PER_PERSON = 5
 KEEP_BYTES_PER_PERSON = 128 * 1024 * 1024
 KEEP_FOR = timedelta(days=1)
+GONE = "That picture is no longer waiting to be fixed. Choose it again."
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Staging:
         # answer can't tell whether such a file exists.
         record = self._record(staged_id)
         if record is None:
-            raise images.ImageRejected("That picture is no longer waiting to be fixed. Choose it again.")
+            raise images.ImageRejected(GONE)
         if key not in imagefix.KEYS or all(fix["key"] != key for fix in record.fixes):
             raise images.ImageRejected(imagefix.DOES_NOT_APPLY)
         return record

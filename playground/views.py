@@ -149,13 +149,10 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     ).partition(":")
     chosen = None
     problem = ""
-    if staging.owns(staged_id):
-        try:
-            chosen = staging.choose(staged_id, key)
-        except images.ImageRejected as exc:
-            problem = " ".join(exc.messages)
-    else:
-        problem = "That picture is no longer waiting to be fixed. Choose it again."
+    try:
+        chosen = staging.choose(staged_id, key)
+    except images.ImageRejected as exc:
+        problem = " ".join(exc.messages)
     if request.htmx:
         return render(
             request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem, "slot": slot}
