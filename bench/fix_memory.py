@@ -33,21 +33,21 @@ SIZE = (10190, 2540)
 MEASURE = r"""
 import io, json, sys, threading
 from PIL import Image
-from playground import imagefix
+from playground.pictures import fixing
 from tests.imagecorpus import _proc_status, peak_memory
 
 data = open(sys.argv[1], "rb").read()
 mode, count = sys.argv[2], int(sys.argv[3])
 warm = io.BytesIO()
 Image.new("RGB", (1200, 200), "teal").save(warm, "PNG")
-imagefix.apply_fix(warm.getvalue(), "borders")  # plugins, caches, first-touch page faults
+fixing.apply_fix(warm.getvalue(), "borders")  # plugins, caches, first-touch page faults
 busy = []
 
 
 def fix():
     try:
-        imagefix.apply_fix(data, "borders")
-    except imagefix.FixerBusy:
+        fixing.apply_fix(data, "borders")
+    except fixing.FixerBusy:
         busy.append(1)
 
 

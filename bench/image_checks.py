@@ -37,7 +37,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 import PIL
 from PIL import Image, ImageFilter, features
 
-from playground.images import MAX_BYTES, ImageRejected, check_image
+from playground.pictures import MAX_BYTES, ImageRejected, check_image
 from tests import imagecorpus as corpus
 
 RUNS = 7

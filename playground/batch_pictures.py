@@ -13,8 +13,8 @@ item per picture, and each item carries one hidden value, "<token> <origin>":
 What a picture is worth is always read from staging, never from the form: the value only says
 which picture is meant. Choosing a fix and removing a picture rebuild the list from the values
 sent, so the page with JavaScript (the list swapped alone) and without it (the whole page) run
-the same code. The rules and sentences about a picture itself are the single picture's (images,
-imagefix, staging); this module only adds which picture of the batch a sentence is about.
+the same code. The rules and sentences about a picture itself are the single picture's (pictures/,
+staging); this module only adds which picture of the batch a sentence is about.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import Any
 
 from django.conf import settings
 
-from playground import imagefix, images, linkfetch
+from playground import linkfetch, pictures
+from playground.pictures import fixing
 from playground.staging import Chosen, Kept, Offer, Staging
 
 NOT_STAGED = "-"
@@ -95,7 +96,7 @@ class Checked:
     """A picture of one submit as the form's check left it, before anything is staged."""
 
     given: Given  # its token is "-" until it is staged
-    picture: images.CheckedImage | None = None  # ready to send
+    picture: pictures.CheckedImage | None = None  # ready to send
     data: bytes = b""  # the refused bytes, for the fixes
     messages: list[str] = field(default_factory=list)  # why it can't be sent
 
@@ -150,13 +151,13 @@ def check(
     checked = []
     for given in carried:
         found = resolve(staging, given) if staging else [GONE]
-        if isinstance(found, images.CheckedImage):
+        if isinstance(found, pictures.CheckedImage):
             checked.append(Checked(given, picture=found))
         else:
             checked.append(Checked(given, messages=found))
     for upload in uploads:
         checked.append(
-            _check_one(Given.of_file(upload.name or ""), functools.partial(images.read_capped, upload))
+            _check_one(Given.of_file(upload.name or ""), functools.partial(pictures.read_capped, upload))
         )
     for link in links:
         if len(link) > link_max:
@@ -171,15 +172,15 @@ def _check_one(given: Given, read: Callable[[], bytes]) -> Checked:
     data = b""
     try:
         data = read()
-        return Checked(given, picture=images.check_image(data))
-    except images.ImageRejected as exc:
+        return Checked(given, picture=pictures.check_image(data))
+    except pictures.ImageRejected as exc:
         messages = exc.messages
     except linkfetch.LinkRejected as exc:
         messages = [exc.message]
     return Checked(given, data=data, messages=messages)
 
 
-def resolve(staging: Staging, given: Given) -> images.CheckedImage | list[str]:
+def resolve(staging: Staging, given: Given) -> pictures.CheckedImage | list[str]:
     """A staged picture ready to send, or the sentences saying why it can't be sent."""
     if given.token == NOT_STAGED:
         return [NO_FIX]
@@ -223,7 +224,7 @@ def stage(staging: Staging, checked: list[Checked]) -> list[Item]:
             if entry.data:
                 try:
                     offer = staging.offer(entry.data, entry.messages)
-                except imagefix.FixerBusy as busy:
+                except fixing.FixerBusy as busy:
                     messages = messages + busy.messages
             if offer:
                 items.append(Item(given.staged_as(offer.id), number, offer=offer))
@@ -242,7 +243,7 @@ def with_fix(staging: Staging, values: list[str], fix: str) -> list[Item]:
             continue
         try:
             item = Item(given.staged_as(fix), number, chosen=staging.choose(staged_id, key))
-        except images.ImageRejected as exc:
+        except pictures.ImageRejected as exc:
             item = describe(staging, given.staged_as(staged_id), number)
             item.problem = exc.messages
         item.focus = True
@@ -252,10 +253,10 @@ def with_fix(staging: Staging, values: list[str], fix: str) -> list[Item]:
 
 def without(staging: Staging, values: list[str], value: str) -> list[Item]:
     """The batch the page sent back, less the picture `value` (whose staged copy goes now)."""
-    pictures = parse_all(values)[: settings.MAX_BATCH_PICTURES]
+    kept = parse_all(values)[: settings.MAX_BATCH_PICTURES]
     gone = Given.parse(value)
-    if gone in pictures:
-        pictures.remove(gone)
+    if gone in kept:
+        kept.remove(gone)
         if gone and gone.staged_id:
             staging.drop(gone.staged_id)
-    return [describe(staging, given, number) for number, given in enumerate(pictures, 1)]
+    return [describe(staging, given, number) for number, given in enumerate(kept, 1)]

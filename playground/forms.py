@@ -26,9 +26,8 @@ from playground import (
     budgets,
     catalogue,
     continuation,
-    imagefix,
-    images,
     linkfetch,
+    pictures,
 )
 from playground.archive import storage_stem
 from playground.models import (
@@ -37,11 +36,11 @@ from playground.models import (
     Batch,
     Generation,
 )
+from playground.pictures import fixing
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
 from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel
 
-PROMPT_MAX = 2000
 # Where the form puts a catalogue refusal, by the catalogue's option names.
 _FIELD_OF_OPTION = {
     "model": "model",
@@ -56,7 +55,7 @@ _RESOLUTIONS = sorted(
 )
 _DURATIONS = sorted({d for m in catalogue.MODELS if m.takes_duration for d in m.durations})
 PROMPT_MAX = PROMPT_MAX_CHARS
-LINK_MAX = 2000
+LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 
 
@@ -101,8 +100,8 @@ class GenerateForm(forms.Form):
         label="First-frame image",
         required=False,
         help_text=(
-            "Choose or drop a JPEG or PNG: at most 20 MB, shorter side over 300 px, "
-            "and no wider or taller than 5:2."
+            f"Choose or drop a JPEG or PNG: at most {pictures.megabytes(pictures.MAX_BYTES)} MB, "
+            f"shorter side over {pictures.MIN_SHORT_SIDE} px, and no wider or taller than 5:2."
         ),
         widget=PicturesInput(attrs={"accept": "image/jpeg,image/png", "multiple": True}),
     )
@@ -146,7 +145,7 @@ class GenerateForm(forms.Form):
     last_frame_link = forms.CharField(
         label="Last-frame link",
         required=False,
-        max_length=2000,
+        max_length=LINK_MAX,
         help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
         widget=forms.URLInput(attrs={"placeholder": "https://…/last.jpg", "inputmode": "url"}),
     )
@@ -242,8 +241,8 @@ class GenerateForm(forms.Form):
         data = b""
         try:
             data = _read_last_frame(continued)
-            images.check_image(data)
-        except images.ImageRejected as exc:
+            pictures.check_image(data)
+        except pictures.ImageRejected as exc:
             if data:
                 self.offer = staging.offer(data, exc.messages)
             return exc.messages
@@ -272,8 +271,8 @@ class GenerateForm(forms.Form):
         """How many videos this submit makes: pictures x takes (takes alone without a picture)."""
         cleaned = getattr(self, "cleaned_data", {})
         uploads, links = self._given_pictures()
-        pictures = len(self.given_batch()) + len(uploads) + len(links)
-        return int(cleaned.get("takes") or 1) * max(1, pictures)
+        count = len(self.given_batch()) + len(uploads) + len(links)
+        return int(cleaned.get("takes") or 1) * max(1, count)
 
     def given_batch(self) -> list[batch_pictures.Given]:
         """The pictures of a batch this form carries back from an earlier round trip."""
@@ -331,8 +330,8 @@ class GenerateForm(forms.Form):
             files = 0
         # The batch the page shows holds the files sent with it; a fresh form has what it carries.
         carried = len(self.given_batch()) + files if batch is None else batch
-        pictures = max(1, min(carried + len(links), settings.MAX_BATCH_PICTURES))
-        return max(1, min(takes, settings.MAX_TAKES)) * pictures
+        count = max(1, min(carried + len(links), settings.MAX_BATCH_PICTURES))
+        return max(1, min(takes, settings.MAX_TAKES)) * count
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -342,13 +341,16 @@ class GenerateForm(forms.Form):
         uploads, links = self._given_pictures()
         if self.upload_too_large:
             size = self.upload_too_large.request_bytes
-            # Only name a size when the request makes it clear; just over 20 MB reads better as "larger".
+            # Only name a size when the request makes it clear; just over the limit reads better as "larger".
+            largest = pictures.megabytes(pictures.MAX_BYTES)
             about = (
                 f"about {size / 1024 / 1024:,.0f} MB"
-                if size and size > 21 * 1024 * 1024
-                else "larger than 20 MB"
+                if size and size > pictures.MAX_BYTES + 1024 * 1024
+                else f"larger than {largest} MB"
             )
-            self.add_error("first_frame", f"This file is {about}. The largest image we can send is 20 MB.")
+            self.add_error(
+                "first_frame", f"This file is {about}. The largest image we can send is {largest} MB."
+            )
             return cleaned
         if not self._check_options(cleaned):
             return cleaned
@@ -419,7 +421,7 @@ class GenerateForm(forms.Form):
         if upload and link:
             self.add_error(link_field, "Give either an image file or an image link, not both.")
         elif upload:
-            self._check(slot, lambda: images.read_capped(upload), slot=slot)
+            self._check(slot, lambda: pictures.read_capped(upload), slot=slot)
         elif link:
             self._check(link_field, lambda: linkfetch.fetch_image(link), slot=slot)
         elif staged:
@@ -438,15 +440,15 @@ class GenerateForm(forms.Form):
     def _check(self, field: str, read: Callable[[], bytes], *, slot: str = "first_frame") -> None:
         try:
             data = read()
-        except images.ImageRejected as exc:
+        except pictures.ImageRejected as exc:
             self._refuse(field, exc.messages)
             return
         except linkfetch.LinkRejected as exc:
             self._refuse(field, [exc.message])
             return
         try:
-            self.cleaned_data[_CHECKED[slot]] = images.check_image(data)
-        except images.ImageRejected as exc:
+            self.cleaned_data[_CHECKED[slot]] = pictures.check_image(data)
+        except pictures.ImageRejected as exc:
             self._refuse(field, exc.messages)
             # Kept for offer_fixes(), which stages it after is_valid(): clean() writes nothing.
             self.refused[slot] = (field, data, exc.messages)
@@ -471,7 +473,7 @@ class GenerateForm(forms.Form):
         for slot, (field, data, messages) in self.refused.items():
             try:
                 offer = self.staging.offer(data, messages)
-            except imagefix.FixerBusy as busy:
+            except fixing.FixerBusy as busy:
                 self._refuse(field, busy.messages)
                 continue
             if slot == "first_frame":
@@ -498,14 +500,14 @@ class GenerateForm(forms.Form):
         Returns None (with a form error) if the allowance ran out while this form was checked.
         """
         data = self.cleaned_data
-        single: images.CheckedImage | None = data["checked_image"]
-        last: images.CheckedImage | None = data.get("checked_last_image")
+        single: pictures.CheckedImage | None = data["checked_image"]
+        last: pictures.CheckedImage | None = data.get("checked_last_image")
         link = (data.get("image_link") or "").strip()
-        pictures: list[tuple[images.CheckedImage | None, str]] = data.get("checked_images") or [
+        frames: list[tuple[pictures.CheckedImage | None, str]] = data.get("checked_images") or [
             (single, link)
         ]
         takes = int(data.get("takes") or 1)
-        plan = [picture for picture in pictures for _ in range(takes)]
+        plan = [picture for picture in frames for _ in range(takes)]
         # One stored copy per take: deleting one take deletes its own file, never another's.
         names = [_store_first_frame(checked) if checked else "" for checked, _ in plan]
         last_names = [_store_first_frame(last) if last else "" for _ in plan]
@@ -524,7 +526,7 @@ class GenerateForm(forms.Form):
                     model=data["model"],
                     prompt=data["prompt"],
                     takes_per_picture=takes,
-                    pictures=sum(1 for checked, _ in pictures if checked),
+                    pictures=sum(1 for checked, _ in frames if checked),
                 )
                 made = [
                     Generation(
@@ -589,7 +591,7 @@ _SLOT_FIELDS = {
 _CHECKED = {"first_frame": "checked_image", "last_frame": "checked_last_image"}
 
 
-def _store_first_frame(checked: images.CheckedImage) -> str:
+def _store_first_frame(checked: pictures.CheckedImage) -> str:
     return default_storage.save(
         f"first-frames/{storage_stem()}.{checked.extension}", ContentFile(checked.data)
     )
@@ -603,7 +605,7 @@ def _delete_stored(names: list[str]) -> None:
 
 def _read_stored(name: str) -> bytes:
     with default_storage.open(name, "rb") as f:
-        data: bytes = f.read(images.MAX_BYTES + 1)  # check_image refuses anything longer
+        data: bytes = f.read(pictures.MAX_BYTES + 1)  # check_image refuses anything longer
         return data
 
 
@@ -611,7 +613,7 @@ def _read_last_frame(source: Generation) -> bytes:
     try:
         return _read_stored(continuation.last_frame_of(source))
     except (continuation.NotAVideo, OSError) as exc:
-        raise images.ImageRejected(
+        raise pictures.ImageRejected(
             f"We couldn't read the last frame of video #{source.pk}, so it can't be continued. "
             "Choose a picture instead."
         ) from exc

@@ -11,7 +11,7 @@ checked, so DNS can't answer differently between the check and the connection. E
 hop is a new request through the same backend, and environment proxies are switched off so no
 connection can go around it.
 
-Only the body is read here (capped, with a deadline); the caller runs images.check_image on it.
+Only the body is read here (capped, with a deadline); the caller runs pictures.check_image on it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from playground import images
+from playground import pictures
 
 Resolver = Callable[[str, int], list[str]]
 Connector = Callable[[str, int, float | None], socket.socket]
@@ -72,7 +72,7 @@ def fetch_image(
     resolver: Resolver | None = None,
     connector: Connector | None = None,
     timeout: float = 10.0,
-    max_bytes: int = images.MAX_BYTES,
+    max_bytes: int = pictures.MAX_BYTES,
     max_redirects: int = 5,
 ) -> bytes:
     """The body of `url` (at most max_bytes), or LinkRejected with a sentence."""
@@ -269,7 +269,7 @@ def _timed_out(deadline: float, timeout: float) -> LinkRejected:
 
 def _read_body(response: httpx.Response, *, max_bytes: int, deadline: float, timeout: float) -> bytes:
     too_large = LinkRejected(
-        f"The linked file is larger than {images.megabytes(max_bytes)} MB, the largest file we can send."
+        f"The linked file is larger than {pictures.megabytes(max_bytes)} MB, the largest file we can send."
     )
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):

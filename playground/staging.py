@@ -30,8 +30,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from playground import imagefix, images
+from playground import pictures
 from playground.models import StagedPicture
+from playground.pictures import fixing
 
 FOLDER = "staging"
 _SERVABLE = re.compile(r"original|fixed-[a-z]+\.(jpg|png)")
@@ -47,7 +48,7 @@ class Offer:
 
     id: str
     messages: list[str]
-    fixes: list[imagefix.Fix]
+    fixes: list[fixing.Fix]
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Staging:
 
     def offer(self, data: bytes, messages: list[str]) -> Offer | None:
         """Keep `data` if some fix would mend it; None if no fix applies."""
-        found = imagefix.diagnose_picture(data, refused=True)
+        found = fixing.diagnose_picture(data, refused=True)
         if found is None or not getattr(self.owner, "pk", None):
             return None
         staged_id = uuid.uuid4().hex
@@ -104,7 +105,7 @@ class Staging:
         self._drop_beyond_cap()
         return Offer(id=staged_id, messages=messages, fixes=found.fixes)
 
-    def keep(self, picture: images.CheckedImage) -> str:
+    def keep(self, picture: pictures.CheckedImage) -> str:
         """Keep a picture that passed as it is (no decode: it was checked); returns its id."""
         staged_id = uuid.uuid4().hex
         default_storage.save(_path(staged_id, "original"), ContentFile(picture.data))
@@ -126,9 +127,9 @@ class Staging:
             return None
         if not record.messages:
             return Kept(id=record.id, width=record.width, height=record.height)
-        return Offer(id=record.id, messages=record.messages, fixes=[imagefix.Fix(**f) for f in record.fixes])
+        return Offer(id=record.id, messages=record.messages, fixes=[fixing.Fix(**f) for f in record.fixes])
 
-    def kept(self, staged_id: str) -> images.CheckedImage | None:
+    def kept(self, staged_id: str) -> pictures.CheckedImage | None:
         """The bytes of a picture kept as it passed, ready to be a first frame; None if not that."""
         record = self._record(staged_id)
         if record is None or record.messages:
@@ -136,7 +137,7 @@ class Staging:
         with default_storage.open(_path(record.id, "original"), "rb") as f:
             data: bytes = f.read()
         extension = "png" if record.mime == "image/png" else "jpg"
-        return images.CheckedImage(
+        return pictures.CheckedImage(
             data=data, mime=record.mime, extension=extension, width=record.width, height=record.height
         )
 
@@ -151,9 +152,9 @@ class Staging:
             _delete_folder(staged_id)
             StagedPicture.objects.filter(pk=staged_id).delete()
 
-    def fixes_for(self, staged_id: str) -> list[imagefix.Fix]:
+    def fixes_for(self, staged_id: str) -> list[fixing.Fix]:
         record = self._record(staged_id)
-        return [imagefix.Fix(**fix) for fix in record.fixes] if record else []
+        return [fixing.Fix(**fix) for fix in record.fixes] if record else []
 
     def preview(self, staged_id: str, key: str) -> bytes:
         """A small JPEG of what fix `key` would make (made once, then kept)."""
@@ -183,15 +184,15 @@ class Staging:
         staged_id, _, key = token.partition(":")
         try:
             return self.choose(staged_id, key)
-        except images.ImageRejected:
+        except pictures.ImageRejected:
             return None
 
-    def checked(self, token: str) -> images.CheckedImage | None:
+    def checked(self, token: str) -> pictures.CheckedImage | None:
         """The fixed picture a form's value stands for; it was checked when it was made."""
         staged_id, _, key = token.partition(":")
         try:
             return self._fixed(self._known(staged_id, key), key)
-        except images.ImageRejected:
+        except pictures.ImageRejected:
             return None
 
     def stored_name(self, staged_id: str, name: str) -> str:
@@ -206,16 +207,16 @@ class Staging:
         # answer can't tell whether such a file exists.
         record = self._record(staged_id)
         if record is None:
-            raise images.ImageRejected(GONE)
-        if key not in imagefix.KEYS or all(fix["key"] != key for fix in record.fixes):
-            raise images.ImageRejected(imagefix.DOES_NOT_APPLY)
+            raise pictures.ImageRejected(GONE)
+        if key not in fixing.KEYS or all(fix["key"] != key for fix in record.fixes):
+            raise pictures.ImageRejected(fixing.DOES_NOT_APPLY)
         return record
 
     def _made(self, record: StagedPicture, key: str) -> dict[str, Any]:
         if key not in record.made:
             with default_storage.open(_path(record.id, "original"), "rb") as f:
                 original = f.read()
-            fixed, preview = imagefix.apply_fix_with_preview(original, key)
+            fixed, preview = fixing.apply_fix_with_preview(original, key)
             name = f"fixed-{key}.{fixed.extension}"
             default_storage.save(_path(record.id, name), ContentFile(fixed.data))
             default_storage.save(_path(record.id, f"preview-{key}.jpg"), ContentFile(preview))
@@ -229,11 +230,11 @@ class Staging:
         made: dict[str, Any] = record.made[key]
         return made
 
-    def _fixed(self, record: StagedPicture, key: str) -> images.CheckedImage:
+    def _fixed(self, record: StagedPicture, key: str) -> pictures.CheckedImage:
         made = self._made(record, key)
         with default_storage.open(_path(record.id, made["name"]), "rb") as f:
             data: bytes = f.read()
-        return images.CheckedImage(
+        return pictures.CheckedImage(
             data=data,
             mime=made["mime"],
             extension=made["name"].rpartition(".")[2],

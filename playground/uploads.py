@@ -22,8 +22,8 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload, Tempo
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from playground.imagefix import MAX_INPUT_BYTES as MAX_FIX_INPUT_BYTES
-from playground.images import MAX_BYTES
+from playground.pictures import MAX_BYTES
+from playground.pictures import MAX_INPUT_BYTES as MAX_FIX_INPUT_BYTES
 
 
 @dataclass(frozen=True)

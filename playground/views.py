@@ -23,10 +23,9 @@ from playground import (
     batches,
     budgets,
     catalogue,
-    imagefix,
-    images,
     linkfetch,
     notifications,
+    pictures,
     presets,
     uploads,
 )
@@ -36,6 +35,7 @@ from playground.gallery import GalleryFilters, page_polls, polled_ids
 from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
+from playground.pictures import fixing
 from playground.staging import Staging
 from playground.usage import month_usage
 
@@ -123,7 +123,7 @@ def _generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extr
         "models": catalogue.browser_data(),
         "chosen_model": form.chosen_model(),
         # The browser checks the same limits before uploading; the server stays the judge.
-        "rules": imagefix.browser_rules(),
+        "rules": fixing.browser_rules(),
         "presets": presets.team_presets(),
         **extra,
     }
@@ -151,7 +151,7 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     problem = ""
     try:
         chosen = staging.choose(staged_id, key)
-    except images.ImageRejected as exc:
+    except pictures.ImageRejected as exc:
         problem = " ".join(exc.messages)
     if request.htmx:
         return render(
@@ -201,26 +201,26 @@ def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None, "slot": slot}
     try:
         if uploads.too_large(request):
-            raise images.ImageRejected(
-                f"This file is larger than {imagefix.MAX_INPUT_BYTES // (1024 * 1024)} MB, "
+            raise pictures.ImageRejected(
+                f"This file is larger than {pictures.MAX_INPUT_BYTES // (1024 * 1024)} MB, "
                 "too large even to fix here. Make it smaller on your computer first."
             )
         if upload:
-            data = upload.read(imagefix.MAX_INPUT_BYTES + 1)
+            data = upload.read(pictures.MAX_INPUT_BYTES + 1)
         elif link:
             data = linkfetch.fetch_image(link)
         else:
-            raise images.ImageRejected("Choose a picture or give a link first.")
+            raise pictures.ImageRejected("Choose a picture or give a link first.")
         try:
-            context["fine"] = images.check_image(data)
-        except images.ImageRejected as exc:
+            context["fine"] = pictures.check_image(data)
+        except pictures.ImageRejected as exc:
             context["messages_"] = exc.messages
             try:
                 context["offer"] = staging.offer(data, exc.messages)
-            except imagefix.FixerBusy as busy:
+            except fixing.FixerBusy as busy:
                 context["messages_"] = exc.messages + busy.messages
                 context["busy"] = True
-    except images.ImageRejected as exc:
+    except pictures.ImageRejected as exc:
         context["messages_"] = exc.messages
     except linkfetch.LinkRejected as exc:
         context["messages_"] = [exc.message]
@@ -236,9 +236,9 @@ def staged_image(request: AuthenticatedHttpRequest, staged_id: str, name: str) -
     if name.startswith("preview-"):
         try:
             data = staging.preview(staged_id, name.removeprefix("preview-").removesuffix(".jpg"))
-        except imagefix.FixerBusy:
+        except fixing.FixerBusy:
             return HttpResponse("Busy, try again in a moment.", status=503, headers={"Retry-After": "5"})
-        except images.ImageRejected as exc:
+        except pictures.ImageRejected as exc:
             raise Http404("No such fix.") from exc
         response: HttpResponseBase = HttpResponse(data, content_type="image/jpeg")
     else:

@@ -27,8 +27,8 @@ from typing import Any
 
 from PIL import Image
 
-from playground.images import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image
 from playground.linkfetch import LinkRejected, fetch_image
+from playground.pictures import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image
 from tests.pictures import image_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from playground import images
+from playground import pictures
 from playground.models import Batch, Generation, StagedPicture
 from playground.staging import Staging
 from tests.factories import image_bytes
@@ -115,7 +115,7 @@ def test_a_refused_picture_is_fixed_by_crop_and_the_whole_batch_is_made(
     assert frames == [good, good, fixed.data, fixed.data]
     assert wide not in frames
     for data in frames:
-        images.check_image(data)  # every first frame sent passes every rule
+        pictures.check_image(data)  # every first frame sent passes every rule
     sizes = [(g.first_frame_width, g.first_frame_height) for g in batch.takes.order_by("pk")]
     assert sizes == [(640, 480), (640, 480), (fixed.width, fixed.height), (fixed.width, fixed.height)]
 

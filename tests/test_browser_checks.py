@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from playground import images
+from playground import pictures
 from playground.models import Generation
 from tests import imagecorpus as corpus
 from tests.browser_fixtures import sign_in
@@ -51,8 +51,8 @@ def test_each_bad_picture_gets_the_servers_sentence_before_any_upload(
     data = BAD[name]()
     path = tmp_path / name
     path.write_bytes(data)
-    with pytest.raises(images.ImageRejected) as refused:
-        images.check_image(data)
+    with pytest.raises(pictures.ImageRejected) as refused:
+        pictures.check_image(data)
     sent = watch_uploads(page)
 
     page.get_by_label("First-frame image", exact=True).set_input_files(str(path))
@@ -110,7 +110,7 @@ def test_a_fix_is_previewed_chosen_and_becomes_the_first_frame(
     page.wait_for_url(re.compile(r"/videos/\d+/$"))
     gen = Generation.objects.get()
     assert (gen.first_frame_width, gen.first_frame_height) == size
-    images.check_image(gen.first_frame.read())
+    pictures.check_image(gen.first_frame.read())
 
 
 def test_a_link_is_checked_on_the_server_and_can_be_fixed(generate_page: Any, image_server: Any):
@@ -156,7 +156,7 @@ def test_the_prompt_counter_warns_near_the_limit_and_the_model_says_if_a_frame_i
 def test_show_ways_to_fix_it_is_offered_exactly_when_the_server_has_a_fix(
     generate_page: Any, tmp_path: Path, name: str
 ):
-    from playground import imagefix
+    from playground.pictures import fixing
     from tests.test_fix_offers import CASES
 
     page = generate_page
@@ -166,7 +166,7 @@ def test_show_ways_to_fix_it_is_offered_exactly_when_the_server_has_a_fix(
     page.get_by_label("First-frame image", exact=True).set_input_files(str(path))
     page.locator("#client-check .field-errors").wait_for()
     offered = page.locator("#show-fixes").is_visible()
-    assert offered == bool(imagefix.diagnose(data))
+    assert offered == bool(fixing.diagnose(data))
     blocked = page.locator("#generate-blocked").inner_text()
     assert ("Show ways to fix it" in blocked) == offered
     if offered:

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from playground import images
+from playground import pictures
 from playground.models import Generation
 from tests import imagecorpus as corpus
 from tests.factories import image_bytes
@@ -75,7 +75,7 @@ def test_each_fix_is_offered_previewed_chosen_and_used_without_javascript(
         assert made.status_code == 302
         gen = Generation.objects.latest("pk")
         stored = default_storage.open(gen.first_frame.name).read()
-        fixed = images.check_image(stored)  # what is stored (and sent) passes every rule
+        fixed = pictures.check_image(stored)  # what is stored (and sent) passes every rule
         assert stored != original
         assert (gen.first_frame_width, gen.first_frame_height) == (fixed.width, fixed.height)
 
@@ -124,7 +124,7 @@ def test_a_picture_over_20_mb_can_be_compressed(signed_in: Client):
     assert "compress" in offered
     signed_in.post(GENERATE, form(staged_first_frame=offered["compress"]))
     gen = Generation.objects.get()
-    assert gen.first_frame.size <= images.MAX_BYTES
+    assert gen.first_frame.size <= pictures.MAX_BYTES
 
 
 def test_the_check_endpoint_reads_a_link_too(signed_in: Client, image_server):

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from bench import fix_memory
-from playground import imagefix
+from playground.pictures import fixing
 from tests.factories import image_bytes
 from tests.test_fix_flow import APPLY, GENERATE, form, offers
 
@@ -21,25 +21,25 @@ from tests.test_fix_flow import APPLY, GENERATE, form, offers
 def one_slot_taken(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
     settings.PICTURE_FIX_WAIT_SECONDS = 0.05
     slots = threading.BoundedSemaphore(1)
-    monkeypatch.setattr(imagefix, "_slots", slots)
+    monkeypatch.setattr(fixing, "_slots", slots)
     slots.acquire()
     yield
     slots.release()
 
 
 def test_a_fix_waits_for_a_slot_then_says_busy(one_slot_taken: Any) -> None:
-    with pytest.raises(imagefix.FixerBusy) as busy:
-        imagefix.apply_fix(image_bytes(1200, 200), "borders")
+    with pytest.raises(fixing.FixerBusy) as busy:
+        fixing.apply_fix(image_bytes(1200, 200), "borders")
     assert busy.value.messages == ["The picture fixer is busy with other pictures. Try again in a moment."]
 
 
 def test_a_fix_gets_the_slot_when_it_frees_in_time(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     settings.PICTURE_FIX_WAIT_SECONDS = 5
     slots = threading.BoundedSemaphore(1)
-    monkeypatch.setattr(imagefix, "_slots", slots)
+    monkeypatch.setattr(fixing, "_slots", slots)
     slots.acquire()
     threading.Timer(0.2, slots.release).start()
-    assert imagefix.apply_fix(image_bytes(1200, 200), "borders").height == 481
+    assert fixing.apply_fix(image_bytes(1200, 200), "borders").height == 481
 
 
 def test_the_pages_say_busy_in_a_plain_sentence(signed_in: Client, monkeypatch, settings) -> None:
@@ -49,7 +49,7 @@ def test_the_pages_say_busy_in_a_plain_sentence(signed_in: Client, monkeypatch, 
     value = offers(html)["borders"]
     settings.PICTURE_FIX_WAIT_SECONDS = 0.05
     slots = threading.BoundedSemaphore(1)
-    monkeypatch.setattr(imagefix, "_slots", slots)
+    monkeypatch.setattr(fixing, "_slots", slots)
     slots.acquire()
     chosen = signed_in.post(APPLY, {**form(), "apply_fix": value}).content.decode()
     assert "The picture fixer is busy with other pictures. Try again in a moment." in chosen

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from playground import imagefix
-from playground.images import check_image
+from playground import pictures
+from playground.pictures import check_image, fixing
 from tests import imagecorpus as corpus
 
 
@@ -22,7 +22,7 @@ def flat(size: tuple[int, int], fmt: str, mode: str = "RGB", **options: object) 
     return make
 
 
-OVER_CAP = (6000, 5000)  # 30 MP: over images.MAX_PIXELS, within what Shrink takes
+OVER_CAP = (6000, 5000)  # 30 MP: over pictures.MAX_PIXELS, within what Shrink takes
 
 CASES: dict[str, tuple[Callable[[], bytes], set[str]]] = {
     "jpeg baseline wide": (flat((1200, 200), "JPEG"), {"crop", "borders"}),
@@ -51,14 +51,14 @@ CASES: dict[str, tuple[Callable[[], bytes], set[str]]] = {
 def test_each_offered_fix_makes_a_picture_that_passes(name: str) -> None:
     make, expected = CASES[name]
     data = make()
-    fixes = imagefix.diagnose(data)
+    fixes = fixing.diagnose(data)
     assert {fix.key for fix in fixes} == expected
     for fix in fixes:
-        fixed = imagefix.apply_fix(data, fix.key)
+        fixed = fixing.apply_fix(data, fix.key)
         assert check_image(fixed.data).width == fixed.width
 
 
 def test_the_browser_gets_the_limits_the_fixer_uses() -> None:
-    rules = imagefix.browser_rules()
-    assert rules["fix_max_bytes"] == imagefix.MAX_INPUT_BYTES
-    assert rules["shrinkable_pixels"] == imagefix.MAX_JPEG_PIXELS
+    rules = fixing.browser_rules()
+    assert rules["fix_max_bytes"] == pictures.MAX_INPUT_BYTES
+    assert rules["shrinkable_pixels"] == pictures.MAX_JPEG_PIXELS

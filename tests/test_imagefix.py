@@ -7,8 +7,8 @@ import time
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from playground import imagefix
-from playground.images import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image
+from playground import pictures
+from playground.pictures import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image, fixing
 from tests import imagecorpus as corpus
 from tests.factories import image_bytes
 
@@ -16,12 +16,12 @@ NOTHING_TO_FIX = "This image already meets every rule, so there is nothing to fi
 
 
 def keys(data: bytes) -> list[str]:
-    return [fix.key for fix in imagefix.diagnose(data)]
+    return [fix.key for fix in fixing.diagnose(data)]
 
 
 def refused(data: bytes, key: str = "crop") -> str:
     with pytest.raises(ImageRejected) as caught:
-        imagefix.apply_fix(data, key)
+        fixing.apply_fix(data, key)
     return str(caught.value)
 
 
@@ -111,7 +111,7 @@ def test_each_fix_gives_a_picture_within_the_rules(data, expected):
     assert keys(data) == list(expected)
 
     for key, size in expected.items():
-        fixed = imagefix.apply_fix(data, key)
+        fixed = fixing.apply_fix(data, key)
 
         again = check_image(fixed.data)
         assert (again.width, again.height) == (fixed.width, fixed.height) == size
@@ -130,13 +130,13 @@ def noise_png_40_mb() -> bytes:
 
 def test_a_40_mb_png_is_compressed_to_a_jpeg_within_20_mb(noise_png_40_mb):
     assert 40 * 1024 * 1024 < len(noise_png_40_mb) < 41 * 1024 * 1024
-    [fix] = imagefix.diagnose(noise_png_40_mb)
+    [fix] = fixing.diagnose(noise_png_40_mb)
     assert fix.key == "compress"
     assert fix.explanation == (
         "Save it again as a JPEG at the best quality that fits in 20 MB (it is 40.2 MB now)."
     )
 
-    fixed = imagefix.apply_fix(noise_png_40_mb, "compress")
+    fixed = fixing.apply_fix(noise_png_40_mb, "compress")
 
     assert (fixed.mime, fixed.width, fixed.height) == ("image/jpeg", 4400, 3187)
     assert len(fixed.data) <= MAX_BYTES
@@ -147,7 +147,7 @@ def test_a_big_jpeg_is_compressed_too():
     data = corpus.pad_jpeg(image_bytes(800, 600, "JPEG"), MAX_BYTES + 1)
 
     assert keys(data) == ["compress"]
-    fixed = imagefix.apply_fix(data, "compress")
+    fixed = fixing.apply_fix(data, "compress")
     assert (fixed.width, fixed.height) == (800, 600)
     assert len(fixed.data) < 1024 * 1024  # the padding is gone, the picture stays
 
@@ -157,14 +157,14 @@ def test_a_wrong_ratio_over_20_mb_is_cropped_to_a_file_within_20_mb():
 
     assert keys(data) == ["crop", "borders"]
     for key in ("crop", "borders"):
-        assert len(imagefix.apply_fix(data, key).data) <= MAX_BYTES
+        assert len(fixing.apply_fix(data, key).data) <= MAX_BYTES
 
 
 # --- What diagnose offers, in words ------------------------------------------------------------
 
 
 def test_the_explanations_say_what_happens_with_numbers():
-    fixes = imagefix.diagnose(image_bytes(1000, 200, "JPEG"))
+    fixes = fixing.diagnose(image_bytes(1000, 200, "JPEG"))
 
     assert [(f.key, f.label, f.explanation) for f in fixes] == [
         (
@@ -211,7 +211,7 @@ def test_the_explanations_say_what_happens_with_numbers():
     ids=["crop-1px", "borders-1px", "borders-tall", "enlarge-png", "webp", "animated-gif", "clear-webp"],
 )
 def test_explanations(data, key, explanation):
-    fix = next(fix for fix in imagefix.diagnose(data) if fix.key == key)
+    fix = next(fix for fix in fixing.diagnose(data) if fix.key == key)
 
     assert fix.explanation == explanation
 
@@ -227,7 +227,7 @@ def test_explanations(data, key, explanation):
     ],
 )
 def test_nothing_is_offered_for_a_picture_that_passes(data):
-    assert imagefix.diagnose(data) == []
+    assert fixing.diagnose(data) == []
     assert refused(data) == NOTHING_TO_FIX
 
 
@@ -244,7 +244,7 @@ def test_crop_keeps_the_middle():
     image = Image.new("RGB", (1200, 400), "navy")
     image.paste(Image.new("RGB", (200, 400), "orange"), (500, 0))
 
-    fixed = opened(imagefix.apply_fix(encoded(image, "PNG"), "crop").data)
+    fixed = opened(fixing.apply_fix(encoded(image, "PNG"), "crop").data)
 
     assert fixed.size == (999, 400)
     assert near(fixed.getpixel((499, 200)), ORANGE)
@@ -254,7 +254,7 @@ def test_crop_keeps_the_middle():
 def test_borders_put_the_whole_picture_on_a_darker_blurred_copy_of_itself():
     image = Image.new("RGB", (1000, 200), "orange")
 
-    fixed = opened(imagefix.apply_fix(encoded(image, "PNG"), "borders").data)
+    fixed = opened(fixing.apply_fix(encoded(image, "PNG"), "borders").data)
 
     assert fixed.size == (1000, 401)
     assert near(fixed.getpixel((500, 200)), ORANGE)
@@ -270,7 +270,7 @@ def test_exif_orientation_is_applied_before_fixing_and_not_written():
     upright = ImageOps.exif_transpose(opened(data))
     assert upright.size == (200, 1200)
 
-    fixed = imagefix.apply_fix(data, "borders")
+    fixed = fixing.apply_fix(data, "borders")
 
     result = opened(fixed.data)
     assert result.size == (481, 1200)
@@ -283,7 +283,7 @@ def test_the_first_frame_of_an_animation_is_used():
     for data in (animation("GIF", (640, 480)), animation("WEBP", (640, 480))):
         assert keys(data) == ["convert"]
 
-        fixed = opened(imagefix.apply_fix(data, "convert").data)
+        fixed = opened(fixing.apply_fix(data, "convert").data)
 
         assert fixed.format == "JPEG"
         assert near(fixed.getpixel((320, 240)), ORANGE)
@@ -293,7 +293,7 @@ def test_cmyk_becomes_rgb():
     image = Image.new("RGB", (1000, 300), "orange").convert("CMYK")
     data = encoded(image, "JPEG")
 
-    fixed = opened(imagefix.apply_fix(data, "borders").data)
+    fixed = opened(fixing.apply_fix(data, "borders").data)
 
     assert fixed.mode == "RGB"
     assert near(fixed.getpixel((500, 200)), ORANGE)
@@ -302,7 +302,7 @@ def test_cmyk_becomes_rgb():
 def test_16_bit_grey_is_scaled_to_8_bits_not_clipped():
     data = encoded(Image.new("I;16", (1000, 200), 32896), "PNG")
 
-    fixed = opened(imagefix.apply_fix(data, "borders").data)
+    fixed = opened(fixing.apply_fix(data, "borders").data)
 
     assert near(fixed.getpixel((500, 200)), (128, 128, 128), tolerance=2)
 
@@ -321,13 +321,13 @@ def test_pngs_with_transparency_or_few_colours_stay_png_and_the_rest_become_jpeg
         (encoded(clear, "WEBP"), "image/jpeg", "RGB"),
     ]
     for data, mime, mode in cases:
-        fixed = imagefix.apply_fix(data, "crop")
+        fixed = fixing.apply_fix(data, "crop")
         assert (fixed.mime, opened(fixed.data).mode) == (mime, mode)
 
-    kept = opened(imagefix.apply_fix(cases[0][0], "borders").data)
+    kept = opened(fixing.apply_fix(cases[0][0], "borders").data)
     assert kept.getpixel((0, 200)) == (0, 0, 0, 0)
     assert kept.getpixel((500, 200)) == (255, 165, 0, 255)
-    flattened = opened(imagefix.apply_fix(cases[5][0], "borders").data)
+    flattened = opened(fixing.apply_fix(cases[5][0], "borders").data)
     assert near(flattened.getpixel((50, 200)), WHITE)
 
 
@@ -341,7 +341,7 @@ def test_metadata_is_dropped_except_an_rgb_colour_profile():
         comment=b"hello",
     )
 
-    fixed = opened(imagefix.apply_fix(data, "crop").data)
+    fixed = opened(fixing.apply_fix(data, "crop").data)
 
     assert fixed.info.get("icc_profile") == profile
     assert "exif" not in fixed.info
@@ -352,7 +352,7 @@ def test_a_profile_for_other_colours_is_not_carried_onto_rgb_pixels():
     lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
     data = encoded(Image.new("L", (1000, 200), 128), "JPEG", icc_profile=lab)
 
-    assert "icc_profile" not in opened(imagefix.apply_fix(data, "crop").data).info
+    assert "icc_profile" not in opened(fixing.apply_fix(data, "crop").data).info
 
 
 def test_a_colour_profile_split_over_several_jpeg_segments_is_carried_whole():
@@ -363,14 +363,14 @@ def test_a_colour_profile_split_over_several_jpeg_segments_is_carried_whole():
     data = encoded(Image.new("RGB", (1000, 200), "orange"), "JPEG", icc_profile=bytes(profile))
     assert data.count(b"ICC_PROFILE\x00") == 3
 
-    assert opened(imagefix.apply_fix(data, "crop").data).info.get("icc_profile") == bytes(profile)
+    assert opened(fixing.apply_fix(data, "crop").data).info.get("icc_profile") == bytes(profile)
 
 
 def test_a_png_colour_profile_is_carried_onto_the_fixed_picture():
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     data = encoded(Image.new("RGBA", (1000, 200), (255, 165, 0, 128)), "PNG", icc_profile=profile)
 
-    fixed = imagefix.apply_fix(data, "crop")
+    fixed = fixing.apply_fix(data, "crop")
 
     assert fixed.mime == "image/png"
     assert opened(fixed.data).info.get("icc_profile") == profile
@@ -384,7 +384,7 @@ def test_a_png_the_check_calls_damaged_only_for_its_layout_can_still_be_fixed():
         check_image(data)
 
     assert keys(data) == ["crop", "borders"]
-    fixed = imagefix.apply_fix(data, "crop")  # cut to 499×200, then enlarged
+    fixed = fixing.apply_fix(data, "crop")  # cut to 499×200, then enlarged
     assert (fixed.width, fixed.height) == (751, 301)
 
 
@@ -398,11 +398,11 @@ def big_jpeg(progressive: bool = False) -> bytes:
 def test_a_baseline_jpeg_over_the_pixel_cap_is_shrunk_without_decoding_it_whole():
     data = big_jpeg()
     assert MAX_PIXELS < 8000 * 4000
-    [fix] = imagefix.diagnose(data)
+    [fix] = fixing.diagnose(data)
     assert (fix.key, fix.label) == ("shrink", "Shrink")
     assert fix.explanation == "Shrink it from 8000×4000 to 4000×2000 to stay within 26 megapixels."
 
-    fixed = imagefix.apply_fix(data, "shrink")
+    fixed = fixing.apply_fix(data, "shrink")
 
     assert (fixed.mime, fixed.width, fixed.height) == ("image/jpeg", 4000, 2000)
 
@@ -410,7 +410,7 @@ def test_a_baseline_jpeg_over_the_pixel_cap_is_shrunk_without_decoding_it_whole(
 def test_a_big_jpeg_with_a_wrong_ratio_is_shrunk_then_fixed():
     data = image_bytes(12000, 3000, "JPEG", mode="L", quality=50)
 
-    fixes = imagefix.diagnose(data)
+    fixes = fixing.diagnose(data)
 
     assert [fix.explanation for fix in fixes] == [
         "Shrink it from 12000×3000 to 6000×1500, then cut 1125 px from the left and 1126 px from the right "
@@ -418,7 +418,7 @@ def test_a_big_jpeg_with_a_wrong_ratio_is_shrunk_then_fixed():
         "Shrink it from 12000×3000 to 6000×1500, then add 450 px of blurred border above and 451 px below "
         "to make it 6000×2401.",
     ]
-    assert (imagefix.apply_fix(data, "crop").width, imagefix.apply_fix(data, "borders").height) == (
+    assert (fixing.apply_fix(data, "crop").width, fixing.apply_fix(data, "borders").height) == (
         3749,
         2401,
     )
@@ -427,8 +427,8 @@ def test_a_big_jpeg_with_a_wrong_ratio_is_shrunk_then_fixed():
 def test_borders_that_would_pass_the_pixel_cap_are_scaled_down():
     data = image_bytes(9000, 2800, "JPEG", mode="L", quality=50)  # 25.2 MP; padded it would be 32.4
 
-    [_, borders] = imagefix.diagnose(data)
-    fixed = imagefix.apply_fix(data, "borders")
+    [_, borders] = fixing.diagnose(data)
+    fixed = fixing.apply_fix(data, "borders")
 
     assert borders.explanation.endswith("then shrink it to 8061×3225 to stay within 26 megapixels.")
     assert (fixed.width, fixed.height) == (8061, 3225)
@@ -444,7 +444,7 @@ def test_borders_that_would_pass_the_pixel_cap_are_scaled_down():
     ids=["progressive-jpeg", "png", "jpeg-over-the-shrink-cap"],
 )
 def test_other_pictures_over_the_pixel_cap_are_refused(data):
-    assert imagefix.diagnose(data) == []
+    assert fixing.diagnose(data) == []
     assert "megapixels). The largest we can fix is" in refused(data, "shrink")
 
 
@@ -553,11 +553,11 @@ WIDE_GIF = image_bytes(1000, 200, "GIF")
 def test_hostile_and_broken_input_gets_no_fix_and_a_sentence(data, message):
     started = time.perf_counter()
 
-    assert imagefix.diagnose(data) == []
+    assert fixing.diagnose(data) == []
     for key in ("crop", "borders", "enlarge", "shrink", "compress", "convert"):
         assert message in refused(data, key)
     with pytest.raises(ImageRejected):
-        imagefix.preview(data)
+        fixing.preview(data)
 
     assert time.perf_counter() - started < 1
 
@@ -565,26 +565,26 @@ def test_hostile_and_broken_input_gets_no_fix_and_a_sentence(data, message):
 def test_a_damaged_picture_with_good_proportions_is_refused_with_the_rules_sentence():
     polyglot = image_bytes(640, 480) + b"PK\x03\x04 an archive hidden after the picture"
 
-    assert imagefix.diagnose(polyglot) == []
+    assert fixing.diagnose(polyglot) == []
     assert refused(polyglot, "compress") == "This PNG file is damaged or incomplete, so it can't be used."
 
 
 def test_files_over_the_input_cap_are_refused():
-    data = b"\x89PNG\r\n\x1a\n" + bytes(imagefix.MAX_INPUT_BYTES)
+    data = b"\x89PNG\r\n\x1a\n" + bytes(pictures.MAX_INPUT_BYTES)
 
-    assert imagefix.diagnose(data) == []
+    assert fixing.diagnose(data) == []
     assert refused(data) == "This file is 64.1 MB. The largest file we can fix is 64 MB."
 
 
 def test_the_input_cap_covers_a_40_mb_png():
-    assert imagefix.MAX_INPUT_BYTES >= 40 * 1024 * 1024 + 1024 * 1024
+    assert pictures.MAX_INPUT_BYTES >= 40 * 1024 * 1024 + 1024 * 1024
 
 
 def test_a_crafted_exif_block_costs_no_memory():
     bomb = corpus.insert_segments(WIDE_JPEG, corpus.exif_ifd_bomb())
 
     with corpus.peak_memory() as peak:
-        fixed = imagefix.apply_fix(bomb, "crop")
+        fixed = fixing.apply_fix(bomb, "crop")
 
     assert (fixed.width, fixed.height) == (751, 301)
     assert peak.python < 16 * 1024 * 1024
@@ -594,7 +594,7 @@ def test_a_png_with_a_text_bomb_is_fixed_without_inflating_it():
     bomb = corpus.insert_chunk(WIDE_PNG, *corpus.text_chunk(b"zTXt", 64 * 1024 * 1024))
 
     with corpus.peak_memory() as peak:
-        fixed = imagefix.apply_fix(bomb, "crop")
+        fixed = fixing.apply_fix(bomb, "crop")
 
     assert b"zTXt" not in fixed.data
     assert peak.python < 16 * 1024 * 1024
@@ -622,7 +622,7 @@ def many_empty_gif_comments(count: int) -> bytes:
 def test_files_made_of_endless_tiny_parts_are_refused_quickly(data, kind):
     started = time.perf_counter()
 
-    assert imagefix.diagnose(data) == []
+    assert fixing.diagnose(data) == []
     assert (
         refused(data)
         == f"This {kind} file is built in an unusual way (it has too many parts), so we can't fix it."
@@ -633,7 +633,7 @@ def test_files_made_of_endless_tiny_parts_are_refused_quickly(data, kind):
 def test_many_parts_short_of_the_cap_are_still_fixed():
     for data in (many_empty_png_chunks(5_000), many_empty_gif_comments(5_000)):
         assert keys(data) == ["crop", "borders"]
-        assert imagefix.apply_fix(data, "crop").width == 751
+        assert fixing.apply_fix(data, "crop").width == 751
 
 
 @pytest.mark.parametrize(
@@ -648,9 +648,9 @@ def test_damaged_variants_never_raise_anything_but_a_sentence(source):
         if generator.random() < 0.3:
             del data[generator.randrange(len(data)) :]
 
-        for fix in imagefix.diagnose(bytes(data)):
+        for fix in fixing.diagnose(bytes(data)):
             try:
-                fixed = imagefix.apply_fix(bytes(data), fix.key)
+                fixed = fixing.apply_fix(bytes(data), fix.key)
             except ImageRejected:
                 continue
             check_image(fixed.data)
@@ -671,7 +671,7 @@ def test_damaged_variants_never_raise_anything_but_a_sentence(source):
     ids=["jpeg", "png", "small-webp", "rotated", "clear-png"],
 )
 def test_preview_is_a_small_jpeg(data, size):
-    shown = opened(imagefix.preview(data))
+    shown = opened(fixing.preview(data))
 
     assert (shown.format, shown.mode) == ("JPEG", "RGB")
     assert max(shown.size) == max(size)
@@ -679,9 +679,9 @@ def test_preview_is_a_small_jpeg(data, size):
 
 
 def test_preview_of_a_fixed_picture():
-    fixed = imagefix.apply_fix(image_bytes(1000, 200, "JPEG"), "borders")
+    fixed = fixing.apply_fix(image_bytes(1000, 200, "JPEG"), "borders")
 
-    preview = imagefix.preview(fixed.data, long_side=200)
+    preview = fixing.preview(fixed.data, long_side=200)
 
     assert opened(preview).size in ((200, 80), (200, 81))
     assert len(preview) < 20 * 1024
@@ -691,7 +691,7 @@ def test_preview_of_a_big_jpeg_is_quick():
     data = big_jpeg()
     started = time.perf_counter()
 
-    shown = opened(imagefix.preview(data))
+    shown = opened(fixing.preview(data))
 
     assert shown.size == (480, 240)
     assert time.perf_counter() - started < 0.5
@@ -711,8 +711,8 @@ def allowed(width: int, height: int) -> bool:
 def test_crop_and_borders_pick_the_nearest_allowed_ratio_and_then_a_size_within_the_rules():
     for width in [*range(1, 60), *range(295, 310), 999, 1000, 1001, 4001, 65535]:
         for height in (1, 2, 7, 200, 300, 301, 400, 401, 1000, 1001):
-            crop_w, crop_h = imagefix._cropped(width, height)
-            pad_w, pad_h = imagefix._padded(width, height)
+            crop_w, crop_h = fixing._cropped(width, height)
+            pad_w, pad_h = fixing._padded(width, height)
             # Only the long side is cut, only the short one grows, and one pixel less would not do.
             if (crop_w, crop_h) != (width, height):
                 assert (crop_h == height and crop_w < width) or (crop_w == width and crop_h < height)
@@ -722,19 +722,19 @@ def test_crop_and_borders_pick_the_nearest_allowed_ratio_and_then_a_size_within_
                 shrunk = (pad_w - 1, pad_h) if pad_h == height else (pad_w, pad_h - 1)
                 assert ratio_ok(pad_w, pad_h)
                 assert not ratio_ok(*shrunk)
-            for size in (imagefix._within_rules(crop_w, crop_h), imagefix._within_rules(pad_w, pad_h)):
+            for size in (fixing._within_rules(crop_w, crop_h), fixing._within_rules(pad_w, pad_h)):
                 assert allowed(*size), (width, height, size)
                 assert size[0] * size[1] <= MAX_PIXELS
 
 
 def test_the_jpeg_quality_is_the_best_that_fits_and_the_size_drops_only_when_it_must():
     noise = Image.frombytes("RGB", (800, 600), os.urandom(800 * 600 * 3))
-    at = {quality: len(imagefix._jpeg(noise, quality, None)) for quality in (60, 75, 76, 92)}
+    at = {quality: len(fixing._jpeg(noise, quality, None)) for quality in (60, 75, 76, 92)}
 
-    best = imagefix._jpeg_within_limit(noise, None, at[75] + at[76] >> 1)
-    assert best == imagefix._jpeg(noise, 75, None)
+    best = fixing._jpeg_within_limit(noise, None, at[75] + at[76] >> 1)
+    assert best == fixing._jpeg(noise, 75, None)
 
-    smaller = opened(imagefix._jpeg_within_limit(noise, None, at[60] // 2))
+    smaller = opened(fixing._jpeg_within_limit(noise, None, at[60] // 2))
     assert allowed(*smaller.size)
     assert smaller.width < 800
     assert abs(smaller.width / smaller.height - 800 / 600) < 0.01

@@ -10,8 +10,15 @@ from typing import BinaryIO, cast
 import pytest
 from PIL import Image
 
-from playground import images
-from playground.images import MAX_BYTES, MAX_PIXELS, CheckedImage, ImageRejected, check_image, read_capped
+from playground.pictures import (
+    MAX_BYTES,
+    MAX_PIXELS,
+    CheckedImage,
+    ImageRejected,
+    check_image,
+    jpeg,
+    read_capped,
+)
 from tests import imagecorpus as corpus
 from tests.factories import image_bytes
 
@@ -230,7 +237,7 @@ def test_libjpeg_itself_judges_the_tables_and_headers(name, monkeypatch):
     data = CASES[name].make()
     assert rejected(data) == [corpus.DAMAGED_JPEG]
 
-    monkeypatch.setattr(images, "_decode_skeleton", lambda skeleton, size: None)
+    monkeypatch.setattr(jpeg, "_decode_skeleton", lambda skeleton, size: None)
 
     assert check_image(data).width == 640  # our own walk passes it: only libjpeg knows
 

@@ -16,8 +16,8 @@ from django.test import Client
 from django.test.client import ClientHandler
 from django.urls import reverse
 
-from playground.images import MAX_BYTES
 from playground.models import Generation
+from playground.pictures import MAX_BYTES
 from tests import imagecorpus as corpus
 from tests.factories import frames_and_videos
 

@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from playground.images import check_image
+from playground.pictures import check_image
 from tests import validcorpus
 from tests.validcorpus import Valid
 

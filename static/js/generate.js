@@ -7,7 +7,7 @@
   const form = document.getElementById("generate-form");
   if (!form) return;
 
-  // The limits come from the server (playground/imagefix.browser_rules), never typed here.
+  // The limits come from the server (playground/pictures/fixing.browser_rules), never typed here.
   const RULES = JSON.parse(document.getElementById("picture-rules").textContent);
   const MAX_BYTES = RULES.max_bytes;
   const MIN_SHORT = RULES.min_short_side;
@@ -18,7 +18,7 @@
   // --- Prompt counter: code points, as the server counts (an emoji is one character) ---------
   const counter = document.querySelector("[data-counter-for]");
   const prompt = document.getElementById(counter.dataset.counterFor);
-  const max = Number(prompt.dataset.max || 2000);
+  const max = Number(prompt.dataset.max);
   function updateCounter() {
     const used = Array.from(prompt.value).length;
     let text = used.toLocaleString("en") + " / " + max.toLocaleString("en") + " characters";
@@ -33,7 +33,7 @@
 
   // Whether the chosen model needs a first frame, and which fields it takes: see models.js.
 
-  // --- Sentences: the same words as playground/images.py --------------------------------------
+  // --- Sentences: the same words as playground/pictures/rules.py --------------------------------------
   // Round up to one or two decimals, as the server does, so 20 MB + 1 byte never reads "20".
   function decimal(numerator, denominator, places) {
     const scale = Math.pow(10, places);
@@ -124,7 +124,7 @@
     return null;
   }
 
-  // Whether the server's fixes can mend this picture: the same limits as imagefix, per format,
+  // Whether the server's fixes can mend this picture: the same limits as the server's fixes, per format,
   // so "Show ways to fix it" is only offered where a fix will really be made.
   function canFix(kind, bytes, size, frame) {
     if (RULES.fixable.indexOf(kind) < 0 || bytes > RULES.fix_max_bytes) return false;

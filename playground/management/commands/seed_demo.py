@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from playground import catalogue, images
+from playground import catalogue, pictures
 from playground.archive import inspect_video, storage_stem
 from playground.demo.render import render_video
 from playground.demo.upstream import PRICES_USD
@@ -144,7 +144,7 @@ class Command(BaseCommand):
             user.save()
         return user
 
-    def _clips(self, rng: random.Random, frames: list[images.CheckedImage]) -> list[dict[str, Any]]:
+    def _clips(self, rng: random.Random, frames: list[pictures.CheckedImage]) -> list[dict[str, Any]]:
         """A few real videos to share out, with and without a first frame, for every catalogue model
         (a model that needs a first frame only gets clips that have one)."""
         clips = []
@@ -186,13 +186,13 @@ class Command(BaseCommand):
             stored["frame"] = self._store_frame(clip["frame"])
         return stored
 
-    def _store_frame(self, frame: images.CheckedImage) -> str:
+    def _store_frame(self, frame: pictures.CheckedImage) -> str:
         return default_storage.save(
             f"first-frames/{storage_stem()}.{frame.extension}", ContentFile(frame.data)
         )
 
 
-def _first_frame(rng: random.Random, index: int) -> images.CheckedImage:
+def _first_frame(rng: random.Random, index: int) -> pictures.CheckedImage:
     """A colourful abstract picture, different for each index, that passes the first-frame rules."""
     width, height = [(960, 540), (540, 960), (800, 800), (1024, 576)][index % 4]
     picture = Image.new("RGB", (width, height), PALETTE[index % len(PALETTE)])
@@ -203,4 +203,4 @@ def _first_frame(rng: random.Random, index: int) -> images.CheckedImage:
         draw.ellipse((x - r, y - r, x + r, y + r), fill=rng.choice(PALETTE))
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=88)
-    return images.check_image(buffer.getvalue())
+    return pictures.check_image(buffer.getvalue())

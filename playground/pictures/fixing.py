@@ -1,29 +1,12 @@
 """One-click fixes for a first frame that breaks a rule: the picture is redrawn on the server.
 
-(Over 500 lines because reading GIF and WebP structure safely, planning each fix with its
-sentence, and bounding memory and concurrency belong together; JPEG and PNG are read by the
-check's own walks in images.py, with this module's sentences and part cap.)
+(Over 500 lines because planning each fix with its sentence, decoding within the pixel cap, and
+bounding memory and concurrency belong together; what a picture is made of is read first by
+sources.py, with the JPEG and PNG walks the check itself uses.)
 
 A fixed picture is always new pixels in a new file (JPEG, or PNG for PNGs with transparency or few
-colours), with no metadata but a colour profile, and it goes through images.check_image like any
+colours), with no metadata but a colour profile, and it goes through check.check_image like any
 upload. Only the fixed file is ever used; the original bytes are not sent on.
-
-Fixing means decoding, so hostile bytes meet Pillow here. The same order as images.py: size,
-format from the magic bytes, then our own small walk over the file's structure (size,
-orientation, colour profile), then the pixel cap, and only then Pillow, which is handed a rebuilt
-file holding just what the decoder needs:
-- JPEG without APPn/COM segments (Pillow keeps them all and parses EXIF and MPF blocks with a reader
-  that a crafted 64 KB block can make allocate ~300 MB); so EXIF orientation is read here, by hand,
-  and Image.exif_transpose (which calls that reader) is never used.
-- PNG with only IHDR, PLTE, tRNS, IDAT and IEND: Pillow's chunk loop costs ~4.5 µs a chunk in
-  Python, so 64 MB of empty chunks took 24 s; ours is capped at _MAX_PARTS.
-- GIF as its first frame only: Pillow's extension-block loop is quadratic (400,000 empty comment
-  blocks, 1.2 MB, took 1.8 s; 60 MB did not finish in 10 minutes).
-- WebP whole (libwebp parses it in C), after our walk has checked the canvas size, because
-  libwebp allocates the canvas as soon as the file is opened.
-BMP, TIFF, AVIF, HEIC and the rest are refused: TIFF carries the same tag reader and dozens of
-codecs, and people who meet the first-frame rules bring JPEG, PNG, WebP (saved from the web) or
-GIF; the others are rare enough not to be worth the decoders' attack surface.
 """
 
 from __future__ import annotations
@@ -32,9 +15,7 @@ import ctypes
 import ctypes.util
 import io
 import math
-import struct
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,36 +24,15 @@ from typing import ParamSpec, TypeVar
 from django.conf import settings
 from PIL import Image, ImageCms, ImageFilter
 
-from playground import images
-
-# Raw uploads up to this size can be fixed (the view reads them with images.read_capped and this
-# limit). It must cover a 40 MB PNG straight from a screenshot or an export, with room to spare.
-MAX_INPUT_BYTES = 64 * 1024 * 1024
-
-# A baseline (sequential) JPEG can be decoded by libjpeg at 1/2, 1/4 or 1/8 scale holding only the
-# scaled pixels and a few rows, so big phone photos (48, 50 and 64 MP) can be shrunk without ever
-# holding more than images.MAX_PIXELS. Progressive JPEGs keep every coefficient (~3 bytes a pixel)
-# whatever the scale, so they get no such allowance. Three times the cap stays below Pillow's own
-# decompression-bomb warning (89.5 MP), which we leave on.
-MAX_JPEG_PIXELS = 3 * images.MAX_PIXELS
+from playground.pictures import check, rules
+from playground.pictures.rules import FORMAT_NAMES, MAX_INPUT_BYTES, MAX_JPEG_PIXELS
+from playground.pictures.sources import Source, inspect
 
 _QUALITY = 92
 _MIN_QUALITY = 60
 _PREVIEW_QUALITY = 85
 _BAND_ROWS = 256
-_TARGET_SHORT_SIDE = images.MIN_SHORT_SIDE + 1
-
-# Real files have a few dozen JPEG segments or PNG chunks before the pixels (PNG encoders write
-# IDAT in 8-64 KB pieces: at most ~8,200 of them in 64 MB), and real GIFs use 255-byte sub-blocks
-# (~263,000 in 64 MB). Walking is Python, so these caps bound its time (~0.3 s at worst).
-_MAX_PARTS = 65_536
-_MAX_GIF_SUB_BLOCKS = 1 << 20
-
-# Pillow refuses PNG colour profiles that inflate past 1 MiB, and so does images.check_image; a
-# larger profile is dropped rather than the picture refused.
-_ICC_LIMIT = 1024 * 1024
-
-_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF"}
+_TARGET_SHORT_SIDE = rules.MIN_SHORT_SIDE + 1
 
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -89,13 +49,13 @@ def browser_rules() -> dict[str, object]:
     """The limits the Generate page checks before uploading, so its script retypes no number.
 
     "fixable" says what this module can read and redraw; "shrinkable_pixels" is the largest
-    baseline JPEG Shrink takes (other formats over images.MAX_PIXELS get no fix, so the page must
+    baseline JPEG Shrink takes (other formats over rules.MAX_PIXELS get no fix, so the page must
     not promise one).
     """
     return {
-        "max_bytes": images.MAX_BYTES,
-        "min_short_side": images.MIN_SHORT_SIDE,
-        "max_pixels": images.MAX_PIXELS,
+        "max_bytes": rules.MAX_BYTES,
+        "min_short_side": rules.MIN_SHORT_SIDE,
+        "max_pixels": rules.MAX_PIXELS,
         "fix_max_bytes": MAX_INPUT_BYTES,
         "shrinkable_pixels": MAX_JPEG_PIXELS,
         "fixable": ["jpeg", "png", "a WebP image", "a GIF image"],
@@ -125,7 +85,7 @@ DOES_NOT_APPLY = "That fix does not apply to this image."
 # --- How many at once, and giving the memory back ------------------------------------------
 
 
-class FixerBusy(images.ImageRejected):
+class FixerBusy(rules.ImageRejected):
     """Every fixing slot of this process stayed taken for PICTURE_FIX_WAIT_SECONDS."""
 
 
@@ -189,12 +149,12 @@ _MIMES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF":
 def diagnose_picture(data: bytes, *, refused: bool = False) -> Diagnosis | None:
     """diagnose(data) with what was learnt on the way; None when no fix applies.
 
-    refused: images.check_image has already refused these bytes, so it is not run again."""
+    refused: check.check_image has already refused these bytes, so it is not run again."""
     try:
         source, _, plans = _assess(data, verify_only=True, refused=refused)
     except FixerBusy:
         raise
-    except images.ImageRejected:
+    except rules.ImageRejected:
         return None
     width, height = source.displayed
     return Diagnosis(_MIMES[source.kind], width, height, [plan.fix for plan in plans])
@@ -215,10 +175,10 @@ def diagnose(data: bytes) -> list[Fix]:
 
 
 @_one_slot
-def apply_fix(data: bytes, key: str) -> images.CheckedImage:
+def apply_fix(data: bytes, key: str) -> rules.CheckedImage:
     """Run one fix from diagnose(data) and check the result like any upload.
 
-    Raises images.ImageRejected with a plain sentence when the bytes can't be fixed or the fix
+    Raises rules.ImageRejected with a plain sentence when the bytes can't be fixed or the fix
     does not apply to them.
     """
     return _apply(data, key, refused=False, preview_side=None)[0]
@@ -227,7 +187,7 @@ def apply_fix(data: bytes, key: str) -> images.CheckedImage:
 @_one_slot
 def apply_fix_with_preview(
     data: bytes, key: str, *, long_side: int = 480
-) -> tuple[images.CheckedImage, bytes]:
+) -> tuple[rules.CheckedImage, bytes]:
     """apply_fix for bytes check_image already refused, with preview()'s JPEG of the result made
     from the same decode (no second check of the original, no decode of the fixed file)."""
     fixed, small = _apply(data, key, refused=True, preview_side=long_side)
@@ -237,11 +197,11 @@ def apply_fix_with_preview(
 
 def _apply(
     data: bytes, key: str, *, refused: bool, preview_side: int | None
-) -> tuple[images.CheckedImage, bytes | None]:
+) -> tuple[rules.CheckedImage, bytes | None]:
     source, picture, plans = _assess(data, verify_only=False, refused=refused)
     plan = next((plan for plan in plans if plan.fix.key == key), None)
     if plan is None:
-        raise images.ImageRejected(DOES_NOT_APPLY)
+        raise rules.ImageRejected(DOES_NOT_APPLY)
     keep_png, icc = _keeps_png(source, picture, key), picture.icc
     held = [picture.image]
     del picture, source  # from here `held` is the decoded picture's only reference
@@ -252,7 +212,7 @@ def _apply(
             result.resize(_fit(result.size, preview_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
         )
         small = _jpeg(thumb, _PREVIEW_QUALITY, None)
-    return images.check_image(_encode(result, png=keep_png, icc=icc)), small
+    return check.check_image(_encode(result, png=keep_png, icc=icc)), small
 
 
 def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -265,7 +225,7 @@ def preview(data: bytes, *, long_side: int = 480) -> bytes:
     """A small JPEG of the picture (a fixed one, or any image we can read), for showing it."""
     if not 16 <= long_side <= 4096:
         raise ValueError("long_side must be between 16 and 4096")
-    source = _inspect(data)
+    source = inspect(data)
     picture = _decode(source, fit_long_side=long_side)
     image = _flatten(picture.image)
     image.thumbnail((long_side, long_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
@@ -283,44 +243,42 @@ class _Plan:
     canvas: tuple[int, int] | None = None  # borders: the padded size, before any scaling
 
 
-def _assess(
-    data: bytes, *, verify_only: bool, refused: bool = False
-) -> tuple[_Source, _Picture, list[_Plan]]:
-    """refused: the caller already had images.check_image refuse these bytes (no second check)."""
-    source = _inspect(data)
-    refusal: images.ImageRejected | None = None
-    if not refused and source.kind in ("JPEG", "PNG") and source.scale == 1 and len(data) <= images.MAX_BYTES:
+def _assess(data: bytes, *, verify_only: bool, refused: bool = False) -> tuple[Source, _Picture, list[_Plan]]:
+    """refused: the caller already had check.check_image refuse these bytes (no second check)."""
+    source = inspect(data)
+    refusal: rules.ImageRejected | None = None
+    if not refused and source.kind in ("JPEG", "PNG") and source.scale == 1 and len(data) <= rules.MAX_BYTES:
         try:
-            images.check_image(data)
-        except images.ImageRejected as exc:
+            check.check_image(data)
+        except rules.ImageRejected as exc:
             refusal = exc.with_traceback(None)  # its traceback would hold this frame and the picture
         else:
-            raise images.ImageRejected("This image already meets every rule, so there is nothing to fix.")
+            raise rules.ImageRejected("This image already meets every rule, so there is nothing to fix.")
     keys = _fix_keys(source, len(data))
     if not keys:
-        # images.check_image refused it for something no fix changes (damage, hidden text, ...).
-        raise refusal or images.ImageRejected("This image can't be fixed.")
+        # check.check_image refused it for something no fix changes (damage, hidden text, ...).
+        raise refusal or rules.ImageRejected("This image can't be fixed.")
     picture = _decode(source, verify_only=verify_only)
     return source, picture, [_plan(key, source, picture, len(data)) for key in keys]
 
 
-def _fix_keys(source: _Source, size: int) -> list[str]:
+def _fix_keys(source: Source, size: int) -> list[str]:
     """One problem at a time, biggest first: each fix also mends every smaller one."""
     width, height = source.size
-    if not images.ratio_allowed(width, height):
+    if not rules.ratio_allowed(width, height):
         return ["crop", "borders"]
-    if min(width, height) <= images.MIN_SHORT_SIDE:
+    if min(width, height) <= rules.MIN_SHORT_SIDE:
         return ["enlarge"]
     if source.scale > 1:
         return ["shrink"]
     if source.kind not in ("JPEG", "PNG"):
         return ["convert"]
-    if size > images.MAX_BYTES:
+    if size > rules.MAX_BYTES:
         return ["compress"]
     return []
 
 
-def _plan(key: str, source: _Source, picture: _Picture, size: int) -> _Plan:
+def _plan(key: str, source: Source, picture: _Picture, size: int) -> _Plan:
     width, height = source.size
     steps: list[str] = []
     if source.scale > 1:
@@ -358,24 +316,24 @@ def _plan(key: str, source: _Source, picture: _Picture, size: int) -> _Plan:
         final = _within_rules(width, height)
         steps.append(
             f"enlarge it from {width}×{height} to {final[0]}×{final[1]} "
-            f"so the shorter side is over {images.MIN_SHORT_SIDE} px"
+            f"so the shorter side is over {rules.MIN_SHORT_SIDE} px"
         )
         return _Plan(_fix(key, steps, ending), final)
 
     if key == "shrink":
-        steps[-1] += f" to stay within {_megapixels(images.MAX_PIXELS)} megapixels"
+        steps[-1] += f" to stay within {rules.megapixels(rules.MAX_PIXELS)} megapixels"
         return _Plan(_fix(key, steps, ending), (width, height))
 
     if key == "compress":
-        limit = images.megabytes(images.MAX_BYTES)
+        limit = rules.megabytes(rules.MAX_BYTES)
         steps.append(
             f"save it again as a JPEG at the best quality that fits in {limit} MB "
-            f"(it is {images.megabytes(size)} MB now)"
+            f"(it is {rules.megabytes(size)} MB now)"
         )
         return _Plan(_fix(key, steps, _transparency_note(picture)), (width, height))
 
     frame = "the first frame of this animated" if picture.animated else "this"
-    steps.append(f"save {frame} {_NAMES[source.kind]} image as a {width}×{height} JPEG")
+    steps.append(f"save {frame} {FORMAT_NAMES[source.kind]} image as a {width}×{height} JPEG")
     return _Plan(_fix(key, steps, _transparency_note(picture)), (width, height))
 
 
@@ -396,11 +354,12 @@ def _scaling(width: int, height: int, final: tuple[int, int]) -> list[str]:
     if final == (width, height):
         return []
     if final[0] > width:
-        return [f"enlarge it to {final[0]}×{final[1]} so the shorter side is over {images.MIN_SHORT_SIDE} px"]
-    return [f"shrink it to {final[0]}×{final[1]} to stay within {_megapixels(images.MAX_PIXELS)} megapixels"]
+        return [f"enlarge it to {final[0]}×{final[1]} so the shorter side is over {rules.MIN_SHORT_SIDE} px"]
+    within = rules.megapixels(rules.MAX_PIXELS)
+    return [f"shrink it to {final[0]}×{final[1]} to stay within {within} megapixels"]
 
 
-def _ending(source: _Source, picture: _Picture, key: str) -> str:
+def _ending(source: Source, picture: _Picture, key: str) -> str:
     if _keeps_png(source, picture, key) or source.kind == "JPEG":
         return ""
     return ", and save it as a JPEG" + _transparency_note(picture)
@@ -410,7 +369,7 @@ def _transparency_note(picture: _Picture) -> str:
     return " (its see-through parts become white)" if picture.alpha else ""
 
 
-def _keeps_png(source: _Source, picture: _Picture, key: str) -> bool:
+def _keeps_png(source: Source, picture: _Picture, key: str) -> bool:
     """PNGs with transparency or few colours (logos, drawings) stay PNG; everything else is JPEG."""
     return source.kind == "PNG" and key != "compress" and (picture.alpha or picture.palette)
 
@@ -440,13 +399,13 @@ def _within_rules(width: int, height: int) -> tuple[int, int]:
     """An allowed-ratio size scaled, if need be, to a shorter side just over the minimum, or to
     at most MAX_PIXELS. The ratio moves by well under a pixel and stays strictly inside."""
     short, long = min(width, height), max(width, height)
-    if short <= images.MIN_SHORT_SIDE:
+    if short <= rules.MIN_SHORT_SIDE:
         new_short = _TARGET_SHORT_SIDE
         new_long = (2 * long * new_short + short) // (2 * short)  # rounded to the nearest pixel
-    elif width * height > images.MAX_PIXELS:
-        factor = math.sqrt(images.MAX_PIXELS / (width * height))
+    elif width * height > rules.MAX_PIXELS:
+        factor = math.sqrt(rules.MAX_PIXELS / (width * height))
         new_short, new_long = max(1, int(short * factor)), max(1, int(long * factor))
-        while new_short * new_long > images.MAX_PIXELS:
+        while new_short * new_long > rules.MAX_PIXELS:
             new_long -= 1
     else:
         return width, height
@@ -463,284 +422,6 @@ def _shrunk(width: int, height: int, factor: float) -> tuple[int, int]:
     return (new_long, new_short) if width >= height else (new_short, new_long)
 
 
-def _megapixels(pixels: int) -> str:
-    tenths = -(-pixels // 100_000)
-    return f"{tenths // 10:,}" if tenths % 10 == 0 else f"{tenths // 10:,}.{tenths % 10}"
-
-
-# --- Reading the file's structure --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Source:
-    kind: str  # "JPEG", "PNG", "WEBP" or "GIF"
-    width: int  # as stored, before orientation
-    height: int
-    orientation: int  # EXIF, 1-8
-    scale: int  # libjpeg DCT scaling (1, 2, 4 or 8) that keeps the decoded pixels within the cap
-    pillow_data: bytes  # the rebuilt file Pillow is given
-    icc: bytes | None = None
-    palette: bool = False
-    animated: bool = False
-
-    @property
-    def displayed(self) -> tuple[int, int]:
-        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """The size we work at: displayed, after any DCT scaling."""
-        width, height = self.displayed
-        return -(-width // self.scale), -(-height // self.scale)
-
-
-def _damaged(kind: str) -> images.ImageRejected:
-    return images.ImageRejected(f"This {_NAMES[kind]} file is damaged or incomplete, so we can't fix it.")
-
-
-def _unusual(kind: str) -> images.ImageRejected:
-    return images.ImageRejected(
-        f"This {_NAMES[kind]} file is built in an unusual way (it has too many parts), so we can't fix it."
-    )
-
-
-_REFUSALS = images.Refusals(
-    damaged=_damaged,
-    uncommon_jpeg="This JPEG uses an uncommon kind of compression (lossless, hierarchical or arithmetic "
-    "coding), so we can't fix it. Save it again as a standard JPEG.",
-    max_parts=_MAX_PARTS,
-    too_many_parts=_unusual,
-)
-
-
-def _inspect(data: bytes) -> _Source:
-    if len(data) > MAX_INPUT_BYTES:
-        raise images.ImageRejected(
-            f"This file is {images.megabytes(len(data))} MB. "
-            f"The largest file we can fix is {images.megabytes(MAX_INPUT_BYTES)} MB."
-        )
-    if not data:
-        raise images.ImageRejected(images.EMPTY)
-    if data.startswith(images.JPEG_SIGNATURE):
-        source = _inspect_jpeg(data)
-    elif data.startswith(images.PNG_SIGNATURE):
-        source = _inspect_png(data)
-    elif data[:6] in (b"GIF87a", b"GIF89a"):
-        source = _inspect_gif(data)
-    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        source = _inspect_webp(data)
-    else:
-        raise images.ImageRejected("This file is not a JPEG, PNG, WebP or GIF image, so we can't fix it.")
-    return source
-
-
-def _pixel_scale(width: int, height: int, *, scalable: bool) -> int:
-    if width * height <= images.MAX_PIXELS:
-        return 1
-    if scalable and width * height <= MAX_JPEG_PIXELS:
-        for scale in (2, 4, 8):
-            if -(-width // scale) * -(-height // scale) <= images.MAX_PIXELS:
-                return scale
-    limit = images.MAX_PIXELS if not scalable else MAX_JPEG_PIXELS
-    raise images.ImageRejected(
-        f"This image is {width}×{height} pixels ({_megapixels(width * height)} megapixels). "
-        f"The largest we can fix is {_megapixels(limit)} megapixels."
-    )
-
-
-def _inspect_jpeg(data: bytes) -> _Source:
-    header = images.read_jpeg_header(data, _REFUSALS)
-    return _Source(
-        kind="JPEG",
-        width=header.width,
-        height=header.height,
-        orientation=header.orientation,
-        scale=_pixel_scale(header.width, header.height, scalable=not header.progressive),
-        pillow_data=header.head + data[header.scan_start :],
-        icc=_jpeg_icc(header.icc_segments),
-    )
-
-
-def _jpeg_icc(segments: list[memoryview]) -> bytes | None:
-    """The colour profile split over APP2 segments, when every part is there within _ICC_LIMIT."""
-    parts: dict[int, bytes] = {}
-    count = size = 0
-    for body in segments:
-        if len(body) <= 14:
-            continue
-        count = count or body[13]
-        if body[13] == count and body[12] not in parts and size + len(body) <= _ICC_LIMIT:
-            parts[body[12]] = bytes(body[14:])
-            size += len(body) - 14
-    if count and set(parts) == set(range(1, count + 1)):
-        return b"".join(parts[i] for i in range(1, count + 1))
-    return None
-
-
-def _inspect_png(data: bytes) -> _Source:
-    header = images.read_png_header(data, _REFUSALS)
-    # The first colour profile that inflates whole within _ICC_LIMIT.
-    profiles = (_inflate_icc(stream) for stream, is_text in header.compressed_text if not is_text)
-    return _Source(
-        kind="PNG",
-        width=header.width,
-        height=header.height,
-        orientation=header.orientation,
-        scale=_pixel_scale(header.width, header.height, scalable=False),
-        pillow_data=b"".join(header.decoder_parts),
-        icc=next((profile for profile in profiles if profile is not None), None),
-        palette=header.color_type == 3 or (header.color_type == 0 and header.bit_depth < 8),
-    )
-
-
-def _inflate_icc(stream: memoryview) -> bytes | None:
-    inflater = zlib.decompressobj()
-    try:
-        profile = inflater.decompress(stream, _ICC_LIMIT + 1)
-    except zlib.error:
-        return None
-    return profile if inflater.eof and len(profile) <= _ICC_LIMIT else None
-
-
-def _inspect_gif(data: bytes) -> _Source:
-    if len(data) < 13:
-        raise _damaged("GIF")
-    screen_w, screen_h, flags = struct.unpack_from("<HHB", data, 6)
-    start = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    walk = _GifWalk(data, start)
-    control = b""
-    while (intro := walk.next_block()) == b"!":
-        block = walk.pos
-        walk.skip_extension()
-        if data[block + 1 : block + 2] == b"\xf9":
-            control = data[block : walk.pos]  # the first frame's transparency
-    if intro != b",":
-        raise _damaged("GIF")
-    frame = walk.pos
-    left, top, width, height = walk.skip_image()
-    if width == 0 or height == 0:
-        raise _damaged("GIF")
-    first_frame = data[frame : walk.pos]
-    # Pillow grows the picture to hold a first frame that spills over the logical screen.
-    width, height = max(screen_w, left + width), max(screen_h, top + height)
-    return _Source(
-        kind="GIF",
-        width=width,
-        height=height,
-        orientation=1,
-        scale=_pixel_scale(width, height, scalable=False),
-        pillow_data=data[:start] + control + first_frame + b";",
-        palette=True,
-        animated=walk.more_frames(),
-    )
-
-
-class _GifWalk:
-    """Steps over GIF blocks, with caps on how many, so hostile files cost bounded time."""
-
-    def __init__(self, data: bytes, pos: int) -> None:
-        self.data, self.pos = data, pos
-        self.blocks, self.sub_blocks = 0, 0
-
-    def next_block(self) -> bytes:
-        self.blocks += 1
-        if self.blocks > _MAX_PARTS:
-            raise _unusual("GIF")
-        return self.data[self.pos : self.pos + 1]
-
-    def skip_extension(self) -> None:
-        self.pos += 2
-        self._skip_sub_blocks()
-
-    def skip_image(self) -> tuple[int, int, int, int]:
-        if self.pos + 11 > len(self.data):
-            raise _damaged("GIF")
-        left, top, width, height, flags = struct.unpack_from("<HHHHB", self.data, self.pos + 1)
-        # Descriptor, local colour table, then the LZW code size byte before the sub-blocks.
-        self.pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1
-        self._skip_sub_blocks()
-        return left, top, width, height
-
-    def more_frames(self) -> bool:
-        """Whether another frame follows; damage after the first frame doesn't matter to us."""
-        try:
-            while (intro := self.next_block()) == b"!":
-                self.skip_extension()
-        except images.ImageRejected:
-            return False
-        return intro == b","
-
-    def _skip_sub_blocks(self) -> None:
-        data = self.data
-        while True:
-            self.sub_blocks += 1
-            if self.sub_blocks > _MAX_GIF_SUB_BLOCKS:
-                raise _unusual("GIF")
-            if self.pos >= len(data):
-                raise _damaged("GIF")
-            size = data[self.pos]
-            self.pos += 1 + size
-            if size == 0:
-                return
-
-
-def _inspect_webp(data: bytes) -> _Source:
-    riff_end = 8 + int.from_bytes(data[4:8], "little")
-    if len(data) < 20 or riff_end > len(data):
-        raise _damaged("WEBP")
-    size: tuple[int, int] | None = None
-    exif: bytes | None = None
-    icc: bytes | None = None
-    frames = 0
-    pos = 12
-    for _ in range(_MAX_PARTS):
-        if pos + 8 > riff_end:
-            break
-        fourcc = data[pos : pos + 4]
-        length = int.from_bytes(data[pos + 4 : pos + 8], "little")
-        body_end = pos + 8 + length
-        if body_end > riff_end:
-            raise _damaged("WEBP")
-        body = data[pos + 8 : min(body_end, pos + 8 + 65536)]
-        if size is None:
-            size = _webp_size(fourcc, body)
-        if fourcc == b"EXIF" and exif is None:
-            exif = body
-        elif fourcc == b"ICCP" and icc is None and length <= _ICC_LIMIT:
-            icc = data[pos + 8 : body_end]
-        if fourcc == b"ANMF":
-            frames += 1
-        pos = body_end + (length & 1)
-    else:
-        raise _unusual("WEBP")
-    if size is None:
-        raise _damaged("WEBP")
-    width, height = size
-    return _Source(
-        kind="WEBP",
-        width=width,
-        height=height,
-        orientation=images.exif_orientation(exif),
-        scale=_pixel_scale(width, height, scalable=False),
-        pillow_data=data,
-        icc=icc,
-        animated=frames > 1,
-    )
-
-
-def _webp_size(fourcc: bytes, body: bytes) -> tuple[int, int]:
-    if fourcc == b"VP8X" and len(body) >= 10:
-        return 1 + int.from_bytes(body[4:7], "little"), 1 + int.from_bytes(body[7:10], "little")
-    if fourcc == b"VP8L" and len(body) >= 5 and body[0] == 0x2F:
-        bits = int.from_bytes(body[1:5], "little")
-        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-    if fourcc == b"VP8 " and len(body) >= 10 and body[3:6] == b"\x9d\x01\x2a":
-        width, height = struct.unpack_from("<HH", body, 6)
-        if width & 0x3FFF and height & 0x3FFF:
-            return width & 0x3FFF, height & 0x3FFF
-    raise _damaged("WEBP")
-
-
 # --- Decoding ----------------------------------------------------------------------------------
 
 
@@ -753,7 +434,7 @@ class _Picture:
     icc: bytes | None  # an RGB colour profile that still describes the pixels
 
 
-def _decode(source: _Source, *, verify_only: bool = False, fit_long_side: int | None = None) -> _Picture:
+def _decode(source: Source, *, verify_only: bool = False, fit_long_side: int | None = None) -> _Picture:
     """Decode the first picture, upright and in 8-bit RGB(A); any failure is a plain sentence.
 
     verify_only decodes a JPEG at 1/8 scale: every byte is still read, which is what proves the
@@ -768,30 +449,30 @@ def _decode(source: _Source, *, verify_only: bool = False, fit_long_side: int | 
     try:
         with Image.open(io.BytesIO(source.pillow_data), formats=[source.kind]) as image:
             if image.size != (source.width, source.height):
-                raise _damaged(source.kind)
+                raise rules.fix_damaged(source.kind)
             if scale > 1:
                 # Pillow picks the largest of 1/2, 1/4 and 1/8 that keeps at least this size.
                 image.draft(None, (max(1, source.width // scale), max(1, source.height // scale)))
-            if image.width * image.height > images.MAX_PIXELS:
-                raise _damaged(source.kind)
+            if image.width * image.height > rules.MAX_PIXELS:
+                raise rules.fix_damaged(source.kind)
             image.load()
             picture = _normalise(image, source)
-    except images.ImageRejected:
+    except rules.ImageRejected:
         raise
     except Image.DecompressionBombError:
-        raise images.ImageRejected(
+        raise rules.ImageRejected(
             f"This image is {source.width}×{source.height} pixels, too many to fix safely."
         ) from None
     except Exception:
         # Pillow and its decoders signal bad input with many types (OSError, SyntaxError,
         # ValueError, EOFError, struct.error, even IndexError); for user bytes all mean "can't read".
-        raise _damaged(source.kind) from None
+        raise rules.fix_damaged(source.kind) from None
     if scale == source.scale and picture.image.size != source.size:
-        raise _damaged(source.kind)
+        raise rules.fix_damaged(source.kind)
     return picture
 
 
-def _normalise(image: Image.Image, source: _Source) -> _Picture:
+def _normalise(image: Image.Image, source: Source) -> _Picture:
     mode = image.mode
     space = _icc_space(source.icc) if source.icc else None
     if mode == "CMYK":
@@ -917,9 +598,9 @@ def _encode(image: Image.Image, *, png: bool, icc: bytes | None) -> bytes:
         # zlib level 1: a 12 MP photo cut-out with transparency saves in 0.9 s (17.3 MB); the
         # default level 6 took 5.0 s for 16.3 MB. Drawings and logos stay small at any level.
         data = _save(image, "PNG", icc, compress_level=1)
-        if len(data) <= images.MAX_BYTES:
+        if len(data) <= rules.MAX_BYTES:
             return data
-    return _jpeg_within_limit(_flatten(image), icc, images.MAX_BYTES)
+    return _jpeg_within_limit(_flatten(image), icc, rules.MAX_BYTES)
 
 
 def _jpeg_within_limit(image: Image.Image, icc: bytes | None, limit: int) -> bytes:
@@ -936,7 +617,7 @@ def _jpeg_within_limit(image: Image.Image, icc: bytes | None, limit: int) -> byt
         factor = math.sqrt(limit / len(lowest)) * 0.95
         size = _shrunk(image.width, image.height, factor)
         if size == image.size:  # cannot happen for a picture within the rules; never loop forever
-            raise images.ImageRejected("This picture can't be made small enough to send.")
+            raise rules.ImageRejected("This picture can't be made small enough to send.")
         image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     best, low, high = lowest, _MIN_QUALITY, _QUALITY
     while high - low > 1:
@@ -950,7 +631,7 @@ def _jpeg_within_limit(image: Image.Image, icc: bytes | None, limit: int) -> byt
 
 
 def _jpeg(image: Image.Image, quality: int, icc: bytes | None) -> bytes:
-    # Baseline, not progressive: the upstream and images.check_image both read it faster.
+    # Baseline, not progressive: the upstream and check.check_image both read it faster.
     return _save(image, "JPEG", icc, quality=quality)
 
 
