@@ -39,7 +39,7 @@ from playground.models import (
 from playground.pictures import fixing
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
-from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel
+from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
 
 # Where the form puts a catalogue refusal, by the catalogue's option names.
 _FIELD_OF_OPTION = {
@@ -54,7 +54,6 @@ _RESOLUTIONS = sorted(
     key=lambda r: catalogue.RESOLUTION_SIZES[r][1],
 )
 _DURATIONS = sorted({d for m in catalogue.MODELS if m.takes_duration for d in m.durations})
-PROMPT_MAX = PROMPT_MAX_CHARS
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 
@@ -92,8 +91,8 @@ class GenerateForm(forms.Form):
     )
     prompt = forms.CharField(
         label="Prompt",
-        widget=forms.Textarea(attrs={"rows": 5, "data-max": PROMPT_MAX}),
-        help_text=f"Up to {PROMPT_MAX:,} characters: the scene, the subject and what happens.",
+        widget=forms.Textarea(attrs={"rows": 5, "data-max": PROMPT_MAX_CHARS}),
+        help_text=f"Up to {PROMPT_MAX_CHARS:,} characters: the scene, the subject and what happens.",
         error_messages={"required": "Write a prompt: describe the scene, the subject and what happens."},
     )
     first_frame = PicturesField(
@@ -249,13 +248,7 @@ class GenerateForm(forms.Form):
         return []
 
     def clean_prompt(self) -> str:
-        # Browsers send new lines as CRLF; count them as one character, like the counter does.
-        prompt: str = self.cleaned_data["prompt"].replace("\r\n", "\n")
-        if len(prompt) > PROMPT_MAX:
-            raise forms.ValidationError(
-                f"The prompt is {len(prompt):,} characters long. It may be at most {PROMPT_MAX:,} characters."
-            )
-        return prompt
+        return clean_prompt(self.cleaned_data["prompt"])
 
     def clean_takes(self) -> int:
         takes: int | None = self.cleaned_data.get("takes")

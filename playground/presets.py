@@ -20,9 +20,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from playground.forms import PROMPT_MAX
 from playground.http import AuthenticatedHttpRequest
 from playground.models import MODEL_CHOICES, Generation, Preset
+from playground.videomodels import clean_prompt
 
 
 class PresetForm(forms.ModelForm[Preset]):
@@ -42,12 +42,7 @@ class PresetForm(forms.ModelForm[Preset]):
             del self.fields["keep_first_frame"]  # nothing to keep
 
     def clean_prompt(self) -> str:
-        prompt: str = self.cleaned_data["prompt"].replace("\r\n", "\n")
-        if len(prompt) > PROMPT_MAX:
-            raise forms.ValidationError(
-                f"The prompt is {len(prompt):,} characters long. It may be at most {PROMPT_MAX:,} characters."
-            )
-        return prompt
+        return clean_prompt(self.cleaned_data["prompt"])
 
     def save(self, commit: bool = True) -> Preset:
         keep = self.cleaned_data.get("keep_first_frame") and self.frame_from is not None

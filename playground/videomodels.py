@@ -10,12 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from playground import catalogue
 
 # The upstream's own limit on a prompt (every model); the form and its counter use this number.
 PROMPT_MAX_CHARS = 2000
+
+
+def clean_prompt(raw: str) -> str:
+    """The prompt as counted and stored: browsers send new lines as CRLF, which count as one
+    character, as the page's counter counts them. Raises ValidationError past PROMPT_MAX_CHARS."""
+    prompt = raw.replace("\r\n", "\n")
+    if len(prompt) > PROMPT_MAX_CHARS:
+        raise ValidationError(
+            f"The prompt is {len(prompt):,} characters long. "
+            f"It may be at most {PROMPT_MAX_CHARS:,} characters."
+        )
+    return prompt
 
 
 class VideoModel(models.TextChoices):

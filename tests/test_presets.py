@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from playground.forms import PROMPT_MAX
 from playground.models import Generation, Preset
+from playground.videomodels import PROMPT_MAX_CHARS
 from tests.test_detail_actions import ready
 
 SAVE = reverse("preset_save")
@@ -115,10 +115,10 @@ def test_a_bad_preset_is_refused_with_the_rule_and_the_form_is_kept(signed_in: C
     assert response.status_code == 200
     assert "Give the preset a name, so the team can find it." in html
     assert "A lighthouse at dusk, slow pan" in html
-    too_long = "x" * (PROMPT_MAX + 1)
+    too_long = "x" * (PROMPT_MAX_CHARS + 1)
     html = signed_in.post(SAVE, form(prompt=too_long)).content.decode()
     assert (
-        f"The prompt is {PROMPT_MAX + 1:,} characters long. It may be at most {PROMPT_MAX:,} characters."
+        f"The prompt is {PROMPT_MAX_CHARS + 1:,} characters long. It may be at most {PROMPT_MAX_CHARS:,} characters."
         in html
     )
     html = signed_in.post(SAVE, form(model="video-99")).content.decode()

@@ -17,7 +17,6 @@ from typing import BinaryIO
 from playground.pictures.jpeg import JPEG_SIGNATURE, JpegHeader, read_jpeg_header, verify_jpeg
 from playground.pictures.png import PNG_SIGNATURE, PngHeader, read_png_header, verify_png
 from playground.pictures.rules import (
-    EMPTY,
     MAX_BYTES,
     MAX_PIXELS,
     CheckedImage,
@@ -25,6 +24,7 @@ from playground.pictures.rules import (
     damaged,
     megabytes,
     pixel_sentence,
+    refuse_size,
     rule_sentences,
     wrong_format_sentence,
 )
@@ -49,13 +49,7 @@ def read_capped(stream: BinaryIO, limit: int = MAX_BYTES) -> bytes:
 
 
 def check_image(data: bytes) -> CheckedImage:
-    if len(data) > MAX_BYTES:
-        raise ImageRejected(
-            f"This file is {megabytes(len(data))} MB. "
-            f"The largest file we can send is {megabytes(MAX_BYTES)} MB."
-        )
-    if not data:
-        raise ImageRejected(EMPTY)
+    refuse_size(data, MAX_BYTES, "send")
 
     header: PngHeader | JpegHeader
     if data.startswith(PNG_SIGNATURE) or (len(data) < 8 and PNG_SIGNATURE.startswith(data)):

@@ -98,6 +98,16 @@ def damaged(kind: str) -> ImageRejected:
     return ImageRejected(f"This {kind} file is damaged or incomplete, so it can't be used.")
 
 
+def refuse_size(data: bytes, limit: int, use: str) -> None:
+    """The size rule for bytes we would `use` ("send" or "fix"): not empty, at most `limit`."""
+    if len(data) > limit:
+        raise ImageRejected(
+            f"This file is {megabytes(len(data))} MB. The largest file we can {use} is {megabytes(limit)} MB."
+        )
+    if not data:
+        raise ImageRejected(EMPTY)
+
+
 def megapixels(pixels: int) -> str:
     return decimal(pixels, 1_000_000, 1)
 

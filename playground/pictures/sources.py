@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from playground.pictures import jpeg, png
 from playground.pictures.exif import exif_orientation
 from playground.pictures.rules import (
-    EMPTY,
     FIXING,
     ICC_LIMIT,
     MAX_GIF_SUB_BLOCKS,
@@ -36,8 +35,8 @@ from playground.pictures.rules import (
     MAX_PARTS,
     MAX_PIXELS,
     ImageRejected,
-    megabytes,
     megapixels,
+    refuse_size,
 )
 from playground.pictures.rules import fix_damaged as _damaged
 from playground.pictures.rules import fix_unusual as _unusual
@@ -67,13 +66,7 @@ class Source:
 
 
 def inspect(data: bytes) -> Source:
-    if len(data) > MAX_INPUT_BYTES:
-        raise ImageRejected(
-            f"This file is {megabytes(len(data))} MB. "
-            f"The largest file we can fix is {megabytes(MAX_INPUT_BYTES)} MB."
-        )
-    if not data:
-        raise ImageRejected(EMPTY)
+    refuse_size(data, MAX_INPUT_BYTES, "fix")
     if data.startswith(jpeg.JPEG_SIGNATURE):
         source = _inspect_jpeg(data)
     elif data.startswith(png.PNG_SIGNATURE):
