@@ -90,32 +90,26 @@ class Staging:
         found = fixing.diagnose_picture(data, refused=True)
         if found is None or not getattr(self.owner, "pk", None):
             return None
+        fixes = [{"key": f.key, "label": f.label, "explanation": f.explanation} for f in found.fixes]
+        staged_id = self._stage(data, found.mime, found.width, found.height, messages=messages, fixes=fixes)
+        return Offer(id=staged_id, messages=messages, fixes=found.fixes)
+
+    def keep(self, picture: pictures.CheckedImage) -> str:
+        """Keep a picture that passed as it is (no decode: it was checked); returns its id."""
+        return self._stage(picture.data, picture.mime, picture.width, picture.height)
+
+    def _stage(self, data: bytes, mime: str, width: int, height: int, **verdict: list[Any]) -> str:
+        """Store the original and its record (what its check found), then keep within the caps."""
         staged_id = uuid.uuid4().hex
         default_storage.save(_path(staged_id, "original"), ContentFile(data))
         StagedPicture.objects.create(
             id=staged_id,
             owner_id=self.owner.pk,
-            mime=found.mime,
-            width=found.width,
-            height=found.height,
+            mime=mime,
             size=len(data),
-            messages=messages,
-            fixes=[{"key": f.key, "label": f.label, "explanation": f.explanation} for f in found.fixes],
-        )
-        self._drop_beyond_cap()
-        return Offer(id=staged_id, messages=messages, fixes=found.fixes)
-
-    def keep(self, picture: pictures.CheckedImage) -> str:
-        """Keep a picture that passed as it is (no decode: it was checked); returns its id."""
-        staged_id = uuid.uuid4().hex
-        default_storage.save(_path(staged_id, "original"), ContentFile(picture.data))
-        StagedPicture.objects.create(
-            id=staged_id,
-            owner_id=self.owner.pk,
-            mime=picture.mime,
-            width=picture.width,
-            height=picture.height,
-            size=len(picture.data),
+            width=width,
+            height=height,
+            **verdict,
         )
         self._drop_beyond_cap()
         return staged_id
