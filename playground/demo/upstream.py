@@ -1,5 +1,10 @@
 """A stand-in of the AI/ML API video endpoints for every model in ``catalogue.py``.
 
+(Over 500 lines because it plays one whole service: the create and poll routes of every model,
+jobs kept on disk across processes, signed video links, the usage log with its window, paging
+and rate limit, and the per-key counters. Each answer depends on the others' state, and one
+class keeps that state in one place, as the real service would.)
+
 It is a plain WSGI app that speaks the same wire contract as the real service (paths, field
 names, JSON shapes, error bodies, signed and expiring video links), so the app reaches it the
 same way it reaches the real thing: over HTTP on a base URL, or mounted in-process through an
