@@ -37,7 +37,7 @@ from playground.models import (
     Generation,
 )
 from playground.pictures import fixing
-from playground.staging import Offer, Staging
+from playground.staging import KEPT, Offer, Staging
 from playground.uploads import UploadTooLarge
 from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
 
@@ -329,8 +329,9 @@ class GenerateForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         cleaned["checked_image"] = cleaned["checked_last_image"] = None
-        if not self._check_limits():
-            return cleaned
+        # Over a limit, the pictures are still checked (at most a batch's worth, each bounded like
+        # any check), so the page says everything at once and comes back holding what passed.
+        self._check_limits()
         uploads, links = self._given_pictures()
         if self.upload_too_large:
             size = self.upload_too_large.request_bytes
@@ -473,6 +474,19 @@ class GenerateForm(forms.Form):
                 self.offer = offer
             else:
                 self.last_offer = offer
+        for slot in _CHECKED:
+            self._keep_passed(slot)
+
+    def _keep_passed(self, slot: str) -> None:
+        """Stage a file given for `slot` that passed, so the page comes back holding it: a browser
+        can't put a file back in its box. (A link stays in its own box; a batch has its list.)"""
+        picture = self.cleaned_data.get(_CHECKED[slot])
+        upload = self.cleaned_data.get(slot)
+        if picture is None or not upload or self.staging is None:
+            return
+        shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+        shown[_SLOT_FIELDS[slot][1]] = f"{self.staging.keep(picture)}:{KEPT}"
+        self.data = shown
 
     def _refuse(self, field: str, messages: list[str]) -> None:
         for message in messages:

@@ -39,6 +39,8 @@ _SERVABLE = re.compile(r"original|fixed-[a-z]+\.(jpg|png)")
 KEEP_PER_PERSON = 5
 KEEP_BYTES_PER_PERSON = 128 * 1024 * 1024
 KEEP_FOR = timedelta(days=1)
+# The "fix" of a staged picture that passed as it is: its original is the picture.
+KEPT = "original"
 GONE = "That picture is no longer waiting to be fixed. Choose it again."
 
 
@@ -64,8 +66,8 @@ class Kept:
 class Chosen:
     """A fixed picture, ready to be the first frame."""
 
-    token: str  # "<id>:<fix key>", what the form carries
-    label: str
+    token: str  # "<id>:<fix key>" (or "<id>:original" when kept as it passed), what the form carries
+    label: str  # the fix's label; empty for a picture kept as it passed
     width: int
     height: int
     name: str  # file name within the staging folder, for its preview URL
@@ -176,6 +178,11 @@ class Staging:
     def chosen(self, token: str) -> Chosen | None:
         """What a form's staged_first_frame value stands for, if this person owns it."""
         staged_id, _, key = token.partition(":")
+        if key == KEPT:
+            kept = self.found(staged_id)
+            if not isinstance(kept, Kept):
+                return None
+            return Chosen(token=token, label="", width=kept.width, height=kept.height, name=KEPT)
         try:
             return self.choose(staged_id, key)
         except pictures.ImageRejected:
@@ -184,6 +191,8 @@ class Staging:
     def checked(self, token: str) -> pictures.CheckedImage | None:
         """The fixed picture a form's value stands for; it was checked when it was made."""
         staged_id, _, key = token.partition(":")
+        if key == KEPT:
+            return self.kept(staged_id)
         try:
             return self._fixed(self._known(staged_id, key), key)
         except pictures.ImageRejected:

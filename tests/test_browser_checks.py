@@ -173,3 +173,28 @@ def test_show_ways_to_fix_it_is_offered_exactly_when_the_server_has_a_fix(
         page.get_by_role("button", name="Show ways to fix it").click()
         page.locator(".fix").first.get_by_role("button", name="Use this").click()
         page.locator(".fix-chosen").wait_for()
+
+
+def test_a_refused_page_comes_back_holding_the_picture_and_sends_it_next_time(
+    generate_page: Any, tmp_path: Path, settings: Any
+):
+    page = generate_page
+    picture = image_bytes(640, 480, "PNG")
+    path = tmp_path / "fox.png"
+    path.write_bytes(picture)
+    settings.MONTHLY_GENERATION_CAP = 0
+    page.get_by_label("First-frame image", exact=True).set_input_files(str(path))
+    page.get_by_role("button", name="Generate").click()
+    kept = page.locator(".fix-chosen")
+    kept.wait_for()
+    assert "Kept from your last try: 640×480." in kept.inner_text()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.fix-chosen img'); "
+        "return i && i.complete && i.naturalWidth === 640; }"
+    )
+    assert page.get_by_label("First-frame image", exact=True).input_value() == ""  # the box is empty
+
+    settings.MONTHLY_GENERATION_CAP = None
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/videos/\d+/$"))
+    assert Generation.objects.get().first_frame.read() == picture

@@ -97,7 +97,7 @@ def test_htmx_choosing_a_fix_returns_just_the_chosen_picture(signed_in: Client):
     ).content.decode()
     value = offers(html)["borders"]
     fragment = signed_in.post(APPLY, {"apply_fix": value}, headers={"HX-Request": "true"}).content.decode()
-    assert fragment.lstrip().startswith('<div class="fix-chosen" data-fixed>')
+    assert fragment.lstrip().startswith('<div class="fix-chosen" data-fixed="The fixed picture">')
     assert f'value="{value}"' in fragment
     assert "1000×401" in fragment
 

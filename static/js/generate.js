@@ -345,7 +345,7 @@
         const fixedImg = fixArea.querySelector("img");
         if (fixedImg) {
           previewImg.src = fixedImg.src;
-          caption.textContent = "The fixed picture";
+          caption.textContent = fixArea.querySelector("[data-fixed]").dataset.fixed;
         }
         block(slotName, "");
       }
