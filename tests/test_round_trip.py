@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -20,18 +19,9 @@ from django.urls import reverse
 
 from playground.models import Generation
 from tests.factories import image_bytes
+from tests.test_fix_flow import form
 
 URL = reverse("generate")
-
-
-def form(**fields: Any) -> dict[str, Any]:
-    return {
-        "submission_token": str(uuid.uuid4()),
-        "model": "video-01",
-        "prompt": "A red fox trots through fresh snow at dawn",
-        "enhance_prompt": "on",
-        **fields,
-    }
 
 
 def carried(html: str, field: str) -> str:
