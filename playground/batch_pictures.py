@@ -204,6 +204,8 @@ def describe(staging: Staging, given: Given, number: int) -> Item:
     if isinstance(found, Kept):
         return Item(original, number, kept=found)
     if isinstance(found, Offer):
+        if not found.fixes:  # refused, and no fix mends it
+            return Item(original, number, messages=found.messages)
         return Item(original, number, offer=found)
     return Item(given, number, messages=[GONE])
 
@@ -229,7 +231,9 @@ def stage(staging: Staging, checked: list[Checked]) -> list[Item]:
             if offer:
                 items.append(Item(given.staged_as(offer.id), number, offer=offer))
             else:
-                items.append(Item(given, number, messages=messages))
+                # Its reason, not the bytes, is kept: the next round trip says the same sentence.
+                noted = staging.note_refused(entry.messages)
+                items.append(Item(given.staged_as(noted), number, messages=messages))
     return items
 
 

@@ -810,7 +810,8 @@ class StagedPicture(models.Model):
     """A refused picture waiting under staging/<id>/ to be fixed, and what its check found.
 
     A batch's picture that passed is kept here too while the batch waits, with no messages
-    (nothing refused) and no fixes. Kept so later steps (previews, choosing, submitting) need not
+    (nothing refused) and no fixes; one that no fix mends has only its messages (no file). Kept so
+    later steps (previews, choosing, submitting) need not
     check or decode it again, and so each person's staging can be capped (see playground/staging.py).
     """
 

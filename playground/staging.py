@@ -100,10 +100,16 @@ class Staging:
         """Keep a picture that passed as it is (no decode: it was checked); returns its id."""
         return self._stage(picture.data, picture.mime, picture.width, picture.height)
 
+    def note_refused(self, messages: list[str]) -> str:
+        """Remember why a batch's picture that no fix mends was refused, for the page's next round
+        trip; its bytes are not kept (nothing can be done with them)."""
+        return self._stage(b"", "", 0, 0, messages=messages)
+
     def _stage(self, data: bytes, mime: str, width: int, height: int, **verdict: list[Any]) -> str:
         """Store the original and its record (what its check found), then keep within the caps."""
         staged_id = uuid.uuid4().hex
-        default_storage.save(_path(staged_id, "original"), ContentFile(data))
+        if data:
+            default_storage.save(_path(staged_id, "original"), ContentFile(data))
         StagedPicture.objects.create(
             id=staged_id,
             owner_id=self.owner.pk,

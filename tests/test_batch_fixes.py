@@ -202,11 +202,16 @@ def test_a_picture_no_fix_can_mend_stays_until_it_is_removed(signed_in: Client, 
     files = [SimpleUploadedFile("good.png", good), SimpleUploadedFile("notes.png", b"just some text")]
     page = signed_in.post(GENERATE, fields(first_frame=files)).content.decode()
     kept, broken = carried(page)
-    assert broken == "- file:notes.png" and "Refused: remove it to send the others." in page
+    assert (
+        re.fullmatch(r"[0-9a-f]{32} file:notes.png", broken)
+        and "Refused: remove it to send the others." in page
+    )
     again = htmllib.unescape(signed_in.post(GENERATE, fields(batch_picture=[kept, broken])).content.decode())
-    assert "Picture 2 (notes.png): This picture can't be used, and no fix applies to it." in again
+    # The same reason as the first time, not a general one.
+    assert "Picture 2 (notes.png): This file is a text file, not a JPEG or PNG." in again
     assert Generation.objects.count() == 0
     left = signed_in.post(REMOVE, fields(batch_picture=[kept, broken], remove_picture=broken))
+    assert not StagedPicture.objects.filter(pk=broken[:32]).exists()
     assert signed_in.post(GENERATE, fields(batch_picture=carried(left.content.decode()))).status_code == 302
     assert Generation.objects.count() == 2
 
@@ -299,3 +304,27 @@ def test_validating_a_batch_stages_nothing_until_the_view_asks(user, good: bytes
     bound.offer_fixes()
     assert bound.batch is not None and [item.refused for item in bound.batch] == [False, True]
     assert StagedPicture.objects.filter(owner=user).count() == 2
+
+
+def test_a_picture_no_fix_mends_keeps_its_own_reason_across_round_trips(
+    signed_in: Client, good: bytes
+) -> None:
+    pdf = b"%PDF-1.7\n" + b"0" * 2000
+    files = [SimpleUploadedFile("good.png", good), SimpleUploadedFile("report.png", pdf)]
+    reason = "Picture 2 (report.png): This file is a PDF document, not a JPEG or PNG."
+    first = htmllib.unescape(signed_in.post(GENERATE, fields(first_frame=files)).content.decode())
+    assert reason in first
+
+    again = htmllib.unescape(signed_in.post(GENERATE, fields(batch_picture=carried(first))).content.decode())
+    assert reason in again
+    assert "no fix applies" not in again
+    # Its reason is remembered; its bytes are not.
+    noted = StagedPicture.objects.get(messages__0__startswith="This file is a PDF")
+    assert noted.fixes == [] and noted.size == 0
+    assert not default_storage.exists(f"staging/{noted.pk}/original")
+    assert Generation.objects.count() == 0
+
+    # Removing it sends the rest.
+    left = [value for value in carried(again) if "report.png" not in value]
+    assert signed_in.post(GENERATE, fields(batch_picture=left)).status_code == 302
+    assert Generation.objects.count() == 2
