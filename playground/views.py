@@ -201,10 +201,7 @@ def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None, "slot": slot}
     try:
         if uploads.too_large(request):
-            raise pictures.ImageRejected(
-                f"This file is larger than {pictures.MAX_INPUT_BYTES // (1024 * 1024)} MB, "
-                "too large even to fix here. Make it smaller on your computer first."
-            )
+            raise pictures.ImageRejected(pictures.TOO_LARGE_TO_FIX)
         if upload:
             data = upload.read(pictures.MAX_INPUT_BYTES + 1)
         elif link:

@@ -17,7 +17,7 @@ from django.test.client import ClientHandler
 from django.urls import reverse
 
 from playground.models import Generation
-from playground.pictures import MAX_BYTES
+from playground.pictures import MAX_BYTES, MAX_INPUT_BYTES
 from tests import imagecorpus as corpus
 from tests.factories import frames_and_videos
 
@@ -113,11 +113,12 @@ def test_an_impostor_named_like_a_jpeg_or_png_is_refused(name, filename, mime, s
 # --- A 1 GB upload -----------------------------------------------------------------------------
 
 
-def signed_in_post(client: Client, body: corpus.LazyMultipart) -> Any:
-    """POST the body to the real Generate view as the client's signed-in user, without a test client."""
+def signed_in_post(client: Client, body: corpus.LazyMultipart, path: str = URL) -> Any:
+    """POST the body to a real view (Generate unless told) as the client's signed-in user, without
+    a test client."""
     environ = {
         "REQUEST_METHOD": "POST",
-        "PATH_INFO": URL,
+        "PATH_INFO": path,
         "SCRIPT_NAME": "",
         "QUERY_STRING": "",
         "SERVER_NAME": "testserver",
@@ -158,6 +159,18 @@ def test_a_1_gb_upload_is_refused_after_reading_little_more_than_20_mb(
     assert peak.rss is None or peak.rss < 30 * 1024 * 1024
     assert frames_and_videos() == set()
     assert list(upload_temp_dir.iterdir()) == []  # the 20 MB spooled so far is gone too
+
+
+def test_a_picture_too_large_even_to_fix_is_refused_by_the_check_after_reading_little_more_than_64_mb(
+    signed_in: Client, upload_temp_dir: Path
+):
+    body = corpus.LazyMultipart({}, size=200 * 1024 * 1024)
+    response = signed_in_post(signed_in, body, reverse("check_frame"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "This file is larger than 64 MB, too large even to fix here." in html
+    assert MAX_INPUT_BYTES < body.consumed <= MAX_INPUT_BYTES + 1024 * 1024
+    assert list(upload_temp_dir.iterdir()) == []
 
 
 def test_the_lazy_body_is_what_it_claims():

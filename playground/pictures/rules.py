@@ -94,6 +94,13 @@ def decimal(numerator: int, denominator: int, places: int) -> str:
     return f"{whole:,}" if fraction == 0 else f"{whole:,}.{fraction:0{places}d}".rstrip("0")
 
 
+# A request body over the fixes' limit is cut off before it is read, so its size is unknown.
+TOO_LARGE_TO_FIX = (
+    f"This file is larger than {megabytes(MAX_INPUT_BYTES)} MB, too large even to fix here. "
+    "Make it smaller on your computer first."
+)
+
+
 def damaged(kind: str) -> ImageRejected:
     return ImageRejected(f"This {kind} file is damaged or incomplete, so it can't be used.")
 
