@@ -64,9 +64,7 @@ def check_image(data: bytes) -> CheckedImage:
     # Orientation 5-8 turns the picture a quarter: users see (and measure) it that way, so
     # sentences use the displayed size. The bytes are not re-encoded; the ratio and short-side
     # rules treat width and height alike, so the verdict would be the same either way.
-    width, height = header.width, header.height
-    if header.orientation in (5, 6, 7, 8):
-        width, height = height, width
+    width, height = header.displayed
 
     if width * height > MAX_PIXELS:
         raise ImageRejected(pixel_sentence(width, height))

@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Oriented:
+    """A picture's size as stored and its EXIF orientation (1-8), as every reader finds them."""
+
+    width: int  # as stored, before orientation
+    height: int
+    orientation: int
+
+    @property
+    def displayed(self) -> tuple[int, int]:
+        """The size people see and our sentences use: orientations 5-8 turn it a quarter."""
+        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
 
 
 def exif_orientation(payload: bytes | memoryview | None) -> int:

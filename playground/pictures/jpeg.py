@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from playground.pictures.exif import exif_orientation
+from playground.pictures.exif import Oriented, exif_orientation
 from playground.pictures.rules import CHECKING as _CHECKING
 from playground.pictures.rules import ImageRejected, Refusals
 from playground.pictures.rules import damaged as _damaged
@@ -40,10 +40,7 @@ _Component = tuple[int, int, int]  # (id, horizontal sampling, vertical sampling
 
 
 @dataclass(frozen=True)
-class JpegHeader:
-    width: int  # as stored, before orientation
-    height: int
-    orientation: int
+class JpegHeader(Oriented):
     progressive: bool
     components: tuple[_Component, ...]
     restart_interval: int

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
-from playground.pictures.exif import exif_orientation
+from playground.pictures.exif import Oriented, exif_orientation
 from playground.pictures.rules import CHECKING as _CHECKING
 from playground.pictures.rules import ImageRejected, Refusals
 from playground.pictures.rules import damaged as _damaged
@@ -43,10 +43,7 @@ _DECODER_CHUNKS = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"}
 
 
 @dataclass(frozen=True)
-class PngHeader:
-    width: int  # as stored, before orientation
-    height: int
-    orientation: int
+class PngHeader(Oriented):
     bit_depth: int
     color_type: int
     interlaced: bool

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass
 
 from playground.pictures import jpeg, png
-from playground.pictures.exif import exif_orientation
+from playground.pictures.exif import Oriented, exif_orientation
 from playground.pictures.rules import (
     FIXING,
     ICC_LIMIT,
@@ -43,20 +43,13 @@ from playground.pictures.rules import fix_unusual as _unusual
 
 
 @dataclass(frozen=True)
-class Source:
+class Source(Oriented):
     kind: str  # "JPEG", "PNG", "WEBP" or "GIF"
-    width: int  # as stored, before orientation
-    height: int
-    orientation: int  # EXIF, 1-8
     scale: int  # libjpeg DCT scaling (1, 2, 4 or 8) that keeps the decoded pixels within the cap
     pillow_data: bytes  # the rebuilt file Pillow is given
     icc: bytes | None = None
     palette: bool = False
     animated: bool = False
-
-    @property
-    def displayed(self) -> tuple[int, int]:
-        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
 
     @property
     def size(self) -> tuple[int, int]:
