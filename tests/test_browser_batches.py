@@ -129,6 +129,7 @@ def test_a_refused_picture_of_a_batch_is_fixed_in_place_and_the_batch_is_made(
     assert page.get_by_label("Takes", exact=True).input_value() == "2"
     assert "6 videos" in page.locator("#plan").inner_text()
     assert page.locator("#generate-button").get_attribute("aria-disabled") == "true"
+    assert page.locator("#form-errors").is_visible()  # "Please fix the highlighted field."
     assert Generation.objects.count() == 0
     wide = batch.locator(".batch-picture").filter(has_text="wide.png")
     previews = wide.locator(".fix img")
@@ -152,6 +153,7 @@ def test_a_refused_picture_of_a_batch_is_fixed_in_place_and_the_batch_is_made(
     assert page.locator("#batch-pictures [data-refused]").count() == 0
     wait_until(page, "document.activeElement.textContent.trim().startsWith('Picture 2 (wide.png)')")
     wait_until(page, "document.querySelector('#generate-button').getAttribute('aria-disabled') === 'false'")
+    assert page.locator("#form-errors").is_hidden()  # nothing is highlighted any more
 
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/batches/\d+/$"))

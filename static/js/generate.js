@@ -195,6 +195,9 @@
   document.body.addEventListener("htmx:load", function (event) {
     if (event.target.id !== "batch-pictures") return;
     refreshBlock();
+    // "Please fix the highlighted fields" goes once nothing on the form is highlighted any more.
+    const fieldsBanner = document.querySelector("[data-fields-banner]");
+    if (fieldsBanner && !form.querySelector(".field-errors li")) fieldsBanner.hidden = true;
     const takes = document.getElementById("id_takes");
     if (takes) takes.dispatchEvent(new Event("pictures-changed")); // the plan counts the pictures
     const target = event.target.querySelector("[data-autofocus]");
