@@ -37,7 +37,7 @@ from playground.models import (
     Generation,
 )
 from playground.pictures import fixing
-from playground.staging import KEPT, Offer, Staging
+from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
 from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
 
@@ -485,7 +485,7 @@ class GenerateForm(forms.Form):
         if picture is None or not upload or self.staging is None:
             return
         shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
-        shown[_SLOT_FIELDS[slot][1]] = f"{self.staging.keep(picture)}:{KEPT}"
+        shown[_SLOT_FIELDS[slot][1]] = self.staging.keep(picture)  # a kept picture's token is its id
         self.data = shown
 
     def _refuse(self, field: str, messages: list[str]) -> None:

@@ -39,8 +39,6 @@ _SERVABLE = re.compile(r"original|fixed-[a-z]+\.(jpg|png)")
 KEEP_PER_PERSON = 5
 KEEP_BYTES_PER_PERSON = 128 * 1024 * 1024
 KEEP_FOR = timedelta(days=1)
-# The "fix" of a staged picture that passed as it is: its original is the picture.
-KEPT = "original"
 GONE = "That picture is no longer waiting to be fixed. Choose it again."
 
 
@@ -66,7 +64,7 @@ class Kept:
 class Chosen:
     """A fixed picture, ready to be the first frame."""
 
-    token: str  # "<id>:<fix key>" (or "<id>:original" when kept as it passed), what the form carries
+    token: str  # "<id>:<fix key>", or "<id>" alone for a picture kept as it passed (as a batch's are)
     label: str  # the fix's label; empty for a picture kept as it passed
     width: int
     height: int
@@ -184,11 +182,11 @@ class Staging:
     def chosen(self, token: str) -> Chosen | None:
         """What a form's staged_first_frame value stands for, if this person owns it."""
         staged_id, _, key = token.partition(":")
-        if key == KEPT:
+        if not key:
             kept = self.found(staged_id)
             if not isinstance(kept, Kept):
                 return None
-            return Chosen(token=token, label="", width=kept.width, height=kept.height, name=KEPT)
+            return Chosen(token=token, label="", width=kept.width, height=kept.height, name="original")
         try:
             return self.choose(staged_id, key)
         except pictures.ImageRejected:
@@ -197,7 +195,7 @@ class Staging:
     def checked(self, token: str) -> pictures.CheckedImage | None:
         """The fixed picture a form's value stands for; it was checked when it was made."""
         staged_id, _, key = token.partition(":")
-        if key == KEPT:
+        if not key:
             return self.kept(staged_id)
         try:
             return self._fixed(self._known(staged_id, key), key)

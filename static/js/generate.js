@@ -33,7 +33,7 @@
 
   // Whether the chosen model needs a first frame, and which fields it takes: see models.js.
 
-  // --- Sentences: the same words as playground/pictures/rules.py --------------------------------------
+  // --- Sentences: the same words as playground/pictures/rules.py ------------------------------
   // Round up to one or two decimals, as the server does, so 20 MB + 1 byte never reads "20".
   function decimal(numerator, denominator, places) {
     const scale = Math.pow(10, places);
@@ -124,7 +124,7 @@
     return null;
   }
 
-  // Whether the server's fixes can mend this picture: the same limits as the server's fixes, per format,
+  // Whether the server's fixes can mend this picture: the same limits as pictures/fixing.py, per format,
   // so "Show ways to fix it" is only offered where a fix will really be made.
   function canFix(kind, bytes, size, frame) {
     if (RULES.fixable.indexOf(kind) < 0 || bytes > RULES.fix_max_bytes) return false;
