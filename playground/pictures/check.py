@@ -1,8 +1,8 @@
 """The first-frame check: which bytes we accept, and the sentence we say when we don't.
 
 The rules and their sentences are in rules.py; the format walks in jpeg.py and png.py. On top of
-the upstream's rules we refuse what we cannot prove is a whole, honest
-picture of bounded size, because the bytes are stored and sent on exactly as received.
+the upstream's rules we refuse what we cannot prove is a whole, honest picture of bounded size,
+because the bytes are stored and sent on exactly as received.
 
 Hostile bytes are the normal case here, so the order matters: size, then the format from the
 magic bytes, then the header (dimensions, orientation) read by our own small parsers, then the
