@@ -5,6 +5,9 @@
                            DEBUG off) + the worker on http://127.0.0.1:8000
     python3 dev.py develop the same with Django's development server instead: DEBUG on, autoreload
     python3 dev.py test    install test tools, then lint, type-check and run the whole test suite
+                           (--database-pass: only the tests that touch the database engine, for a
+                           second database's run; other arguments go to pytest)
+    python3 dev.py screenshots  take the README's screenshots again (docs/screenshots/)
     python3 dev.py install install the app's packages only (for a production host)
     python3 dev.py bench   run every benchmark (bench/__main__.py; --quick for a short run)
     python3 dev.py manage  run a manage.py command with the same settings as start
@@ -266,6 +269,12 @@ def develop() -> None:
 def test(pytest_args: list[str]) -> None:
     ensure_python("test")
     ensure_node()
+    if "--database-pass" in pytest_args:
+        # A further database's pass (CI's PostgreSQL run): lint, types, the browser and the tests
+        # that need no database ran in the first pass, so only the engine's tests run again.
+        say("Tests that touch the database engine (pytest --database-pass)")
+        run(BIN / "pytest", *pytest_args)
+        return
     say("Lint (ruff)")
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
@@ -273,6 +282,18 @@ def test(pytest_args: list[str]) -> None:
     run(BIN / "mypy", "playground", "tests", "bench", "dev.py")
     say("Tests (pytest: unit, worker, browser)")
     run(BIN / "pytest", *pytest_args)
+
+
+def screenshots() -> None:
+    """Take the README's screenshots with a real journey and copy them into docs/screenshots/."""
+    ensure_python("test")
+    ensure_node()
+    say("Screenshots (tests/test_browser_screenshots.py --screenshots)")
+    run(BIN / "pytest", "--screenshots", "tests/test_browser_screenshots.py")
+    taken = ROOT / "var" / "test-artifacts" / "screens"
+    for shot in sorted(taken.glob("*.png")):
+        shutil.copyfile(shot, ROOT / "docs" / "screenshots" / shot.name)
+        print(f"docs/screenshots/{shot.name}")
 
 
 def main() -> None:
@@ -286,6 +307,8 @@ def main() -> None:
         ensure_node()
     elif command == "test":
         test(sys.argv[2:])
+    elif command == "screenshots":
+        screenshots()
     elif command == "manage":
         ensure_python()
         ensure_node()

@@ -25,17 +25,59 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.standin_fixtures", "tests.browser_fixtures", "tests.worker_processes"]
 
 
+# A test touches the database engine when it asks for one of these (directly or through another
+# fixture: pytest lists the whole closure in item.fixturenames) or carries the django_db mark.
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption(
+        "--database-pass",
+        action="store_true",
+        help=(
+            "a further database's pass: run only the tests that touch the database engine, leaving out "
+            "the browser tests and the tests that need no database (the first pass ran those)"
+        ),
+    )
+    parser.addoption(
+        "--screenshots",
+        action="store_true",
+        help="also take the README's screenshots (python3 dev.py screenshots); left out of ordinary runs",
+    )
+
+
+def touches_database(item: Any) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(
+        DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Leave out (deselect, not skip) tests written for the other database engine.
 
-    The suite runs twice in CI, on SQLite and on PostgreSQL; a few features exist for one engine
-    only (the built-in backup is for the embedded SQLite default), and each run covers its own.
+    CI runs the suite on SQLite (everything) and again on PostgreSQL with --database-pass; a few
+    features exist for one engine only (the built-in backup is for the embedded SQLite default), and
+    each run covers its own. The second pass leaves out what does not depend on the engine: browser
+    tests (the pages they drive are the same on both) and tests that never open the database.
+    The README's screenshots are taken on demand (python3 dev.py screenshots), not on every run.
     """
     engine = "sqlite" if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else "postgresql"
     other = "postgresql_only" if engine == "sqlite" else "sqlite_only"
-    kept = [item for item in items if other not in item.keywords]
+
+    def wanted(item: Any) -> bool:
+        if other in item.keywords:
+            return False
+        if "screenshots" in item.keywords and not config.getoption("--screenshots"):
+            return False
+        if config.getoption("--database-pass"):
+            # A test written for this engine alone runs here whatever it is, or it would run nowhere.
+            mine = "sqlite_only" if other == "postgresql_only" else "postgresql_only"
+            return mine in item.keywords or ("browser" not in item.keywords and touches_database(item))
+        return True
+
+    kept = [item for item in items if wanted(item)]
     if len(kept) != len(items):
-        config.hook.pytest_deselected(items=[item for item in items if other in item.keywords])
+        config.hook.pytest_deselected(items=[item for item in items if not wanted(item)])
         items[:] = kept
 
 

@@ -1,6 +1,8 @@
 """The README's screenshots, taken by a real journey at desktop and phone widths.
 
-Each run writes them to var/test-artifacts/screens/; docs/screenshots/ holds the committed copies.
+Taken on demand, not in every run: `python3 dev.py screenshots` runs this file (pytest's
+--screenshots option) and copies what it wrote to var/test-artifacts/screens/ into docs/screenshots/,
+the committed copies.
 The journey checks what it shows, so a screenshot of a broken page fails the test.
 """
 
@@ -17,7 +19,7 @@ from playground.worker import Worker
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.factories import PASSWORD, image_bytes
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.screenshots, pytest.mark.django_db(transaction=True)]
 
 SCREENS = ARTIFACTS / "screens"
 SIZES = {"desktop": {"width": 1440, "height": 900}, "mobile": {"width": 390, "height": 844}}

@@ -1,8 +1,11 @@
 """The calendar is input: month arithmetic at every month's start, middle and last second.
 
 The clock is frozen with time-machine (never today's date), in UTC and in zones ahead of and
-behind it, so the suite passes whatever day it runs on. Each moment drives the real pages: the
-Usage page (this month and last), the allowance count, and the "starts again on …" sentence.
+behind it, so the suite passes whatever day it runs on. Every moment (3 zones × 12 months × start,
+middle and last second) checks the month arithmetic and what is built on it: the allowance count,
+the Usage page's two months and the "starts again on …" sentence, read from the functions the pages
+call. A handful of moments (each zone's first second of the year, the end of February and the last
+second of the year) then drive the real pages and the Generate button, proving the wiring.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from playground import batches
 from playground.models import State, allowance_for, month_start
+from playground.usage import month_usage
 from tests.factories import generation
 
 ZONES = ["UTC", "Pacific/Auckland", "America/Los_Angeles"]
@@ -74,7 +79,42 @@ def submit(client: Client) -> Any:
     )
 
 
+def seed_three_months(user: Any, moment: datetime, when: str) -> None:
+    """One video a second ago (this month unless it is the first second), one on the last second of
+    the previous month, one at the start of the month before that."""
+    this_month = moment if when == "start" else moment - timedelta(seconds=1)
+    last_month = month_start() - timedelta(seconds=1)
+    two_back = month_start(months_back=2)
+    for created in (this_month, last_month, two_back):
+        generation(user, prompt="x", state=State.READY, created_at=created)
+
+
 @pytest.mark.parametrize(("zone", "month", "when"), moments())
+def test_allowance_and_usage_months_at_every_month_boundary(user, settings, zone, month, when):
+    settings.TIME_ZONE = zone
+    settings.MONTHLY_GENERATION_CAP = 1
+    moment = local_moment(zone, month, when)
+    with time_machine.travel(moment, tick=False):
+        seed_three_months(user, moment, when)
+        assert allowance_for(user).used == 1
+
+        months = [month_usage(0), month_usage(1)]
+        prev_year, prev_month = shifted(YEAR, month, -1)
+        assert [(m.start.year, m.start.month) for m in months] == [(YEAR, month), (prev_year, prev_month)]
+        assert months[0].team.total == 1
+        assert months[1].team.total == 1  # the last second of last month, not the one before
+
+        _, next_month = shifted(YEAR, month, 1)
+        sentence = batches.refusal(user, "video-01", 1) or ""
+        assert f"Your allowance starts again on 1 {calendar.month_name[next_month]};" in sentence
+
+
+WIRING_MOMENTS = [
+    (zone, month, when) for zone in ZONES for month, when in ((1, "start"), (2, "end"), (12, "end"))
+]
+
+
+@pytest.mark.parametrize(("zone", "month", "when"), WIRING_MOMENTS)
 def test_usage_and_allowance_on_any_day(client: Client, user, settings, zone, month, when):
     settings.TIME_ZONE = zone
     settings.MONTHLY_GENERATION_CAP = 2
@@ -82,13 +122,7 @@ def test_usage_and_allowance_on_any_day(client: Client, user, settings, zone, mo
     with time_machine.travel(moment, tick=False):
         client.force_login(user)  # signed in at that moment, so the session is fresh then
         signed_in = client
-        # One video a second ago (this month unless it is the first second), one on the last
-        # second of the previous month, one at the start of the month before that.
-        this_month = moment if when == "start" else moment - timedelta(seconds=1)
-        last_month = month_start() - timedelta(seconds=1)
-        two_back = month_start(months_back=2)
-        for created in (this_month, last_month, two_back):
-            generation(user, prompt="x", state=State.READY, created_at=created)
+        seed_three_months(user, moment, when)
         assert allowance_for(user).used == 1
 
         response = signed_in.get(reverse("usage"))
