@@ -152,9 +152,9 @@ def test_the_field_names_are_written_only_in_the_catalogue():
             assert name not in text, f"{path.relative_to(ROOT)} names {name!r}; read it from catalogue.py"
 
 
-def test_the_readme_holds_the_catalogues_table():
-    readme = (ROOT / "README.md").read_text()
-    assert catalogue.markdown_table() in readme
+def test_the_models_page_holds_the_catalogues_table():
+    page = (ROOT / "docs" / "models.md").read_text()
+    assert catalogue.markdown_table() in page
 
 
 def test_the_browser_data_lists_each_models_options():
