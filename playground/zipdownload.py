@@ -12,8 +12,6 @@ ZIP_STREAMS_PER_PROCESS run at once in a process; another asks the person to try
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +22,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from zipstream import ZipStream
 
+from playground.csvexport import csv_bytes
 from playground.media import is_remote
 from playground.models import Generation
 
@@ -69,12 +68,10 @@ def credits(gen: Generation) -> str:
 
 
 def index_csv(rows: list[Generation], names: list[str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(INDEX_COLUMNS)
+    lines: list[list[object]] = [list(INDEX_COLUMNS)]
     for gen, name in zip(rows, names, strict=True):
         maker = gen.created_by.get_username() if gen.created_by else "a former member"
-        writer.writerow(
+        lines.append(
             [
                 name,
                 gen.pk,
@@ -86,8 +83,7 @@ def index_csv(rows: list[Generation], names: list[str]) -> bytes:
                 credits(gen),
             ]
         )
-    # A BOM so spreadsheet programs read the prompts' accents as UTF-8.
-    return ("\ufeff" + out.getvalue()).encode()
+    return csv_bytes(lines)
 
 
 def _local_chunks(name: str) -> Iterator[bytes]:

