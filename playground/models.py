@@ -576,11 +576,19 @@ class Generation(models.Model):
         )
 
     def note_trouble(
-        self, owner: str, trouble: str, *, retry_at: datetime, forget_link: bool = False
+        self,
+        owner: str,
+        trouble: str,
+        *,
+        retry_at: datetime,
+        forget_link: bool = False,
+        attempts: int | None = None,
     ) -> bool:
+        """A passing problem; `attempts` sets the count of failed tries when the caller counts one
+        kind of answer in a row (otherwise it grows by one)."""
         fields: dict[str, Any] = {
             "next_attempt_at": retry_at,
-            "attempts": self.attempts + 1,
+            "attempts": self.attempts + 1 if attempts is None else attempts,
             "trouble": trouble,
         }
         if forget_link:
