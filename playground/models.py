@@ -373,6 +373,15 @@ class Generation(models.Model):
         return str(State(self.state).label)
 
     @property
+    def credits_reported(self) -> int | float | None:
+        """The credits the service reported: its x-aimlapi-credits-used header (the billed
+        create's), or the poll answer's usage when no header gave more than a free poll's 0."""
+        spent = self.credits_spent
+        if spent is not None and (spent > 0 or self.credits_used is None):
+            return spent
+        return self.credits_used
+
+    @property
     def charged(self) -> bool:
         """Whether the service bills this job: it made the video (kept or not). Refused, failed,
         never sent and lost-and-never-found jobs cost nothing."""
