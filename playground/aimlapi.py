@@ -10,9 +10,15 @@ shapes. Everything it raises is an :class:`UpstreamError` that says what the cal
 may do next:
 
 - :class:`Transient`: try again later. From ``create`` it also promises the job was
-  certainly not created, so resending cannot pay twice.
+  certainly not created, so resending cannot pay twice: only a refusal to connect, a 408 or
+  429, or a 500 or 503 carrying the service's own error body says that.
+  :class:`HourlyLimit` is the 429 of a key's free tier (its sentence names the limit and,
+  when the answer says, when it resets); :class:`GenerationTimeout` is a poll answered with
+  the service's own 504 ("Generation timeout"), which the caller counts.
 - :class:`Ambiguous`: ``create`` only. The request may have reached the service (timeout
-  after sending, connection lost mid-answer, a success answer we cannot read). Resending
+  after sending, connection lost mid-answer, a success answer we cannot read, a gateway's
+  502 or 504 or any other error without the service's own error body: a gateway in front of
+  the service answers those, possibly after the service took and charged the job). Resending
   blindly could pay for two videos, so the caller must not.
 - :class:`Refused`: permanent (bad request, bad key, no credits, unknown job); don't retry.
 - :class:`LinkExpired`: the signed video link no longer works; poll again for a fresh one.
@@ -26,7 +32,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.utils import timezone
 
 from playground import catalogue
 from playground.catalogue import VideoModel, Wire
@@ -51,6 +58,9 @@ _USER_AGENT = "video-playground/0.1"
 
 UNREACHABLE = "The video service could not be reached."
 BUSY = "The video service is busy right now."
+FREE_LIMIT = "The AI/ML API key this site uses has reached its free-tier limit for the hour."
+# The docs' own sentence for a 504 "Generation timeout" (errors-with-status-code-5xx.md).
+GENERATION_TIMED_OUT = "The generation did not finish within the allowed time limit."
 SERVER_TROUBLE = "The video service had a temporary problem."
 UNREADABLE = "The video service sent an answer we could not read."
 UNCONFIRMED = "The request was sent, but the video service did not confirm whether it accepted it."
@@ -70,6 +80,8 @@ NOT_HANDED_OVER = "The video service would not hand over the finished video."
 _CREDIT_WORDS = re.compile(r"credit|balance|fund|quota|pay|billing|top.?up|insufficient|limit", re.IGNORECASE)
 # Framework defaults for a 403 say nothing beyond "no"; for this service that means no credits.
 _BARE_403 = {"forbidden", "forbidden resource", "access denied", "forbidden."}
+# The free tier's 429: "Free-tier limit: You've reached your free limit for the hour. …" (general-info.md).
+_FREE_LIMIT_WORDS = re.compile(r"free.?tier|free limit", re.IGNORECASE)
 
 
 USAGE_LOG_PATH = "/v2/logs"
@@ -159,6 +171,29 @@ class Transient(UpstreamError):
     ) -> None:
         super().__init__(user_message, detail, status_code=status_code)
         self.retry_after = retry_after
+
+
+class HourlyLimit(Transient):
+    """A 429 saying the key's free tier is used up for the hour; `resets_at` when the answer says."""
+
+    def __init__(
+        self,
+        user_message: str,
+        detail: str = "",
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        resets_at: datetime | None = None,
+    ) -> None:
+        super().__init__(user_message, detail, status_code=status_code, retry_after=retry_after)
+        self.resets_at = resets_at
+
+
+class GenerationTimeout(Transient):
+    """A poll answered with the service's own 504: the job ran out of the service's time limit.
+
+    Transient because one such answer might be a hiccup; the caller fails the job after a few.
+    """
 
 
 class Refused(UpstreamError):
@@ -283,7 +318,7 @@ class Client:
         wire = self._model(model).wire_for(route or self.route_name(model))
         # As a query parameter the id is always encoded, whatever characters it holds.
         response, body = self._call(
-            "GET", wire.path, params={"generation_id": upstream_id}, not_found=JOB_GONE
+            "GET", wire.path, params={"generation_id": upstream_id}, not_found=JOB_GONE, polls=True
         )
         raw_status = body.get("status") if body is not None else None
         if body is None or not isinstance(raw_status, str) or not raw_status.strip():
@@ -393,6 +428,7 @@ class Client:
         *,
         not_found: str,
         creates: bool = False,
+        polls: bool = False,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | list[tuple[str, str | int | float | bool | None]] | None = None,
         headers: dict[str, str] | None = None,
@@ -401,8 +437,9 @@ class Client:
 
         Every other outcome raises. A GET (a poll, the usage log) changes nothing, so whatever
         keeps an answer from us is Transient. A create (`creates`) is Transient only when it
-        certainly never arrived; once it may have, a lost or odd answer is Ambiguous.
-        `not_found` is the sentence for a 404.
+        certainly never arrived or the service itself says it failed; once it may have arrived,
+        a lost or odd answer is Ambiguous. On a poll (`polls`) the service's own 504 is a
+        GenerationTimeout. `not_found` is the sentence for a 404.
         """
         where = f"{method} {path}"
         try:
@@ -424,13 +461,19 @@ class Client:
         status = response.status_code
         if 200 <= status < 300:
             return response, _json_object(response)
-        if status in {429, 408, 500, 502, 503, 504} or (not creates and not 400 <= status < 500):
+        if polls and status == 504 and _services_own_error(response):
+            raise self._generation_timeout(where, response)
+        if status in {408, 429} or (not creates and not 400 <= status < 500):
             raise self._retry_later(where, response)
         if 400 <= status < 500:
             raise self._refusal(where, response, not_found=not_found)
+        if status in {500, 503} and _services_own_error(response):
+            # The service's own words that it failed the request: it took nothing.
+            raise self._retry_later(where, response)
         if status >= 500:
-            # Other 5xx (gateway timeouts of CDNs, for one) come from in front of a service that may
-            # already have taken the job.
+            # A 502 or 504 (the docs' "Generation timeout"), any other 5xx, or a 500/503 without the
+            # service's error body comes from a gateway in front of a service that may already
+            # have taken (and charged) the job. Only its usage log can say.
             raise self._ambiguous(UNCONFIRMED, _status_detail(where, response), status)
         raise self._refused(UNEXPECTED, _status_detail(where, response), status)
 
@@ -472,8 +515,27 @@ class Client:
 
     def _retry_later(self, where: str, response: httpx.Response) -> Transient:
         status = response.status_code
+        detail = _status_detail(where, response)
+        if status == 429 and _FREE_LIMIT_WORDS.search(_text_of(_json_object(response)) or response.text):
+            resets_at = _reset_at(response)
+            user = FREE_LIMIT
+            if resets_at is not None:
+                local = timezone.localtime(resets_at)
+                user += f" It resets at {local:%H:%M} {local.tzname()}."
+            return HourlyLimit(
+                self._scrub(user),
+                self._scrub(detail),
+                status_code=status,
+                retry_after=_retry_after(response),
+                resets_at=resets_at,
+            )
         user = BUSY if status == 429 else SERVER_TROUBLE if status >= 500 else UNREACHABLE
-        return self._transient(user, _status_detail(where, response), status, _retry_after(response))
+        return self._transient(user, detail, status, _retry_after(response))
+
+    def _generation_timeout(self, where: str, response: httpx.Response) -> GenerationTimeout:
+        return GenerationTimeout(
+            GENERATION_TIMED_OUT, self._scrub(_status_detail(where, response)), status_code=504
+        )
 
     def _refusal(self, where: str, response: httpx.Response, *, not_found: str) -> Refused:
         status = response.status_code
@@ -732,7 +794,8 @@ def _means_no_credits(message: str | None) -> bool:
     return bool(_CREDIT_WORDS.search(message))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After in seconds from now (a number or an HTTP date), uncapped; None when absent."""
     raw = response.headers.get("Retry-After", "").strip()
     if not raw:
         return None
@@ -748,7 +811,30 @@ def _retry_after(response: httpx.Response) -> float | None:
         seconds = (when - datetime.now(UTC)).total_seconds()
     if not math.isfinite(seconds):
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return max(seconds, 0.0)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    seconds = _retry_after_seconds(response)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
+def _reset_at(response: httpx.Response) -> datetime | None:
+    """When a limit resets, from Retry-After (the one place the service's answers could say it)."""
+    seconds = _retry_after_seconds(response)
+    # An hourly limit resets within the hour; anything further off is not a reset time.
+    if seconds is None or seconds > 3600:
+        return None
+    return datetime.now(UTC) + timedelta(seconds=math.ceil(seconds))
+
+
+def _services_own_error(response: httpx.Response) -> bool:
+    """Whether an error answer is the service's own (its documented body: a message and the
+    statusCode, as a number or a string), rather than a gateway's page in front of it."""
+    body = _json_object(response)
+    if body is None or _text_of(body.get("message")) is None:
+        return False
+    return str(body.get("statusCode", "")).strip() == str(response.status_code)
 
 
 def _content_length(response: httpx.Response) -> int | None:

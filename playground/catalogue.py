@@ -6,8 +6,10 @@ model's field names, options and rules live here and nowhere else. Adding anothe
 the MiniMax family is one more ``VideoModel`` below (plus its tests).
 
 Facts come from the AI/ML API's docs (``video-01.md``, ``video-01-live2d.md`` and
-``minimax-family.md`` in the shared seeds). Where the docs are silent the choice is written
-beside the data. Nothing here imports Django: the stand-in runs without it.
+``minimax-family.md`` in the shared seeds; render times and recorded output sizes from the pages
+of its ``api-docs`` repository under ``docs/api-references/video-models/``, named beside each
+number). Where the docs are silent the choice is written beside the data, or the fact left out.
+Nothing here imports Django: the stand-in runs without it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from typing import Any, Literal
 UNIVERSAL_PATH = "/v2/video/generations"
 LEGACY_MINIMAX_PATH = "/v2/generate/video/minimax/generation"
 
-# The docs' pixel sizes for each resolution name.
+# A resolution name gives the short side of the video, not a fixed frame: the service's recorded
+# outputs follow the picture's shape (video-01 960×720 in video-models/README.md, video-01-live2d
+# 720×1072, hailuo-02 768×1142, hailuo-2.3 and 2.3-fast 1364×768 on their model pages). So no page
+# shows pixel sizes; these landscape frames are only the stand-in's shape for a video without a
+# picture, and the order of the names.
 RESOLUTION_SIZES: Mapping[str, tuple[int, int]] = {
     "720P": (1280, 720),
     "768P": (1366, 768),
@@ -98,8 +104,10 @@ class VideoModel:
     # The estimate in dollars for one video with the default options (the service does not publish
     # prices; the real cost is read per job from its headers). VIDEO_PRICES_USD overrides it.
     price_usd: Decimal = Decimal("0.50")
-    # Typical minutes from accepted to finished, by length: (shortest, longest).
-    render_minutes: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    # The docs' time from accepted to finished, by length, in seconds: (shortest, longest); the
+    # same number twice is one recorded run ("about"), a 0 means "under". Lengths the docs give
+    # no time for are left out rather than guessed.
+    render_seconds: Mapping[int, tuple[int, int]] = field(default_factory=dict)
     # The setting that picks one of several routes, named in errors that a switch would mend.
     route_setting: str | None = None
 
@@ -142,9 +150,9 @@ class VideoModel:
         """ "usually 4–5 minutes for 6 s" (or each length's, when none is given)."""
         lengths = [duration] if duration is not None else list(self.durations)
         parts = [
-            f"{_minutes(*self.render_minutes[length])} for {length} s"
+            f"{_span(*self.render_seconds[length])} for {length} s"
             for length in lengths
-            if length in self.render_minutes
+            if length in self.render_seconds
         ]
         return "usually " + " and ".join(parts) if parts else ""
 
@@ -163,8 +171,22 @@ class VideoModel:
         return self.routes.get(route or self.default_route, self.wire)
 
 
-def _minutes(low: int, high: int) -> str:
-    return f"{low} minutes" if low == high else f"{low}–{high} minutes"
+def _span(low: int, high: int) -> str:
+    """(0, 60) "under a minute", (98, 98) "about 1 min 38 s", (240, 300) "4–5 minutes"."""
+    if low == 0:
+        return "under a minute" if high == 60 else f"under {_duration(high)}"
+    if low == high:
+        return f"about {_duration(low)}"
+    if low % 60 == 0 and high % 60 == 0:
+        return f"{low // 60}–{high // 60} minutes"
+    return f"{_duration(low)} to {_duration(high)}"
+
+
+def _duration(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    if not rest:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _hailuo(
@@ -173,7 +195,7 @@ def _hailuo(
     *,
     first_frame: Literal["optional", "required"],
     price_usd: Decimal,
-    render_minutes: Mapping[int, tuple[int, int]],
+    render_seconds: Mapping[int, tuple[int, int]],
     last_frame: str | None = None,
 ) -> VideoModel:
     """A Hailuo model on the universal route: 768P or 1080P, 6 or 10 s, and 10 s only at 768P
@@ -192,7 +214,7 @@ def _hailuo(
         default_duration=6,
         longest_at={"1080P": 6},
         price_usd=price_usd,
-        render_minutes=render_minutes,
+        render_seconds=render_seconds,
     )
 
 
@@ -208,8 +230,8 @@ MODELS: tuple[VideoModel, ...] = (
         durations=(6,),
         default_duration=6,
         price_usd=Decimal("0.43"),
-        # Not in the docs for this model; the live2d example's log polls about 3 minutes.
-        render_minutes={6: (3, 4)},
+        # "usually less than a minute" (video-models/README.md, whose recorded run took about 20 s).
+        render_seconds={6: (0, 60)},
     ),
     VideoModel(
         id="video-01-live2d",
@@ -234,7 +256,8 @@ MODELS: tuple[VideoModel, ...] = (
         durations=(6,),
         default_duration=6,
         price_usd=Decimal("0.56"),
-        render_minutes={6: (3, 4)},
+        # "around 3 minutes for a 6-second video" (MiniMax/video-01-live2d.md).
+        render_seconds={6: (180, 180)},
     ),
     _hailuo(
         "minimax/hailuo-02",
@@ -242,23 +265,27 @@ MODELS: tuple[VideoModel, ...] = (
         first_frame="optional",
         last_frame="last_image_url",
         price_usd=Decimal("0.30"),
-        render_minutes={6: (4, 5), 10: (8, 9)},
+        # "around 4-5 minutes for a 6-second video and 8-9 minutes for a 10-second video"
+        # (minimax/hailuo-02.md).
+        render_seconds={6: (240, 300), 10: (480, 540)},
     ),
     _hailuo(
         "minimax/hailuo-2.3",
         "MiniMax Hailuo 2.3: 6 or 10 s at 768P, or 6 s at 1080P. A first-frame image is optional.",
         first_frame="optional",
         price_usd=Decimal("0.30"),
-        # Not in the docs; assumed like hailuo-02's until measured.
-        render_minutes={6: (4, 5), 10: (8, 9)},
+        # "Processing time: ~ 1 min 38 sec." for its shortest clip (minimax/hailuo-2.3.md); no time
+        # for 10 s is recorded.
+        render_seconds={6: (98, 98)},
     ),
     _hailuo(
         "minimax/hailuo-2.3-fast",
         "MiniMax Hailuo 2.3 Fast: quicker and cheaper from a picture. Needs a first-frame image.",
         first_frame="required",
         price_usd=Decimal("0.20"),
-        # Not in the docs; a guess for the fast variant until measured.
-        render_minutes={6: (2, 3), 10: (4, 6)},
+        # "Processing time: ~ 1 min 9 sec." for its shortest clip (minimax/hailuo-2.3-fast.md); no
+        # time for 10 s is recorded.
+        render_seconds={6: (69, 69)},
     ),
 )
 
@@ -402,9 +429,7 @@ def markdown_table() -> str:
             for name, wire in model.routes.items()
         )
         resolutions = " / ".join(
-            f"{r} ({'×'.join(map(str, RESOLUTION_SIZES[r]))})"
-            + _mark(r == model.default_resolution, model.resolutions)
-            for r in model.resolutions
+            f"{r}{_mark(r == model.default_resolution, model.resolutions)}" for r in model.resolutions
         )
         durations = " / ".join(
             f"{d} s{_mark(d == model.default_duration, model.durations)}" for d in model.durations

@@ -124,7 +124,8 @@ class GenerateForm(forms.Form):
     resolution = forms.ChoiceField(
         label="Resolution",
         required=False,
-        choices=[(r, f"{r} ({'×'.join(map(str, catalogue.RESOLUTION_SIZES[r]))})") for r in _RESOLUTIONS],
+        # The name alone: the service keeps the picture's shape, so no pixel size is promised.
+        choices=[(r, r) for r in _RESOLUTIONS],
         widget=forms.RadioSelect,
     )
     duration_seconds = forms.TypedChoiceField(

@@ -373,6 +373,15 @@ class Generation(models.Model):
         return str(State(self.state).label)
 
     @property
+    def credits_reported(self) -> int | float | None:
+        """The credits the service reported: its x-aimlapi-credits-used header (the billed
+        create's), or the poll answer's usage when no header gave more than a free poll's 0."""
+        spent = self.credits_spent
+        if spent is not None and (spent > 0 or self.credits_used is None):
+            return spent
+        return self.credits_used
+
+    @property
     def charged(self) -> bool:
         """Whether the service bills this job: it made the video (kept or not). Refused, failed,
         never sent and lost-and-never-found jobs cost nothing."""
@@ -576,11 +585,19 @@ class Generation(models.Model):
         )
 
     def note_trouble(
-        self, owner: str, trouble: str, *, retry_at: datetime, forget_link: bool = False
+        self,
+        owner: str,
+        trouble: str,
+        *,
+        retry_at: datetime,
+        forget_link: bool = False,
+        attempts: int | None = None,
     ) -> bool:
+        """A passing problem; `attempts` sets the count of failed tries when the caller counts one
+        kind of answer in a row (otherwise it grows by one)."""
         fields: dict[str, Any] = {
             "next_attempt_at": retry_at,
-            "attempts": self.attempts + 1,
+            "attempts": self.attempts + 1 if attempts is None else attempts,
             "trouble": trouble,
         }
         if forget_link:

@@ -6,9 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, F, FloatField, Q, Sum, When
+from django.db.models.functions import Cast
 
 from playground.models import ACTIVE_STATES, Generation, State, month_start
+
+# Generation.credits_reported in SQL: the x-aimlapi-credits-used header's number, the poll
+# answer's usage only where no header gave more than a free poll's 0.
+CREDITS_REPORTED = Case(
+    When(
+        Q(credits_spent__gt=0) | Q(credits_spent__isnull=False, credits_used__isnull=True),
+        then=Cast("credits_spent", FloatField()),
+    ),
+    default=F("credits_used"),
+    output_field=FloatField(),
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,7 @@ def month_usage(months_back: int = 0) -> MonthUsage:
             ready=Count("pk", filter=Q(state=State.READY)),
             failed=Count("pk", filter=Q(state=State.FAILED)),
             in_progress=Count("pk", filter=Q(state__in=ACTIVE_STATES)),
-            credits=Sum("credits_used"),
+            credits=Sum(CREDITS_REPORTED),
             tokens=Sum("tokens_used"),
         )
         .order_by("created_by__username")

@@ -162,7 +162,7 @@ def payload(gen: Generation, event: str) -> dict[str, Any]:
         "state": gen.state,
         # Dollars as the service reported them (a decimal string; None while unknown), and its credits.
         "cost": _cost(gen),
-        "credits": gen.credits_used,
+        "credits": gen.credits_reported,
         "duration": gen.duration,
         "time": when.isoformat(),
         "failure_reason": gen.failure_reason or None,

@@ -13,7 +13,11 @@ The one thing never retried blindly is a create whose outcome is unknown: if the
 recorded "create sent" but has no upstream id, the job may exist (and be charged) or not.
 Sending it again could pay twice, so the job goes to RECOVERING and the service's usage log is
 asked (recovery.py): found and succeeded, its id is adopted; found and failed, it is sent once
-more; not found within RECOVERY_WINDOW, it fails with a sentence saying exactly that.
+more; not found within RECOVERY_WINDOW, it fails with a sentence saying exactly that. A gateway's
+502 or 504 to a create is such an unknown outcome too (aimlapi.Ambiguous), never a retry.
+
+A poll answered with the service's own 504 ("Generation timeout") GENERATION_TIMEOUTS times in a
+row ends the job as failed with the docs' sentence, rather than polling until our own deadline.
 """
 
 from __future__ import annotations
@@ -37,7 +41,16 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from playground import archive, keylimits, recovery, sequences, webhooks
-from playground.aimlapi import Ambiguous, Client, LinkExpired, Refused, Transient, client_from_settings
+from playground.aimlapi import (
+    Ambiguous,
+    Client,
+    GenerationTimeout,
+    HourlyLimit,
+    LinkExpired,
+    Refused,
+    Transient,
+    client_from_settings,
+)
 from playground.housekeeping import Housekeeper
 from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
 
@@ -45,9 +58,9 @@ log = logging.getLogger(__name__)
 
 TROUBLE = "The video service is having trouble right now. We'll keep trying."
 AMBIGUOUS = (
-    "We sent this job to the video service, but the connection broke before it answered, so we "
-    "can't tell whether it started. To make sure you are never charged twice, we did not send it "
-    "again. Use Retry to make a new attempt."
+    "We sent this job to the video service, but the connection broke or a gateway in front of it "
+    "answered instead, so we can't tell whether it started. To make sure you are never charged "
+    "twice, we did not send it again. Use Retry to make a new attempt."
 )
 WORKER_LOST = (
     "The worker stopped while it was sending this job to the video service, so we can't tell "
@@ -74,6 +87,13 @@ SAVING_TROUBLE = (
 )
 UPSTREAM_FAILED = "The video service could not make this video: {message}"
 INTERNAL = "Something went wrong on our side while handling this job. We'll try again."
+# Polls answered "Generation timeout" (the service's own 504) in a row before the job is failed:
+# one could be a hiccup; three, POLL_INTERVAL apart, are the service's settled word.
+GENERATION_TIMEOUTS = 3
+OUT_OF_TIME = (
+    "The video service says this generation ran out of its time limit; asking again to be sure "
+    "({seen} of {limit})."
+)
 
 # Steps claimed as they fall due; waiting jobs go through keylimits.claim_submits instead.
 AFTER_CREATE: tuple[str, ...] = tuple(s for s in ACTIVE_STATES if s != State.QUEUED)
@@ -87,6 +107,13 @@ MIN_PAUSE = 0.02
 def deadline_in_words() -> str:
     seconds = settings.GENERATION_DEADLINE
     return f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{round(seconds)} seconds"
+
+
+def trouble_for(exc: Transient) -> str:
+    """The line a waiting job shows: the key's hourly limit in its own words, else the general one."""
+    if isinstance(exc, HourlyLimit):
+        return f"{exc.user_message} We'll keep trying."
+    return TROUBLE
 
 
 class LeaseLost(Exception):
@@ -333,7 +360,7 @@ class Worker:
             log.warning(
                 "Create for generation %s not accepted (%s); retrying in %.1fs", gen.pk, exc.detail, delay
             )
-            gen.mark_not_sent(self.name, retry_at=self._in(delay), trouble=TROUBLE)
+            gen.mark_not_sent(self.name, retry_at=self._in(delay), trouble=trouble_for(exc))
         except Ambiguous as exc:
             log.warning("Create for generation %s has an unknown outcome: %s", gen.pk, exc.detail)
             self._start_recovery(gen, detail=exc.detail)
@@ -409,12 +436,17 @@ class Worker:
             progress = self.client.poll(
                 model=gen.model, upstream_id=gen.upstream_id, route=gen.upstream_route or None
             )
+        except GenerationTimeout as exc:
+            # The service answered (it is not down), so the worker does not pause for it.
+            self._out_of_time(gen, exc)
+            return
         except Transient as exc:
             delay = self.gate.failure(exc.retry_after)
             if self._past_deadline(gen):
                 self._time_out(gen)
             else:
-                gen.note_trouble(self.name, TROUBLE, retry_at=self._in(max(delay, settings.POLL_INTERVAL)))
+                retry_at = self._in(max(delay, settings.POLL_INTERVAL))
+                gen.note_trouble(self.name, trouble_for(exc), retry_at=retry_at)
             return
         except Refused as exc:
             gen.mark_failed(self.name, "refused", exc.user_message, upstream_error=exc.detail)
@@ -436,6 +468,16 @@ class Worker:
             self._time_out(gen)
         else:
             gen.record_progress(self.name, progress, next_poll_at=self._in(settings.POLL_INTERVAL))
+
+    def _out_of_time(self, gen: Generation, exc: GenerationTimeout) -> None:
+        # Only answers of this kind in a row count: the trouble line says the last was one.
+        seen = gen.attempts + 1 if gen.trouble.startswith(OUT_OF_TIME.partition("(")[0]) else 1
+        if seen >= GENERATION_TIMEOUTS:
+            reason = UPSTREAM_FAILED.format(message=exc.user_message)
+            gen.mark_failed(self.name, "upstream_error", reason, upstream_error=exc.detail)
+            return
+        trouble = OUT_OF_TIME.format(seen=seen, limit=GENERATION_TIMEOUTS)
+        gen.note_trouble(self.name, trouble, retry_at=self._in(settings.POLL_INTERVAL), attempts=seen)
 
     def _archive(self, gen: Generation) -> None:
         if not gen.upstream_video_url and not self._refresh_link(gen):
@@ -495,7 +537,8 @@ class Worker:
                 model=gen.model, upstream_id=gen.upstream_id, route=gen.upstream_route or None
             )
         except Transient as exc:
-            gen.note_trouble(self.name, TROUBLE, retry_at=self._in(self.gate.failure(exc.retry_after)))
+            retry_at = self._in(self.gate.failure(exc.retry_after))
+            gen.note_trouble(self.name, trouble_for(exc), retry_at=retry_at)
             return False
         except Refused as exc:
             gen.mark_failed(self.name, "not_saved", NOT_SAVED, upstream_error=exc.detail)

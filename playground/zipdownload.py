@@ -115,7 +115,11 @@ def cost(gen: Generation) -> str:
 
 
 def credits(gen: Generation) -> str:
-    return "" if gen.credits_used is None else f"{gen.credits_used:g}"
+    """The credits the service reported (its header's, else the poll's), written out in full."""
+    value = gen.credits_reported
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def index_csv(rows: list[Generation], names: list[str]) -> bytes:

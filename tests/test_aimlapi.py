@@ -19,6 +19,8 @@ from playground.aimlapi import (
     Accepted,
     Ambiguous,
     Client,
+    GenerationTimeout,
+    HourlyLimit,
     LinkExpired,
     Refused,
     Transient,
@@ -204,19 +206,69 @@ def test_create_429_with_an_http_date_waits_until_then(standin):
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault(status=500),
-        Fault(status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>"),
-        Fault(status=503, body={"message": "down for maintenance"}, headers={"Retry-After": "12"}),
-        Fault(status=504, body=b"upstream timed out"),
+        Fault(status=500),  # the stand-in's own error body, as the service sends it
+        Fault(status=500, body={"message": "Internal server error", "statusCode": "500"}),
+        Fault(
+            status=503,
+            body={"message": "Service unavailable", "statusCode": 503},
+            headers={"Retry-After": "12"},
+        ),
     ],
 )
-def test_create_server_errors_are_transient(standin, fault):
+def test_create_500_and_503_in_the_services_own_words_are_transient(standin, fault):
     standin.app.inject("create", fault)
     with pytest.raises(Transient) as caught:
         create(standin.client())
     assert caught.value.status_code == fault.status
     assert caught.value.retry_after == (12.0 if fault.status == 503 else None)
     assert standin.app.jobs() == []
+
+
+GATEWAY_504 = (
+    "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1>"
+    "</center><hr><center>nginx</center></body></html>"
+)
+# The docs' 504 (errors-with-status-code-5xx.md), in the service's error body.
+GENERATION_TIMEOUT_BODY = {
+    "message": "Generation timeout",
+    "path": "/v2/video/generations",
+    "requestId": "798b860e-98c2-4e8e-8c50-550bcfc2eccc",
+    "statusCode": 504,
+    "timestamp": "2026-12-01T07:13:27.813Z",
+}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        Fault(status=502, body={"message": "Bad Gateway", "statusCode": 502}),
+        Fault(status=504, body=GATEWAY_504),
+        Fault(status=504, body=b"upstream timed out"),
+        Fault(status=504, body=GENERATION_TIMEOUT_BODY),
+        Fault(status=500, body="<html>Internal Server Error</html>"),
+        Fault(status=503, body={"message": "down for maintenance"}),  # no statusCode: not the service's
+        Fault(status=503, body="Service Unavailable"),
+    ],
+    ids=[
+        "502-html",
+        "502-json",
+        "504-nginx",
+        "504-text",
+        "504-generation-timeout",
+        "500-html",
+        "503-odd",
+        "503-text",
+    ],
+)
+def test_create_gateway_answers_are_ambiguous_never_transient(standin, fault):
+    # A gateway in front of the service may answer these after the service took the job: only
+    # Transient promises the job was not created, and it would be sent again.
+    standin.app.inject("create", fault)
+    with pytest.raises(Ambiguous) as caught:
+        create(standin.client())
+    assert caught.value.status_code == fault.status
+    assert caught.value.user_message == aimlapi.UNCONFIRMED
 
 
 def test_create_on_a_closed_port_is_transient(closed_url):
@@ -393,6 +445,70 @@ def test_only_a_create_is_ambiguous_where_the_service_may_have_taken_it(standin,
     now = datetime.now(UTC)
     with pytest.raises(Transient):
         client.usage_log(start=now - timedelta(hours=1), end=now, model="video-01")
+
+
+def test_a_poll_answered_the_services_own_504_is_a_generation_timeout(standin):
+    client = standin.client()
+    standin.app.inject("poll", Fault(status=504, body=GENERATION_TIMEOUT_BODY))
+    with pytest.raises(GenerationTimeout) as caught:
+        client.poll(model="video-01", upstream_id="anything")
+    assert caught.value.user_message == "The generation did not finish within the allowed time limit."
+    assert caught.value.status_code == 504
+    # A gateway's own 504 page says nothing about the generation: just ask again later.
+    standin.app.inject("poll", Fault(status=504, body=GATEWAY_504))
+    with pytest.raises(Transient) as caught_gateway:
+        client.poll(model="video-01", upstream_id="anything")
+    assert not isinstance(caught_gateway.value, GenerationTimeout)
+
+
+FREE_LIMIT_BODY = {
+    # The docs' own example of the free tier's 429 (errors-and-messages/general-info.md).
+    "message": "Free-tier limit: You've reached your free limit for the hour. Get AI/ML Subscription to "
+    "use API, visit https://aimlapi.com/app/billing/ !",
+    "path": "/v2/video/generations",
+    "requestId": "798b860e-98c2-4e8e-8c50-550bcfc2eccc",
+    "statusCode": "429",
+    "timestamp": "2025-03-11T07:13:27.813Z",
+}
+
+
+@pytest.mark.parametrize("endpoint", ["create", "poll"])
+def test_the_free_tier_429_names_the_hourly_limit_and_when_it_resets(standin, settings, endpoint):
+    settings.TIME_ZONE = "UTC"
+    client = standin.client()
+    standin.app.inject(endpoint, Fault(status=429, body=FREE_LIMIT_BODY, headers={"Retry-After": "1500"}))
+    ask = (
+        (lambda: create(client))
+        if endpoint == "create"
+        else (lambda: client.poll(model="video-01", upstream_id="x"))
+    )
+    with pytest.raises(HourlyLimit) as caught:
+        ask()
+    resets_at = caught.value.resets_at
+    assert resets_at is not None
+    assert abs((resets_at - datetime.now(UTC)).total_seconds() - 1500) < 5
+    assert caught.value.user_message == (
+        "The AI/ML API key this site uses has reached its free-tier limit for the hour. "
+        f"It resets at {resets_at:%H:%M} UTC."
+    )
+    assert caught.value.retry_after == aimlapi.MAX_RETRY_AFTER  # waiting is still capped
+    assert standin.app.jobs() == []
+
+
+def test_the_free_tier_429_without_a_reset_time_still_names_the_limit(standin):
+    standin.app.inject("create", Fault(status=429, body=FREE_LIMIT_BODY))
+    with pytest.raises(HourlyLimit) as caught:
+        create(standin.client())
+    assert caught.value.user_message == aimlapi.FREE_LIMIT
+    assert "hour" in aimlapi.FREE_LIMIT and caught.value.resets_at is None
+
+
+def test_a_plain_429_is_not_called_the_hourly_limit(standin):
+    standin.app.inject("create", Fault(status=429, body={"message": "Too Many Requests", "statusCode": 429}))
+    with pytest.raises(Transient) as caught:
+        create(standin.client())
+    assert not isinstance(caught.value, HourlyLimit)
+    assert caught.value.user_message == aimlapi.BUSY
 
 
 def test_poll_on_a_closed_port_is_transient(closed_url):

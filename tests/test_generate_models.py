@@ -42,7 +42,7 @@ def test_the_page_carries_the_catalogue_and_hides_fields_the_default_model_does_
     for option in ("resolution", "duration", "last_frame"):
         assert "hidden disabled" in fieldset(html, option)
     assert "Optional for video-01: without one" in html
-    assert "A render with video-01 usually takes 3–4 minutes for 6 s" in html
+    assert "A render with video-01 usually takes under a minute for 6 s" in html
     for model in catalogue.MODELS:
         assert model.description in html
 

@@ -128,6 +128,61 @@ def test_not_found_when_the_window_closes_fails_honestly_without_a_second_create
     assert looks[-1].started <= gen.recovery_until.timestamp() + 2  # and stopped when it closed
 
 
+# --- A gateway's answer to a create is no proof either way ----------------------------------
+
+GATEWAY_504 = (
+    "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1>"
+    "</center><hr><center>nginx</center></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(process=True, status=504, body=GATEWAY_504),
+        Fault(process=True, status=504, body={"message": "Generation timeout", "statusCode": 504}),
+        Fault(process=True, status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    ],
+    ids=["gateway-504-after-create", "generation-timeout-504-after-create", "gateway-502-after-create"],
+)
+def test_a_gateway_error_after_the_service_took_the_job_keeps_the_video_and_pays_once(
+    standin_factory, user, fault
+):
+    # The stand-in makes (and charges) the job, then a gateway's error replaces its answer.
+    upstream = standin_factory(credits=5)
+    worker = Worker(client=upstream.client(timeout=1.0), name="w")
+    upstream.app.inject("create", fault)
+    gen = make(user)
+    drive(worker)
+    gen.refresh_from_db()
+    assert len(creates(upstream)) == 1
+    assert upstream.app.credits_left == 4
+    assert gen.state == State.READY, gen.failure_reason
+    [job] = jobs(upstream)
+    assert gen.upstream_id == job["id"]  # adopted from the usage log
+    assert f"HTTP {fault.status}" in gen.upstream_error
+    assert gen.resends == 0 and gen.notice == ""
+    assert log_calls(upstream)
+    billed = [r for r in upstream.app.usage_log() if r["cost"]["usd"] > 0]
+    assert [r["client_request_id"] for r in billed] == [gen.client_request_id]
+
+
+def test_a_gateway_error_that_reached_nothing_fails_honestly_and_is_not_resent(upstream, user, settings):
+    # The gateway answered without passing the request on: the log never shows it, so it fails
+    # with the sentence that it may or may not have started, rather than risk paying twice.
+    settings.RECOVERY_WINDOW = 1.0
+    worker = Worker(client=upstream.client(timeout=1.0), name="w")
+    upstream.app.inject("create", Fault(status=502, body="<html>Bad Gateway</html>"))
+    gen = make(user)
+    drive(worker)
+    gen.refresh_from_db()
+    assert gen.state == State.FAILED
+    assert gen.failure_reason == AMBIGUOUS
+    assert "gateway" in AMBIGUOUS
+    assert len(creates(upstream)) == 1
+    assert jobs(upstream) == []
+
+
 def test_a_job_whose_worker_died_after_sending_is_looked_up_not_resent(worker, upstream, user, settings):
     settings.RECOVERY_WINDOW = 1.0
     sent = timezone.now() - timedelta(seconds=0.5)

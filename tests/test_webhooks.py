@@ -133,7 +133,7 @@ def test_a_ready_video_is_delivered_signed_and_verifiable(worker, upstream, user
     assert data["state"] == "ready"
     assert data["duration"] == pytest.approx(gen.duration)
     assert gen.usd_spent and data["cost"] == str(gen.usd_spent)  # dollars, as the service reported
-    assert data["credits"] == gen.credits_used
+    assert data["credits"] == gen.credits_spent == 860_000  # the x-aimlapi-credits-used header
     assert data["time"] == gen.finished_at.isoformat()
     assert data["text"].startswith(f"Video #{gen.pk} is ready: “A red fox walks")
     assert "by alice" in data["text"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from playground import archive
+from playground.aimlapi import FREE_LIMIT
 from playground.models import Generation, State
-from playground.worker import NOT_SAVED, TROUBLE, WORKER_LOST, Worker
+from playground.worker import GENERATION_TIMEOUTS, NOT_SAVED, OUT_OF_TIME, TROUBLE, WORKER_LOST, Worker
 from tests.factories import generation, media_files
 from tests.faults import Fault
 
@@ -114,12 +116,10 @@ def test_video_01_with_a_first_frame_sends_it_as_image_url(worker, upstream, use
         ),
         Fault(status=429, body={"message": "Too many requests", "statusCode": "429"}),
         Fault(status=500, body={"message": "Internal server error", "statusCode": 500}),
-        Fault(
-            status=502, body="<html><body>Bad gateway</body></html>", headers={"Content-Type": "text/html"}
-        ),
-        Fault(status=503, body="Service Unavailable"),
+        # The service's own 503 says it took nothing (a gateway's is tried in test_recovery.py).
+        Fault(status=503, body={"message": "Service unavailable", "statusCode": "503"}),
     ],
-    ids=["429-retry-after", "429", "500", "502-html", "503"],
+    ids=["429-retry-after", "429", "500", "503"],
 )
 def test_a_create_refused_for_now_is_retried_and_pays_once(worker, upstream, user, fault):
     upstream.app.inject("create", fault)
@@ -225,6 +225,74 @@ def test_poll_trouble_is_ridden_out_and_the_job_still_ends_ready(worker, upstrea
     gen.refresh_from_db()
     assert gen.state == State.READY, gen.failure_reason
     assert len(jobs(upstream)) == 1
+
+
+# The docs' 504 (errors-with-status-code-5xx.md) in the service's own error body.
+GENERATION_TIMEOUT = Fault(
+    status=504, body={"message": "Generation timeout", "path": "/v2/video/generations", "statusCode": 504}
+)
+
+
+def polls(standin: Any) -> list[Any]:
+    return [c for c in standin.app.calls if c.endpoint == "poll"]
+
+
+def test_polls_answered_generation_timeout_3_times_in_a_row_fail_the_job_with_the_docs_sentence(
+    worker, upstream, user
+):
+    assert GENERATION_TIMEOUTS == 3  # the number the README states
+    upstream.app.inject("poll", *[GENERATION_TIMEOUT] * GENERATION_TIMEOUTS)
+    gen = make(user)
+    drive(worker)
+    gen.refresh_from_db()
+    assert gen.state == State.FAILED
+    assert gen.failure_reason == (
+        "The video service could not make this video: "
+        "The generation did not finish within the allowed time limit."
+    )
+    assert "HTTP 504" in gen.upstream_error
+    assert len(polls(upstream)) == GENERATION_TIMEOUTS  # not polled on until our own deadline
+    assert not gen.charged
+
+
+def test_generation_timeouts_count_only_in_a_row_and_show_while_waiting(worker, upstream, user):
+    service_500 = Fault(status=500, body={"message": "Internal server error", "statusCode": 500})
+    gateway_504 = Fault(status=504, body="<html><h1>504 Gateway Time-out</h1></html>")
+    upstream.app.inject("poll", GENERATION_TIMEOUT, GENERATION_TIMEOUT, service_500, GENERATION_TIMEOUT)
+    upstream.app.inject("poll", gateway_504, gateway_504, gateway_504, GENERATION_TIMEOUT)
+    gen = make(user)
+    drive(worker, until=lambda: len(polls(upstream)) >= 1)
+    gen.refresh_from_db()
+    assert gen.trouble == OUT_OF_TIME.format(seen=1, limit=GENERATION_TIMEOUTS)
+    drive(worker)
+    gen.refresh_from_db()
+    assert gen.state == State.READY, gen.failure_reason
+    assert len(jobs(upstream)) == 1
+
+
+def test_a_free_tier_limit_is_named_on_the_page_and_the_job_waits_for_it(
+    worker, upstream, user, client, settings
+):
+    settings.TIME_ZONE = "UTC"
+    body = {
+        "message": "Free-tier limit: You've reached your free limit for the hour. Get AI/ML Subscription "
+        "to use API, visit https://aimlapi.com/app/billing/ !",
+        "statusCode": "429",
+    }
+    upstream.app.inject("create", Fault(status=429, body=body, headers={"Retry-After": "0.1"}))
+    gen = make(user)
+    [first] = Generation.objects.claim_due(worker.name, 1, 60)
+    worker.step(first)
+    gen.refresh_from_db()
+    assert gen.state == State.QUEUED
+    assert gen.trouble.startswith(FREE_LIMIT + " It resets at ")
+    assert gen.trouble.endswith(" UTC. We'll keep trying.")
+    client.force_login(user)
+    assert gen.trouble in unescape(client.get(gen.get_absolute_url()).content.decode())
+    drive(worker)
+    gen.refresh_from_db()
+    assert gen.state == State.READY
+    assert len(creates(upstream)) == 2 and len(jobs(upstream)) == 1
 
 
 def test_an_error_status_fails_with_the_services_message(worker, upstream, user):
