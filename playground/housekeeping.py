@@ -8,6 +8,9 @@ that is still running is not started a second time.
 The schedule (settings, seconds; 0 turns a chore off in the worker):
 - `sweepstaging` every HOUSEKEEPING_STAGING_EVERY (default 3600): staged pictures nobody used
   for a day are deleted. It first runs when the worker starts.
+- `sweepfilms` on the same schedule: folders a film export left on this machine (its worker
+  died mid-export) are deleted once no export is using them. It too runs when the worker
+  starts, which is when a machine's leftovers from before a crash are found.
 - `orphans --delete` every HOUSEKEEPING_ORPHANS_EVERY (default 86400): unowned files older
   than an hour are deleted and rows whose files are gone are repaired. It first runs ten
   minutes after the worker starts, so restarts in a row do not each walk the whole storage.
@@ -48,6 +51,8 @@ class Chore:
 def schedule() -> list[Chore]:
     return [
         Chore("sweepstaging", settings.HOUSEKEEPING_STAGING_EVERY),
+        # Scratch on this machine, swept as often as staged pictures (a setting fewer to learn).
+        Chore("sweepfilms", settings.HOUSEKEEPING_STAGING_EVERY),
         Chore("orphans", settings.HOUSEKEEPING_ORPHANS_EVERY, ("--delete",), first_after=ORPHANS_FIRST_AFTER),
         Chore("prunedeliveries", settings.HOUSEKEEPING_DELIVERIES_EVERY, first_after=ORPHANS_FIRST_AFTER),
     ]

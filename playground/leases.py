@@ -4,17 +4,22 @@ A row is free while nobody holds a lease on it (or the lease has run out). A wor
 free candidates, then takes each with one conditional UPDATE that repeats the conditions it was
 read under plus "still free": the row count says who won. It works the same on SQLite and
 PostgreSQL and needs no lock held across the work. A worker that dies loses its rows when their
-leases end. Generations, webhook deliveries and film exports are all taken this way.
+leases end. Generations, webhook deliveries and film exports are all taken this way; a long piece
+of work can keep a short lease alive with a Heartbeat.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from django.db import models
+from django.db import DatabaseError, connection, models
 from django.db.models import Q
 from django.utils import timezone
+
+log = logging.getLogger(__name__)
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -40,3 +45,55 @@ class LeasedQuerySet(models.QuerySet[_M]):
                 if len(won) >= limit:
                     break
         return won
+
+
+class LeaseLost(Exception):
+    """Another worker holds the row now (this one's lease ran out): stop working on it."""
+
+
+class Heartbeat:
+    """Keeps `owner`'s lease on one row while work runs, renewing it every third of its length on
+    a thread of its own (`with Heartbeat(rows, owner, seconds) as beat:`).
+
+    Renewals that do not depend on the work's progress let the lease be short: a step that takes
+    longer than the lease (one long clip, a slow upload) keeps its row, yet when the process dies
+    the renewals stop with it and another worker takes the row over one lease length later.
+    `check()` raises LeaseLost once a renewal found the row in other hands.
+    """
+
+    def __init__(self, rows: models.QuerySet[Any], owner: str, seconds: float) -> None:
+        self._rows = rows.filter(lease_owner=owner)
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._lost = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def check(self) -> None:
+        if self._lost.is_set():
+            raise LeaseLost
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self._seconds / 3):
+                try:
+                    until = timezone.now() + timedelta(seconds=self._seconds)
+                    renewed = self._rows.update(lease_until=until)
+                except DatabaseError:
+                    # The database may be back before the lease runs out. If it is not, the row
+                    # goes to another worker, which is right: this one could not record its work.
+                    log.warning("Could not renew a lease; will try again", exc_info=True)
+                    connection.close()
+                    continue
+                if not renewed:
+                    self._lost.set()
+                    return
+        finally:
+            connection.close()  # this thread's own connection

@@ -5,6 +5,14 @@ list of clip files, so an ordered collection can feed it as well. An export is a
 (SequenceExport) that a worker thread claims with the same conditional-UPDATE lease the
 generations use; the web process never encodes.
 
+The lease is short (EXPORT_LEASE, 30 s) and a heartbeat renews it every third of that while the
+export works, however long one clip takes. So when a worker dies mid-export, another worker takes
+the film over within EXPORT_LEASE and one idle poll of its export thread (half a second), not
+minutes later, and starts it again. Each export works in its own folder,
+VAR_DIR/tmp/film-<id>-<random>/: the worker taking a film over first removes that film's folders
+on its machine, and `sweepfilms` (run by the worker when it starts, then hourly) removes any film
+folder whose export is no longer being made, such as one left on a machine whose worker died.
+
 Stitching uses PyAV. When every clip has the same codec parameters (codec, size, pixel format,
 time base and decoder setup bytes), packets are copied with their timestamps shifted: fast, and
 no quality lost. Otherwise every frame is decoded, scaled to the first clip's size and encoded
@@ -16,11 +24,11 @@ temporary file, used, and deleted before the next.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +41,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.leases import LeasedQuerySet
+from playground.leases import Heartbeat, LeasedQuerySet, LeaseLost
 
 if TYPE_CHECKING:
     from playground.models import Generation
@@ -42,7 +50,6 @@ log = logging.getLogger(__name__)
 
 MAX_CLIPS = 50  # one export reads at most this many clips (about five minutes of video)
 MAX_WAITING_PER_PERSON = 3  # exports one person may have waiting or in the making at once
-LEASE_SECONDS = 300.0
 OUTPUT_FPS = 24
 
 
@@ -58,7 +65,7 @@ class ExportQuerySet(LeasedQuerySet["SequenceExport"]):
         """Lease one waiting (or abandoned) export to `owner`."""
         open_exports = self.filter(state__in=[ExportState.QUEUED, ExportState.WORKING])
         won = open_exports.lease(
-            owner, 1, LEASE_SECONDS, order_by="created_at", state=ExportState.WORKING, progress=0.0
+            owner, 1, settings.EXPORT_LEASE, order_by="created_at", state=ExportState.WORKING, progress=0.0
         )
         return self.get(pk=won[0]) if won else None
 
@@ -287,6 +294,8 @@ def export_due(owner: str) -> bool:
         return False
     try:
         run_export(job, owner)
+    except LeaseLost:
+        log.warning("Export %s was taken over by another worker", job.pk)
     except Exception:
         log.exception("Export %s failed", job.pk)
         job._write(
@@ -319,27 +328,32 @@ def run_export(job: SequenceExport, owner: str) -> None:
             lease_until=None,
         )
         return
-    tmp_dir = Path(settings.VAR_DIR) / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmp_dir) as work:
+    # We hold the lease, so any folder of this film here is a dead worker's.
+    if left := remove_folders(job.pk):
+        log.info("Export %s: removed %d folder(s) a stopped worker left", job.pk, left)
+    root = scratch_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with (
+        Heartbeat(SequenceExport.objects.filter(pk=job.pk), owner, settings.EXPORT_LEASE) as beat,
+        tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{job.pk}-", dir=root) as work,
+    ):
         local = Path(work) / "clip.mp4"
 
         def fetch(i: int) -> Path:
+            beat.check()
             # One clip on local disk at a time, whatever the storage (a bucket too).
             with default_storage.open(clips[i].video.name, "rb") as src, local.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1024 * 1024)
             return local
 
         def on_progress(done: float) -> None:
-            job._write(
-                owner,
-                progress=done,
-                lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS),
-            )
+            if not job._write(owner, progress=done):
+                raise LeaseLost
 
         film = Path(work) / "film.mp4"
         method = stitch(len(clips), fetch, film, on_progress=on_progress)
         info = inspect_video(film)
+        beat.check()
         with film.open("rb") as f:
             name = default_storage.save(f"sequences/{storage_stem()}.mp4", File(f))
     if not job._write(
@@ -357,6 +371,49 @@ def run_export(job: SequenceExport, owner: str) -> None:
         default_storage.delete(name)
         return
     log.info("Export %s ready: %d clips by %s, %.1f s", job.pk, len(clips), method, info.duration or 0)
+
+
+# --- Folders left behind -----------------------------------------------------------------------
+
+FOLDER_PREFIX = "film-"
+_FOLDER = re.compile(rf"{FOLDER_PREFIX}(\d+)-")
+
+
+def scratch_root() -> Path:
+    return Path(settings.VAR_DIR) / "tmp"
+
+
+def _folders() -> dict[Path, int]:
+    """Every export folder on this machine, with its export's id."""
+    root = scratch_root()
+    if not root.is_dir():
+        return {}
+    found = ((path, _FOLDER.match(path.name)) for path in root.iterdir())
+    return {path: int(match.group(1)) for path, match in found if match and path.is_dir()}
+
+
+def remove_folders(pk: int) -> int:
+    """Remove export `pk`'s folders on this machine; how many there were."""
+    gone = [path for path, of in _folders().items() if of == pk]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(gone)
+
+
+def sweep_folders() -> int:
+    """Remove export folders whose export is not being made now (finished, failed, deleted, or its
+    worker died and the lease ran out); how many went. Folders are listed before the exports are
+    read, so a folder made after its export was claimed is always seen with that claim."""
+    folders = _folders()
+    live = set(
+        SequenceExport.objects.filter(
+            pk__in=set(folders.values()), state=ExportState.WORKING, lease_until__gte=timezone.now()
+        ).values_list("pk", flat=True)
+    )
+    gone = [path for path, pk in folders.items() if pk not in live]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(gone)
 
 
 def film_size(name: str) -> int | None:

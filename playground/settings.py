@@ -115,6 +115,9 @@ if WORKER_LEASE <= AIMLAPI_TIMEOUT:
     raise ImproperlyConfigured(
         f"WORKER_LEASE ({WORKER_LEASE:g} s) must be longer than AIMLAPI_TIMEOUT ({AIMLAPI_TIMEOUT:g} s)."
     )
+# A film export's lease: renewed every third of it while the export works, so a worker that dies
+# loses its film this long after its last renewal (see sequences.py).
+EXPORT_LEASE = env_number("EXPORT_LEASE", 30, minimum=1)
 WORKER_THREADS = env_int("WORKER_THREADS", 4, minimum=1)
 # Retries of passing upstream trouble wait base * 2^n seconds (n = tries so far), at most cap.
 WORKER_RETRY_BASE = env_number("WORKER_RETRY_BASE", 2.0, minimum=0.01)

@@ -13,6 +13,10 @@ secret is write-only in the admin and never written to a page or a log line.
 Receivers are reached through linkfetch's guarded client, under the rules image links follow:
 no loopback, private or link-local (cloud metadata) address unless WEBHOOK_ALLOWED_HOSTS names
 the host, checked at connect time on the address actually used.
+
+An attempt ends within WEBHOOK_TIMEOUT seconds, however slowly the receiver answers: the guarded
+client holds the look-up, the connect, sending and every read to one deadline (a receiver
+dribbling its headers a byte at a time can't stretch it), and the body of the answer is never read.
 """
 
 from __future__ import annotations
@@ -287,7 +291,8 @@ def deliver_due(owner: str, *, limit: int = 4) -> int:
         missed = catch_up()
         if missed:
             log.warning("Queued %d webhook deliveries the worker had not announced", missed)
-    claimed = WebhookDelivery.objects.claim_due(owner, limit, settings.WEBHOOK_TIMEOUT * 4 + 10)
+    # Held long enough for `limit` attempts of at most WEBHOOK_TIMEOUT each, and the writes between.
+    claimed = WebhookDelivery.objects.claim_due(owner, limit, settings.WEBHOOK_TIMEOUT * limit + 10)
     for delivery in claimed:
         # The webhook may have been paused (or switched off) since these rows were claimed.
         if Webhook.objects.filter(pk=delivery.webhook_id, active=True).exists():
@@ -317,6 +322,7 @@ def attempt(delivery: WebhookDelivery, owner: str) -> None:
             allowed_hosts=settings.WEBHOOK_ALLOWED_HOSTS, timeout=settings.WEBHOOK_TIMEOUT
         )
         # Only the status matters; the body is never read, so a receiver can't make us hold one.
+        # WEBHOOK_TIMEOUT is the deadline of this whole exchange (see linkfetch.guarded_client).
         with client, client.stream("POST", hook.url, content=body, headers=headers) as response:
             code = response.status_code
             is_redirect = response.is_redirect

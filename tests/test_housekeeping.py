@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from io import StringIO
 from pathlib import Path
@@ -57,16 +58,17 @@ def test_the_worker_loop_runs_each_chore_on_its_schedule_not_every_turn(upstream
     worker = Worker(client=upstream.client(), threads=1, name="hk", housekeeper=Housekeeper(clock=clock))
     stale = stage(media_root, "a" * 32, age=2 * DAY)
 
-    # 300 turns a minute apart: five hours. The sweep starts at once and then hourly: at 0, 1, 2,
+    # 300 turns a minute apart: five hours. The sweeps start at once and then hourly: at 0, 1, 2,
     # 3 and 4 hours. The orphan walk first runs ten minutes in, and not again within the day.
     run_loop(worker, clock, turns=300, step=60)
-    assert worker.housekeeper.runs == {"sweepstaging": 5, "orphans": 1, "prunedeliveries": 1}
+    expected = {"sweepstaging": 5, "sweepfilms": 5, "orphans": 1, "prunedeliveries": 1}
+    assert worker.housekeeper.runs == expected
     assert not stale.exists()
 
     # A frozen clock: however many turns the loop makes, nothing is due again.
     worker.stopping.clear()
     run_loop(worker, clock, turns=200, step=0)
-    assert worker.housekeeper.runs == {"sweepstaging": 5, "orphans": 1, "prunedeliveries": 1}
+    assert worker.housekeeper.runs == expected
     worker.client.close()
 
 
@@ -131,6 +133,41 @@ def test_sweepstaging_deletes_only_staged_pictures_older_than_a_day(media_root):
     assert out.getvalue() == "Deleted 1 staged picture folder.\n"
     call_command("sweepstaging", "--older-than", "0", stdout=out)
     assert not new.exists()
+
+
+@pytest.mark.django_db
+def test_sweepfilms_deletes_only_folders_no_export_is_making(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from playground.sequences import ExportState, SequenceExport
+
+    def export(state: str, lease_for: float | None) -> SequenceExport:
+        until = None if lease_for is None else timezone.now() + timedelta(seconds=lease_for)
+        return SequenceExport.objects.create(clip_ids=[1, 2], state=state, lease_owner="w", lease_until=until)
+
+    def folder(name: str) -> Path:
+        path = Path(settings.VAR_DIR) / "tmp" / name
+        (path / "clip.mp4").parent.mkdir(parents=True)
+        (path / "clip.mp4").write_bytes(b"part of a clip")
+        return path
+
+    working = folder(f"film-{export(ExportState.WORKING, 30).pk}-k1")
+    left = [
+        folder(f"film-{export(ExportState.WORKING, -1).pk}-d1"),  # its worker died; the lease ran out
+        folder(f"film-{export(ExportState.READY, None).pk}-d2"),  # finished elsewhere meanwhile
+        folder(f"film-{export(ExportState.FAILED, None).pk}-d3"),
+        folder("film-999999-d4"),  # the export was deleted
+    ]
+    other = folder("tmpk2")  # not an export's
+    out = StringIO()
+    call_command("sweepfilms", stdout=out)
+    assert [path.exists() for path in left] == [False] * 4
+    assert working.exists() and other.exists()
+    assert out.getvalue() == "Deleted 4 film folders no export was using.\n"
+    shutil.rmtree(working)
+    shutil.rmtree(other)
 
 
 def test_the_default_schedule_names_real_commands():

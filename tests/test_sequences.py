@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 import av
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from playground import sequences
 from playground.models import Generation
@@ -167,3 +170,38 @@ def test_one_person_may_have_only_a_few_films_waiting(signed_in: Client, user: A
     refused = signed_in.post(reverse("start_export", args=[clips[3].pk]), follow=True)
     assert "You already have 3 films being made; the most at once is 3." in refused.content.decode()
     assert SequenceExport.objects.count() == sequences.MAX_WAITING_PER_PERSON
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_lease_is_kept_while_one_long_clip_is_encoded(user: Any, tmp_path: Path, settings: Any):
+    settings.EXPORT_LEASE = 0.6
+    # The first clip alone takes a few times the lease to re-encode, and no progress is written
+    # meanwhile: only the heartbeat keeps the film from looking abandoned.
+    long = ready_generation(user, write_clip(tmp_path / "long.mp4", size=(1280, 720), frames=48))
+    short = ready_generation(user, write_clip(tmp_path / "short.mp4", size=(320, 180), seed=1))
+    sequences.start_export([long, short], user)
+    job = SequenceExport.objects.claim_due("maker")
+    assert job is not None
+
+    def make() -> None:
+        assert job is not None
+        sequences.run_export(job, "maker")
+        connection.close()
+
+    maker = threading.Thread(target=make)
+    maker.start()
+    leases: set[Any] = set()
+    ahead: list[float] = []
+    while maker.is_alive():
+        # Another worker looking for work all along never gets the film being made.
+        assert SequenceExport.objects.claim_due("other") is None
+        until = SequenceExport.objects.get(pk=job.pk).lease_until
+        if until is not None:
+            leases.add(until)
+            ahead.append((until - timezone.now()).total_seconds())
+        time.sleep(0.05)
+    maker.join()
+    job.refresh_from_db()
+    assert (job.state, job.method, job.lease_owner) == (ExportState.READY, "re-encode", "")
+    assert len(leases) >= 3  # taken, then renewed while it worked
+    assert max(ahead) <= settings.EXPORT_LEASE  # never held for longer than one lease ahead

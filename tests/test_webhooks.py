@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.server
+import itertools
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -209,6 +212,69 @@ def test_a_timeout_is_retried_and_a_4xx_is_not(user, receiver, settings):
     deliver_all()
     gone = WebhookDelivery.objects.get()
     assert (gone.state, gone.attempts, gone.last_status) == ("failed", 1, "HTTP 404 Not Found")
+
+
+class Dribbler:
+    """A receiver on loopback that reads the request, then answers one byte every `gap` seconds
+    for ever: each byte comes well within any read timeout, so only a deadline ends it."""
+
+    def __init__(self, answer: bytes, gap: float = 0.1) -> None:
+        self.answer = answer
+        self.gap = gap
+        self.hung_up = threading.Event()  # the sender closed the connection
+        self._server = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def netloc(self) -> str:
+        return f"127.0.0.1:{self._server.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self._server.accept()
+            with conn:
+                conn.recv(65536)
+                try:
+                    for i in itertools.count():
+                        conn.sendall(self.answer[i % len(self.answer) : i % len(self.answer) + 1])
+                        time.sleep(self.gap)
+                except OSError:
+                    self.hung_up.set()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # Headers that never end.
+        b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 100_000,
+        # "Wait, more is coming", over and over.
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+    ],
+    ids=["headers-byte-by-byte", "endless-100-continue"],
+)
+def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_answers(settings, answer):
+    settings.WEBHOOK_TIMEOUT = 1.5
+    dribbler = Dribbler(answer)
+    settings.WEBHOOK_ALLOWED_HOSTS = [dribbler.netloc]
+    delivery = webhooks.enqueue_test(hook(f"http://{dribbler.netloc}/hook"))
+    try:
+        started = time.monotonic()
+        webhooks.deliver_due("w")
+        took = time.monotonic() - started
+        assert dribbler.hung_up.wait(5), "the connection was left open"
+    finally:
+        dribbler.close()
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 1)  # a retry later
+    assert delivery.last_status == "No answer within 1.5 s"
+    assert delivery.lease_owner == ""
+    # WEBHOOK_TIMEOUT bounds the whole attempt, connect to answer. A bound, not a speed target:
+    # the margin is wide (the attempt used to run to 3x the timeout, 4.5 s here).
+    assert took < 2 * settings.WEBHOOK_TIMEOUT
 
 
 @pytest.mark.django_db
