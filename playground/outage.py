@@ -2,8 +2,9 @@
 
 Django turns an exception into a 500 inside each middleware's wrapper, so no middleware can catch
 one raised further down the chain. The database is first touched in two places, and this
-middleware stands at both: its process_view, placed before LoginRequiredMiddleware, loads the
-signed-in user (the session and user rows) itself, and its process_exception sees what views and
+middleware stands at both. Placed right after AuthenticationMiddleware, it loads the signed-in
+user (the session and user rows) itself before anything else asks, even before the address is
+resolved (a 404 page's context reads the user too); its process_exception sees what views and
 their templates raise. A failure while the session is saved after a view has already used the
 database (the server dying mid-request) stays a 500.
 
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template import loader
+from django.utils.http import escape_leading_slashes
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,8 @@ def unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
         # htmx swaps nothing on a 5xx, so a poll keeps its trigger and resumes when the database is back.
         response = HttpResponse(SENTENCE, status=503, content_type="text/plain; charset=utf-8")
     else:
-        retry = request.get_full_path() if request.method in {"GET", "HEAD"} else "/"
+        # Leading slashes escaped as CommonMiddleware does: '//elsewhere.example' is another site.
+        retry = escape_leading_slashes(request.get_full_path()) if request.method in {"GET", "HEAD"} else "/"
         page = loader.get_template("503.html").render({"sentence": SENTENCE, "retry": retry})
         response = HttpResponse(page, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -69,16 +72,13 @@ class DatabaseOutageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        return self.get_response(request)
-
-    def process_view(self, request: HttpRequest, *args: object) -> HttpResponse | None:
         try:
-            request.user.is_authenticated  # noqa: B018 (the lazy user is loaded here, not in the next middleware)
+            request.user.is_authenticated  # noqa: B018 (loads the lazy user here, where a failure is caught)
         except (OperationalError, InterfaceError) as exc:
             if database_down(exc):
                 return unavailable(request, exc)
             raise
-        return None
+        return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         return unavailable(request, exception) if database_down(exception) else None

@@ -260,8 +260,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Loads the signed-in user before LoginRequiredMiddleware does, so an unreachable database
-    # is a plain 503 page rather than a 500 (playground/outage.py).
+    # Loads the signed-in user before anything else asks for it, so an unreachable database is
+    # a plain 503 page rather than a 500 (playground/outage.py).
     "playground.outage.DatabaseOutageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

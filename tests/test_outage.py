@@ -120,3 +120,14 @@ def test_a_real_bug_on_a_working_database_is_still_a_500(signed_in: Client, vide
             cursor.execute("ALTER TABLE playground_generation_away RENAME TO playground_generation")
     assert answer.status_code == 500
     assert SENTENCE not in html.unescape(answer.content.decode())
+
+
+def test_an_address_that_is_no_page_is_the_503_too_and_try_again_never_links_to_another_site(
+    signed_in: Client,
+):
+    # The 404 page would read the user for its header, so the outage page comes first.
+    with unreachable():
+        # The raw path as a server would pass it (the test client would read '//host' as a host).
+        answer = signed_in.get("/", PATH_INFO="//elsewhere.example/")
+    assert answer.status_code == 503
+    assert 'href="/%2Felsewhere.example/">Try again' in answer.content.decode()
