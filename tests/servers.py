@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,3 +102,79 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def postgres_programs() -> Path:
+    """The folder of PostgreSQL's server programs (initdb, pg_ctl): Debian keeps them off PATH."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda p: tuple(int(part) for part in p.parts[-3].split(".") if part.isdigit()),
+    )
+    on_path = shutil.which("pg_ctl")
+    if found:
+        return found[-1].parent
+    if on_path:
+        return Path(on_path).parent
+    raise AssertionError(
+        "PostgreSQL's server programs (initdb, pg_ctl) are not installed: apt-get install postgresql"
+    )
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server of a test's own: a fresh cluster in a temporary folder on a free loopback port.
+
+    For tests that stop and start the database under a running app. The machine's own server on 5432
+    is shared by other test runs and must never be stopped. PostgreSQL refuses to run as root (CI
+    runs as root), so as root its programs run as the `postgres` user, in a folder that user owns.
+    """
+
+    def __init__(self) -> None:
+        self.programs = postgres_programs()
+        # Not pytest's tmp_path: its parents are the owner's only, so `postgres` could not reach it.
+        self.folder = Path(tempfile.mkdtemp(prefix="playground-pg-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run(
+            [*self._as, str(self.programs / program), *args], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"{program} failed: {done.stdout}{done.stderr}"
+
+    def start(self) -> None:
+        # fsync off: a test's data need not survive a power cut, and the machine is shared.
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        """As an outage would: `-m fast` ends every open connection at once."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def close(self) -> None:
+        if self.running():
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> ThrowawayPostgres:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -71,3 +71,14 @@ def test_a_worker_that_stops_cleanly_stops_counting_at_once(client: Client, work
     assert client.get(URL).status_code == 200
     worker.run(idle_sleep=0.01, until=lambda: True)
     assert client.get(URL).status_code == 503
+
+
+def test_a_probe_with_a_session_cookie_reads_no_session(signed_in: Client):
+    # Answered before the session middleware: while the database is down, the session table
+    # cannot be read, and the probe must still be the view's 503 (tests/test_outage.py).
+    WorkerHeartbeat.beat("worker-1")
+    with CaptureQueriesContext(connection) as queries:
+        response = signed_in.get(URL)
+    assert response.status_code == 200
+    assert [q["sql"] for q in queries if "session" in q["sql"] or "auth_user" in q["sql"]] == []
+    assert len(queries) == 2
