@@ -135,8 +135,8 @@ def in_harbour(w: SimpleNamespace) -> list[Any]:
 
 
 NOT_FOUND = "We can't find that page"
-ON_THE_FORM = {"base": submit}
-MOVE = {"args": in_harbour, "base": lambda w: {"video": w.video.pk}}
+GONE = "{} is no longer available."
+NEXT_TO = "Say which video to put it next to."
 ID_INPUTS = [
     IdInput("generate", "get", "remix", 404, NOT_FOUND),
     IdInput("generate", "get", "preset", 404, NOT_FOUND, names="preset"),
@@ -144,25 +144,9 @@ ID_INPUTS = [
     IdInput("gallery", "get", "before", 200),  # a filter that is not valid is left out
     IdInput("gallery_cards", "get", "collection", 404, NOT_FOUND, names="harbour"),
     IdInput("gallery_cards", "get", "active", 200),  # the poll names no card it knows
-    IdInput(
-        "generate",
-        "post",
-        "reuse_first_frame",
-        200,
-        "That first frame is no longer available.",
-        **ON_THE_FORM,
-    ),
-    IdInput(
-        "generate", "post", "reuse_last_frame", 200, "That last frame is no longer available.", **ON_THE_FORM
-    ),
-    IdInput(
-        "generate",
-        "post",
-        "continue_from",
-        200,
-        "The video to continue is no longer available.",
-        **ON_THE_FORM,
-    ),
+    IdInput("generate", "post", "reuse_first_frame", 200, GONE.format("That first frame"), base=submit),
+    IdInput("generate", "post", "reuse_last_frame", 200, GONE.format("That last frame"), base=submit),
+    IdInput("generate", "post", "continue_from", 200, GONE.format("The video to continue"), base=submit),
     IdInput("preset_save", "post", "reuse_first_frame", 302, base=lambda w: submit(preset_name="Dusk")),
     *(
         IdInput(route, "post", "ids", 302, NOT_UNDERSTOOD, base=bulk)
@@ -175,8 +159,18 @@ ID_INPUTS = [
         for route in ("bulk_add", "bulk_remove")
     ),
     IdInput("collection_move", "post", "video", 400, "Say which video to move.", args=in_harbour),
-    IdInput("collection_move", "post", "before", 400, "Say which video to put it next to.", **MOVE),
-    IdInput("collection_move", "post", "after", 400, "Say which video to put it next to.", **MOVE),
+    *(
+        IdInput(
+            "collection_move",
+            "post",
+            name,
+            400,
+            NEXT_TO,
+            args=in_harbour,
+            base=lambda w: {"video": w.video.pk},
+        )
+        for name in ("before", "after")
+    ),
 ]
 
 
