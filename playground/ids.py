@@ -3,10 +3,9 @@
 An id is 1 to 19 ASCII digits whose value is from 1 to 2**63 - 1, the range of the database's
 BigAutoField on both engines. Nothing else is one: not '²' or '٣' (which str.isdigit() accepts,
 and int() either refuses or reads), not a sign, a space, '0x10' or '1e3', and not a number past
-the range, which SQLite cannot even compare (OverflowError) where PostgreSQL finds nothing. So a
-value that is not an id is answered as an id of nothing is: "not found" for a page, "not valid"
-for a form, never a server error. Reading at most 19 characters also keeps int() from parsing a
-megabyte of digits.
+the range, which SQLite cannot even bind in a query (OverflowError). So a value that is not an
+id is answered as an id of nothing is: "not found" for a page, "not valid" for a form, never a
+server error. Reading at most 19 characters also keeps int() from parsing a megabyte of digits.
 """
 
 from __future__ import annotations
