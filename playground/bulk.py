@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from playground import archive
 from playground.collections import CollectionFull, add_videos, remove_videos
 from playground.http import AuthenticatedHttpRequest
+from playground.ids import parse_id
 from playground.models import Collection, Generation, Star
 
 # A selection is made page by page in the browser; this bounds what one request may touch.
@@ -48,12 +49,10 @@ class Selection(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        try:
-            ids = list(dict.fromkeys(int(value) for value in self.raw_ids))
-        except ValueError:
-            raise forms.ValidationError(
-                "The selection was not understood; reload the page and try again."
-            ) from None
+        read = [parse_id(value) for value in self.raw_ids]
+        if None in read:
+            raise forms.ValidationError("The selection was not understood; reload the page and try again.")
+        ids = list(dict.fromkeys(pk for pk in read if pk is not None))
         if not ids:
             raise forms.ValidationError("Select at least one video first.")
         if len(ids) > MAX_SELECTION:
@@ -108,10 +107,10 @@ def _gone(n: int) -> str:
 
 
 def _collection(request: AuthenticatedHttpRequest) -> Collection:
-    try:
-        return get_object_or_404(Collection, pk=int(request.POST.get("collection", "")))
-    except ValueError:
-        raise Http404("Choose a collection.") from None
+    pk = parse_id(request.POST.get("collection", ""))
+    if pk is None:
+        raise Http404("Choose a collection.")
+    return get_object_or_404(Collection, pk=pk)
 
 
 @require_POST

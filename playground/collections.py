@@ -24,6 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from playground.gallery import GalleryFilters, page_polls
 from playground.http import AuthenticatedHttpRequest
+from playground.ids import parse_id
 from playground.models import Collection, CollectionEntry, Generation
 
 MAX_VIDEOS = 1000
@@ -273,13 +274,14 @@ def collection_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 def collection_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Keyboard buttons send a direction; dropping a dragged card sends the card it lands before or after."""
     collection = get_object_or_404(Collection, pk=pk)
-    try:
-        video = int(request.POST.get("video", ""))
-        before = int(request.POST["before"]) if request.POST.get("before") else None
-        after = int(request.POST["after"]) if request.POST.get("after") else None
-    except ValueError:
+    video = parse_id(request.POST.get("video", ""))
+    if video is None:
         return HttpResponse("Say which video to move.", status=400, content_type="text/plain")
-    index = move(collection, video, direction=request.POST.get("direction", ""), before=before, after=after)
+    near = {name: parse_id(request.POST[name]) for name in ("before", "after") if request.POST.get(name)}
+    if None in near.values():
+        return HttpResponse("Say which video to put it next to.", status=400, content_type="text/plain")
+    direction = request.POST.get("direction", "")
+    index = move(collection, video, direction=direction, before=near.get("before"), after=near.get("after"))
     if index is None:
         return HttpResponse("That video is not in this collection.", status=404, content_type="text/plain")
     total = collection.entries.count()
@@ -288,7 +290,7 @@ def collection_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         filters = CollectionFilters(request.GET, user=request.user, collection=collection)
         context = _page_context(request, collection, filters) | {
             "moved": video,
-            "direction": request.POST.get("direction", ""),
+            "direction": direction,
             "note": note,
         }
         return render(request, "playground/collection.html#results", context)

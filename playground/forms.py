@@ -30,6 +30,7 @@ from playground import (
     pictures,
 )
 from playground.archive import storage_stem
+from playground.ids import IdField, parse_id
 from playground.models import (
     MODEL_CHOICES,
     MODEL_DESCRIPTIONS,
@@ -56,6 +57,8 @@ _RESOLUTIONS = sorted(
 _DURATIONS = sorted({d for m in catalogue.MODELS if m.takes_duration for d in m.durations})
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
+# A reused picture's video that is gone, or an id that names nothing (one sentence for both).
+GONE = "{} is no longer available. Choose a picture instead."
 
 
 class PicturesInput(forms.ClearableFileInput):
@@ -112,10 +115,16 @@ class GenerateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "https://…/picture.jpg", "inputmode": "url"}),
     )
     # Remix and Retry carry the earlier generation's first frame, so nobody uploads it again.
-    reuse_first_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    reuse_first_frame = IdField(
+        required=False, widget=forms.HiddenInput, error_messages={"invalid": GONE.format("That first frame")}
+    )
     drop_reused_first_frame = forms.BooleanField(label="Don't use this first frame", required=False)
     # Continue: the last frame of this ready generation becomes the first frame (continuation.py).
-    continue_from = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    continue_from = IdField(
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": GONE.format("The video to continue")},
+    )
     # A picture fixed with one of the one-click fixes ("<staging id>:<fix>"), owned by this session.
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     # The pictures of a batch the page came back with, one value each (batch_pictures.py).
@@ -149,7 +158,9 @@ class GenerateForm(forms.Form):
         help_text="Or give an http(s) link to a JPEG or PNG instead of a file.",
         widget=forms.URLInput(attrs={"placeholder": "https://…/last.jpg", "inputmode": "url"}),
     )
-    reuse_last_frame = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    reuse_last_frame = IdField(
+        required=False, widget=forms.HiddenInput, error_messages={"invalid": GONE.format("That last frame")}
+    )
     drop_reused_last_frame = forms.BooleanField(label="Don't use this last frame", required=False)
     staged_last_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     takes = forms.IntegerField(
@@ -215,23 +226,17 @@ class GenerateForm(forms.Form):
         return self._reused("reuse_last_frame", "drop_reused_last_frame", "end_frame")
 
     def _reused(self, field: str, drop: str, column: str) -> Generation | None:
-        value = self[field].value()
-        if not value or (self.is_bound and self[drop].value()):
+        pk = parse_id(self[field].value())
+        if pk is None or (self.is_bound and self[drop].value()):
             return None
-        try:
-            return Generation.objects.filter(pk=int(value)).exclude(**{column: ""}).first()
-        except (TypeError, ValueError):
-            return None
+        return Generation.objects.filter(pk=pk).exclude(**{column: ""}).first()
 
     def continued_generation(self) -> Generation | None:
         """The ready generation whose last frame this form continues from, if any."""
-        value = self["continue_from"].value()
-        if not value or (self.is_bound and self["drop_reused_first_frame"].value()):
+        pk = parse_id(self["continue_from"].value())
+        if pk is None or (self.is_bound and self["drop_reused_first_frame"].value()):
             return None
-        try:
-            return Generation.objects.filter(pk=int(value), state="ready").exclude(video="").first()
-        except (TypeError, ValueError):
-            return None
+        return Generation.objects.filter(pk=pk, state="ready").exclude(video="").first()
 
     def check_continued(self, staging: Staging) -> list[str]:
         """Before any submit: the continued frame's problems, with fixes offered when some apply."""
@@ -330,6 +335,11 @@ class GenerateForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         cleaned["checked_image"] = cleaned["checked_last_image"] = None
+        # A hidden field's error shows nowhere: one that is not an id (a hand-made request) is
+        # said above the form, in the words for a video that is gone.
+        for name in ("reuse_first_frame", "reuse_last_frame", "continue_from"):
+            for message in self.errors.pop(name, []):
+                self.add_error(None, message)
         # Over a limit, the pictures are still checked (at most a batch's worth, each bounded like
         # any check), so the page says everything at once and comes back holding what passed.
         self._check_limits()
@@ -430,7 +440,7 @@ class GenerateForm(forms.Form):
             name = getattr(reused, "first_frame" if slot == "first_frame" else "end_frame").name
             self._check(slot, lambda: _read_stored(name), slot=slot)
         elif cleaned.get(_SLOT_FIELDS[slot][2]) and not cleaned.get(_SLOT_FIELDS[slot][3]):
-            self.add_error(slot, f"That {picture} is no longer available. Choose a picture instead.")
+            self.add_error(slot, GONE.format(f"That {picture}"))
 
     def _check(self, field: str, read: Callable[[], bytes], *, slot: str = "first_frame") -> None:
         try:

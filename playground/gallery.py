@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
+from playground.ids import IdField, parse_id
 from playground.models import ACTIVE_STATES, MODEL_CHOICES, Collection, Generation, GenerationQuerySet, State
 
 PAGE_SIZE = 24
@@ -54,7 +55,7 @@ class GalleryFilters(forms.Form):
     )
     starred = forms.BooleanField(label="Starred", required=False)
     collection = forms.TypedChoiceField(label="Collection", required=False, coerce=int, empty_value=None)
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    before = IdField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -165,7 +166,7 @@ class GalleryPage:
 
 def polled_ids(query: QueryDict) -> list[int]:
     """The in-progress cards a page names (its hidden `active` fields), at most POLL_MAX of them."""
-    return [int(v) for v in query.getlist("active")[:POLL_MAX] if v.isdigit()]
+    return [pk for value in query.getlist("active")[:POLL_MAX] if (pk := parse_id(value)) is not None]
 
 
 def page_polls(cards: list[Generation], query: QueryDict) -> bool:

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from playground.http import AuthenticatedHttpRequest
+from playground.ids import parse_id
 from playground.models import MODEL_CHOICES, Generation, Preset
 from playground.videomodels import clean_prompt
 
@@ -68,10 +69,9 @@ def preset_initial(preset: Preset) -> dict[str, Any]:
 def _reused(post: Any) -> Generation | None:
     if post.get("drop_reused_first_frame"):
         return None
-    value = post.get("reuse_first_frame", "")
-    if not str(value).isdigit():
-        return None
-    return Generation.objects.filter(pk=int(value)).exclude(first_frame="").first()
+    # Not an id is treated as an id of nothing: the preset is saved without a picture.
+    pk = parse_id(post.get("reuse_first_frame", ""))
+    return None if pk is None else Generation.objects.filter(pk=pk).exclude(first_frame="").first()
 
 
 @require_POST

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from playground import sequences
@@ -48,7 +48,7 @@ def export(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, {"film": job})
 
 
-@require_GET
+@require_safe  # HEAD as GET without a body, as every download (serve_stored_file answers it)
 def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     job = get_object_or_404(SequenceExport, pk=pk, state=ExportState.READY)
     return serve_stored_file(

@@ -1,8 +1,21 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
-from playground import bulk, collections, health, notifications, presets, queue_pages, sequence_views, views
+from playground import (
+    bulk,
+    collections,
+    health,
+    ids,
+    notifications,
+    presets,
+    queue_pages,
+    sequence_views,
+    views,
+)
+
+# Every id in a path is read by ids.parse_id: one that is not an id matches no route (a plain 404).
+register_converter(ids.IdConverter, "id")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,36 +27,36 @@ urlpatterns = [
     path("generate/staged/<str:staged_id>/<str:name>", views.staged_image, name="staged_image"),
     path("gallery/", views.gallery, name="gallery"),
     path("gallery/cards/", views.gallery_cards, name="gallery_cards"),
-    path("gallery/cards/<int:pk>/", views.gallery_card, name="gallery_card"),
-    path("videos/<int:pk>/", views.generation, name="generation"),
-    path("videos/<int:pk>/download/", views.download, name="download"),
-    path("videos/<int:pk>/star/", views.star, name="star"),
-    path("videos/<int:pk>/delete/", views.delete, name="delete"),
-    path("videos/<int:pk>/sequence/", sequence_views.sequence, name="sequence"),
-    path("videos/<int:pk>/sequence/export/", sequence_views.start_export, name="start_export"),
-    path("films/<int:pk>/", sequence_views.export, name="sequence_export"),
-    path("films/<int:pk>/download/", sequence_views.export_download, name="sequence_download"),
+    path("gallery/cards/<id:pk>/", views.gallery_card, name="gallery_card"),
+    path("videos/<id:pk>/", views.generation, name="generation"),
+    path("videos/<id:pk>/download/", views.download, name="download"),
+    path("videos/<id:pk>/star/", views.star, name="star"),
+    path("videos/<id:pk>/delete/", views.delete, name="delete"),
+    path("videos/<id:pk>/sequence/", sequence_views.sequence, name="sequence"),
+    path("videos/<id:pk>/sequence/export/", sequence_views.start_export, name="start_export"),
+    path("films/<id:pk>/", sequence_views.export, name="sequence_export"),
+    path("films/<id:pk>/download/", sequence_views.export_download, name="sequence_download"),
     path("notifications/", notifications.set_preference, name="notify_preference"),
     path("usage/", views.usage, name="usage"),
     path("queue/", queue_pages.queue, name="queue"),
     path("queue/cancel-mine/", queue_pages.cancel_mine, name="cancel_mine"),
-    path("videos/<int:pk>/cancel/", queue_pages.cancel, name="cancel"),
-    path("batches/<int:pk>/", queue_pages.batch, name="batch"),
-    path("batches/<int:pk>/retry/", queue_pages.batch_retry, name="batch_retry"),
+    path("videos/<id:pk>/cancel/", queue_pages.cancel, name="cancel"),
+    path("batches/<id:pk>/", queue_pages.batch, name="batch"),
+    path("batches/<id:pk>/retry/", queue_pages.batch_retry, name="batch_retry"),
     path("collections/", collections.collection_list, name="collections"),
     path("collections/new/", collections.collection_create, name="collection_create"),
-    path("collections/<int:pk>/", collections.collection_page, name="collection"),
-    path("collections/<int:pk>/edit/", collections.collection_edit, name="collection_edit"),
-    path("collections/<int:pk>/delete/", collections.collection_delete, name="collection_delete"),
-    path("collections/<int:pk>/move/", collections.collection_move, name="collection_move"),
+    path("collections/<id:pk>/", collections.collection_page, name="collection"),
+    path("collections/<id:pk>/edit/", collections.collection_edit, name="collection_edit"),
+    path("collections/<id:pk>/delete/", collections.collection_delete, name="collection_delete"),
+    path("collections/<id:pk>/move/", collections.collection_move, name="collection_move"),
     path("bulk/star/", bulk.star, name="bulk_star"),
     path("bulk/add/", bulk.add_to_collection, name="bulk_add"),
     path("bulk/remove/", bulk.remove_from_collection, name="bulk_remove"),
     path("bulk/delete/", bulk.delete, name="bulk_delete"),
     path("bulk/zip/", bulk.download, name="bulk_zip"),
     path("presets/save/", presets.save, name="preset_save"),
-    path("presets/<int:pk>/edit/", presets.edit, name="preset_edit"),
-    path("presets/<int:pk>/delete/", presets.delete, name="preset_delete"),
+    path("presets/<id:pk>/edit/", presets.edit, name="preset_edit"),
+    path("presets/<id:pk>/delete/", presets.delete, name="preset_delete"),
     path("media/<path:name>", views.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),

@@ -23,6 +23,7 @@ from playground import (
     batches,
     budgets,
     catalogue,
+    ids,
     linkfetch,
     notifications,
     pictures,
@@ -73,15 +74,12 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         form.offer_fixes()
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
-        source_pk = request.GET.get("remix", "")
-        if source_pk.isdigit():
-            initial |= remix_initial(get_object_or_404(Generation, pk=int(source_pk)))
-        preset_pk = request.GET.get("preset", "")
-        if preset_pk.isdigit():
-            initial |= presets.preset_initial(get_object_or_404(presets.team_presets(), pk=int(preset_pk)))
-        continue_pk = request.GET.get("continue", "")
-        if continue_pk.isdigit():
-            initial |= continue_initial(get_object_or_404(Generation, pk=int(continue_pk), state=State.READY))
+        if source_pk := _query_id(request, "remix"):
+            initial |= remix_initial(get_object_or_404(Generation, pk=source_pk))
+        if preset_pk := _query_id(request, "preset"):
+            initial |= presets.preset_initial(get_object_or_404(presets.team_presets(), pk=preset_pk))
+        if continue_pk := _query_id(request, "continue"):
+            initial |= continue_initial(get_object_or_404(Generation, pk=continue_pk, state=State.READY))
         form = GenerateForm(initial=initial, user=request.user)
         if "continue_from" in initial:
             return _generate_page(request, form, continue_problems=form.check_continued(staging))
@@ -93,6 +91,17 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         chosen=staging.chosen(token) if token else None,
         last_chosen=staging.chosen(last_token) if last_token else None,
     )
+
+
+def _query_id(request: HttpRequest, name: str) -> int | None:
+    """The id a query names (None when it names none); one that is not an id is not found."""
+    value = request.GET.get(name, "")
+    if not value:
+        return None
+    found = ids.parse_id(value)
+    if found is None:
+        raise Http404(f"No such {name}.")
+    return found
 
 
 def _landing(gen: Generation) -> str:
@@ -283,8 +292,8 @@ def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
     """
     cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=polled_ids(request.GET)))
     context: dict[str, Any] = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
-    if (collection_pk := request.GET.get("collection", "")).isdigit():
-        collection = get_object_or_404(Collection, pk=int(collection_pk))
+    if collection_pk := _query_id(request, "collection"):
+        collection = get_object_or_404(Collection, pk=collection_pk)
         filters = CollectionFilters(request.GET, user=request.user, collection=collection)
         context |= {"in_collection": collection, "filters": filters}
     return render(request, "playground/gallery.html#polled", context)

@@ -41,7 +41,8 @@ def all_routes() -> list[str]:
                     walk(p.url_patterns, route)
             elif isinstance(p, URLPattern):
                 for key, value in samples.items():
-                    route = route.replace(f"<int:{key}>", value).replace(f"<path:{key}>", value)
+                    for converter in ("id", "int", "path"):
+                        route = route.replace(f"<{converter}:{key}>", value)
                 routes.append("/" + route)
 
     walk(get_resolver().url_patterns, "")
