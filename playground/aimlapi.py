@@ -670,7 +670,7 @@ def _whole(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     return None
 
@@ -839,7 +839,7 @@ def _services_own_error(response: httpx.Response) -> bool:
 
 def _content_length(response: httpx.Response) -> int | None:
     raw = response.headers.get("Content-Length", "").strip()
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
 def _snippet(response: httpx.Response) -> str:

@@ -275,7 +275,7 @@ def _read_body(response: httpx.Response, *, max_bytes: int, deadline: float, tim
     if encoding not in ("", "identity"):
         raise LinkRejected("The server at this link sent the file compressed in a way we don't accept.")
     declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_large
     body = bytearray()
     try:

@@ -55,7 +55,7 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     raw = os.environ.get(name, "").strip()
     if raw == "":
         return default
-    if not raw.isdigit() or int(raw) < minimum:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
         raise ImproperlyConfigured(f"{name} must be a whole number of at least {minimum} (got {raw!r}).")
     return int(raw)
 
@@ -314,6 +314,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database server that drops packets instead of refusing them would hold each request (and its
+    # web thread) in connect for the driver's default of forever; this bounds it, so pages answer
+    # the plain "can't reach its database" 503 within this many seconds.
+    connect_timeout = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = connect_timeout
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server and the worker write to the same file: WAL lets readers go on while

@@ -794,3 +794,12 @@ def test_the_stand_in_mounted_in_process_serves_the_whole_round(tmp_path):
         with target.open("wb") as dest:
             client.download(progress.video_url, dest, max_bytes=10_000_000)
     assert probe(target)[0] == "h264"
+
+
+@pytest.mark.parametrize("odd", ["²", "٣", "\uff17", "1e3", "-1", " "])
+def test_a_number_the_service_writes_oddly_is_no_number_never_a_crash(odd):
+    # str.isdigit() says yes to '²' and int() says no: a usage-log row or a header written so must
+    # read as "not given", not stop the worker's step with a ValueError.
+    row = aimlapi._log_row({"created": "2026-12-31T23:59:59Z", "cost": {"credits": odd}})
+    assert row is not None and row.credits is None
+    assert aimlapi._whole(odd) is None

@@ -465,7 +465,7 @@ class StandIn:
         expires_text, signature = query.get("Expires", ""), query.get("Signature", "")
         if not expires_text or not signature:
             return _xml_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
-        if not expires_text.isdigit() or not hmac.compare_digest(
+        if not (expires_text.isascii() and expires_text.isdigit()) or not hmac.compare_digest(
             signature.encode(), self.signature(token, int(expires_text)).encode()
         ):
             return _xml_error(
@@ -864,7 +864,7 @@ def _whole_param(params: dict[str, list[str]], name: str, default: int) -> int |
     values = params.get(name)
     if not values:
         return default
-    return int(values[0]) if values[0].isdigit() else None
+    return int(values[0]) if values[0].isascii() and values[0].isdigit() else None
 
 
 def json_error(status: int, message: str | list[str], path: str, *, code_as_text: bool = False) -> Response:
