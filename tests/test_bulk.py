@@ -92,9 +92,7 @@ def test_add_and_remove_say_what_they_did(signed_in: Client, user):
     assert Generation.objects.count() == 5
 
 
-def test_added_videos_keep_the_posted_order_at_the_end_and_the_message_links_there(
-    signed_in: Client, user
-):
+def test_added_videos_keep_the_posted_order_at_the_end_and_the_message_links_there(signed_in: Client, user):
     # The page's script posts the ids in the order the boxes were ticked (the order shown
     # without it); that order, not the gallery's newest-first, is the order they join in.
     trip = Collection.objects.create(name="Trip <2026>", created_by=user)
