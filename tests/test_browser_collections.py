@@ -64,7 +64,7 @@ def test_a_collection_is_made_filled_from_a_selection_reordered_and_filtered(pag
     page.keyboard.press("Space")
     page.locator(f"label[for=select-{fox.pk}]").click()
     assert page.inner_text("#selected-count") == "3 videos selected"
-    page.get_by_label("Collection", exact=True).last.select_option(label="Harbour")
+    page.get_by_label("Collection for the selected videos").select_option(label="Harbour")
     page.get_by_role("button", name="Add to collection", exact=True).click()
     page.wait_for_url("**/gallery/")
     assert message(page) == "Added 3 videos to the end of “Harbour”."
