@@ -191,7 +191,9 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
 
 
 # A form field's line in Playwright's ARIA snapshot: `- combobox "Model":` (quoted when it has a colon).
-FIELD = re.compile(r"^\s*- '?(checkbox|combobox|listbox|radio|searchbox|slider|spinbutton|switch|textbox) \"(.*?)\"")
+FIELD = re.compile(
+    r"^\s*- '?(checkbox|combobox|listbox|radio|searchbox|slider|spinbutton|switch|textbox) \"(.*?)\""
+)
 
 
 def field_names(page: Any) -> list[str]:
