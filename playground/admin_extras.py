@@ -47,10 +47,7 @@ class WebhookForm(forms.ModelForm[Webhook]):
         try:
             linkfetch.check_link(url, allowed_hosts=settings.WEBHOOK_ALLOWED_HOSTS)
         except linkfetch.LinkRejected as exc:
-            raise forms.ValidationError(
-                exc.message.replace("which we don't fetch", "which webhooks may not reach")
-                + " An administrator can allow a host with WEBHOOK_ALLOWED_HOSTS."
-            ) from None
+            raise forms.ValidationError(webhooks.refusal(exc)) from None
         return url
 
     def clean_new_secret(self) -> str:

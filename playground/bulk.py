@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -123,16 +124,21 @@ def add_to_collection(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         with transaction.atomic():
             existing = list(Generation.objects.filter(pk__in=ids).values_list("pk", flat=True))
-            # Kept in the order they were selected (page order), which is the order they join in.
+            # Kept in the order posted, which is the order they join in: select.js posts the order
+            # the boxes were ticked in; without the script the browser sends the order shown.
             order = {pk: i for i, pk in enumerate(ids)}
             added, already = add_videos(collection, sorted(existing, key=order.__getitem__), request.user)
     except CollectionFull as exc:
         messages.error(request, str(exc))
         return redirect(back)
-    sentence = f"Added {videos(added)} to “{collection.name}”"
-    if already:
-        sentence += f"; {already} {were(already)} already in it"
-    messages.success(request, sentence + _gone(len(ids) - len(existing)) + ".")
+    # Say where they went, with a way there: new entries always go after the collection's last one.
+    where = format_html('<a href="{}">“{}”</a>', collection.get_absolute_url(), collection.name)
+    if added:
+        sentence = format_html("Added {} to the end of {}", videos(added), where)
+    else:
+        sentence = format_html("Nothing was added to {}", where)
+    rest = f"; {already} {were(already)} already in it" if already else ""
+    messages.success(request, format_html("{}{}{}.", sentence, rest, _gone(len(ids) - len(existing))))
     return redirect(back)
 
 

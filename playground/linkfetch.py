@@ -58,10 +58,15 @@ _IPV4_PART = re.compile(r"0x[0-9a-f]*|[0-9]+")
 
 
 class LinkRejected(Exception):
-    """The link can't be fetched; `message` says why, for someone who is not a developer."""
+    """The link can't be fetched; `message` says why, for someone who is not a developer.
 
-    def __init__(self, message: str) -> None:
+    `private_address` is the address refused as private or local, if that was the reason, so a
+    caller other than the image fetch (webhooks) can say it in its own words.
+    """
+
+    def __init__(self, message: str, *, private_address: str | None = None) -> None:
         self.message = message
+        self.private_address = private_address
         super().__init__(message)
 
 
@@ -250,7 +255,8 @@ def _refuse_private(address: IPAddress | str) -> LinkRejected:
             address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return LinkRejected(
         f"This link points to a private or local network address ({address}), "
-        "which we don't fetch for safety."
+        "which we don't fetch for safety.",
+        private_address=str(address),
     )
 
 

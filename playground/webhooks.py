@@ -332,7 +332,7 @@ def attempt(delivery: WebhookDelivery, owner: str) -> None:
         if is_redirect:
             status += " (redirects are not followed; give the final address)"
     except linkfetch.LinkRejected as exc:
-        ok, status = False, exc.message
+        ok, status = False, refusal(exc)
     except httpx.TimeoutException:
         ok, retry, status = False, True, f"No answer within {settings.WEBHOOK_TIMEOUT:g} s"
     except httpx.HTTPError as exc:
@@ -359,6 +359,16 @@ def attempt(delivery: WebhookDelivery, owner: str) -> None:
         delivery._finish(owner, state=DeliveryState.FAILED, attempts=attempts, last_status=status)
     log.warning("Webhook %s: delivery %s attempt %d failed (%s)", hook.pk, delivery.pk, attempts, status)
     _count_failure(hook, status, now)
+
+
+def refusal(exc: linkfetch.LinkRejected) -> str:
+    """Why a receiver's address is refused, in webhooks' words (linkfetch's speak of image links)."""
+    if exc.private_address is None:
+        return exc.message
+    return (
+        f"This webhook's receiver is at a private or local network address ({exc.private_address}), "
+        "which webhooks may not reach unless the WEBHOOK_ALLOWED_HOSTS setting names its host."
+    )
 
 
 def _count_failure(hook: Webhook, status: str, now: datetime) -> None:

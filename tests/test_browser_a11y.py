@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,44 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
     }
     assert {k: v for k, v in serious.items() if v} == {}
     assert len(report) == len(site) + 1
+
+
+# A form field's line in Playwright's ARIA snapshot: `- combobox "Model":` (quoted when it has a colon).
+FIELD = re.compile(
+    r"^\s*- '?(checkbox|combobox|listbox|radio|searchbox|slider|spinbutton|switch|textbox) \"(.*?)\""
+)
+
+
+def field_names(page: Any) -> list[str]:
+    lines = page.locator("body").aria_snapshot().splitlines()
+    return [f"{m[1]} {m[2]!r}" for m in map(FIELD.match, lines) if m]
+
+
+def test_no_two_form_fields_on_a_page_share_a_name(browser: Any, live_server: Any, site):
+    """A screen reader announces a field by its name: two fields called "Collection" can't be told apart.
+
+    axe has no rule for this, so it is checked here on every page, select mode included.
+    """
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    sign_in(page, "alex", create=False)
+    twice: dict[str, list[str]] = {}
+    pages = 0
+    for name, path in site.items():
+        if path.startswith("SELECT "):
+            page.goto(path.split(" ", 1)[1])
+            page.get_by_role("button", name="Select", exact=True).click()
+            page.locator("#bulk-form").wait_for()
+        elif path.startswith("/"):
+            page.goto(path)
+        else:
+            continue
+        pages += 1
+        names = field_names(page)
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            twice[name] = repeated
+    context.close()
+    assert pages > 20 and twice == {}
 
 
 def test_the_axe_harness_does_catch_a_violation(browser: Any, live_server: Any):

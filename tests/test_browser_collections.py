@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from playground.collections import videos_in_order
+from playground.collections import add_videos, videos_in_order
 from playground.models import Collection, Generation, Preset, Star
 from tests import factories
 from tests.browser_fixtures import sign_in, wait_until
@@ -64,10 +64,10 @@ def test_a_collection_is_made_filled_from_a_selection_reordered_and_filtered(pag
     page.keyboard.press("Space")
     page.locator(f"label[for=select-{fox.pk}]").click()
     assert page.inner_text("#selected-count") == "3 videos selected"
-    page.get_by_label("Collection", exact=True).last.select_option(label="Harbour")
+    page.get_by_label("Collection for the selected videos").select_option(label="Harbour")
     page.get_by_role("button", name="Add to collection", exact=True).click()
     page.wait_for_url("**/gallery/")
-    assert message(page) == "Added 3 videos to “Harbour”."
+    assert message(page) == "Added 3 videos to the end of “Harbour”."
     assert list(videos_in_order(harbour).values_list("pk", flat=True)) == [kite.pk, boat.pk, fox.pk]
 
     # Reorder by keyboard: Enter on "Later" moves the card, and focus stays on its button.
@@ -108,6 +108,37 @@ def test_a_collection_is_made_filled_from_a_selection_reordered_and_filtered(pag
     # The video page says which collections hold it.
     page.goto(f"/videos/{fox.pk}/")
     assert "Harbour" in page.locator(".in-collections").inner_text()
+
+
+def test_a_selection_joins_the_end_of_a_collection_in_the_order_it_was_ticked(page: Any, clip):  # noqa: F811
+    sign_in(page, "alice")
+    alice = get_user_model().objects.get(username="alice")
+    fox, boat, kite, owl = (
+        ready(alice, prompt, clip) for prompt in ("A red fox", "A paper boat", "A kite", "An owl")
+    )
+    harbour = Collection.objects.create(name="Harbour", created_by=alice)
+    add_videos(harbour, [boat.pk], alice)
+
+    # Shown newest first (owl, kite, boat, fox); ticked fox, kite, then all the rest.
+    page.goto("/gallery/")
+    assert card_order(page) == [owl.pk, kite.pk, boat.pk, fox.pk]
+    start_selecting(page)
+    page.locator(f"label[for=select-{fox.pk}]").click()
+    page.locator(f"#select-{owl.pk}").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Space")  # ticked and unticked again: it keeps no place
+    page.locator(f"label[for=select-{kite.pk}]").click()
+    page.get_by_role("button", name="Select all on this page").click()
+    assert page.inner_text("#selected-count") == "4 videos selected"
+    page.get_by_role("button", name="Add to collection", exact=True).click()
+    page.wait_for_url("**/gallery/")
+    assert message(page) == "Added 3 videos to the end of “Harbour”; 1 was already in it."
+    assert list(videos_in_order(harbour).values_list("pk", flat=True)) == [boat.pk, fox.pk, kite.pk, owl.pk]
+
+    # The message says where they went and leads there.
+    page.locator(".messages").get_by_role("link", name="“Harbour”").click()
+    page.wait_for_url(f"**/collections/{harbour.pk}/")
+    assert card_order(page) == [boat.pk, fox.pk, kite.pk, owl.pk]
 
 
 def test_bulk_star_and_delete_with_rights_enforced(page: Any, clip):  # noqa: F811

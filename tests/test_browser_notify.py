@@ -169,3 +169,30 @@ def test_the_batch_page_notifies_each_take_as_it_ends(notify_page: Any):
     Generation.objects.filter(pk=takes[1].pk).update(state=State.FAILED, failure_code="upstream_error")
     notes = wait_until(page, "window.__notes.length === 2 && window.__notes", timeout=15)
     assert notes[1] == {"title": f"Video #{takes[1].pk} failed", "body": "Harbour at dawn, take 2"}
+    # Every take has ended: the poll stops and there is nothing left to offer.
+    wait_until(page, "!document.getElementById('batch-poll').hasAttribute('hx-get')")
+    assert page.locator("#notify-control").count() == 0
+
+
+def test_the_offer_goes_away_when_the_watched_video_is_ready(notify_page: Any):
+    page = notify_page
+    sign_in(page)
+    gen = start_job(prompt="A heron lifts off the marsh")
+    Generation.objects.filter(pk=gen.pk).update(
+        state=State.RUNNING, upstream_id="job-3", upstream_status="generating"
+    )
+    page.goto(f"/videos/{gen.pk}/")
+    offer = page.get_by_role("button", name="Tell me when it's ready")
+    offer.wait_for()
+
+    Generation.objects.filter(pk=gen.pk).update(
+        state=State.READY, video="videos/heron.mp4", duration=6.0, finished_at=timezone.now()
+    )
+    wait_until(page, "document.title.startsWith('Ready')")
+    page.locator("#outcome dt", has_text="Finished").wait_for()  # the last fragment has settled
+    assert page.locator("#notify-control").count() == 0
+    assert offer.count() == 0
+    # A fresh load of the finished page offers nothing either.
+    page.reload()
+    page.get_by_role("link", name="Download").wait_for()
+    assert page.locator("#notify-control").count() == 0

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.bulk import MAX_SELECTION, whose
+from playground.collections import videos_in_order
 from playground.models import Collection, Generation, Star, State
 from tests.conftest import frames_and_videos
 from tests.test_detail_actions import ready
@@ -70,12 +71,16 @@ def test_next_never_leaves_the_site(signed_in: Client, user):
 
 def test_add_and_remove_say_what_they_did(signed_in: Client, user):
     harbour = Collection.objects.create(name="Harbour", created_by=user)
+    link = f'<a href="/collections/{harbour.pk}/">“Harbour”</a>'
     rows = [make(user, f"Clip {i}") for i in range(5)]
     assert said(post(signed_in, "bulk_add", [rows[0].pk, rows[1].pk], collection=harbour.pk)) == [
-        "Added 2 videos to “Harbour”."
+        f"Added 2 videos to the end of {link}."
     ]
     assert said(post(signed_in, "bulk_add", [g.pk for g in rows], collection=harbour.pk)) == [
-        "Added 3 videos to “Harbour”; 2 were already in it."
+        f"Added 3 videos to the end of {link}; 2 were already in it."
+    ]
+    assert said(post(signed_in, "bulk_add", [rows[0].pk], collection=harbour.pk)) == [
+        f"Nothing was added to {link}; 1 was already in it."
     ]
     assert harbour.entries.count() == 5
     assert said(post(signed_in, "bulk_remove", [rows[0].pk, rows[0].pk], collection=harbour.pk)) == [
@@ -85,6 +90,24 @@ def test_add_and_remove_say_what_they_did(signed_in: Client, user):
         "Removed 1 video from “Harbour”; 1 was not in it. The videos themselves are kept."
     ]
     assert Generation.objects.count() == 5
+
+
+def test_added_videos_keep_the_posted_order_at_the_end_and_the_message_links_there(signed_in: Client, user):
+    # The page's script posts the ids in the order the boxes were ticked (the order shown
+    # without it); that order, not the gallery's newest-first, is the order they join in.
+    trip = Collection.objects.create(name="Trip <2026>", created_by=user)
+    first = make(user, "Already there")
+    trip_url = reverse("collection", args=[trip.pk])
+    post(signed_in, "bulk_add", [first.pk], collection=trip.pk)
+    a, b, c = (make(user, f"Clip {n}") for n in "abc")
+    response = post(signed_in, "bulk_add", [b.pk, c.pk, a.pk], collection=trip.pk)
+    assert [g.pk for g in videos_in_order(trip)] == [first.pk, b.pk, c.pk, a.pk]
+    assert said(response) == [f'Added 3 videos to the end of <a href="{trip_url}">“Trip &lt;2026&gt;”</a>.']
+    # The next page shows the link as a link, and the name as text.
+    shown = signed_in.post(
+        reverse("bulk_add"), {"ids": [a.pk], "collection": trip.pk, "next": "/gallery/"}, follow=True
+    )
+    assert f'<a href="{trip_url}">“Trip &lt;2026&gt;”</a>' in shown.content.decode()
 
 
 def test_add_to_a_collection_that_does_not_exist_is_404(signed_in: Client, user):

@@ -7,6 +7,15 @@
   const toggle = document.getElementById("select-toggle");
   if (!form || !toggle) return;
   const count = document.getElementById("selected-count");
+  // The values in the order their boxes were ticked: "Add to collection" posts them in this order,
+  // so they join the collection as the person picked them, not newest first as the gallery shows.
+  const ticked = [];
+
+  function noteTick(box) {
+    const at = ticked.indexOf(box.value);
+    if (at !== -1) ticked.splice(at, 1);
+    if (box.checked) ticked.push(box.value);
+  }
 
   function boxes() {
     return Array.from(document.querySelectorAll('.card-grid input[name="ids"][form="bulk-form"]'));
@@ -25,7 +34,10 @@
     form.hidden = !on;
     toggle.setAttribute("aria-pressed", on ? "true" : "false");
     toggle.textContent = on ? "Done selecting" : "Select";
-    if (!on) boxes().forEach(function (box) { box.checked = false; });
+    if (!on) {
+      boxes().forEach(function (box) { box.checked = false; });
+      ticked.length = 0;
+    }
     recount();
   }
 
@@ -42,15 +54,24 @@
   });
   if (!form.hidden) setSelecting(true);
   document.getElementById("select-page").addEventListener("click", function () {
-    boxes().forEach(function (box) { box.checked = true; });
+    boxes().forEach(function (box) {
+      if (!box.checked) {
+        box.checked = true;
+        noteTick(box);
+      }
+    });
     recount();
   });
   document.getElementById("select-none").addEventListener("click", function () {
     boxes().forEach(function (box) { box.checked = false; });
+    ticked.length = 0;
     recount();
   });
   document.addEventListener("change", function (event) {
-    if (event.target instanceof HTMLInputElement && event.target.name === "ids") recount();
+    if (event.target instanceof HTMLInputElement && event.target.name === "ids") {
+      noteTick(event.target);
+      recount();
+    }
   });
   document.addEventListener("htmx:afterSettle", recount);
 
@@ -79,7 +100,9 @@
     recount();
   });
 
+  let submitter = null;
   form.addEventListener("submit", function (event) {
+    submitter = event.submitter;
     if (!boxes().some(function (box) { return box.checked; })) {
       event.preventDefault();
       count.textContent = "Select at least one video first.";
@@ -87,6 +110,17 @@
     }
     // Come back to the filters as they are now (htmx may have changed the address since).
     form.elements.next.value = window.location.pathname + window.location.search;
+  });
+  // Fired after "submit", while the browser builds the posted fields (in the order shown). For a
+  // button that keeps the ticking order, the ids are put in it; boxes ticked some other way (the
+  // browser restoring a form) follow in the order shown. Other actions keep the page's order.
+  form.addEventListener("formdata", function (event) {
+    if (!submitter || !submitter.hasAttribute("data-tick-order")) return;
+    const shown = event.formData.getAll("ids");
+    const first = ticked.filter(function (value) { return shown.includes(value); });
+    const rest = shown.filter(function (value) { return !first.includes(value); });
+    event.formData.delete("ids");
+    first.concat(rest).forEach(function (value) { event.formData.append("ids", value); });
   });
 })();
 

@@ -1,7 +1,10 @@
 """Fill the gallery with a team's worth of past videos, for demos, screenshots and benchmarks.
 
 Only finished generations (ready or failed) are made: an unfinished one would be picked up by
-the worker and sent to the video service, which costs money when a key is set.
+the worker and sent to the video service, which costs money when a key is set. Each follows its
+model's rules in the catalogue, as a request from the Generate form would: a first frame where
+one is needed, only the resolutions and lengths the model takes (10 s only where its resolution
+allows), and a video as long as the length asked for.
 """
 
 import io
@@ -93,12 +96,15 @@ class Command(BaseCommand):
             if style := rng.choice(STYLES):
                 prompt += f", {style}"
             clip = rng.choice(clips)
+            model = catalogue.BY_ID[clip["model"]]
             created = now - timedelta(seconds=rng.uniform(60, options["days"] * 86400))
             gen = Generation(
                 created_by=rng.choice(members),
                 created_at=created,
-                model=clip["model"],
-                resolution=rng.choice(clip["resolutions"]),
+                model=model.id,
+                # As the form stores them: an option only for a model that takes it.
+                resolution=rng.choice(clip["resolutions"]) if "resolution" in model.options else "",
+                duration_seconds=clip["seconds"] if "duration" in model.options else None,
                 prompt=prompt,
                 enhance_prompt=rng.random() < 0.8,
                 upstream_id=f"seed-{i}-{rng.getrandbits(40):x}",
@@ -145,21 +151,25 @@ class Command(BaseCommand):
         return user
 
     def _clips(self, rng: random.Random, frames: list[pictures.CheckedImage]) -> list[dict[str, Any]]:
-        """A few real videos to share out, with and without a first frame, for every catalogue model
-        (a model that needs a first frame only gets clips that have one)."""
+        """A few real videos to share out: for every catalogue model, one of each length it makes,
+        with a first frame and, where the model can do without, without one."""
+        plans = [(model, seconds, True) for model in catalogue.MODELS for seconds in model.durations]
+        plans += [
+            (model, seconds, False)
+            for model in catalogue.MODELS
+            if model.first_frame == "optional"
+            for seconds in model.durations
+        ]
         clips = []
-        with_frame = list(catalogue.MODELS)
-        without = [m for m in catalogue.MODELS if m.first_frame == "optional"]
         with tempfile.TemporaryDirectory() as tmp:
-            for i in range(len(with_frame) + len(without)):
-                frame = frames[i % len(frames)] if i < len(with_frame) else None
-                model = with_frame[i] if frame else without[i - len(with_frame)]
+            for i, (model, seconds, framed) in enumerate(plans):
+                frame = frames[i % len(frames)] if framed else None
                 path = Path(tmp) / f"clip{i}.mp4"
                 render_video(
                     path,
                     prompt=f"{SUBJECTS[i % len(SUBJECTS)].capitalize()} {ACTIONS[i % len(ACTIONS)]}",
                     first_frame=frame.data if frame else None,
-                    seconds=4,
+                    seconds=seconds,
                     long_side=480,
                 )
                 info = inspect_video(path)
@@ -167,7 +177,9 @@ class Command(BaseCommand):
                     {
                         "model": model.id,
                         "frame": frame,
-                        "resolutions": [r for r in model.resolutions if model.takes_resolution] or [""],
+                        "seconds": seconds,
+                        # Only the resolutions that make this length ("10-second clips at 768p").
+                        "resolutions": [r for r in model.resolutions if seconds in model.durations_at(r)],
                         "video": path.read_bytes(),
                         "poster": info.poster_jpeg,
                         "duration": info.duration,
