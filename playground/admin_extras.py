@@ -11,7 +11,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from playground import linkfetch, webhooks
+from playground import webhooks
+from playground.lib import linkfetch
 from playground.notifications import NotifyPreference
 from playground.sequences import SequenceExport
 from playground.webhooks import Webhook, WebhookDelivery

@@ -32,7 +32,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from playground.filerefs import file_fields
-from playground.media import is_remote
+from playground.lib.media import is_remote
 
 FORMAT = "video-playground-backup"
 FORMAT_VERSION = 1

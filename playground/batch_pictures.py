@@ -26,7 +26,8 @@ from typing import Any
 
 from django.conf import settings
 
-from playground import linkfetch, pictures
+from playground import pictures
+from playground.lib import linkfetch
 from playground.pictures import fixing
 from playground.staging import Chosen, Kept, Offer, Staging
 

@@ -24,8 +24,8 @@ from django.views.decorators.http import require_POST
 
 from playground import archive
 from playground.collections import CollectionFull, add_videos, remove_videos
-from playground.http import AuthenticatedHttpRequest
-from playground.ids import parse_id
+from playground.lib.http import AuthenticatedHttpRequest
+from playground.lib.ids import parse_id
 from playground.models import Collection, Generation, Star
 
 # A selection is made page by page in the browser; this bounds what one request may touch.

@@ -23,8 +23,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from playground.gallery import GalleryFilters, page_polls
-from playground.http import AuthenticatedHttpRequest
-from playground.ids import parse_id
+from playground.lib.http import AuthenticatedHttpRequest
+from playground.lib.ids import parse_id
 from playground.models import Collection, CollectionEntry, Generation
 
 MAX_VIDEOS = 1000

@@ -13,7 +13,7 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import models
 
-from playground.media import SERVED_FOLDERS
+from playground.lib.media import SERVED_FOLDERS
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,10 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.http import QueryDict
 
-from playground import (
-    batch_pictures,
-    batches,
-    budgets,
-    catalogue,
-    continuation,
-    linkfetch,
-    pictures,
-)
+from playground import batch_pictures, batches, budgets, catalogue, continuation, pictures
 from playground.archive import storage_stem
-from playground.ids import IdField, parse_id
+from playground.lib import linkfetch
+from playground.lib.ids import IdField, parse_id
 from playground.models import (
     MODEL_CHOICES,
     MODEL_DESCRIPTIONS,

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
-from playground.ids import IdField, parse_id
+from playground.lib.ids import IdField, parse_id
 from playground.models import ACTIVE_STATES, MODEL_CHOICES, Collection, Generation, GenerationQuerySet, State
 
 PAGE_SIZE = 24

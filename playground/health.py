@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from playground import outage
+from playground.lib import outage
 from playground.models import WorkerHeartbeat
 
 WORKER_SEEN_WITHIN = 60.0

@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from playground import catalogue
-from playground.leases import LeasedQuerySet
+from playground.lib.leases import LeasedQuerySet
 from playground.videomodels import TRAITS, VideoModel
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from playground.http import AuthenticatedHttpRequest
-from playground.ids import parse_id
+from playground.lib.http import AuthenticatedHttpRequest
+from playground.lib.ids import parse_id
 from playground.models import MODEL_CHOICES, Generation, Preset
 from playground.videomodels import clean_prompt
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from playground import batches, notifications
 from playground.forms import GenerateForm
-from playground.http import AuthenticatedHttpRequest
+from playground.lib.http import AuthenticatedHttpRequest
 from playground.models import Batch, Generation, State, allowance_for
 
 QUEUE_PAGE_SIZE = 25

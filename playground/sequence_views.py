@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from playground import sequences
-from playground.media import serve_stored_file
+from playground.lib.media import serve_stored_file
 from playground.models import Generation
 from playground.sequences import ExportState, SequenceExport
 

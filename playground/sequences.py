@@ -41,7 +41,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.leases import Heartbeat, LeasedQuerySet, LeaseLost
+from playground.lib.leases import Heartbeat, LeasedQuerySet, LeaseLost
 
 if TYPE_CHECKING:
     from playground.models import Generation

@@ -268,13 +268,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Loads the signed-in user before anything else asks for it, so an unreachable database is
-    # a plain 503 page rather than a 500 (playground/outage.py).
-    "playground.outage.DatabaseOutageMiddleware",
+    # a plain 503 page rather than a 500 (playground/lib/outage.py).
+    "playground.lib.outage.DatabaseOutageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "playground.security.ContentSecurityPolicyMiddleware",
+    "playground.lib.security.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -483,9 +483,9 @@ if LOOPBACK_HTTP and not DEBUG:
 
 # Addresses of the reverse proxies in front (e.g. 127.0.0.1 for nginx on the same host). Only a
 # request that arrives from one of them has its client address taken from X-Forwarded-For (for
-# the sign-in lockout); from anyone else the header is ignored (playground/clientip.py).
+# the sign-in lockout); from anyone else the header is ignored (playground/lib/clientip.py).
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
-AXES_CLIENT_IP_CALLABLE = "playground.clientip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "playground.lib.clientip.client_ip"
 
 # Behind nginx (deploy/nginx/), local media are handed to it after the permission check: the app
 # answers with X-Accel-Redirect (django-sendfile2) and nginx sends the bytes and ranges itself.

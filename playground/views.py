@@ -23,8 +23,6 @@ from playground import (
     batches,
     budgets,
     catalogue,
-    ids,
-    linkfetch,
     notifications,
     pictures,
     presets,
@@ -33,8 +31,9 @@ from playground import (
 from playground.collections import CollectionFilters
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters, page_polls, polled_ids
-from playground.http import AuthenticatedHttpRequest, HtmxHttpRequest
-from playground.media import serve_stored_file
+from playground.lib import ids, linkfetch
+from playground.lib.http import AuthenticatedHttpRequest, HtmxHttpRequest
+from playground.lib.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
 from playground.pictures import fixing
 from playground.staging import Staging

@@ -36,8 +36,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from playground import linkfetch
-from playground.leases import LeasedQuerySet
+from playground.lib import linkfetch
+from playground.lib.leases import LeasedQuerySet
 
 if TYPE_CHECKING:
     from playground.models import Generation

@@ -37,9 +37,9 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from zipstream import ZipStream
 
-from playground.csvexport import csv_bytes
-from playground.http import AuthenticatedHttpRequest
-from playground.media import is_remote
+from playground.lib.csvexport import csv_bytes
+from playground.lib.http import AuthenticatedHttpRequest
+from playground.lib.media import is_remote
 from playground.models import Generation
 
 CHUNK = 256 * 1024

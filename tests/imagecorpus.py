@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from playground.linkfetch import LinkRejected, fetch_image
+from playground.lib.linkfetch import LinkRejected, fetch_image
 from playground.pictures import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image
 from tests.pictures import image_bytes
 

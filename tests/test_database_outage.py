@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from playground.outage import SENTENCE
+from playground.lib.outage import SENTENCE
 from tests.factories import PASSWORD
 from tests.servers import ROOT, ThrowawayPostgres, free_port, production_environment, stop, wait_for
 

@@ -235,7 +235,7 @@ def test_every_id_field_still_takes_a_real_id(signed_in: Client, world, given: I
 
 
 def test_an_id_is_ascii_digits_in_the_databases_range():
-    from playground.ids import parse_id
+    from playground.lib.ids import parse_id
 
     assert [parse_id(v) for v in ("1", "42", str(LARGEST), 7)] == [1, 42, LARGEST, 7]
     assert [v for v in [*HOSTILE, "", "0", None, True, "1" * 5000] if parse_id(v) is not None] == []

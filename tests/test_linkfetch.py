@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from playground.linkfetch import LinkRejected, fetch_image
+from playground.lib.linkfetch import LinkRejected, fetch_image
 from playground.pictures import MAX_BYTES, ImageRejected, check_image
 from tests import imagecorpus as corpus
 from tests.factories import image_bytes

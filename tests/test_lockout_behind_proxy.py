@@ -1,4 +1,4 @@
-"""The sign-in lockout behind a reverse proxy (playground/clientip.py).
+"""The sign-in lockout behind a reverse proxy (playground/lib/clientip.py).
 
 Behind nginx every request comes from the proxy's address. The lockout must count wrong
 passwords per real client, from X-Forwarded-For, but only when the connection comes from a
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from playground.clientip import client_ip
+from playground.lib.clientip import client_ip
 from tests.factories import PASSWORD
 
 PROXY = "10.0.0.2"

@@ -19,7 +19,7 @@ from django.db.utils import DatabaseError
 from django.test import Client
 from django.urls import reverse
 
-from playground.outage import SENTENCE, database_down
+from playground.lib.outage import SENTENCE, database_down
 from tests.factories import ready
 from tests.servers import free_port
 
@@ -64,7 +64,9 @@ def test_signed_in_pages_are_a_plain_503_that_reads_nothing_from_the_database(
         assert "Traceback" not in page and "alice" not in page and "Sign out" not in page
         assert [t.name for t in answer.templates] == ["503.html", "base.html"]
     # One warning per request, and not Django's "Service Unavailable" error line besides.
-    assert [(r.name, r.levelname) for r in caplog.records] == [("playground.outage", "WARNING")] * len(pages)
+    assert [(r.name, r.levelname) for r in caplog.records] == [("playground.lib.outage", "WARNING")] * len(
+        pages
+    )
     assert signed_in.get(reverse("gallery")).status_code == 200
 
 

@@ -329,7 +329,7 @@ def test_a_name_resolving_to_loopback_is_refused_at_connect_time(user, receiver,
     # Only the IP literal is allowed: a name that resolves to it is still judged by its address.
     port = receiver.server_address[1]
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    monkeypatch.setattr("playground.linkfetch._resolve", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr("playground.lib.linkfetch._resolve", lambda host, port: ["127.0.0.1"])
     hook(f"http://hooks.example.com:{port}/hook")
     gen = factories.generation(created_by=user, model="video-01", prompt="x", state=State.READY)
     webhooks.enqueue(gen)

@@ -22,7 +22,8 @@ from django.db import close_old_connections
 from django.test import Client
 from django.urls import reverse
 
-from playground import csvexport, zipdownload
+from playground import zipdownload
+from playground.lib import csvexport
 from playground.models import Generation, State
 from tests.test_gallery import make
 from tests.test_s3 import bucket, s3_endpoint  # noqa: F401 - the moto server fixtures
