@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import django_script, environment, save
-from playground.aimlapi import Client
-from playground.demo.server import serve
-from playground.demo.upstream import StandIn
+from playground.upstream.aimlapi import Client
+from playground.upstream.demo.server import serve
+from playground.upstream.demo.upstream import StandIn
 
 API_KEY = "bench-archive-key"
 MB = 1024 * 1024
@@ -33,7 +33,7 @@ MB = 1024 * 1024
 MEASURE = r"""
 import json, sys
 from playground import archive
-from playground.aimlapi import Client
+from playground.upstream.aimlapi import Client
 from tests.imagecorpus import peak_memory
 
 client = Client(sys.argv[1], "unused", timeout=60)

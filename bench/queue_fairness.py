@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, django_script, environment, fresh_database, manage, save
-from playground.demo.server import serve
-from playground.demo.upstream import StandIn
+from playground.upstream.demo.server import serve
+from playground.upstream.demo.upstream import StandIn
 
 API_KEY = "bench-queue-key"
 CAP = 5

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, environment, fresh_database, manage, median, percentile, save
-from playground.aimlapi import Client
-from playground.demo.server import serve
-from playground.demo.upstream import StandIn
+from playground.upstream.aimlapi import Client
+from playground.upstream.demo.server import serve
+from playground.upstream.demo.upstream import StandIn
 
 API_KEY = "bench-worker-key"
 POLL_INTERVAL = 2.0

@@ -22,7 +22,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from playground.aimlapi import Client
+from playground.upstream.aimlapi import Client
 
 POSTER_LONG_SIDE = 1280
 

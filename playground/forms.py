@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.http import QueryDict
 
-from playground import batch_pictures, batches, budgets, catalogue, continuation, pictures
+from playground import batch_pictures, batches, budgets, continuation, pictures
 from playground.archive import storage_stem
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
@@ -33,7 +33,8 @@ from playground.models import (
 from playground.pictures import fixing
 from playground.staging import Offer, Staging
 from playground.uploads import UploadTooLarge
-from playground.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
+from playground.upstream import catalogue
+from playground.upstream.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
 
 # Where the form puts a catalogue refusal, by the catalogue's option names.
 _FIELD_OF_OPTION = {

@@ -29,14 +29,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from playground import catalogue
 from playground.lib.leases import LeasedQuerySet
-from playground.videomodels import TRAITS, VideoModel
+from playground.upstream import catalogue
+from playground.upstream.videomodels import TRAITS, VideoModel
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-    from playground.aimlapi import Accepted, Progress, Trace
+    from playground.upstream.aimlapi import Accepted, Progress, Trace
 
 # Derived from videomodels.py, where the names and their traits live; kept for the code using them.
 MODEL_CHOICES = VideoModel.choices

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
 from playground.models import MODEL_CHOICES, Generation, Preset
-from playground.videomodels import clean_prompt
+from playground.upstream.videomodels import clean_prompt
 
 
 class PresetForm(forms.ModelForm[Preset]):

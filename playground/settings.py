@@ -14,7 +14,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from playground import catalogue as _catalogue  # plain data, no Django: safe to read here
+from playground.upstream import catalogue as _catalogue  # plain data, no Django: safe to read here
 
 # Lets classes such as ModelAdmin[Generation] be subscripted at run time, as the type stubs expect.
 django_stubs_ext.monkeypatch()
@@ -192,7 +192,7 @@ def env_prices(name: str, defaults: dict[str, Decimal]) -> dict[str, Decimal]:
 MONTHLY_BUDGET_USD = env_dollars("MONTHLY_BUDGET_USD", "25.00")
 TEAM_MONTHLY_BUDGET_USD = env_dollars("TEAM_MONTHLY_BUDGET_USD", None)
 # The estimate when no cost has been seen yet for a model (the service's list price).
-# The defaults are the catalogue's estimates (playground/catalogue.py), one per model.
+# The defaults are the catalogue's estimates (playground/upstream/catalogue.py), one per model.
 VIDEO_PRICES_USD = env_prices("VIDEO_PRICES_USD", {model.id: model.price_usd for model in _catalogue.MODELS})
 # The estimate is the average of this many most recent known costs for the model.
 ESTIMATE_FROM_LAST = env_int("ESTIMATE_FROM_LAST", 20, minimum=1)

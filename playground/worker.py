@@ -41,7 +41,9 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from playground import archive, keylimits, recovery, sequences, webhooks
-from playground.aimlapi import (
+from playground.housekeeping import Housekeeper
+from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
+from playground.upstream.aimlapi import (
     Ambiguous,
     Client,
     GenerationTimeout,
@@ -51,8 +53,6 @@ from playground.aimlapi import (
     Transient,
     client_from_settings,
 )
-from playground.housekeeping import Housekeeper
-from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 

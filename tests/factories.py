@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from playground.models import Generation, State
-from playground.videomodels import DEFAULT_MODEL
+from playground.upstream.videomodels import DEFAULT_MODEL
 from tests.pictures import image_bytes as image_bytes
 
 PASSWORD = "correct horse battery staple"

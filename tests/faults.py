@@ -1,6 +1,6 @@
 """Misbehaving on request: the stand-in upstream with one-shot faults that tests queue per endpoint.
 
-The shipped stand-in (playground/demo/upstream.py) only answers as the service does; tests need
+The shipped stand-in (playground/upstream/demo/upstream.py) only answers as the service does; tests need
 it to fail on cue (errors, slow or lost answers, cut-off bodies), so that lives here, on the one
 seam it offers: StandIn.answer.
 """
@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from wsgiref.types import WSGIEnvironment
 
-from playground.demo.server import DropConnection
-from playground.demo.upstream import (
+from playground.upstream.demo.server import DropConnection
+from playground.upstream.demo.upstream import (
     FILES_PREFIX,
     Endpoint,
     Response,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from playground.aimlapi import Client, Progress
-from playground.demo.server import RunningServer, serve
+from playground.upstream.aimlapi import Client, Progress
+from playground.upstream.demo.server import RunningServer, serve
 from tests.faults import FaultyStandIn
 
 API_KEY = "sk-test-NEVER-SHOWN-0123456789"

@@ -14,8 +14,8 @@ import av
 import httpx
 import pytest
 
-from playground import aimlapi
-from playground.aimlapi import (
+from playground.upstream import aimlapi
+from playground.upstream.aimlapi import (
     Accepted,
     Ambiguous,
     Client,
@@ -27,7 +27,7 @@ from playground.aimlapi import (
     UpstreamError,
     client_from_settings,
 )
-from playground.demo.upstream import StandIn
+from playground.upstream.demo.upstream import StandIn
 from tests.factories import image_bytes
 from tests.faults import Fault
 from tests.standin_fixtures import API_KEY, FAST

@@ -17,8 +17,8 @@ import av
 import pytest
 from django.conf import settings
 
-from playground import catalogue
 from playground.models import Generation, State
+from playground.upstream import catalogue
 from playground.worker import Worker
 from tests.browser_fixtures import sign_in
 from tests.factories import image_bytes

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from playground import aimlapi, catalogue
-from playground.catalogue import Ask
+from playground.upstream import aimlapi, catalogue
+from playground.upstream.catalogue import Ask
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from playground import aimlapi, catalogue
-from playground.aimlapi import Refused
+from playground.upstream import aimlapi, catalogue
+from playground.upstream.aimlapi import Refused
 from tests.factories import image_bytes
 from tests.faults import Fault
 from tests.standin_fixtures import API_KEY

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from playground import catalogue
 from playground.models import Generation
+from playground.upstream import catalogue
 from tests import factories
 from tests.factories import image_bytes
 from tests.test_generate_view import form_data, upload

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.models import Generation, Preset
-from playground.videomodels import PROMPT_MAX_CHARS
+from playground.upstream.videomodels import PROMPT_MAX_CHARS
 from tests.test_detail_actions import ready
 
 SAVE = reverse("preset_save")

@@ -8,8 +8,8 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from playground import catalogue
 from playground.models import Generation, State
+from playground.upstream import catalogue
 
 
 @pytest.mark.slow

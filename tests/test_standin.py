@@ -13,9 +13,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from playground.demo.render import render_video
-from playground.demo.server import serve
-from playground.demo.upstream import StandIn
+from playground.upstream.demo.render import render_video
+from playground.upstream.demo.server import serve
+from playground.upstream.demo.upstream import StandIn
 from tests.factories import image_bytes
 from tests.faults import Fault
 from tests.standin_fixtures import API_KEY, FAST

@@ -12,9 +12,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from playground.aimlapi import Refused, Transient, client_from_settings
-from playground.demo.upstream import shared_standin
 from playground.models import State
+from playground.upstream.aimlapi import Refused, Transient, client_from_settings
+from playground.upstream.demo.upstream import shared_standin
 from playground.worker import Worker
 from tests.factories import generation, image_bytes
 from tests.standin_fixtures import API_KEY

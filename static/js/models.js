@@ -1,6 +1,6 @@
 // The Generate page shows only the fields the chosen model takes, with its defaults, and says
 // how long its render usually takes. What each model takes comes from the server
-// (playground/catalogue.py, as the "model-catalogue" JSON script tag), never typed here. A
+// (playground/upstream/catalogue.py, as the "model-catalogue" JSON script tag), never typed here. A
 // hidden field's fieldset is disabled too, so the browser does not send it; the server refuses
 // a field a model does not take whatever the page did.
 (function () {

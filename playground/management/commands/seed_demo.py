@@ -21,11 +21,12 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from playground import catalogue, pictures
+from playground import pictures
 from playground.archive import inspect_video, storage_stem
-from playground.demo.render import render_video
-from playground.demo.upstream import PRICES_USD
 from playground.models import Generation, State
+from playground.upstream import catalogue
+from playground.upstream.demo.render import render_video
+from playground.upstream.demo.upstream import PRICES_USD
 
 MEMBERS = ["ana", "ben", "chloe", "dev", "eli", "farah", "gus", "hana", "ivan", "jo"]
 SUBJECTS = [

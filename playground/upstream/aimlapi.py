@@ -43,8 +43,8 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from playground import catalogue
-from playground.catalogue import VideoModel, Wire
+from playground.upstream import catalogue
+from playground.upstream.catalogue import VideoModel, Wire
 
 MODELS: tuple[str, ...] = catalogue.IDS
 
@@ -627,7 +627,7 @@ def client_from_settings() -> Client:
     """The client the app uses: the real service, or the in-process stand-in in demo mode."""
     if settings.DEMO_MODE:
         # Imported here so a production process never loads the demo renderer.
-        from playground.demo.upstream import shared_standin
+        from playground.upstream.demo.upstream import shared_standin
 
         app = shared_standin(Path(settings.DEMO_UPSTREAM_DIR))
         return Client(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from playground import catalogue
+from playground.upstream import catalogue
 
 # The upstream's own limit on a prompt (every model); the form and its counter use this number.
 PROMPT_MAX_CHARS = 2000

@@ -57,10 +57,10 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from PIL import Image
 
-from playground import catalogue
-from playground.catalogue import VideoModel, Wire
-from playground.demo.render import render_video
-from playground.demo.server import DropConnection
+from playground.upstream import catalogue
+from playground.upstream.catalogue import VideoModel, Wire
+from playground.upstream.demo.render import render_video
+from playground.upstream.demo.server import DropConnection
 
 VIDEO01_PATH = catalogue.UNIVERSAL_PATH
 LIVE2D_PATH = catalogue.LEGACY_MINIMAX_PATH

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from playground import aimlapi
 from playground.models import Generation
+from playground.upstream import aimlapi
 
 KEY_PLACEHOLDER = "<YOUR_AIMLAPI_KEY>"
 IMAGE_PLACEHOLDER = "https://example.com/your-first-frame.jpg"
