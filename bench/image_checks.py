@@ -208,7 +208,7 @@ def refuse_upload() -> int:
     django.setup()
     from django.core.handlers.wsgi import WSGIRequest
 
-    from playground import uploads
+    from playground.pictures import uploads
 
     body = corpus.LazyMultipart(UPLOAD_FIELDS, size=1024**3)
     request = WSGIRequest(

@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.http import QueryDict
 
-from playground import batch_pictures, batches, budgets, continuation, pictures
+from playground import batches, budgets, continuation, pictures
 from playground.archive import storage_stem
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
@@ -30,9 +30,9 @@ from playground.models import (
     Batch,
     Generation,
 )
-from playground.pictures import fixing
-from playground.staging import Offer, Staging
-from playground.uploads import UploadTooLarge
+from playground.pictures import batch_pictures, fixing
+from playground.pictures.staging import Offer, Staging
+from playground.pictures.uploads import UploadTooLarge
 from playground.upstream import catalogue
 from playground.upstream.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
 

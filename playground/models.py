@@ -829,7 +829,7 @@ class StagedPicture(models.Model):
     A batch's picture that passed is kept here too while the batch waits, with no messages
     (nothing refused) and no fixes; one that no fix mends has only its messages (no file). Kept so
     later steps (previews, choosing, submitting) need not
-    check or decode it again, and so each person's staging can be capped (see playground/staging.py).
+    check or decode it again, and so each person's staging can be capped (see playground/pictures/staging.py).
     """
 
     id = models.CharField(primary_key=True, max_length=32)

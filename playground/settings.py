@@ -438,9 +438,9 @@ WHITENOISE_MAX_AGE = 0 if DEBUG else 3600
 
 # Uploads: files over 2.5 MB go to a temporary file; our own handler stops reading past 20 MB.
 FILE_UPLOAD_HANDLERS = [
-    "playground.uploads.CappedUploadHandler",
+    "playground.pictures.uploads.CappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "playground.uploads.SpoolUploadHandler",
+    "playground.pictures.uploads.SpoolUploadHandler",
 ]
 
 # --- Security -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from playground import pictures
 from playground.models import Batch, Generation, StagedPicture
-from playground.staging import Staging
+from playground.pictures.staging import Staging
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -275,7 +275,7 @@ def test_the_work_per_request_is_bounded_by_the_batch_limit(
 def test_staging_keeps_a_whole_batch_even_beyond_the_usual_cap(
     signed_in: Client, user, settings: Any
 ) -> None:
-    from playground import staging
+    from playground.pictures import staging
 
     settings.MAX_BATCH_PICTURES = staging.KEEP_PER_PERSON + 2
     files = [

@@ -183,7 +183,7 @@ def test_staged_pictures_older_than_a_day_are_swept(signed_in: Client, settings)
     import time
     from pathlib import Path
 
-    from playground import staging
+    from playground.pictures import staging
 
     signed_in.post(GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))))
     signed_in.post(GENERATE, form(first_frame=SimpleUploadedFile("t.png", image_bytes(200, 1000, "PNG"))))
@@ -231,8 +231,8 @@ def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_
 ):
     from pathlib import Path
 
-    from playground import staging
     from playground.models import StagedPicture
+    from playground.pictures import staging
 
     stranger = Client()
     stranger.force_login(other_user)
@@ -255,8 +255,8 @@ def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_
 
 
 def test_staged_bytes_are_capped_too(signed_in: Client, user, monkeypatch):
-    from playground import staging
     from playground.models import StagedPicture
+    from playground.pictures import staging
 
     size = len(image_bytes(1000, 200, "PNG"))
     monkeypatch.setattr(staging, "KEEP_BYTES_PER_PERSON", 2 * size + size // 2)
@@ -315,7 +315,7 @@ def test_each_action_has_its_own_url(signed_in: Client):
 def test_validating_the_form_stages_nothing_until_the_view_asks(user):
     from playground.forms import GenerateForm
     from playground.models import StagedPicture
-    from playground.staging import Staging
+    from playground.pictures.staging import Staging
 
     upload = SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))
     bound = GenerateForm(form(), {"first_frame": upload}, user=user, staging=Staging(user))

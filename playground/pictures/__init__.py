@@ -1,11 +1,14 @@
-"""Pictures: the first-frame rules and check, and the one-click fixes.
+"""Pictures: the first-frame rules and check, the one-click fixes, and the pictures waiting for them.
 
 - rules.py: every limit and every sentence, once (the Generate page's script gets the numbers from
   fixing.browser_rules);
 - check.py: check_image, the verdict on bytes we would send upstream;
 - jpeg.py, png.py: one structure reader per format, used by the check and the fixes alike;
 - exif.py: EXIF orientation, read by hand;
-- sources.py, fixing.py: reading a picture to fix (JPEG, PNG, WebP, GIF) and redrawing it.
+- sources.py, fixing.py: reading a picture to fix (JPEG, PNG, WebP, GIF) and redrawing it;
+- staging.py: pictures waiting for a fix or kept from a refused submit, per person;
+- uploads.py: upload handlers that stop reading a first frame past its limit;
+- batch_pictures.py: a batch's pictures across round trips of the Generate page.
 
 The check's names below are the package's public face; the fixes are imported as
 `from playground.pictures import fixing`, since they need Django's settings.

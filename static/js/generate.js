@@ -171,7 +171,7 @@
     const fieldset = document.getElementById("last-frame-field");
     return Boolean(fieldset) && !fieldset.disabled;
   }
-  // A batch the page came back with (playground/batch_pictures.py): each refused picture in its
+  // A batch the page came back with (playground/pictures/batch_pictures.py): each refused picture in its
   // list is marked by the server; it must be fixed or removed before the batch can go.
   function batchProblem() {
     const refused = document.querySelectorAll("#batch-pictures [data-refused]").length;

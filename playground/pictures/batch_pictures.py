@@ -29,7 +29,7 @@ from django.conf import settings
 from playground import pictures
 from playground.lib import linkfetch
 from playground.pictures import fixing
-from playground.staging import Chosen, Kept, Offer, Staging
+from playground.pictures.staging import Chosen, Kept, Offer, Staging
 
 NOT_STAGED = "-"
 _ORIGINS = ("file:", "link:")
