@@ -22,8 +22,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from playground import backup, restore
 from playground.models import Generation, State
+from playground.ops import backup, restore
 from tests.factories import generation
 
 # Backup reads the database file, so the rows a test makes must be committed.

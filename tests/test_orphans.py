@@ -13,9 +13,9 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from playground.filerefs import file_fields
 from playground.models import Generation, State
-from playground.orphans import MISSING_VIDEO_REASON, find_orphans
+from playground.ops.filerefs import file_fields
+from playground.ops.orphans import MISSING_VIDEO_REASON, find_orphans
 from tests.factories import generation
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from playground.backup import BackupError, create_backup, default_backup_path, size
+from playground.ops.backup import BackupError, create_backup, default_backup_path, size
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from playground.orphans import DEFAULT_MIN_AGE, find_orphans, repair_orphans
+from playground.ops.orphans import DEFAULT_MIN_AGE, find_orphans, repair_orphans
 
 
 def _count(n: int, one: str, many: str) -> str:

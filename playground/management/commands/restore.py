@@ -4,8 +4,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from playground.backup import BackupError, size, sqlite_path
-from playground.restore import restore_sqlite
+from playground.ops.backup import BackupError, size, sqlite_path
+from playground.ops.restore import restore_sqlite
 
 STOP_FIRST = "Stop the web server and the worker before restoring; restore is not meant to run while they do."
 

@@ -31,8 +31,8 @@ from django.db import connections
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from playground.filerefs import file_fields
 from playground.lib.media import is_remote
+from playground.ops.filerefs import file_fields
 
 FORMAT = "video-playground-backup"
 FORMAT_VERSION = 1

@@ -26,7 +26,8 @@ from typing import IO, Any
 from django.conf import settings
 from django.utils import timezone
 
-from playground.backup import (
+from playground.models import Generation
+from playground.ops.backup import (
     ARCHIVE_DB,
     ARCHIVE_MANIFEST,
     ARCHIVE_MEDIA,
@@ -40,7 +41,6 @@ from playground.backup import (
     sqlite_path,
     table_exists,
 )
-from playground.models import Generation
 
 
 @dataclass

@@ -22,8 +22,8 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from playground.filerefs import FileRef, exists, is_referenced, media_folders, references, stored_files
 from playground.models import Generation, State
+from playground.ops.filerefs import FileRef, exists, is_referenced, media_folders, references, stored_files
 
 DEFAULT_MIN_AGE = 3600.0
 MISSING_VIDEO_CODE = "file_missing"
