@@ -75,4 +75,4 @@ class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
     inlines = [AllowanceInline]
 
 
-from playground import admin_extras  # noqa: E402,F401  (webhooks, films, notification preferences)
+from playground.notify import admin as admin_extras  # noqa: E402,F401  (webhooks, films, notification preferences)

@@ -17,10 +17,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from playground import batches, notifications
+from playground import batches
 from playground.forms import GenerateForm
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.models import Batch, Generation, State, allowance_for
+from playground.notify import notifications
 
 QUEUE_PAGE_SIZE = 25
 SENT_STATES = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)

@@ -227,7 +227,7 @@ MAX_BATCH_PICTURES = env_int("MAX_BATCH_PICTURES", 4, minimum=1)
 # Hosts (optionally host:port) exempt from the public-address check on image links.
 IMAGE_LINK_ALLOWED_HOSTS = [h.lower() for h in env_list("IMAGE_LINK_ALLOWED_HOSTS")]
 
-# --- Outgoing webhooks (playground/webhooks.py) ---------------------------------------------
+# --- Outgoing webhooks (playground/notify/webhooks.py) ---------------------------------------------
 # Where this site lives, for the video links in webhook bodies and notifications.
 SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 if urlsplit(SITE_URL).scheme not in {"http", "https"} or not urlsplit(SITE_URL).netloc:

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from playground import bulk, collections, health, notifications, presets, queue_pages, sequence_views, views
+from playground import bulk, collections, health, presets, queue_pages, sequence_views, views
 from playground.lib import ids
+from playground.notify import notifications
 
 # Every id in a path is read by ids.parse_id: one that is not an id matches no route (a plain 404).
 register_converter(ids.IdConverter, "id")

@@ -40,9 +40,10 @@ from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from playground import archive, keylimits, recovery, sequences, webhooks
+from playground import archive, keylimits, recovery, sequences
 from playground.housekeeping import Housekeeper
 from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
+from playground.notify import webhooks
 from playground.upstream.aimlapi import (
     Ambiguous,
     Client,

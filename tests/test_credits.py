@@ -17,8 +17,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from playground import webhooks, zipdownload
+from playground import zipdownload
 from playground.models import Generation, State
+from playground.notify import webhooks
 from playground.usage import month_usage
 from tests.factories import ready
 from tests.test_worker import drive, make

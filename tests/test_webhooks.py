@@ -23,9 +23,9 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from playground import webhooks
 from playground.models import Generation, State
-from playground.webhooks import DeliveryState, Webhook, WebhookDelivery
+from playground.notify import webhooks
+from playground.notify.webhooks import DeliveryState, Webhook, WebhookDelivery
 from tests import factories
 from tests.test_worker import drive, make
 

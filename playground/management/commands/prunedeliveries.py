@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from playground import webhooks
+from playground.notify import webhooks
 
 
 class Command(BaseCommand):

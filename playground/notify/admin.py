@@ -11,11 +11,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from playground import webhooks
 from playground.lib import linkfetch
-from playground.notifications import NotifyPreference
+from playground.notify import webhooks
+from playground.notify.notifications import NotifyPreference
+from playground.notify.webhooks import Webhook, WebhookDelivery
 from playground.sequences import SequenceExport
-from playground.webhooks import Webhook, WebhookDelivery
 
 MIN_SECRET = 16
 
