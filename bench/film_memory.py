@@ -25,7 +25,7 @@ MB = 1024 * 1024
 MEASURE = r"""
 import json, sys
 from pathlib import Path
-from playground import sequences
+from playground.films import sequences
 from tests.clips import write_clip
 from tests.imagecorpus import peak_memory
 

@@ -75,4 +75,5 @@ class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
     inlines = [AllowanceInline]
 
 
-from playground.notify import admin as admin_extras  # noqa: E402,F401  (webhooks, films, notification preferences)
+from playground.films import admin as films_admin  # noqa: E402,F401  (film exports)
+from playground.notify import admin as notify_admin  # noqa: E402,F401  (webhooks, notification preferences)

@@ -927,7 +927,7 @@ class Preset(models.Model):
 
 
 # The features around a generation keep their models beside their logic; Django finds them here.
+from playground.films.sequences import SequenceExport as SequenceExport  # noqa: E402
 from playground.notify.notifications import NotifyPreference as NotifyPreference  # noqa: E402
 from playground.notify.webhooks import Webhook as Webhook  # noqa: E402
 from playground.notify.webhooks import WebhookDelivery as WebhookDelivery  # noqa: E402
-from playground.sequences import SequenceExport as SequenceExport  # noqa: E402

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from playground import bulk, collections, health, presets, queue_pages, sequence_views, views
+from playground import bulk, collections, health, presets, queue_pages, views
+from playground.films import views as sequence_views
 from playground.lib import ids
 from playground.notify import notifications
 

@@ -40,7 +40,8 @@ from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from playground import archive, keylimits, recovery, sequences
+from playground import archive, keylimits, recovery
+from playground.films import sequences
 from playground.housekeeping import Housekeeper
 from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
 from playground.notify import webhooks

@@ -18,7 +18,7 @@ from django.core.handlers.base import BaseHandler
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from playground.sequences import ExportState, SequenceExport
+from playground.films.sequences import ExportState, SequenceExport
 from tests.factories import ready
 from tests.test_hostile_ids import routes
 

@@ -141,7 +141,7 @@ def test_sweepfilms_deletes_only_folders_no_export_is_making(settings):
 
     from django.utils import timezone
 
-    from playground.sequences import ExportState, SequenceExport
+    from playground.films.sequences import ExportState, SequenceExport
 
     def export(state: str, lease_for: float | None) -> SequenceExport:
         until = None if lease_for is None else timezone.now() + timedelta(seconds=lease_for)

@@ -15,9 +15,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground import sequences
+from playground.films import sequences
+from playground.films.sequences import ExportState, SequenceExport
 from playground.models import Generation
-from playground.sequences import ExportState, SequenceExport
 from playground.worker import Worker
 from tests.clips import ready_generation, write_clip
 

@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from playground import sequences
-from playground.sequences import ExportState, SequenceExport
+from playground.films import sequences
+from playground.films.sequences import ExportState, SequenceExport
 from tests.clips import ready_generation, write_clip
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -1,5 +1,5 @@
-"""The admin pages of the features around a generation: webhooks (write-only secret, URL checked
-like an image link), film exports and notification preferences."""
+"""The admin pages of notify/: webhooks (write-only secret, URL checked like an image link), their
+deliveries, and notification preferences."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from playground.lib import linkfetch
 from playground.notify import webhooks
 from playground.notify.notifications import NotifyPreference
 from playground.notify.webhooks import Webhook, WebhookDelivery
-from playground.sequences import SequenceExport
 
 MIN_SECRET = 16
 
@@ -131,16 +130,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
         self.message_user(
             request, f"{count} deliveries will be sent again (ones still waiting are left as they are)."
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-
-@admin.register(SequenceExport)
-class SequenceExportAdmin(admin.ModelAdmin[SequenceExport]):
-    list_display = ["id", "created_at", "created_by", "state", "progress", "method", "duration"]
-    list_filter = ["state", "method"]
-    readonly_fields = [f.name for f in SequenceExport._meta.get_fields() if f.concrete and f.name != "id"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from playground import sequences
+from playground.films import sequences
 
 
 class Command(BaseCommand):

@@ -8,10 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from playground import sequences
+from playground.films import sequences
+from playground.films.sequences import ExportState, SequenceExport
 from playground.lib.media import serve_stored_file
 from playground.models import Generation
-from playground.sequences import ExportState, SequenceExport
 
 
 @require_GET
