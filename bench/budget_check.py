@@ -27,7 +27,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from playground import budgets
+from playground.money import budgets
 from playground.models import Generation, State, allowance_for, month_start
 
 size, runs = int(sys.argv[1]), int(sys.argv[2])

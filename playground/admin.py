@@ -3,8 +3,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from playground.budgets import dollars
 from playground.models import Allowance, Generation, Star, TeamBudget, WorkerHeartbeat
+from playground.money.budgets import dollars
 
 
 @admin.register(Generation)

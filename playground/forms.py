@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.http import QueryDict
 
-from playground import batches, budgets, continuation, pictures
+from playground import batches, continuation, pictures
 from playground.archive import storage_stem
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
@@ -30,6 +30,7 @@ from playground.models import (
     Batch,
     Generation,
 )
+from playground.money import budgets
 from playground.pictures import batch_pictures, fixing
 from playground.pictures.staging import Offer, Staging
 from playground.pictures.uploads import UploadTooLarge

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import archive, batches, budgets, pictures, presets
+from playground import archive, batches, pictures, presets
 from playground.collections import CollectionFilters
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery import GalleryFilters, page_polls, polled_ids
@@ -24,11 +24,12 @@ from playground.lib import ids, linkfetch
 from playground.lib.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.lib.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
+from playground.money import budgets
+from playground.money.usage import month_usage
 from playground.notify import notifications
 from playground.pictures import batch_pictures, fixing, uploads
 from playground.pictures.staging import Staging
 from playground.upstream import apicode, catalogue
-from playground.usage import month_usage
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground import budgets
 from playground.models import Allowance, Generation, State, TeamBudget, month_start
+from playground.money import budgets
 from tests.factories import PASSWORD, generation
 
 GENERATE = reverse("generate")

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from playground import batches
 from playground.models import State, allowance_for, month_start
-from playground.usage import month_usage
+from playground.money.usage import month_usage
 from tests.factories import generation
 
 ZONES = ["UTC", "Pacific/Auckland", "America/Los_Angeles"]

@@ -19,8 +19,8 @@ from django.urls import reverse
 
 from playground import zipdownload
 from playground.models import Generation, State
+from playground.money.usage import month_usage
 from playground.notify import webhooks
-from playground.usage import month_usage
 from tests.factories import ready
 from tests.test_worker import drive, make
 

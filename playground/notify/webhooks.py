@@ -176,7 +176,7 @@ def payload(gen: Generation, event: str) -> dict[str, Any]:
 
 
 def _cost(gen: Generation) -> str | None:
-    from playground.budgets import cost_of  # budgets imports the models module, which imports this one
+    from playground.money.budgets import cost_of  # budgets imports the models module, which imports this one
 
     usd = cost_of(gen)
     return None if usd is None else str(usd)

@@ -12,7 +12,7 @@ register = template.Library()
 @register.filter
 def dollars(value: Decimal | None) -> str:
     """$0.43, as people read prices."""
-    from playground.budgets import dollars as in_dollars
+    from playground.money.budgets import dollars as in_dollars
 
     return in_dollars(value)
 
@@ -20,7 +20,7 @@ def dollars(value: Decimal | None) -> str:
 @register.filter
 def price_for(estimates: dict[str, Decimal], model: Any) -> str:
     """The estimate for one model, from the dict the Generate page is given."""
-    from playground.budgets import dollars as in_dollars
+    from playground.money.budgets import dollars as in_dollars
 
     return in_dollars(estimates.get(str(model)))
 

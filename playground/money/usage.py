@@ -89,7 +89,7 @@ def month_usage(months_back: int = 0) -> MonthUsage:
 
 def _dollars_by_person(start: datetime, end: datetime) -> dict[str | None, Decimal]:
     """Dollars per person, in one grouped query (per person and model, for the estimates)."""
-    from playground.budgets import _KNOWN, COUNTED, estimate
+    from playground.money.budgets import _KNOWN, COUNTED, estimate
 
     grouped = (
         Generation.objects.filter(COUNTED, created_at__gte=start, created_at__lt=end)

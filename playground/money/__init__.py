@@ -1,0 +1,2 @@
+"""Money: every dollar and allowance decision: estimates, the monthly budgets, allowances and usage.
+"""
