@@ -39,8 +39,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
 
 def post_worker_init(worker: Any) -> None:
-    """Zips may hold only a share of this process's threads (playground/zipdownload.py): tell it how many."""
-    from playground import zipdownload
+    """Zips may hold only a share of this process's threads (gallery/zipdownload.py): tell it how many."""
+    from playground.gallery import zipdownload
 
     zipdownload.use_threads(worker.cfg.threads)
 

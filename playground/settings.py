@@ -203,7 +203,7 @@ SUBMISSIONS_PER_MINUTE = env_int("SUBMISSIONS_PER_MINUTE", 5, minimum=1)
 # per process; others wait this long, then get "busy, try again in a moment".
 PICTURE_FIXES_AT_ONCE = env_int("PICTURE_FIXES_AT_ONCE", 2, minimum=1)
 PICTURE_FIX_WAIT_SECONDS = env_number("PICTURE_FIX_WAIT_SECONDS", 10)
-# A zip holds a web thread while it streams (playground/zipdownload.py): one person holds at most
+# A zip holds a web thread while it streams (playground/gallery/zipdownload.py): one person holds at most
 # this many at once, and a zip whose reader takes nothing for this long is given up.
 ZIP_STREAMS_PER_PERSON = env_int("ZIP_STREAMS_PER_PERSON", 2, minimum=1)
 ZIP_STALL_SECONDS = env_number("ZIP_STALL_SECONDS", 30, minimum=1)

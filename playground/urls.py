@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from playground import bulk, collections, health, presets, queue_pages, views
+from playground import health, presets, queue_pages, views
 from playground.films import views as sequence_views
+from playground.gallery import bulk, collections
 from playground.lib import ids
 from playground.notify import notifications
 

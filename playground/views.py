@@ -17,9 +17,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from playground import archive, batches, pictures, presets
-from playground.collections import CollectionFilters
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
-from playground.gallery import GalleryFilters, page_polls, polled_ids
+from playground.gallery.collections import CollectionFilters
+from playground.gallery.filters import GalleryFilters, page_polls, polled_ids
 from playground.lib import ids, linkfetch
 from playground.lib.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.lib.media import serve_stored_file

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from playground.collections import add_videos, videos_in_order
+from playground.gallery.collections import add_videos, videos_in_order
 from playground.models import Collection, Generation, Preset, Star
 from tests import factories
 from tests.browser_fixtures import sign_in, wait_until

@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from playground.archive import inspect_video
-from playground.gallery import PAGE_SIZE
+from playground.gallery.filters import PAGE_SIZE
 from playground.models import Generation, State
 from playground.upstream.demo.render import render_video
 from playground.worker import Worker

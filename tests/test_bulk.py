@@ -10,8 +10,8 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from playground.bulk import MAX_SELECTION, whose
-from playground.collections import videos_in_order
+from playground.gallery.bulk import MAX_SELECTION, whose
+from playground.gallery.collections import videos_in_order
 from playground.models import Collection, Generation, Star, State
 from tests.conftest import frames_and_videos
 from tests.test_detail_actions import ready

@@ -155,6 +155,6 @@ def test_the_migration_records_the_route_of_jobs_sent_before_it(user):
     assert routes == {sent.pk: "legacy", unsent.pk: "", plain.pk: "universal"}
     # The search index still follows new rows after the table was rebuilt (SQLite).
     factories.generation(created_by=user, model="video-01", prompt="A zebra on ice")
-    from playground.gallery import search
+    from playground.gallery.filters import search
 
     assert search(Generation.objects.all(), ["zebra"]).count() == 1

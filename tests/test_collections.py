@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from playground.collections import MAX_VIDEOS, add_videos, move, videos_in_order
+from playground.gallery.collections import MAX_VIDEOS, add_videos, move, videos_in_order
 from playground.models import Collection, CollectionEntry, Generation, Star, State
 from tests.test_gallery import card_ids, get, make
 
@@ -150,7 +150,7 @@ def test_the_collection_page_has_the_gallerys_filters(signed_in: Client, user, o
 
 
 def test_the_collection_page_pages_in_the_teams_order(signed_in: Client, user, harbour, monkeypatch):
-    monkeypatch.setattr("playground.collections.PAGE_SIZE", 2)
+    monkeypatch.setattr("playground.gallery.collections.PAGE_SIZE", 2)
     rows = [make(user, f"Clip {i}", minutes_ago=i) for i in range(5)]
     fill(harbour, list(reversed(rows)), user)
     url = reverse("collection", args=[harbour.pk])
@@ -204,9 +204,9 @@ def test_a_video_shows_which_collections_hold_it(signed_in: Client, user, harbou
 
 
 def test_a_collection_is_bounded(user, harbour, monkeypatch):
-    monkeypatch.setattr("playground.collections.MAX_VIDEOS", 2)
+    monkeypatch.setattr("playground.gallery.collections.MAX_VIDEOS", 2)
     rows = [make(user) for _ in range(3)]
-    from playground.collections import CollectionFull
+    from playground.gallery.collections import CollectionFull
 
     with pytest.raises(CollectionFull, match="adding 3 more would pass the limit of 2 videos"):
         fill(harbour, rows, user)

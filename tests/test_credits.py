@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from playground import zipdownload
+from playground.gallery import zipdownload
 from playground.models import Generation, State
 from playground.money.usage import month_usage
 from playground.notify import webhooks

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.gallery import PAGE_SIZE
+from playground.gallery.filters import PAGE_SIZE
 from playground.models import Generation, Star, State
 from tests.factories import generation
 

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from playground.gallery import search
+from playground.gallery.filters import search
 from playground.models import Generation
 from tests.test_gallery import card_ids, get, make
 

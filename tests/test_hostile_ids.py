@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.converters import IntConverter
 
-from playground.collections import add_videos
+from playground.gallery.collections import add_videos
 from playground.models import Collection, CollectionEntry, Generation, Preset
 from tests.test_detail_actions import ready
 

@@ -22,7 +22,7 @@ from django.db import close_old_connections
 from django.test import Client
 from django.urls import reverse
 
-from playground import zipdownload
+from playground.gallery import zipdownload
 from playground.lib import csvexport
 from playground.models import Generation, State
 from tests.test_gallery import make

@@ -1,2 +1,1 @@
-"""Money: every dollar and allowance decision: estimates, the monthly budgets, allowances and usage.
-"""
+"""Money: every dollar and allowance decision: estimates, the monthly budgets, allowances and usage."""

@@ -23,7 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from playground import archive
-from playground.collections import CollectionFull, add_videos, remove_videos
+from playground.gallery.collections import CollectionFull, add_videos, remove_videos
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
 from playground.models import Collection, Generation, Star
@@ -214,7 +214,7 @@ def delete(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_POST
 def download(request: AuthenticatedHttpRequest) -> HttpResponseBase:
-    from playground import zipdownload
+    from playground.gallery import zipdownload
 
     form, back = _selection(request)
     if not form.is_valid():

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from playground.gallery import GalleryFilters, page_polls
+from playground.gallery.filters import GalleryFilters, page_polls
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
 from playground.models import Collection, CollectionEntry, Generation
