@@ -32,7 +32,7 @@ MB = 1024 * 1024
 
 MEASURE = r"""
 import json, sys
-from playground import archive
+from playground.worker import archive
 from playground.upstream.aimlapi import Client
 from tests.imagecorpus import peak_memory
 

@@ -16,8 +16,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from playground.archive import NotAVideo as NotAVideo
-from playground.archive import storage_stem
+from playground.worker.archive import NotAVideo as NotAVideo
+from playground.worker.archive import storage_stem
 
 if TYPE_CHECKING:
     from playground.models import Generation

@@ -21,7 +21,6 @@ from django.db import IntegrityError, transaction
 from django.http import QueryDict
 
 from playground import batches, continuation, pictures
-from playground.archive import storage_stem
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
 from playground.models import (
@@ -36,6 +35,7 @@ from playground.pictures.staging import Offer, Staging
 from playground.pictures.uploads import UploadTooLarge
 from playground.upstream import catalogue
 from playground.upstream.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
+from playground.worker.archive import storage_stem
 
 # Where the form puts a catalogue refusal, by the catalogue's option names.
 _FIELD_OF_OPTION = {

@@ -261,7 +261,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # /healthz answers here, before the session is read: a probe must not need the session table.
-    "playground.health.HealthCheckMiddleware",
+    "playground.worker.health.HealthCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

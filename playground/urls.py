@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from playground import health, presets, queue_pages, views
+from playground import presets, queue_pages, views
 from playground.films import views as sequence_views
 from playground.gallery import bulk, collections
 from playground.lib import ids
 from playground.notify import notifications
+from playground.worker import health
 
 # Every id in a path is read by ids.parse_id: one that is not an id matches no route (a plain 404).
 register_converter(ids.IdConverter, "id")

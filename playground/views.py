@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from playground import archive, batches, pictures, presets
+from playground import batches, pictures, presets
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery.collections import CollectionFilters
 from playground.gallery.filters import GalleryFilters, page_polls, polled_ids
@@ -30,6 +30,7 @@ from playground.notify import notifications
 from playground.pictures import batch_pictures, fixing, uploads
 from playground.pictures.staging import Staging
 from playground.upstream import apicode, catalogue
+from playground.worker import archive
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.chromium import CHROMIUM_ARGS, chromium_path
 from tests.factories import PASSWORD
 

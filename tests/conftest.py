@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
-from playground.worker import Worker
+from playground.worker.loop import Worker
 
 # Re-exported for modules written before factories.py held them; new code imports from there.
 from tests.factories import PASSWORD as PASSWORD

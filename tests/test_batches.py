@@ -13,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from playground.models import Batch, Generation, State
-from playground.worker import Worker
+from playground.worker.loop import Worker
 
 pytestmark = pytest.mark.django_db
 

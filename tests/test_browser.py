@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.factories import image_bytes
 

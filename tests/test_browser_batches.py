@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from playground.models import Generation, State
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.browser_fixtures import sign_in, wait_until
 from tests.factories import generation, image_bytes
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from playground.models import Generation, State
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.browser_fixtures import wait_until
 from tests.factories import PASSWORD, image_bytes
 

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from playground.models import Generation, State
 from playground.upstream import catalogue
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.browser_fixtures import sign_in
 from tests.factories import image_bytes
 

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from playground.models import Batch, Generation, NotifyPreference, State
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests import factories
 from tests.browser_fixtures import sign_in, wait_until
 

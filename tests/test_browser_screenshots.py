@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.factories import PASSWORD, image_bytes
 

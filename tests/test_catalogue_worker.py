@@ -11,10 +11,10 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from playground import archive
 from playground.models import Generation, State
 from playground.upstream import aimlapi, apicode
-from playground.worker import Worker
+from playground.worker import archive
+from playground.worker.loop import Worker
 from tests import factories
 from tests.factories import image_bytes
 from tests.test_worker import creates, drive, make

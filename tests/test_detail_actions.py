@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.models import Generation, Star, State
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.factories import generation, media_files
 
 HTMX = {"HX-Request": "true"}

@@ -192,7 +192,7 @@ def test_the_first_frame_is_sent_as_stored(signed_in: Client, jpeg: bytes):
     """What was checked is what the worker will send: the stored bytes, as a data URI."""
     signed_in.post(URL, form_data(model="video-01-live2d", first_frame=upload(jpeg, "x.jpeg", "image/jpeg")))
     gen = Generation.objects.get()
-    from playground.worker import Worker
+    from playground.worker.loop import Worker
 
     uri = Worker(client=object(), name="t")._first_frame_data_uri(gen)  # type: ignore[arg-type]
     assert uri == "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()

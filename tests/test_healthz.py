@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from playground import health
 from playground.models import WorkerHeartbeat
+from playground.worker import health
 
 URL = reverse("healthz")
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from playground.housekeeping import ORPHANS_FIRST_AFTER, Chore, Housekeeper, schedule
-from playground.worker import Worker
+from playground.worker.housekeeping import ORPHANS_FIRST_AFTER, Chore, Housekeeper, schedule
+from playground.worker.loop import Worker
 
 DAY = 24 * 3600.0
 

@@ -12,8 +12,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from playground import keylimits
 from playground.models import Generation, State
+from playground.worker import keylimits
 from tests import factories
 
 WORKER_ENV = {"UPSTREAM_MAX_IN_FLIGHT": "2", "UPSTREAM_CREATES_PER_MINUTE": "100"}
@@ -198,7 +198,7 @@ def test_two_worker_processes_keep_the_creates_per_minute(
 
 @pytest.mark.django_db
 def test_a_429_gives_the_slot_back_and_the_job_waits_its_turn_again(limits: Any, upstream: Any) -> None:
-    from playground.worker import Worker
+    from playground.worker.loop import Worker
     from tests.faults import Fault
 
     limits.UPSTREAM_MAX_IN_FLIGHT = 1

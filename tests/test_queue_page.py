@@ -10,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from playground.models import Generation, State, allowance_for
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from playground.models import State
 from playground.upstream.aimlapi import Refused, Transient, client_from_settings
 from playground.upstream.demo.upstream import shared_standin
-from playground.worker import Worker
+from playground.worker.loop import Worker
 from tests.factories import generation, image_bytes
 from tests.standin_fixtures import API_KEY
 from tests.test_aimlapi import create

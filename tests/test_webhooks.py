@@ -433,7 +433,7 @@ def test_a_short_secret_is_refused(staff_client, receiver):
 def test_the_running_worker_delivers_on_its_own_thread_without_holding_up_videos(
     upstream: Any, user: Any, receiver: Receiver, settings: Any
 ):
-    from playground.worker import Worker
+    from playground.worker.loop import Worker
 
     settings.WEBHOOK_TIMEOUT = 10.0
     receiver.delays = [6.0]  # a slow receiver, the first time

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from playground.models import Generation, State, WorkerHeartbeat
-from playground.worker import WORKER_LOST
+from playground.worker.loop import WORKER_LOST
 from tests.factories import generation, media_files
 from tests.faults import Fault
 from tests.worker_processes import LEASE

@@ -22,11 +22,11 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from playground import archive
 from playground.gallery.collections import CollectionFull, add_videos, remove_videos
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
 from playground.models import Collection, Generation, Star
+from playground.worker import archive
 
 # A selection is made page by page in the browser; this bounds what one request may touch.
 MAX_SELECTION = 500

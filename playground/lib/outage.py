@@ -12,7 +12,7 @@ Only a connection that is gone counts as an outage: an OperationalError or Inter
 which the connection is missing or fails a `SELECT 1`. A failing query on a working connection (a
 missing table, a locked SQLite file, a constraint) is a bug or contention and stays a 500 with its
 traceback. The page is rendered without a request, so no context processor, session or user is
-read. /healthz is answered before the session is read (playground/health.py).
+read. /healthz is answered before the session is read (playground/worker/health.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from playground.worker import Worker
+from playground.worker.loop import Worker
 
 
 class Command(BaseCommand):

@@ -40,9 +40,7 @@ from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from playground import archive, keylimits, recovery
 from playground.films import sequences
-from playground.housekeeping import Housekeeper
 from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
 from playground.notify import webhooks
 from playground.upstream.aimlapi import (
@@ -55,6 +53,8 @@ from playground.upstream.aimlapi import (
     Transient,
     client_from_settings,
 )
+from playground.worker import archive, keylimits, recovery
+from playground.worker.housekeeping import Housekeeper
 
 log = logging.getLogger(__name__)
 
