@@ -16,8 +16,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from playground.worker.archive import NotAVideo as NotAVideo
-from playground.worker.archive import storage_stem
+from playground.lib.videofiles import NotAVideo as NotAVideo
+from playground.lib.videofiles import storage_stem
 
 if TYPE_CHECKING:
     from playground.models import Generation

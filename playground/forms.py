@@ -23,6 +23,7 @@ from django.http import QueryDict
 from playground import batches, continuation, pictures
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
+from playground.lib.videofiles import storage_stem
 from playground.models import (
     MODEL_CHOICES,
     MODEL_DESCRIPTIONS,
@@ -35,7 +36,6 @@ from playground.pictures.staging import Offer, Staging
 from playground.pictures.uploads import UploadTooLarge
 from playground.upstream import catalogue
 from playground.upstream.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
-from playground.worker.archive import storage_stem
 
 # Where the form puts a catalogue refusal, by the catalogue's option names.
 _FIELD_OF_OPTION = {

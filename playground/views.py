@@ -20,7 +20,7 @@ from playground import batches, pictures, presets
 from playground.forms import GenerateForm, continue_initial, initial_from_post, remix_initial
 from playground.gallery.collections import CollectionFilters
 from playground.gallery.filters import GalleryFilters, page_polls, polled_ids
-from playground.lib import ids, linkfetch
+from playground.lib import ids, linkfetch, videofiles
 from playground.lib.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from playground.lib.media import serve_stored_file
 from playground.models import Collection, Generation, Star, State, WorkerHeartbeat, allowance_for
@@ -30,7 +30,6 @@ from playground.notify import notifications
 from playground.pictures import batch_pictures, fixing, uploads
 from playground.pictures.staging import Staging
 from playground.upstream import apicode, catalogue
-from playground.worker import archive
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
@@ -364,7 +363,7 @@ def delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         gen.delete()
         # Files go after the row: a crash in between leaves an orphan file for `orphans`
         # to find, never a row pointing at a missing file.
-        transaction.on_commit(lambda: archive.delete_files(*files))
+        transaction.on_commit(lambda: videofiles.delete_files(*files))
         messages.success(request, f"Video #{pk} was deleted.")
         return redirect("gallery")
     return render(request, "playground/delete.html", {"generation": gen})

@@ -14,9 +14,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from playground.gallery.collections import add_videos
+from playground.lib.videofiles import inspect_video
 from playground.models import Collection, Generation, Preset, SequenceExport, Star, State
 from playground.upstream.demo.render import render_video
-from playground.worker.archive import inspect_video
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.factories import PASSWORD, generation, image_bytes
 

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from playground.lib import videofiles
 from playground.models import Generation, State
 from playground.upstream import aimlapi, apicode
-from playground.worker import archive
 from playground.worker.loop import Worker
 from tests import factories
 from tests.factories import image_bytes
@@ -54,7 +54,7 @@ def test_a_hailuo_02_row_sends_both_frames_its_resolution_and_length(worker, ups
     }
     assert (create.body["resolution"], create.body["duration"]) == ("1080P", 6)
     assert gen.upstream_route == "universal"
-    info = archive.inspect_video(Path(settings.MEDIA_ROOT) / gen.video.name)
+    info = videofiles.inspect_video(Path(settings.MEDIA_ROOT) / gen.video.name)
     assert info.duration == pytest.approx(6.0, abs=0.3)
 
 

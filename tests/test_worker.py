@@ -15,9 +15,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from playground.lib import videofiles
 from playground.models import Generation, State
 from playground.upstream.aimlapi import FREE_LIMIT
-from playground.worker import archive
 from playground.worker.loop import GENERATION_TIMEOUTS, NOT_SAVED, OUT_OF_TIME, TROUBLE, WORKER_LOST, Worker
 from tests.factories import generation, media_files
 from tests.faults import Fault
@@ -64,7 +64,7 @@ def test_a_text_only_video_01_job_ends_ready_with_a_playable_video_in_storage(wo
     assert gen.upstream_id.endswith(":video-01")
     assert gen.video.name.startswith("videos/")
     assert gen.poster.name.startswith("posters/")
-    info = archive.inspect_video(Path(settings.MEDIA_ROOT) / gen.video.name)
+    info = videofiles.inspect_video(Path(settings.MEDIA_ROOT) / gen.video.name)
     assert info.duration == pytest.approx(1.0, abs=0.2)
     assert gen.duration == pytest.approx(info.duration, abs=0.01)
     assert gen.video_size == (Path(settings.MEDIA_ROOT) / gen.video.name).stat().st_size
@@ -355,7 +355,7 @@ def test_a_download_cut_off_halfway_is_retried_and_never_shown_half_written(work
     gen.refresh_from_db()
     assert gen.state == State.READY
     assert media_files() == {gen.video.name, gen.poster.name}
-    assert archive.inspect_video(Path(settings.MEDIA_ROOT) / gen.video.name).duration
+    assert videofiles.inspect_video(Path(settings.MEDIA_ROOT) / gen.video.name).duration
 
 
 def test_a_video_that_never_downloads_fails_clearly_and_keeps_no_files(worker, upstream, user):

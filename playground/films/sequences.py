@@ -310,8 +310,8 @@ def export_due(owner: str) -> bool:
 
 
 def run_export(job: SequenceExport, owner: str) -> None:
+    from playground.lib.videofiles import inspect_video, storage_stem
     from playground.models import Generation, State
-    from playground.worker.archive import inspect_video, storage_stem
 
     by_pk = Generation.objects.filter(pk__in=job.clip_ids, state=State.READY).exclude(video="").in_bulk()
     clips = [by_pk[pk] for pk in job.clip_ids if pk in by_pk]

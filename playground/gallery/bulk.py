@@ -23,10 +23,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from playground.gallery.collections import CollectionFull, add_videos, remove_videos
+from playground.lib import videofiles
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
 from playground.models import Collection, Generation, Star
-from playground.worker import archive
 
 # A selection is made page by page in the browser; this bounds what one request may touch.
 MAX_SELECTION = 500
@@ -206,7 +206,7 @@ def delete(request: AuthenticatedHttpRequest) -> HttpResponse:
             files += [g.first_frame.name, g.video.name, g.poster.name]
         Generation.objects.filter(pk__in=[g.pk for g in rows]).delete()
     # As for a single delete: files after the rows, so a crash leaves orphans, never dangling rows.
-    transaction.on_commit(lambda: archive.delete_files(*files))
+    transaction.on_commit(lambda: videofiles.delete_files(*files))
     sentence = f"Deleted {videos(len(rows))}" + (f" ({whose(rows, request.user)})" if rows else "")
     messages.success(request, sentence + _gone(len(ids) - len(rows)) + ".")
     return redirect(back)

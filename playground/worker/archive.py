@@ -7,36 +7,18 @@ decode reaches storage, so a cut-off or bogus download is never shown to anyone.
 
 from __future__ import annotations
 
-import io
 import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.utils import timezone
-from PIL import Image
 
+from playground.lib.videofiles import inspect_video, storage_stem
 from playground.upstream.aimlapi import Client
-
-POSTER_LONG_SIDE = 1280
-
-
-class NotAVideo(Exception):
-    """The downloaded file is not a video we can play."""
-
-
-@dataclass(frozen=True)
-class Inspection:
-    duration: float | None
-    width: int
-    height: int
-    poster_jpeg: bytes
 
 
 @dataclass(frozen=True)
@@ -45,38 +27,6 @@ class StoredVideo:
     poster: str
     duration: float | None
     size: int
-
-
-def inspect_video(path: str | Path) -> Inspection:
-    """Open the file with PyAV, decode its first picture and read its duration."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise NotAVideo("The file has no video stream.")
-            stream = container.streams.video[0]
-            frame = next(container.decode(stream), None)
-            if frame is None:
-                raise NotAVideo("The file's video stream has no pictures.")
-            duration: float | None = None
-            if container.duration:
-                duration = container.duration / av.time_base
-            elif stream.duration and stream.time_base:
-                duration = float(stream.duration * stream.time_base)
-            image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]
-    except NotAVideo:
-        raise
-    except (av.FFmpegError, OSError, ValueError, StopIteration) as exc:
-        raise NotAVideo(f"PyAV could not read the file: {exc}") from exc
-    width, height = image.size
-    image.thumbnail((POSTER_LONG_SIDE, POSTER_LONG_SIDE))
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "JPEG", quality=85)
-    return Inspection(duration=duration, width=width, height=height, poster_jpeg=buffer.getvalue())
-
-
-def storage_stem() -> str:
-    """A fresh, unguessable file name stem under a year/month folder."""
-    return f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
 
 
 def fetch_and_store(
@@ -98,9 +48,3 @@ def fetch_and_store(
         default_storage.delete(video_name)
         raise
     return StoredVideo(video=video_name, poster=poster_name, duration=info.duration, size=size)
-
-
-def delete_files(*names: str) -> None:
-    for name in names:
-        if name:
-            default_storage.delete(name)

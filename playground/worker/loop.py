@@ -41,6 +41,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from playground.films import sequences
+from playground.lib import videofiles
 from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
 from playground.notify import webhooks
 from playground.upstream.aimlapi import (
@@ -498,7 +499,7 @@ class Worker:
         except LinkExpired as exc:
             log.info("Video link for %s expired (%s); asking for a fresh one", gen.pk, exc.detail)
             self._archive_retry(gen)
-        except (Transient, archive.NotAVideo) as exc:
+        except (Transient, videofiles.NotAVideo) as exc:
             log.warning("Saving the video of %s failed: %s", gen.pk, exc)
             self._archive_retry(gen)
         except Refused as exc:
@@ -511,7 +512,7 @@ class Worker:
                 duration=stored.duration,
                 size=stored.size,
             ):
-                archive.delete_files(stored.video, stored.poster)
+                videofiles.delete_files(stored.video, stored.poster)
                 raise LeaseLost
             log.info("Generation %s is ready (%.1f s, %d bytes)", gen.pk, stored.duration or 0, stored.size)
 

@@ -22,11 +22,11 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from playground import pictures
+from playground.lib.videofiles import inspect_video, storage_stem
 from playground.models import Generation, State
 from playground.upstream import catalogue
 from playground.upstream.demo.render import render_video
 from playground.upstream.demo.upstream import PRICES_USD
-from playground.worker.archive import inspect_video, storage_stem
 
 MEMBERS = ["ana", "ben", "chloe", "dev", "eli", "farah", "gus", "hana", "ivan", "jo"]
 SUBJECTS = [
