@@ -244,7 +244,7 @@ class Generation(models.Model):
     )
     resolution = models.CharField(max_length=16, blank=True)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
-    # Continue: this video starts from the last frame of that one (playground/continuation.py).
+    # Continue: this video starts from the last frame of that one (playground/generations/continuation.py).
     continues = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
     )

@@ -297,7 +297,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "playground.views.site_context",
+                "playground.lib.http.site_context",
             ],
         },
     },

@@ -2,37 +2,42 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from playground import presets, queue_pages, views
 from playground.films import views as sequence_views
 from playground.gallery import bulk, collections
-from playground.lib import ids
+from playground.gallery import views as gallery_views
+from playground.generations import preset_views
+from playground.generations import queue as queue_pages
+from playground.generations import views as generation_views
+from playground.lib import ids, media
+from playground.money import views as money_views
 from playground.notify import notifications
+from playground.pictures import views as picture_views
 from playground.worker import health
 
 # Every id in a path is read by ids.parse_id: one that is not an id matches no route (a plain 404).
 register_converter(ids.IdConverter, "id")
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("generate/", views.generate, name="generate"),
+    path("", generation_views.home, name="home"),
+    path("generate/", generation_views.generate, name="generate"),
     path("generate/plan/", queue_pages.generate_plan, name="generate_plan"),
-    path("generate/check/", views.check_frame, name="check_frame"),
-    path("generate/fix/", views.apply_fix, name="apply_fix"),
-    path("generate/remove/", views.remove_picture, name="remove_picture"),
-    path("generate/staged/<str:staged_id>/<str:name>", views.staged_image, name="staged_image"),
-    path("gallery/", views.gallery, name="gallery"),
-    path("gallery/cards/", views.gallery_cards, name="gallery_cards"),
-    path("gallery/cards/<id:pk>/", views.gallery_card, name="gallery_card"),
-    path("videos/<id:pk>/", views.generation, name="generation"),
-    path("videos/<id:pk>/download/", views.download, name="download"),
-    path("videos/<id:pk>/star/", views.star, name="star"),
-    path("videos/<id:pk>/delete/", views.delete, name="delete"),
+    path("generate/check/", picture_views.check_frame, name="check_frame"),
+    path("generate/fix/", picture_views.apply_fix, name="apply_fix"),
+    path("generate/remove/", picture_views.remove_picture, name="remove_picture"),
+    path("generate/staged/<str:staged_id>/<str:name>", picture_views.staged_image, name="staged_image"),
+    path("gallery/", gallery_views.gallery, name="gallery"),
+    path("gallery/cards/", gallery_views.gallery_cards, name="gallery_cards"),
+    path("gallery/cards/<id:pk>/", gallery_views.gallery_card, name="gallery_card"),
+    path("videos/<id:pk>/", generation_views.generation, name="generation"),
+    path("videos/<id:pk>/download/", generation_views.download, name="download"),
+    path("videos/<id:pk>/star/", gallery_views.star, name="star"),
+    path("videos/<id:pk>/delete/", generation_views.delete, name="delete"),
     path("videos/<id:pk>/sequence/", sequence_views.sequence, name="sequence"),
     path("videos/<id:pk>/sequence/export/", sequence_views.start_export, name="start_export"),
     path("films/<id:pk>/", sequence_views.export, name="sequence_export"),
     path("films/<id:pk>/download/", sequence_views.export_download, name="sequence_download"),
     path("notifications/", notifications.set_preference, name="notify_preference"),
-    path("usage/", views.usage, name="usage"),
+    path("usage/", money_views.usage, name="usage"),
     path("queue/", queue_pages.queue, name="queue"),
     path("queue/cancel-mine/", queue_pages.cancel_mine, name="cancel_mine"),
     path("videos/<id:pk>/cancel/", queue_pages.cancel, name="cancel"),
@@ -49,10 +54,10 @@ urlpatterns = [
     path("bulk/remove/", bulk.remove_from_collection, name="bulk_remove"),
     path("bulk/delete/", bulk.delete, name="bulk_delete"),
     path("bulk/zip/", bulk.download, name="bulk_zip"),
-    path("presets/save/", presets.save, name="preset_save"),
-    path("presets/<id:pk>/edit/", presets.edit, name="preset_edit"),
-    path("presets/<id:pk>/delete/", presets.delete, name="preset_delete"),
-    path("media/<path:name>", views.media, name="media"),
+    path("presets/save/", preset_views.save, name="preset_save"),
+    path("presets/<id:pk>/edit/", preset_views.edit, name="preset_edit"),
+    path("presets/<id:pk>/delete/", preset_views.delete, name="preset_delete"),
+    path("media/<path:name>", media.media, name="media"),
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

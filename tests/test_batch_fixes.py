@@ -295,7 +295,7 @@ def test_staging_keeps_a_whole_batch_even_beyond_the_usual_cap(
 
 
 def test_validating_a_batch_stages_nothing_until_the_view_asks(user, good: bytes, wide: bytes) -> None:
-    from playground.forms import GenerateForm
+    from playground.generations.forms import GenerateForm
 
     files = {"first_frame": [SimpleUploadedFile("good.png", good), SimpleUploadedFile("wide.png", wide)]}
     bound = GenerateForm(fields(), files, user=user, staging=Staging(user))

@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground import batches
+from playground.generations import batches
 from playground.models import State, allowance_for, month_start
 from playground.money.usage import month_usage
 from tests.factories import generation

@@ -84,7 +84,7 @@ def test_no_pixel_size_is_promised_for_a_resolution():
     assert not re.search(r"\d{3,4}×\d{3,4}", table)
     for page in ("README.md", "docs/models.md", "docs/using.md"):
         assert not re.search(r"\d{3,4}P \(\d{3,4}×\d{3,4}\)", (ROOT / page).read_text()), page
-    from playground.forms import GenerateForm
+    from playground.generations.forms import GenerateForm
 
     choices = GenerateForm.base_fields["resolution"].choices  # type: ignore[attr-defined]
     assert choices and all(value == label for value, label in choices)

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image, ImageChops, ImageStat
 
-from playground import continuation
+from playground.generations import continuation
 from playground.models import Generation
 from tests import factories
 from tests.clips import decoded_frames, ready_generation, write_clip

@@ -313,7 +313,7 @@ def test_each_action_has_its_own_url(signed_in: Client):
 
 
 def test_validating_the_form_stages_nothing_until_the_view_asks(user):
-    from playground.forms import GenerateForm
+    from playground.generations.forms import GenerateForm
     from playground.models import StagedPicture
     from playground.pictures.staging import Staging
 

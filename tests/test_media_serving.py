@@ -143,7 +143,7 @@ def test_head_on_media_and_downloads_answers_as_get_without_a_body(signed_in: Cl
 
 
 def test_head_on_media_reads_no_bytes(user: Any, ready_video):
-    from playground.views import media
+    from playground.lib.media import media
 
     request = RequestFactory().head(reverse("media", args=[ready_video.video.name]))
     request.user = user

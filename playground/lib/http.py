@@ -8,6 +8,9 @@ every view except sign-in and /healthz, so those views always see a signed-in `U
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
@@ -19,3 +22,13 @@ class HtmxHttpRequest(HttpRequest):
 
 class AuthenticatedHttpRequest(HtmxHttpRequest):
     user: User  # narrowed: sign-in is required in front of these views
+
+
+def wants_fragment(request: HtmxHttpRequest) -> bool:
+    """An htmx request for a fragment (a history restore asks for the whole page, though htmx sent it)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def site_context(request: HttpRequest) -> dict[str, Any]:
+    """What every template may read (a context processor in settings)."""
+    return {"demo_mode": settings.DEMO_MODE}

@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
 
 MAX_ID = 2**63 - 1
 _MAX_DIGITS = len(str(MAX_ID))
@@ -58,3 +59,14 @@ class IdField(forms.Field):
         if number is None:
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return number
+
+
+def query_id(request: HttpRequest, name: str) -> int | None:
+    """The id a query names (None when it names none); one that is not an id is not found."""
+    value = request.GET.get(name, "")
+    if not value:
+        return None
+    found = parse_id(value)
+    if found is None:
+        raise Http404(f"No such {name}.")
+    return found

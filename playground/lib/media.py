@@ -22,7 +22,9 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.storage import default_storage, storages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_safe
 from django_sendfile import sendfile
 
 CHUNK = 256 * 1024
@@ -142,3 +144,8 @@ def _redirect_to_signed_link(name: str, download_as: str | None) -> HttpResponse
     # The link is a short-lived credential for this user: no cache may keep or share it.
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_safe
+def media(request: HttpRequest, name: str) -> HttpResponseBase:
+    return serve_stored_file(request, name)

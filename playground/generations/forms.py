@@ -20,7 +20,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.http import QueryDict
 
-from playground import batches, continuation, pictures
+from playground import pictures
+from playground.generations import batches, continuation
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
 from playground.lib.videofiles import storage_stem

@@ -17,8 +17,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from playground import batches
-from playground.forms import GenerateForm
+from playground.generations import batches
+from playground.generations.forms import GenerateForm
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.models import Batch, Generation, State, allowance_for
 from playground.notify import notifications
