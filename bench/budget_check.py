@@ -28,7 +28,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from playground.money import budgets
-from playground.models import Generation, State, allowance_for, month_start
+from playground.generations.models import Generation, State
+from playground.money.models import allowance_for, month_start
 
 size, runs = int(sys.argv[1]), int(sys.argv[2])
 User = get_user_model()

@@ -40,7 +40,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from playground.models import Generation
+from playground.generations.models import Generation
 
 runs = int(sys.argv[1])
 member = get_user_model().objects.filter(generations__isnull=False).order_by("username").first()
@@ -97,7 +97,8 @@ def measure(size: int, url: str) -> dict[str, dict[str, Any]]:
         extra_members = MEMBERS - 10
         script = (
             "import django; django.setup();"
-            "from django.contrib.auth import get_user_model; from playground.models import Generation;"
+            "from django.contrib.auth import get_user_model;"
+            "from playground.generations.models import Generation;"
             "import random; rng = random.Random(3); U = get_user_model();"
             f"people = [U.objects.get_or_create(username=f'member{{i}}')[0] for i in range({extra_members})];"
             "ids = list(Generation.objects.values_list('pk', flat=True));"

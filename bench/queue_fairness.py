@@ -42,7 +42,7 @@ CAP = 5
 SEED = r"""
 import json, sys, time
 from django.contrib.auth import get_user_model
-from playground.models import Generation
+from playground.generations.models import Generation
 takes, people = int(sys.argv[1]), int(sys.argv[2])
 rows = []
 for p in range(people):
@@ -56,13 +56,13 @@ print(json.dumps(queued_at))
 
 READY = r"""
 import json
-from playground.models import WorkerHeartbeat
+from playground.lib.models import WorkerHeartbeat
 print(json.dumps(WorkerHeartbeat.objects.count()))
 """
 
 PROGRESS = r"""
 import json
-from playground.models import Generation
+from playground.generations.models import Generation
 print(json.dumps(Generation.objects.active().count()))
 """
 
@@ -72,7 +72,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from playground.models import Batch, Generation, State
+from playground.generations.models import Batch, Generation, State
 
 def timed(client, url, runs=15, headers=None):
     headers = headers or {}

@@ -39,7 +39,7 @@ import json
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 user = get_user_model().objects.create_user("bench", password="bench-only-password-123")
 gen = Generation.objects.create(
     created_by=user, model="video-01", prompt="A lighthouse at dusk, cinematic",

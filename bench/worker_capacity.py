@@ -41,7 +41,7 @@ import json, sys
 from datetime import timedelta
 from django.utils import timezone
 from django.contrib.auth import get_user_model
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 ids = json.load(open(sys.argv[1]))
 interval = float(sys.argv[2])
 user = get_user_model().objects.create_user("bench-worker")

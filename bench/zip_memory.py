@@ -31,7 +31,7 @@ from django.core.management import call_command
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.test import Client
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests.imagecorpus import peak_memory
 
 videos, size = int(sys.argv[1]), int(sys.argv[2])

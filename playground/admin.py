@@ -3,8 +3,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from playground.models import Allowance, Generation, Star, TeamBudget, WorkerHeartbeat
+from playground.gallery.models import Star
+from playground.generations.models import Generation
+from playground.lib.models import WorkerHeartbeat
 from playground.money.budgets import dollars
+from playground.money.models import Allowance, TeamBudget
 
 
 @admin.register(Generation)

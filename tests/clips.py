@@ -12,7 +12,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests import factories
 
 _from_image: Callable[[Image.Image], av.VideoFrame] = av.VideoFrame.from_image

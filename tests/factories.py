@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.upstream.videomodels import DEFAULT_MODEL
 from tests.pictures import image_bytes as image_bytes
 

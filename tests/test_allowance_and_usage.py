@@ -11,7 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.models import Allowance, Generation, State, allowance_for, month_start
+from playground.generations.models import Generation, State
+from playground.money.models import Allowance, allowance_for, month_start
 from tests.factories import generation
 
 GENERATE = reverse("generate")

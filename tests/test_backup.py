@@ -22,7 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.ops import backup, restore
 from tests.factories import generation
 

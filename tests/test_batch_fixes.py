@@ -18,7 +18,8 @@ from django.test import Client
 from django.urls import reverse
 
 from playground import pictures
-from playground.models import Batch, Generation, StagedPicture
+from playground.generations.models import Batch, Generation
+from playground.pictures.models import StagedPicture
 from playground.pictures.staging import Staging
 from tests.factories import image_bytes
 

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from playground.models import Batch, Generation, State
+from playground.generations.models import Batch, Generation, State
 from playground.worker.loop import Worker
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from playground.films.sequences import SequenceExport
 from playground.gallery.collections import add_videos
+from playground.gallery.models import Collection, Star
+from playground.generations.models import Generation, Preset, State
 from playground.lib.videofiles import inspect_video
-from playground.models import Collection, Generation, Preset, SequenceExport, Star, State
 from playground.upstream.demo.render import render_video
 from tests.browser_fixtures import ARTIFACTS, sign_in
 from tests.factories import PASSWORD, generation, image_bytes

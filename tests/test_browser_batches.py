@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.worker.loop import Worker
 from tests.browser_fixtures import sign_in, wait_until
 from tests.factories import generation, image_bytes
@@ -90,7 +90,7 @@ def test_a_refused_picture_of_a_batch_is_fixed_in_place_and_the_batch_is_made(
 ) -> None:
     from django.core.files.storage import default_storage
 
-    from playground.models import Batch
+    from playground.generations.models import Batch
 
     sign_in(page)
     pictures = []

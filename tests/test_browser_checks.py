@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from playground import pictures
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests import imagecorpus as corpus
 from tests.browser_fixtures import sign_in
 from tests.factories import image_bytes

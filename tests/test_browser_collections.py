@@ -13,7 +13,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from playground.gallery.collections import add_videos, videos_in_order
-from playground.models import Collection, Generation, Preset, Star
+from playground.gallery.models import Collection, Star
+from playground.generations.models import Generation, Preset
 from tests import factories
 from tests.browser_fixtures import sign_in, wait_until
 from tests.conftest import PASSWORD

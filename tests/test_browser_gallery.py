@@ -13,8 +13,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from playground.gallery.filters import PAGE_SIZE
+from playground.generations.models import Generation, State
 from playground.lib.videofiles import inspect_video
-from playground.models import Generation, State
 from playground.upstream.demo.render import render_video
 from playground.worker.loop import Worker
 from tests.browser_fixtures import ARTIFACTS, sign_in, wait_until

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.worker.loop import Worker
 from tests.browser_fixtures import wait_until
 from tests.factories import PASSWORD, image_bytes

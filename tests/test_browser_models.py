@@ -17,7 +17,7 @@ import av
 import pytest
 from django.conf import settings
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.upstream import catalogue
 from playground.worker.loop import Worker
 from tests.browser_fixtures import sign_in

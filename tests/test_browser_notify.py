@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from playground.models import Batch, Generation, NotifyPreference, State
+from playground.generations.models import Batch, Generation, State
+from playground.notify.notifications import NotifyPreference
 from playground.worker.loop import Worker
 from tests import factories
 from tests.browser_fixtures import sign_in, wait_until

@@ -18,8 +18,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.models import Allowance, Generation, State, TeamBudget, month_start
+from playground.generations.models import Generation, State
 from playground.money import budgets
+from playground.money.models import Allowance, TeamBudget, month_start
 from tests.factories import PASSWORD, generation
 
 GENERATE = reverse("generate")

@@ -12,7 +12,8 @@ from django.urls import reverse
 
 from playground.gallery.bulk import MAX_SELECTION, whose
 from playground.gallery.collections import videos_in_order
-from playground.models import Collection, Generation, Star, State
+from playground.gallery.models import Collection, Star
+from playground.generations.models import Generation, State
 from tests.conftest import frames_and_videos
 from tests.test_detail_actions import ready
 from tests.test_gallery import make

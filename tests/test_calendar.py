@@ -23,7 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from playground.generations import batches
-from playground.models import State, allowance_for, month_start
+from playground.generations.models import State
+from playground.money.models import allowance_for, month_start
 from playground.money.usage import month_usage
 from tests.factories import generation
 

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from playground.generations.models import Generation, State
 from playground.lib import videofiles
-from playground.models import Generation, State
 from playground.upstream import aimlapi, apicode
 from playground.worker.loop import Worker
 from tests import factories

@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.gallery.collections import MAX_VIDEOS, add_videos, move, videos_in_order
-from playground.models import Collection, CollectionEntry, Generation, Star, State
+from playground.gallery.models import Collection, CollectionEntry, Star
+from playground.generations.models import Generation, State
 from tests.test_gallery import card_ids, get, make
 
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from PIL import Image, ImageChops, ImageStat
 
 from playground.generations import continuation
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests import factories
 from tests.clips import decoded_frames, ready_generation, write_clip
 

@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.gallery import zipdownload
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.money.usage import month_usage
 from playground.notify import webhooks
 from tests.factories import ready

@@ -75,7 +75,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
                 "-v",
                 "0",
                 "-c",
-                "from django.contrib.auth.models import User; from playground.models import Generation;"
+                "from django.contrib.auth.models import User; from playground.generations.models import Generation;"
                 f"u = User.objects.create_user('alice', password='{PASSWORD}');"
                 "g = Generation.objects.create(created_by=u, model='video-01', prompt='A red fox in the snow',"
                 " state='ready', video='videos/fox.mp4'); print(g.pk)",

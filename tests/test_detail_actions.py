@@ -14,7 +14,8 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import Generation, Star, State
+from playground.gallery.models import Star
+from playground.generations.models import Generation, State
 from playground.worker.loop import Worker
 from tests.factories import generation, media_files
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from playground.models import ACTIVE_STATES, Generation, State, allowance_for
+from playground.generations.models import ACTIVE_STATES, Generation, State
+from playground.money.models import allowance_for
 from tests.factories import failed, generation, member, ready, staff
 
 

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from playground import pictures
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests import imagecorpus as corpus
 from tests.factories import image_bytes
 
@@ -231,8 +231,8 @@ def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_
 ):
     from pathlib import Path
 
-    from playground.models import StagedPicture
     from playground.pictures import staging
+    from playground.pictures.models import StagedPicture
 
     stranger = Client()
     stranger.force_login(other_user)
@@ -255,8 +255,8 @@ def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_
 
 
 def test_staged_bytes_are_capped_too(signed_in: Client, user, monkeypatch):
-    from playground.models import StagedPicture
     from playground.pictures import staging
+    from playground.pictures.models import StagedPicture
 
     size = len(image_bytes(1000, 200, "PNG"))
     monkeypatch.setattr(staging, "KEEP_BYTES_PER_PERSON", 2 * size + size // 2)
@@ -269,7 +269,7 @@ def test_staged_bytes_are_capped_too(signed_in: Client, user, monkeypatch):
 
 
 def test_the_first_frames_type_is_stored_and_the_fix_flow_remembers_what_it_found(signed_in: Client, user):
-    from playground.models import StagedPicture
+    from playground.pictures.models import StagedPicture
 
     html = signed_in.post(
         GENERATE, form(first_frame=SimpleUploadedFile("w.webp", image_bytes(1200, 200, "WEBP")))
@@ -314,7 +314,7 @@ def test_each_action_has_its_own_url(signed_in: Client):
 
 def test_validating_the_form_stages_nothing_until_the_view_asks(user):
     from playground.generations.forms import GenerateForm
-    from playground.models import StagedPicture
+    from playground.pictures.models import StagedPicture
     from playground.pictures.staging import Staging
 
     upload = SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))

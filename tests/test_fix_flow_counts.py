@@ -17,7 +17,7 @@ from django.urls import reverse
 from PIL import ImageFile
 
 from playground import pictures
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests.factories import image_bytes
 from tests.test_fix_flow import APPLY, GENERATE, form, offers
 

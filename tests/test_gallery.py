@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from playground.gallery.filters import PAGE_SIZE
-from playground.models import Generation, Star, State
+from playground.gallery.models import Star
+from playground.generations.models import Generation, State
 from tests.factories import generation
 
 URL = reverse("gallery")

@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from playground.gallery.filters import search
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests.test_gallery import card_ids, get, make
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import Generation
+from playground.generations.models import Generation
 from playground.upstream import catalogue
 from tests import factories
 from tests.factories import image_bytes

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from tests.factories import image_bytes, media_files
 
 URL = reverse("generate")

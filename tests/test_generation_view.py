@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.models import Generation, State, WorkerHeartbeat
+from playground.generations.models import Generation, State
+from playground.lib.models import WorkerHeartbeat
 from tests.factories import generation
 
 HTMX = {"HX-Request": "true"}

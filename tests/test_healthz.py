@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.models import WorkerHeartbeat
+from playground.lib.models import WorkerHeartbeat
 from playground.worker import health
 
 URL = reverse("healthz")

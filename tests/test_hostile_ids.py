@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.converters import IntConverter
 
 from playground.gallery.collections import add_videos
-from playground.models import Collection, CollectionEntry, Generation, Preset
+from playground.gallery.models import Collection, CollectionEntry
+from playground.generations.models import Generation, Preset
 from tests.test_detail_actions import ready
 
 LARGEST = 2**63 - 1  # BigAutoField's range on both engines

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.worker import keylimits
 from tests import factories
 

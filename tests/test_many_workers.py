@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

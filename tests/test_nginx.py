@@ -383,7 +383,7 @@ def test_a_download_through_nginx_keeps_the_apps_file_name_and_head_has_no_body(
             "-v",
             "0",
             "-c",
-            "from django.contrib.auth.models import User; from playground.models import Generation;"
+            "from django.contrib.auth.models import User; from playground.generations.models import Generation;"
             "g = Generation.objects.create(created_by=User.objects.get(username='member'), model='video-01',"
             " prompt='A red fox in the snow', state='ready', video='videos/ready.mp4'); print(g.pk)",
         ],

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import NotifyPreference
+from playground.notify.notifications import NotifyPreference
 from tests import factories
 
 URL = reverse("notify_preference")

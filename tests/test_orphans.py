@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.ops.filerefs import file_fields
 from playground.ops.orphans import MISSING_VIDEO_REASON, find_orphans
 from tests.factories import generation

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import Generation, Preset
+from playground.generations.models import Generation, Preset
 from playground.upstream.videomodels import PROMPT_MAX_CHARS
 from tests.test_detail_actions import ready
 

@@ -9,7 +9,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from playground.models import Generation, State, allowance_for
+from playground.generations.models import Generation, State
+from playground.money.models import allowance_for
 from playground.worker.loop import Worker
 from tests import factories
 

@@ -16,8 +16,9 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from playground.models import CLIENT_REQUEST_ID, Generation, State, UsageLogCall, new_client_request_id
+from playground.generations.models import CLIENT_REQUEST_ID, Generation, State, new_client_request_id
 from playground.worker.loop import AMBIGUOUS, FAILED_UPSTREAM_TWICE, RESENT, WORKER_LOST, Worker
+from playground.worker.models import UsageLogCall
 from playground.worker.recovery import finish_log_slot, take_log_slot
 from tests.faults import Fault
 from tests.test_worker import creates, drive, jobs, make

@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import Generation
+from playground.generations.models import Generation
 from tests.factories import image_bytes
 from tests.test_fix_flow import form
 

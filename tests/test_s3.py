@@ -22,8 +22,8 @@ from django.test import Client
 from django.urls import reverse
 from moto.server import ThreadedMotoServer
 
+from playground.generations.models import Generation, State
 from playground.lib import media
-from playground.models import Generation, State
 from playground.ops import backup, orphans
 from playground.settings import s3_origin, s3_storage_options
 from tests.factories import generation

@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from tests import factories
 from tests.factories import PASSWORD
 from tests.faults import Fault

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.upstream import catalogue
 
 

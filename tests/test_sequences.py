@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from playground.films import sequences
 from playground.films.sequences import ExportState, SequenceExport
-from playground.models import Generation
+from playground.generations.models import Generation
 from playground.worker.loop import Worker
 from tests.clips import ready_generation, write_clip
 

@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.client import ClientHandler
 from django.urls import reverse
 
-from playground.models import Generation
+from playground.generations.models import Generation
 from playground.pictures import MAX_BYTES, MAX_INPUT_BYTES
 from tests import imagecorpus as corpus
 from tests.factories import frames_and_videos

@@ -12,7 +12,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from playground.models import State
+from playground.generations.models import State
 from playground.upstream.aimlapi import Refused, Transient, client_from_settings
 from playground.upstream.demo.upstream import shared_standin
 from playground.worker.loop import Worker

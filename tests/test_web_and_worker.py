@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from tests.factories import image_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -23,7 +23,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.notify import webhooks
 from playground.notify.webhooks import DeliveryState, Webhook, WebhookDelivery
 from tests import factories

@@ -15,8 +15,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from playground.generations.models import Generation, State
 from playground.lib import videofiles
-from playground.models import Generation, State
 from playground.upstream.aimlapi import FREE_LIMIT
 from playground.worker.loop import GENERATION_TIMEOUTS, NOT_SAVED, OUT_OF_TIME, TROUBLE, WORKER_LOST, Worker
 from tests.factories import generation, media_files

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from playground.models import Generation, State, WorkerHeartbeat
+from playground.generations.models import Generation, State
+from playground.lib.models import WorkerHeartbeat
 from playground.worker.loop import WORKER_LOST
 from tests.factories import generation, media_files
 from tests.faults import Fault

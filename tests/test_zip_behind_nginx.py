@@ -16,7 +16,7 @@ from tests.test_nginx import Stack, signed_in, stack  # noqa: F401 - the nginx +
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 MAKE = (
-    "from django.contrib.auth.models import User; from playground.models import Generation;"
+    "from django.contrib.auth.models import User; from playground.generations.models import Generation;"
     "m = User.objects.get(username='member');"
     "print(' '.join(str(Generation.objects.create(created_by=m, model='video-01', prompt=f'Harbour take {i}',"
     " state='ready', video=f'videos/zip-{i}.mp4', video_size=300000).pk) for i in range(3)))"

@@ -34,7 +34,7 @@ VIDEO_BYTES = 8 * 1024 * 1024
 STALL_SECONDS = 8
 MAKE = (
     "from django.core.management import call_command; call_command('migrate', verbosity=0);"
-    "from django.contrib.auth.models import User; from playground.models import Generation;"
+    "from django.contrib.auth.models import User; from playground.generations.models import Generation;"
     f"m = User.objects.create_user('member', password='{PASSWORD}');"
     "print(' '.join(str(Generation.objects.create(created_by=m, model='video-01', prompt=f'Harbour take {{i}}',"
     f" state='ready', video=f'videos/big-{{i}}.mp4', video_size={VIDEO_BYTES}).pk) for i in range(3)))"

@@ -23,8 +23,8 @@ from django.test import Client
 from django.urls import reverse
 
 from playground.gallery import zipdownload
+from playground.generations.models import Generation, State
 from playground.lib import csvexport
-from playground.models import Generation, State
 from tests.test_gallery import make
 from tests.test_s3 import bucket, s3_endpoint  # noqa: F401 - the moto server fixtures
 

@@ -44,7 +44,7 @@ from django.utils import timezone
 from playground.lib.leases import Heartbeat, LeasedQuerySet, LeaseLost
 
 if TYPE_CHECKING:
-    from playground.models import Generation
+    from playground.generations.models import Generation
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class SequenceExport(models.Model):
 def chain_of(gen: Generation) -> list[Generation]:
     """The continuation chain `gen` is in: back to the first clip, then on along the earliest
     ready continuation at each step. Only ready clips, at most MAX_CLIPS, no clip twice."""
-    from playground.models import Generation, State
+    from playground.generations.models import Generation, State
 
     back: list[Generation] = [gen]
     seen = {gen.pk}
@@ -310,8 +310,8 @@ def export_due(owner: str) -> bool:
 
 
 def run_export(job: SequenceExport, owner: str) -> None:
+    from playground.generations.models import Generation, State
     from playground.lib.videofiles import inspect_video, storage_stem
-    from playground.models import Generation, State
 
     by_pk = Generation.objects.filter(pk__in=job.clip_ids, state=State.READY).exclude(video="").in_bulk()
     clips = [by_pk[pk] for pk in job.clip_ids if pk in by_pk]

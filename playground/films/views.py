@@ -10,8 +10,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from playground.films import sequences
 from playground.films.sequences import ExportState, SequenceExport
+from playground.generations.models import Generation
 from playground.lib.media import serve_stored_file
-from playground.models import Generation
 
 
 @require_GET

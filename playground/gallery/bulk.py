@@ -23,10 +23,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from playground.gallery.collections import CollectionFull, add_videos, remove_videos
+from playground.gallery.models import Collection, Star
+from playground.generations.models import Generation
 from playground.lib import videofiles
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
-from playground.models import Collection, Generation, Star
 
 # A selection is made page by page in the browser; this bounds what one request may touch.
 MAX_SELECTION = 500

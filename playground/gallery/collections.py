@@ -23,9 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from playground.gallery.filters import GalleryFilters, page_polls
+from playground.gallery.models import Collection, CollectionEntry
+from playground.generations.models import Generation
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
-from playground.models import Collection, CollectionEntry, Generation
 
 MAX_VIDEOS = 1000
 PAGE_SIZE = 48

@@ -20,8 +20,9 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
+from playground.gallery.models import Collection
+from playground.generations.models import ACTIVE_STATES, MODEL_CHOICES, Generation, GenerationQuerySet, State
 from playground.lib.ids import IdField, parse_id
-from playground.models import ACTIVE_STATES, MODEL_CHOICES, Collection, Generation, GenerationQuerySet, State
 
 PAGE_SIZE = 24
 POLL_MAX = 200  # in-progress cards one poll may ask about (a page shows 24 at a time)

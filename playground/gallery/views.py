@@ -14,9 +14,10 @@ from django_htmx.http import push_url
 
 from playground.gallery.collections import CollectionFilters
 from playground.gallery.filters import GalleryFilters, page_polls, polled_ids
+from playground.gallery.models import Collection, Star
+from playground.generations.models import Generation
 from playground.lib.http import AuthenticatedHttpRequest, wants_fragment
 from playground.lib.ids import query_id
-from playground.models import Collection, Generation, Star
 
 
 @require_GET

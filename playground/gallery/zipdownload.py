@@ -37,10 +37,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from zipstream import ZipStream
 
+from playground.generations.models import Generation
 from playground.lib.csvexport import csv_bytes
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.media import is_remote
-from playground.models import Generation
 
 CHUNK = 256 * 1024
 INDEX_NAME = "index.csv"

@@ -21,9 +21,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
+from playground.generations.models import Batch, Generation
 from playground.lib.videofiles import storage_stem
-from playground.models import AllowanceStatus, Batch, Generation, allowance_for, month_start
 from playground.money import budgets
+from playground.money.models import AllowanceStatus, allowance_for, month_start
 
 
 def plan_words(model: str, count: int, allowance: AllowanceStatus) -> str:

@@ -20,7 +20,7 @@ from playground.lib.videofiles import NotAVideo as NotAVideo
 from playground.lib.videofiles import storage_stem
 
 if TYPE_CHECKING:
-    from playground.models import Generation
+    from playground.generations.models import Generation
 
 JPEG_QUALITY = 95
 # Seek this many seconds before the end and decode forward: past the last keyframe in practice,
@@ -66,7 +66,7 @@ def _last_frame(container: Any, stream: Any, *, from_tail: bool) -> Any:
 
 def last_frame_of(gen: Generation) -> str:
     """The storage name of `gen`'s last-frame JPEG, made now if it wasn't yet."""
-    from playground.models import Generation
+    from playground.generations.models import Generation
 
     if gen.last_frame:
         return str(gen.last_frame.name)

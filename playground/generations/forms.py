@@ -22,15 +22,10 @@ from django.http import QueryDict
 
 from playground import pictures
 from playground.generations import batches, continuation
+from playground.generations.models import MODEL_CHOICES, MODEL_DESCRIPTIONS, Batch, Generation
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
 from playground.lib.videofiles import storage_stem
-from playground.models import (
-    MODEL_CHOICES,
-    MODEL_DESCRIPTIONS,
-    Batch,
-    Generation,
-)
 from playground.money import budgets
 from playground.pictures import batch_pictures, fixing
 from playground.pictures.staging import Offer, Staging

@@ -12,8 +12,8 @@ from django.shortcuts import render
 from playground.generations import batches, presets
 from playground.generations.forms import GenerateForm
 from playground.lib.http import AuthenticatedHttpRequest
-from playground.models import allowance_for
 from playground.money import budgets
+from playground.money.models import allowance_for
 from playground.pictures import fixing
 from playground.upstream import catalogue
 

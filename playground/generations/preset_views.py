@@ -12,11 +12,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from playground.generations.forms import GenerateForm, initial_from_post
+from playground.generations.models import Generation, Preset
 from playground.generations.pages import generate_page
 from playground.generations.presets import PresetForm
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
-from playground.models import Generation, Preset
 
 
 def _reused(post: Any) -> Generation | None:

@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from playground.models import MODEL_CHOICES, Generation, Preset
+from playground.generations.models import MODEL_CHOICES, Generation, Preset
 from playground.upstream.videomodels import clean_prompt
 
 

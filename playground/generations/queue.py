@@ -19,8 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from playground.generations import batches
 from playground.generations.forms import GenerateForm
+from playground.generations.models import Batch, Generation, State
 from playground.lib.http import AuthenticatedHttpRequest
-from playground.models import Batch, Generation, State, allowance_for
+from playground.money.models import allowance_for
 from playground.notify import notifications
 
 QUEUE_PAGE_SIZE = 25

@@ -13,14 +13,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 
+from playground.gallery.models import Collection
 from playground.generations import presets
 from playground.generations.forms import GenerateForm, continue_initial, remix_initial
+from playground.generations.models import Generation, State
 from playground.generations.pages import generate_page
 from playground.lib import videofiles
 from playground.lib.http import AuthenticatedHttpRequest, wants_fragment
 from playground.lib.ids import query_id
 from playground.lib.media import serve_stored_file
-from playground.models import Collection, Generation, State, WorkerHeartbeat
+from playground.lib.models import WorkerHeartbeat
 from playground.notify import notifications
 from playground.pictures import uploads
 from playground.pictures.staging import Staging

@@ -24,7 +24,9 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils.dateformat import format as format_date
 
-from playground.models import ACTIVE_STATES, Allowance, Generation, Lock, State, TeamBudget, month_start
+from playground.generations.models import ACTIVE_STATES, Generation, State
+from playground.lib.models import Lock
+from playground.money.models import Allowance, TeamBudget, month_start
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)

@@ -9,7 +9,8 @@ from decimal import Decimal
 from django.db.models import Case, Count, F, FloatField, Q, Sum, When
 from django.db.models.functions import Cast
 
-from playground.models import ACTIVE_STATES, Generation, State, month_start
+from playground.generations.models import ACTIVE_STATES, Generation, State
+from playground.money.models import month_start
 
 # Generation.credits_reported in SQL: the x-aimlapi-credits-used header's number, the poll
 # answer's usage only where no header gave more than a free poll's 0.

@@ -7,8 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from playground.lib.http import AuthenticatedHttpRequest
-from playground.models import allowance_for
 from playground.money import budgets
+from playground.money.models import allowance_for
 from playground.money.usage import month_usage
 
 

@@ -40,7 +40,7 @@ from playground.lib import linkfetch
 from playground.lib.leases import LeasedQuerySet
 
 if TYPE_CHECKING:
-    from playground.models import Generation
+    from playground.generations.models import Generation
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ def catch_up(now: datetime | None = None) -> int:
     """Queue what the worker's own announcement missed: endings from the last two hours with no
     delivery for a webhook that existed then (a worker that died between marking a video ready
     and queueing, or an ending written outside the worker's step). Returns how many were queued."""
-    from playground.models import Generation
+    from playground.generations.models import Generation
 
     now = now or timezone.now()
     queued = 0

@@ -22,7 +22,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from playground.models import Generation, State
+from playground.generations.models import Generation, State
 from playground.ops.filerefs import FileRef, exists, is_referenced, media_folders, references, stored_files
 
 DEFAULT_MIN_AGE = 3600.0

@@ -26,7 +26,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.utils import timezone
 
-from playground.models import Generation
+from playground.generations.models import Generation
 from playground.ops.backup import (
     ARCHIVE_DB,
     ARCHIVE_MANIFEST,

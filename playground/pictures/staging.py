@@ -31,8 +31,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from playground import pictures
-from playground.models import StagedPicture
 from playground.pictures import fixing
+from playground.pictures.models import StagedPicture
 
 FOLDER = "staging"
 _SERVABLE = re.compile(r"original|fixed-[a-z]+\.(jpg|png)")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from playground.models import Generation
+from playground.generations.models import Generation
 from playground.upstream import aimlapi
 
 KEY_PLACEHOLDER = "<YOUR_AIMLAPI_KEY>"

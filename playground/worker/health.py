@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from playground.lib import outage
-from playground.models import WorkerHeartbeat
+from playground.lib.models import WorkerHeartbeat
 
 WORKER_SEEN_WITHIN = 60.0
 

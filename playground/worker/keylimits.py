@@ -27,7 +27,8 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from playground.models import Generation, State, UpstreamPermit
+from playground.generations.models import Generation, State
+from playground.worker.models import UpstreamPermit
 
 SLOT = "slot"
 CREATE = "create"

@@ -41,8 +41,9 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from playground.films import sequences
+from playground.generations.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State
 from playground.lib import videofiles
-from playground.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State, WorkerHeartbeat
+from playground.lib.models import WorkerHeartbeat
 from playground.notify import webhooks
 from playground.upstream.aimlapi import (
     Ambiguous,

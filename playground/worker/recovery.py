@@ -28,8 +28,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from playground.models import Generation, Lock, UsageLogCall
+from playground.generations.models import Generation
+from playground.lib.models import Lock
 from playground.upstream.aimlapi import Client, LogRow
+from playground.worker.models import UsageLogCall
 
 # The service counts a request when it arrives, which is some time after its slot was taken here
 # (a busy machine can hold a thread for a good part of a second) and before its answer is back. So a

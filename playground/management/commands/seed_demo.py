@@ -22,8 +22,8 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from playground import pictures
+from playground.generations.models import Generation, State
 from playground.lib.videofiles import inspect_video, storage_stem
-from playground.models import Generation, State
 from playground.upstream import catalogue
 from playground.upstream.demo.render import render_video
 from playground.upstream.demo.upstream import PRICES_USD

@@ -1,0 +1,93 @@
+"""Money's rows and the calendar they count by: allowances, the team budget, and where a month starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+from playground.generations.models import Generation
+
+
+def month_start(moment: datetime | None = None, months_back: int = 0) -> datetime:
+    """Midnight on the first day of this month (or an earlier one), in the site's time zone."""
+    local = timezone.localtime(moment or timezone.now())
+    # Count months from year 0 so that going back past January or forward past December (a
+    # negative months_back is a later month) wraps the year in either direction.
+    year, month0 = divmod(local.year * 12 + local.month - 1 - months_back, 12)
+    first = datetime(year, month0 + 1, 1)
+    # make_aware picks the offset in force on that day (DST differs from `local`'s).
+    return timezone.make_aware(first, timezone.get_current_timezone())
+
+
+class Allowance(models.Model):
+    """An admin-set monthly limit on how many videos one person may start."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="allowance")
+    generations_per_month = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the team default (the MONTHLY_GENERATION_CAP setting).",
+    )
+    usd_per_month = models.DecimalField(
+        "dollars per month",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the default budget (the MONTHLY_BUDGET_USD setting).",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.generations_per_month}"
+
+
+@dataclass(frozen=True)
+class AllowanceStatus:
+    used: int
+    cap: int | None  # None: no limit
+
+    @property
+    def left(self) -> int | None:
+        return None if self.cap is None else max(0, self.cap - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.cap is not None and self.used >= self.cap
+
+
+def allowance_for(user: User) -> AllowanceStatus:
+    override = Allowance.objects.filter(user=user.pk).values_list("generations_per_month", flat=True).first()
+    cap: int | None = override if override is not None else settings.MONTHLY_GENERATION_CAP
+    used = (
+        Generation.objects.filter(created_by=user.pk, created_at__gte=month_start())
+        .counting_toward_allowance()
+        .count()
+    )
+    return AllowanceStatus(used=used, cap=cap)
+
+
+class TeamBudget(models.Model):
+    """The team's monthly budget in dollars, set in the admin (one row; empty: TEAM_MONTHLY_BUDGET_USD)."""
+
+    usd_per_month = models.DecimalField(
+        "dollars per month",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Leave empty to use the TEAM_MONTHLY_BUDGET_USD setting.",
+    )
+
+    class Meta:
+        verbose_name = "team budget"
+
+    def __str__(self) -> str:
+        return f"Team: {self.usd_per_month}"
