@@ -1028,7 +1028,14 @@ def refused_link_count() -> int:
     refused = 0
     for link, address, _ in REFUSED_LINKS:
         try:
-            fetch_image(link, allowed_hosts=[], resolver=stub_resolver, connector=never_connect, timeout=1)
+            fetch_image(
+                link,
+                allowed_hosts=[],
+                resolver=stub_resolver,
+                connector=never_connect,
+                timeout=1,
+                max_bytes=MAX_BYTES,
+            )
         except LinkRejected as exc:
             refused += exc.message == private_address_sentence(address)
     return refused

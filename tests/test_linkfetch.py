@@ -232,6 +232,7 @@ def server() -> Iterator[ImageServer]:
 def fetch(url: str, connector: Callable[[str, int, float | None], socket.socket], **kwargs) -> bytes:
     kwargs.setdefault("resolver", Resolver())
     kwargs.setdefault("allowed_hosts", [])
+    kwargs.setdefault("max_bytes", MAX_BYTES)
     return fetch_image(url, connector=connector, **kwargs)
 
 
@@ -258,11 +259,14 @@ def test_an_allowed_host_without_a_port_covers_every_port(server, connector):
 
 def test_allowed_hosts_default_to_the_setting(server, connector, settings):
     settings.IMAGE_LINK_ALLOWED_HOSTS = [server.netloc]
-    assert fetch_image(f"{server.base}/image.png", connector=connector, resolver=Resolver()) == PNG
+    assert (
+        fetch_image(f"{server.base}/image.png", connector=connector, resolver=Resolver(), max_bytes=MAX_BYTES)
+        == PNG
+    )
 
     settings.IMAGE_LINK_ALLOWED_HOSTS = []
     with pytest.raises(LinkRejected, match="private or local"):
-        fetch_image(f"{server.base}/image.png", connector=connector, resolver=Resolver())
+        fetch_image(f"{server.base}/image.png", connector=connector, resolver=Resolver(), max_bytes=MAX_BYTES)
 
 
 def test_an_allowed_name_is_resolved_once_and_sent_as_the_host_header(server, connector, resolver):

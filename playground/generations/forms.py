@@ -419,7 +419,9 @@ class GenerateForm(forms.Form):
         elif upload:
             self._check(slot, lambda: pictures.read_capped(upload), slot=slot)
         elif link:
-            self._check(link_field, lambda: linkfetch.fetch_image(link), slot=slot)
+            self._check(
+                link_field, lambda: linkfetch.fetch_image(link, max_bytes=pictures.MAX_BYTES), slot=slot
+            )
         elif staged:
             checked = self.staging.checked(staged) if self.staging else None
             if checked is None:

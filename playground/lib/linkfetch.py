@@ -30,7 +30,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from playground import pictures
+from playground.lib.numbers import megabytes
 
 Resolver = Callable[[str, int], list[str]]
 Connector = Callable[[str, int, float | None], socket.socket]
@@ -77,7 +77,7 @@ def fetch_image(
     resolver: Resolver | None = None,
     connector: Connector | None = None,
     timeout: float = 10.0,
-    max_bytes: int = pictures.MAX_BYTES,
+    max_bytes: int,
     max_redirects: int = 5,
 ) -> bytes:
     """The body of `url` (at most max_bytes), or LinkRejected with a sentence."""
@@ -275,7 +275,7 @@ def _timed_out(deadline: float, timeout: float) -> LinkRejected:
 
 def _read_body(response: httpx.Response, *, max_bytes: int, deadline: float, timeout: float) -> bytes:
     too_large = LinkRejected(
-        f"The linked file is larger than {pictures.megabytes(max_bytes)} MB, the largest file we can send."
+        f"The linked file is larger than {megabytes(max_bytes)} MB, the largest file we can send."
     )
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):

@@ -12,6 +12,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from playground.lib.numbers import decimal as decimal
+from playground.lib.numbers import megabytes as megabytes
+
 MAX_BYTES = 20 * 1024 * 1024
 MIN_SHORT_SIDE = 300
 
@@ -79,19 +82,6 @@ class CheckedImage:
 
 
 # --- Sentences ---------------------------------------------------------------------------------
-
-
-def megabytes(size: int) -> str:
-    """A byte count in MB of 1024 × 1024 bytes, as our sentences write it (rounded up, one decimal)."""
-    return decimal(size, 1024 * 1024, 1)
-
-
-def decimal(numerator: int, denominator: int, places: int) -> str:
-    """numerator/denominator rounded *up* to `places` decimals, so 20 MB + 1 byte never reads "20"."""
-    scale = 10**places
-    scaled = -(-numerator * scale // denominator)
-    whole, fraction = divmod(scaled, scale)
-    return f"{whole:,}" if fraction == 0 else f"{whole:,}.{fraction:0{places}d}".rstrip("0")
 
 
 # A request body over the fixes' limit is cut off before it is read, so its size is unknown.

@@ -96,7 +96,7 @@ def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
         if upload:
             data = upload.read(pictures.MAX_INPUT_BYTES + 1)
         elif link:
-            data = linkfetch.fetch_image(link)
+            data = linkfetch.fetch_image(link, max_bytes=pictures.MAX_BYTES)
         else:
             raise pictures.ImageRejected("Choose a picture or give a link first.")
         try:
