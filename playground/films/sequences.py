@@ -44,6 +44,8 @@ from django.utils import timezone
 from playground.lib.leases import Heartbeat, LeasedQuerySet, LeaseLost
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from playground.generations.models import Generation
 
 log = logging.getLogger(__name__)
@@ -148,7 +150,7 @@ class TooManyExports(Exception):
     pass
 
 
-def start_export(clips: Sequence[Generation], user: Any) -> SequenceExport:
+def start_export(clips: Sequence[Generation], user: User) -> SequenceExport:
     """Queue an export of `clips` in this order (a chain, or an ordered collection).
 
     The same clips in the same order give the same film: one waiting, in the making or ready is

@@ -11,6 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from playground.films import sequences
 from playground.films.sequences import ExportState, SequenceExport
 from playground.generations.models import Generation
+from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.media import serve_stored_file
 
 
@@ -28,7 +29,7 @@ def sequence(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def start_export(request: HttpRequest, pk: int) -> HttpResponse:
+def start_export(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     gen = get_object_or_404(Generation, pk=pk)
     clips = sequences.chain_of(gen)
     if not clips:

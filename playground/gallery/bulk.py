@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseBase
@@ -158,7 +159,7 @@ def remove_from_collection(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect(back)
 
 
-def whose(rows: list[Generation], user: Any, *, sentence: bool = False) -> str:
+def whose(rows: list[Generation], user: User, *, sentence: bool = False) -> str:
     """Who made the videos, yours first: "3 yours, 2 by bob" (or "3 are yours and 2 are by bob")."""
     counts = Counter(
         ""

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, QuerySet
@@ -46,7 +47,7 @@ def videos_in_order(collection: Collection, rows: QuerySet[Generation] | None = 
     )
 
 
-def add_videos(collection: Collection, ids: list[int], user: Any) -> tuple[int, int]:
+def add_videos(collection: Collection, ids: list[int], user: User) -> tuple[int, int]:
     """Append the videos to the end, in the order given; (added, already there)."""
     with transaction.atomic():
         Collection.objects.select_for_update().filter(pk=collection.pk).first()

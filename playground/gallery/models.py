@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     pass
 
 
@@ -51,7 +53,7 @@ class Collection(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("collection", args=[self.pk])
 
-    def can_be_changed_by(self, user: Any) -> bool:
+    def can_be_changed_by(self, user: User) -> bool:
         return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))
 
 

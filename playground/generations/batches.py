@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -36,7 +36,7 @@ def plan_words(model: str, count: int, allowance: AllowanceStatus) -> str:
     return " · ".join(parts)
 
 
-def submits_in_last_minute(user: Any) -> int:
+def submits_in_last_minute(user: User) -> int:
     """Submits, not takes: each batch counts once, and so does a job made outside a batch."""
     since = timezone.now() - timedelta(minutes=1)
     counted = Generation.objects.filter(created_by=user.pk, created_at__gte=since).aggregate(
@@ -45,7 +45,7 @@ def submits_in_last_minute(user: Any) -> int:
     return int(counted["batches"]) + int(counted["single"])
 
 
-def refusal(user: Any, model: str, count: int) -> str | None:
+def refusal(user: User, model: str, count: int) -> str | None:
     """Why a batch of `count` videos can't be made now, in a sentence; None when it fits."""
     status = allowance_for(user)
     if status.cap is not None and (status.left or 0) < count:
@@ -73,7 +73,7 @@ def refusal(user: Any, model: str, count: int) -> str | None:
     return None
 
 
-def retry(user: Any, failed: list[Generation]) -> Batch | str:
+def retry(user: User, failed: list[Generation]) -> Batch | str:
     """A new batch with one fresh take for each failed one; the refusal sentence if it doesn't fit."""
     with transaction.atomic():
         # The same lock as the Generate form, so two tabs can't both squeeze under the allowance.

@@ -701,5 +701,5 @@ class Preset(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def can_be_changed_by(self, user: Any) -> bool:
+    def can_be_changed_by(self, user: User) -> bool:
         return bool(user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk))

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, Sum
 from django.utils.dateformat import format as format_date
 
@@ -69,7 +69,9 @@ def estimates() -> dict[str, Decimal]:
     return {model: estimate(model) for model in settings.VIDEO_PRICES_USD}
 
 
-def committed(*, user: Any = None, since: datetime | None = None, until: datetime | None = None) -> Decimal:
+def committed(
+    *, user: User | None = None, since: datetime | None = None, until: datetime | None = None
+) -> Decimal:
     """Dollars spent plus expected for in-flight jobs, for one person (or the team), in a period."""
     rows = Generation.objects.filter(COUNTED)
     if user is not None:
@@ -106,7 +108,7 @@ class Budget:
         return None if self.limit is None else max(ZERO, self.limit - self.committed)
 
 
-def person_budget(user: Any) -> Budget:
+def person_budget(user: User) -> Budget:
     override = Allowance.objects.filter(user=user.pk).values_list("usd_per_month", flat=True).first()
     limit = override if override is not None else settings.MONTHLY_BUDGET_USD
     return Budget(limit, committed(user=user, since=month_start()))
@@ -126,7 +128,7 @@ def lock() -> None:
     Lock.hold("budget")
 
 
-def check(user: Any, model: str, count: int = 1) -> str | None:
+def check(user: User, model: str, count: int = 1) -> str | None:
     """A sentence saying why `count` more `model` videos may not start now, or None if they may."""
     cost = estimate(model) * count
     what = "This video" if count == 1 else f"These {count} videos"

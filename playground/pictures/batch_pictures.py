@@ -165,7 +165,12 @@ def check(
             too_long = f"A link may be at most {link_max:,} characters."
             checked.append(Checked(Given.of_link(link[:link_max]), messages=[too_long]))
         else:
-            checked.append(_check_one(Given.of_link(link), functools.partial(linkfetch.fetch_image, link)))
+            checked.append(
+                _check_one(
+                    Given.of_link(link),
+                    functools.partial(linkfetch.fetch_image, link, max_bytes=pictures.MAX_BYTES),
+                )
+            )
     return checked
 
 

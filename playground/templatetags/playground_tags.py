@@ -3,8 +3,11 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.contrib.auth.models import User
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
+
+from playground.generations.models import Generation, Preset
 
 register = template.Library()
 
@@ -57,14 +60,14 @@ def ago(value: datetime | None) -> str:
 
 
 @register.filter
-def manageable_by(generation: Any, user: Any) -> bool:
+def manageable_by(generation: Generation, user: User) -> bool:
     """May `user` cancel or delete this generation (its maker, or staff)?"""
-    return bool(generation.can_be_deleted_by(user))
+    return generation.can_be_deleted_by(user)
 
 
 @register.filter
-def preset_changeable(preset: Any, user: Any) -> bool:
-    return bool(preset.can_be_changed_by(user))
+def preset_changeable(preset: Preset, user: User) -> bool:
+    return preset.can_be_changed_by(user)
 
 
 @register.filter
