@@ -165,7 +165,7 @@ def transport_sentence(env: dict[str, str]) -> str:
     if env.get("DJANGO_LOOPBACK_HTTP") == "true":
         return (
             f"Plain HTTP on http://{bind}: allowed because it listens on loopback only (this machine). "
-            "To serve others, put the TLS proxy in front (README, 'Running it for real')."
+            "To serve others, put the TLS proxy in front (docs/running.md, 'Running it for real')."
         )
     return (
         f"Listening on {bind} behind a TLS proxy (DJANGO_BEHIND_HTTPS_PROXY): HTTPS rules are on "

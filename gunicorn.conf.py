@@ -1,4 +1,4 @@
-"""Gunicorn's settings for the web process: `gunicorn -c gunicorn.conf.py` (see README and Procfile).
+"""Gunicorn's settings for the web process: `gunicorn -c gunicorn.conf.py` (see docs/running.md and Procfile).
 
 Threads, not just processes: a signed-in visitor playing a video from local media holds a thread
 while the browser reads the file, and a page waits on the database, so a few threads per process

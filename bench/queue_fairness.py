@@ -256,7 +256,7 @@ def run(takes: int, people: int, render: float, database_url: str) -> dict[str, 
 
 
 def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The README table's rows for this benchmark."""
+    """The benchmarks page's table rows for this benchmark (docs/benchmarks.md)."""
 
     def met(ok: bool) -> str:
         return "met" if ok else "**missed**"

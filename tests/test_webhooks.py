@@ -1,4 +1,4 @@
-"""Outgoing webhooks: a real receiver on loopback, signatures checked the way the README says."""
+"""Outgoing webhooks: a real receiver on loopback, signatures checked the way docs/webhooks.md says."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def receiver(settings: Any) -> Iterator[Receiver]:
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes, *, tolerance: float = 300) -> bool:
-    """The receiver's side, as the README shows it."""
+    """The receiver's side, as docs/webhooks.md shows it."""
     timestamp = headers["x-playground-timestamp"]
     expected = (
         "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()

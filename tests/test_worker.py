@@ -240,7 +240,7 @@ def polls(standin: Any) -> list[Any]:
 def test_polls_answered_generation_timeout_3_times_in_a_row_fail_the_job_with_the_docs_sentence(
     worker, upstream, user
 ):
-    assert GENERATION_TIMEOUTS == 3  # the number the README states
+    assert GENERATION_TIMEOUTS == 3  # the number docs/using.md states
     upstream.app.inject("poll", *[GENERATION_TIMEOUT] * GENERATION_TIMEOUTS)
     gen = make(user)
     drive(worker)

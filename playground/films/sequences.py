@@ -204,11 +204,11 @@ def clip_params(path: Path) -> ClipParams:
         )
 
 
-Progress = Callable[[float], None]
+OnProgress = Callable[[float], None]
 ClipSource = Callable[[int], Path]  # clip i -> a local file, valid until the next call
 
 
-def stitch(count: int, clip: ClipSource, dest: Path, *, on_progress: Progress | None = None) -> str:
+def stitch(count: int, clip: ClipSource, dest: Path, *, on_progress: OnProgress | None = None) -> str:
     """Write clips 0..count-1 of `clip` to `dest` as one MP4; "copy" or "re-encode"."""
     if count < 1:
         raise ValueError("nothing to stitch")
@@ -223,7 +223,7 @@ def stitch(count: int, clip: ClipSource, dest: Path, *, on_progress: Progress | 
         return "re-encode"
 
 
-def _copy(count: int, clip: ClipSource, out: Any, progress: Progress) -> None:
+def _copy(count: int, clip: ClipSource, out: Any, progress: OnProgress) -> None:
     out_stream = None
     offset = 0  # in the shared time base: where the next clip starts
     for i in range(count):
@@ -244,7 +244,7 @@ def _copy(count: int, clip: ClipSource, out: Any, progress: Progress) -> None:
         progress((i + 1) / count)
 
 
-def _reencode(count: int, clip: ClipSource, out: Any, first: ClipParams, progress: Progress) -> None:
+def _reencode(count: int, clip: ClipSource, out: Any, first: ClipParams, progress: OnProgress) -> None:
     stream = out.add_stream("libx264", rate=OUTPUT_FPS, options={"preset": "veryfast", "crf": "20"})
     # libx264 wants even sides.
     stream.width, stream.height = max(2, first.width // 2 * 2), max(2, first.height // 2 * 2)

@@ -204,7 +204,7 @@ class GenerateForm(forms.Form):
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
 
-    def chosen_model(self) -> catalogue.VideoModel:
+    def chosen_model(self) -> catalogue.ModelSpec:
         """The model the page shows fields for (the default one if the choice is unknown)."""
         return catalogue.get(str(self["model"].value() or "")) or catalogue.MODELS[0]
 

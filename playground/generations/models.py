@@ -424,7 +424,7 @@ class Generation(models.Model):
         return "image/png" if self.end_frame.name.lower().endswith(".png") else "image/jpeg"
 
     @property
-    def described(self) -> catalogue.VideoModel | None:
+    def described(self) -> catalogue.ModelSpec | None:
         return catalogue.get(self.model)
 
     @property

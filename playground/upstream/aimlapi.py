@@ -44,7 +44,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from playground.upstream import catalogue
-from playground.upstream.catalogue import VideoModel, Wire
+from playground.upstream.catalogue import ModelSpec, Wire
 
 MODELS: tuple[str, ...] = catalogue.IDS
 
@@ -481,7 +481,7 @@ class Client:
         detail = f"GET {path} -> HTTP {response.status_code} without {lacking}: {_snippet(response)}"
         return self._transient(UNREADABLE, detail)
 
-    def _model(self, model: str) -> VideoModel:
+    def _model(self, model: str) -> ModelSpec:
         described = catalogue.get(model)
         if described is None:
             raise Refused(f"The model {model!r} is not available here.", f"unknown model {model!r}")
@@ -610,7 +610,7 @@ def configured_routes() -> dict[str, str]:
     }
 
 
-def _not_found_on(model: VideoModel, wire: Wire) -> str:
+def _not_found_on(model: ModelSpec, wire: Wire) -> str:
     """A 404 on create: the address is wrong for this model; say which setting picks another."""
     others = [other for name, other in model.routes.items() if name != wire.name]
     if not model.route_setting or not others:

@@ -1,9 +1,9 @@
 """Every video model this site offers, described once, as data.
 
 The form, its validation, the upstream client (aimlapi.py), the API-code view, the gallery
-filter, the demo stand-in and the README's model table all read these descriptions, so a
+filter, the demo stand-in and the models page's table (docs/models.md) all read these descriptions, so a
 model's field names, options and rules live here and nowhere else. Adding another model of
-the MiniMax family is one more ``VideoModel`` below (plus its tests).
+the MiniMax family is one more ``ModelSpec`` below (plus its tests).
 
 Facts come from the AI/ML API's docs (``video-01.md``, ``video-01-live2d.md`` and
 ``minimax-family.md`` in the shared seeds; render times and recorded output sizes from the pages
@@ -87,9 +87,9 @@ def _universal(**names: str) -> Wire:
 
 
 @dataclass(frozen=True)
-class VideoModel:
+class ModelSpec:
     id: str  # the `model` field, as the service spells it
-    description: str  # one line for the Generate page and the README
+    description: str  # one line for the Generate page and docs/models.md
     first_frame: Literal["optional", "required"]
     routes: Mapping[str, Wire]
     default_route: str
@@ -197,12 +197,12 @@ def _hailuo(
     price_usd: Decimal,
     render_seconds: Mapping[int, tuple[int, int]],
     last_frame: str | None = None,
-) -> VideoModel:
+) -> ModelSpec:
     """A Hailuo model on the universal route: 768P or 1080P, 6 or 10 s, and 10 s only at 768P
     ("supports 10-second clips at 768p"; the same rule is assumed for 2.3 and 2.3 Fast, whose
     docs don't say)."""
     extra = {"last_frame": last_frame} if last_frame else {}
-    return VideoModel(
+    return ModelSpec(
         id=model_id,
         description=description,
         first_frame=first_frame,
@@ -218,8 +218,8 @@ def _hailuo(
     )
 
 
-MODELS: tuple[VideoModel, ...] = (
-    VideoModel(
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
         id="video-01",
         description="A cinematic 6-second clip from your prompt. A first-frame image is optional.",
         first_frame="optional",
@@ -233,7 +233,7 @@ MODELS: tuple[VideoModel, ...] = (
         # "usually less than a minute" (video-models/README.md, whose recorded run took about 20 s).
         render_seconds={6: (0, 60)},
     ),
-    VideoModel(
+    ModelSpec(
         id="video-01-live2d",
         description="Brings a still picture to life, Live2D style. Needs a first-frame image.",
         first_frame="required",
@@ -289,12 +289,12 @@ MODELS: tuple[VideoModel, ...] = (
     ),
 )
 
-BY_ID: Mapping[str, VideoModel] = {model.id: model for model in MODELS}
+BY_ID: Mapping[str, ModelSpec] = {model.id: model for model in MODELS}
 IDS: tuple[str, ...] = tuple(BY_ID)
 CHOICES: list[tuple[str, str]] = [(model.id, model.id) for model in MODELS]
 
 
-def get(model_id: str) -> VideoModel | None:
+def get(model_id: str) -> ModelSpec | None:
     return BY_ID.get(model_id)
 
 
@@ -417,7 +417,7 @@ def browser_data() -> list[dict[str, Any]]:
 
 
 def markdown_table() -> str:
-    """The README's model table, made from the data so the two cannot drift."""
+    """The models page's table (docs/models.md), made from the data so the two cannot drift."""
     rows = [
         "| Model | First frame | Last frame | Resolution | Length | Route (create and poll) | "
         "Estimate | Usually takes |",

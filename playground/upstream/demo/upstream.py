@@ -58,7 +58,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from PIL import Image
 
 from playground.upstream import catalogue
-from playground.upstream.catalogue import VideoModel, Wire
+from playground.upstream.catalogue import ModelSpec, Wire
 from playground.upstream.demo.render import render_video
 from playground.upstream.demo.server import DropConnection
 
@@ -723,7 +723,7 @@ def _read_body(environ: WSGIEnvironment) -> bytes | None:
     return environ["wsgi.input"].read(length) if length > 0 else b""
 
 
-def _options(model: VideoModel, wire: Wire, payload: dict[str, Any], problems: list[str]) -> tuple[str, int]:
+def _options(model: ModelSpec, wire: Wire, payload: dict[str, Any], problems: list[str]) -> tuple[str, int]:
     """The resolution and length a create asks for (the model's defaults when left out)."""
     resolution, duration = model.default_resolution, model.default_duration
     if wire.resolution and wire.resolution in payload:
