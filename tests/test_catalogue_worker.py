@@ -11,9 +11,10 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from playground.generations import apicode
 from playground.generations.models import Generation, State
 from playground.lib import videofiles
-from playground.upstream import aimlapi, apicode
+from playground.upstream import aimlapi
 from playground.worker.loop import Worker
 from tests import factories
 from tests.factories import image_bytes

@@ -236,7 +236,7 @@ def test_the_detail_page_shows_every_fact(signed_in: Client, user, png):
 def test_api_code_uses_the_models_own_endpoint_and_fields(
     model, path, switch, image_field, id_field, user, png, settings
 ):
-    from playground.upstream import apicode
+    from playground.generations import apicode
 
     gen = ready(user, png, model=model, prompt='He said "hi": true love\'s test', enhance_prompt=False)
     code = apicode.for_generation(gen)

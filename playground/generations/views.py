@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from playground.gallery.models import Collection
-from playground.generations import presets
+from playground.generations import apicode, presets
 from playground.generations.forms import GenerateForm, continue_initial, remix_initial
 from playground.generations.models import Generation, State
 from playground.generations.pages import generate_page
@@ -26,7 +26,6 @@ from playground.lib.models import WorkerHeartbeat
 from playground.notify import notifications
 from playground.pictures import uploads
 from playground.pictures.staging import Staging
-from playground.upstream import apicode
 
 
 @require_GET
