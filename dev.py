@@ -288,8 +288,8 @@ def screenshots() -> None:
     """Take the README's screenshots with a real journey and copy them into docs/screenshots/."""
     ensure_python("test")
     ensure_node()
-    say("Screenshots (tests/test_browser_screenshots.py --screenshots)")
-    run(BIN / "pytest", "--screenshots", "tests/test_browser_screenshots.py")
+    say("Screenshots (tests/browser/test_browser_screenshots.py --screenshots)")
+    run(BIN / "pytest", "--screenshots", "tests/browser/test_browser_screenshots.py")
     taken = ROOT / "var" / "test-artifacts" / "screens"
     for shot in sorted(taken.glob("*.png")):
         shutil.copyfile(shot, ROOT / "docs" / "screenshots" / shot.name)

@@ -96,7 +96,7 @@ def quick_worker_settings(settings: Any) -> None:
     settings.ARCHIVE_RETRY_BASE = 0.02
     settings.ARCHIVE_RETRY_CAP = 0.1
     settings.ARCHIVE_PATIENCE = 0.5
-    # Chores run only where a test asks for them (tests/test_housekeeping.py).
+    # Chores run only where a test asks for them (tests/worker/test_housekeeping.py).
     settings.HOUSEKEEPING_STAGING_EVERY = 0
     settings.HOUSEKEEPING_ORPHANS_EVERY = 0
     settings.RECOVERY_LOOK_EVERY = 0.1

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from playground.generations.models import Generation, State
 from playground.upstream.videomodels import DEFAULT_MODEL
-from tests.pictures import image_bytes as image_bytes
+from tests.imagefiles import image_bytes as image_bytes
 
 PASSWORD = "correct horse battery staple"
 PROMPT = "A paper boat on a rainy street"

@@ -29,7 +29,7 @@ from PIL import Image
 
 from playground.lib.linkfetch import LinkRejected, fetch_image
 from playground.pictures import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image
-from tests.pictures import image_bytes
+from tests.imagefiles import image_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))

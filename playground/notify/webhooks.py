@@ -7,8 +7,8 @@ claims due rows with the same conditional-UPDATE lease (the row count says who w
 and PostgreSQL alike), so a slow receiver never holds up the upstream work.
 
 Every request carries `X-Playground-Timestamp` and `X-Playground-Signature: sha256=<hex>`, the
-HMAC-SHA256 of "<timestamp>." + raw body under the webhook's secret (docs/webhooks.md, "Verifying a delivery"). The
-secret is write-only in the admin and never written to a page or a log line.
+HMAC-SHA256 of "<timestamp>." + raw body under the webhook's secret (docs/webhooks.md, "Verifying
+a delivery"). The secret is write-only in the admin and never written to a page or a log line.
 
 Receivers are reached through linkfetch's guarded client, under the rules image links follow:
 no loopback, private or link-local (cloud metadata) address unless WEBHOOK_ALLOWED_HOSTS names
