@@ -46,7 +46,7 @@ _TRANSPOSE = {
 
 
 def browser_rules() -> dict[str, object]:
-    """The limits the Generate page checks before uploading, so its script retypes no number.
+    """The limits and sentences the Generate page checks before uploading, so its script retypes none.
 
     "fixable" says what this module can read and redraw; "shrinkable_pixels" is the largest
     baseline JPEG Shrink takes (other formats over rules.MAX_PIXELS get no fix, so the page must
@@ -59,6 +59,7 @@ def browser_rules() -> dict[str, object]:
         "fix_max_bytes": MAX_INPUT_BYTES,
         "shrinkable_pixels": MAX_JPEG_PIXELS,
         "fixable": ["jpeg", "png", "a WebP image", "a GIF image"],
+        "sentences": rules.SENTENCES,
     }
 
 

@@ -56,6 +56,32 @@ FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF"}
 
 EMPTY = "This file is empty (0 bytes), so there is no picture in it."
 
+# The check's sentences, once, with {named} places for their numbers. The server fills them below;
+# the Generate page's script gets the same templates (fixing.browser_rules) and fills them with the
+# numbers it reads, so a picture is refused in the browser in the server's own words.
+SENTENCES = {
+    "empty": EMPTY,
+    "too_big": "This file is {size} MB. The largest file we can {use} is {limit} MB.",
+    "not_a_picture": "This file is not a JPEG or PNG image. Only JPEG and PNG images can be used.",
+    "wrong_kind": "This file is {kind}, not a JPEG or PNG. Only JPEG and PNG images can be used.",
+    "too_wide": (
+        "This image is {width}×{height}: too wide. The width must be less than 2.5 times "
+        "the height (it is {times} times)."
+    ),
+    "too_tall": (
+        "This image is {width}×{height}: too tall. The height must be less than 2.5 times "
+        "the width (it is {times} times)."
+    ),
+    "short_side": (
+        "This image is {width}×{height}: its shorter side is {shorter} px. "
+        "The shorter side must be more than {min_short} px."
+    ),
+    "too_many_pixels": (
+        "This image is {width}×{height} pixels ({megapixels} megapixels). "
+        "The most we accept is {max_megapixels} megapixels."
+    ),
+}
+
 
 class ImageRejected(Exception):
     """The image can't be used; `messages` holds one plain sentence per failed rule."""
@@ -99,7 +125,7 @@ def refuse_size(data: bytes, limit: int, use: str) -> None:
     """The size rule for bytes we would `use` ("send" or "fix"): not empty, at most `limit`."""
     if len(data) > limit:
         raise ImageRejected(
-            f"This file is {megabytes(len(data))} MB. The largest file we can {use} is {megabytes(limit)} MB."
+            SENTENCES["too_big"].format(size=megabytes(len(data)), use=use, limit=megabytes(limit))
         )
     if not data:
         raise ImageRejected(EMPTY)
@@ -110,9 +136,11 @@ def megapixels(pixels: int) -> str:
 
 
 def pixel_sentence(width: int, height: int) -> str:
-    return (
-        f"This image is {width}×{height} pixels ({megapixels(width * height)} megapixels). "
-        f"The most we accept is {megapixels(MAX_PIXELS)} megapixels."
+    return SENTENCES["too_many_pixels"].format(
+        width=width,
+        height=height,
+        megapixels=megapixels(width * height),
+        max_megapixels=megapixels(MAX_PIXELS),
     )
 
 
@@ -126,19 +154,18 @@ def rule_sentences(width: int, height: int) -> list[str]:
     # Integer cross-multiplication: exactly 2:5 and 5:2 are refused, with no float rounding.
     if 2 * width >= 5 * height:
         sentences.append(
-            f"This image is {width}×{height}: too wide. The width must be less than 2.5 times "
-            f"the height (it is {_times(width, height)} times)."
+            SENTENCES["too_wide"].format(width=width, height=height, times=_times(width, height))
         )
     elif 2 * height >= 5 * width:
         sentences.append(
-            f"This image is {width}×{height}: too tall. The height must be less than 2.5 times "
-            f"the width (it is {_times(height, width)} times)."
+            SENTENCES["too_tall"].format(width=width, height=height, times=_times(height, width))
         )
     shorter = min(width, height)
     if shorter <= MIN_SHORT_SIDE:
         sentences.append(
-            f"This image is {width}×{height}: its shorter side is {shorter} px. "
-            f"The shorter side must be more than {MIN_SHORT_SIDE} px."
+            SENTENCES["short_side"].format(
+                width=width, height=height, shorter=shorter, min_short=MIN_SHORT_SIDE
+            )
         )
     return sentences
 
@@ -175,8 +202,8 @@ _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b
 def wrong_format_sentence(data: bytes) -> str:
     kind = _impostor(data)
     if kind is None:
-        return "This file is not a JPEG or PNG image. Only JPEG and PNG images can be used."
-    return f"This file is {kind}, not a JPEG or PNG. Only JPEG and PNG images can be used."
+        return SENTENCES["not_a_picture"]
+    return SENTENCES["wrong_kind"].format(kind=kind)
 
 
 def _impostor(data: bytes) -> str | None:

@@ -50,28 +50,33 @@
     return 2 * longer === 5 * shorter ? "exactly " + text : text;
   }
   const MB = 1024 * 1024;
+  // The server's own sentences (pictures/rules.py), with their {named} places filled in here.
+  function say(name, values) {
+    return RULES.sentences[name].replace(/\{(\w+)\}/g, function (_, key) { return String(values[key]); });
+  }
   function sizeSentence(size) {
-    return "This file is " + decimal(size, MB, 1) + " MB. The largest file we can send is " + decimal(MAX_BYTES, MB, 1) + " MB.";
+    return say("too_big", { size: decimal(size, MB, 1), use: "send", limit: decimal(MAX_BYTES, MB, 1) });
   }
   function formatSentence(kind) {
-    if (!kind) return "This file is not a JPEG or PNG image. Only JPEG and PNG images can be used.";
-    return "This file is " + kind + ", not a JPEG or PNG. Only JPEG and PNG images can be used.";
+    return kind ? say("wrong_kind", { kind: kind }) : say("not_a_picture", {});
   }
   function ruleSentences(w, h) {
     const out = [];
     if (2 * w >= 5 * h) {
-      out.push("This image is " + w + "×" + h + ": too wide. The width must be less than 2.5 times the height (it is " + times(w, h) + " times).");
+      out.push(say("too_wide", { width: w, height: h, times: times(w, h) }));
     } else if (2 * h >= 5 * w) {
-      out.push("This image is " + w + "×" + h + ": too tall. The height must be less than 2.5 times the width (it is " + times(h, w) + " times).");
+      out.push(say("too_tall", { width: w, height: h, times: times(h, w) }));
     }
     const shorter = Math.min(w, h);
     if (shorter <= MIN_SHORT) {
-      out.push("This image is " + w + "×" + h + ": its shorter side is " + shorter + " px. The shorter side must be more than " + MIN_SHORT + " px.");
+      out.push(say("short_side", { width: w, height: h, shorter: shorter, min_short: MIN_SHORT }));
     }
     return out;
   }
   function pixelSentence(w, h) {
-    return "This image is " + w + "×" + h + " pixels (" + decimal(w * h, 1000000, 1) + " megapixels). The most we accept is " + decimal(MAX_PIXELS, 1000000, 1) + " megapixels.";
+    return say("too_many_pixels", {
+      width: w, height: h, megapixels: decimal(w * h, 1000000, 1), max_megapixels: decimal(MAX_PIXELS, 1000000, 1),
+    });
   }
 
   function startsWith(bytes, text) {
@@ -136,7 +141,7 @@
 
   // What the server would say about this file, and whether a fix could mend it.
   async function verdict(file, url) {
-    if (file.size === 0) return { messages: ["This file is empty (0 bytes), so there is no picture in it."], fixable: false };
+    if (file.size === 0) return { messages: [say("empty", {})], fixable: false };
     // The frame marker follows EXIF, profiles and thumbnails, which real files keep within this.
     const head = new Uint8Array(await file.slice(0, 512 * 1024).arrayBuffer());
     const kind = sniff(head);
