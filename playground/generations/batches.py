@@ -99,12 +99,21 @@ def retry(user: User, failed: list[Generation]) -> Batch | str:
                 first_frame_width=take.first_frame_width,
                 first_frame_height=take.first_frame_height,
                 source_link=take.source_link,
+                # The take's last frame and options come along, so the retry makes the same video.
+                end_frame=_copy(take.end_frame.name),
+                end_frame_sha256=take.end_frame_sha256,
+                end_frame_type=take.end_frame_type,
+                end_frame_width=take.end_frame_width,
+                end_frame_height=take.end_frame_height,
+                end_frame_link=take.end_frame_link,
+                resolution=take.resolution,
+                duration_seconds=take.duration_seconds,
             )
         return batch
 
 
 def _copy(name: str) -> str:
-    """A take's own copy of a stored first frame (each take deletes only its own file)."""
+    """A take's own copy of a stored frame (each take deletes only its own files)."""
     if not name:
         return ""
     with default_storage.open(name, "rb") as f:

@@ -556,6 +556,7 @@ class GenerateForm(forms.Form):
                         source_link=source,
                         end_frame=last_names[i],
                         end_frame_sha256=last.sha256 if last else "",
+                        end_frame_type=last.mime if last else "",
                         end_frame_width=last.width if last else None,
                         end_frame_height=last.height if last else None,
                         end_frame_link=(data.get("last_frame_link") or "").strip() if last else "",

@@ -238,6 +238,7 @@ class Generation(models.Model):
     # confused with last_frame below, a still taken from the finished video); and the options.
     end_frame = models.FileField(blank=True, max_length=300)
     end_frame_sha256 = models.CharField(max_length=64, blank=True)
+    end_frame_type = models.CharField(max_length=20, blank=True)
     end_frame_width = models.PositiveIntegerField(null=True, blank=True)
     end_frame_height = models.PositiveIntegerField(null=True, blank=True)
     end_frame_link = models.URLField(
@@ -421,6 +422,9 @@ class Generation(models.Model):
 
     @property
     def end_frame_mime(self) -> str:
+        if self.end_frame_type:
+            return self.end_frame_type
+        # Rows stored before the type was kept: their names were always made from the check.
         return "image/png" if self.end_frame.name.lower().endswith(".png") else "image/jpeg"
 
     @property

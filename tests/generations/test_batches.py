@@ -231,3 +231,36 @@ def test_the_plan_prices_the_chosen_model(signed_in: Client, settings) -> None:
         'hx-include="[name=takes],[name=image_link],[name=picture_files],[name=model],[name=batch_picture]"'
         in html
     )
+
+
+def test_a_retried_take_keeps_its_last_frame_resolution_and_length(signed_in: Client, user) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import image_bytes
+
+    first, last = image_bytes(640, 360, "JPEG"), image_bytes(640, 360, "PNG")
+    response = signed_in.post(
+        "/generate/",
+        {
+            "submission_token": str(uuid.uuid4()),
+            "model": "minimax/hailuo-02",
+            "prompt": "A kite over dunes",
+            "resolution": "1080P",
+            "duration": "6",
+            "takes": "2",
+            "first_frame": SimpleUploadedFile("a.jpg", first, "image/jpeg"),
+            "last_frame": SimpleUploadedFile("b.png", last, "image/png"),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    batch = Batch.objects.get()
+    Generation.objects.filter(batch=batch).update(state=State.FAILED, failure_code="upstream_error")
+    signed_in.post(f"/batches/{batch.pk}/retry/")
+    retry = Batch.objects.exclude(pk=batch.pk).get()
+    originals = list(batch.takes.order_by("id"))
+    for original, again in zip(originals, retry.takes.order_by("id"), strict=True):
+        assert (again.resolution, again.duration_seconds) == ("1080P", 6)
+        assert again.end_frame and again.end_frame.name != original.end_frame.name  # its own copy
+        assert again.end_frame.read() == last
+        assert (again.end_frame_sha256, again.end_frame_type) == (original.end_frame_sha256, "image/png")
+        assert (again.end_frame_width, again.end_frame_height) == (640, 360)

@@ -159,3 +159,16 @@ def test_the_migration_records_the_route_of_jobs_sent_before_it(user):
     from playground.gallery.filters import search
 
     assert search(Generation.objects.all(), ["zebra"]).count() == 1
+
+
+def test_the_last_frame_is_sent_as_the_type_its_check_found_not_as_its_name_says(worker, upstream, user):
+    # A row whose stored name says .jpg but whose check found a PNG: the stored type decides.
+    gen = make(user, model="minimax/hailuo-02", frame=image_bytes(640, 360))
+    gen.end_frame = default_storage.save(
+        "first-frames/test/last.jpg", ContentFile(image_bytes(640, 360, "PNG"))
+    )
+    gen.end_frame_type = "image/png"
+    gen.save()
+    drive(worker, timeout=30)
+    (create,) = creates(upstream)
+    assert create.body["last_image_url"].startswith("data:image/png;base64,")
