@@ -13,20 +13,19 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import QueryDict
 
 from playground import pictures
-from playground.generations import batches, continuation
+from playground.generations import continuation
 from playground.generations.models import MODEL_CHOICES, MODEL_DESCRIPTIONS, Batch, Generation
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
 from playground.lib.videofiles import storage_stem
-from playground.money import budgets
+from playground.money import starts
 from playground.pictures import batch_pictures, fixing
 from playground.pictures.staging import Offer, Staging
 from playground.pictures.uploads import UploadTooLarge
@@ -499,7 +498,7 @@ class GenerateForm(forms.Form):
     def _check_limits(self) -> bool:
         """Allowance, budget and per-minute brake for the whole batch; False (with an error) when over."""
         model = self.cleaned_data.get("model") or str(DEFAULT_MODEL)  # an invalid one has its own error
-        problem = batches.refusal(self.user, model, self.batch_size())
+        problem = starts.refusal(self.user, model, self.batch_size())
         if problem:
             self.add_error(None, problem)
             return False
@@ -522,54 +521,52 @@ class GenerateForm(forms.Form):
         # One stored copy per take: deleting one take deletes its own file, never another's.
         names = [_store_first_frame(checked) if checked else "" for checked, _ in plan]
         last_names = [_store_first_frame(last) if last else "" for _ in plan]
-        try:
-            with transaction.atomic():
-                # Two tabs submitting at once must not both squeeze under the allowance: lock
-                # this user's row (SQLite's IMMEDIATE transactions already serialise writers).
-                get_user_model().objects.select_for_update().filter(pk=self.user.pk).first()
-                # The team budget is shared by everyone: its lock makes concurrent starts take turns.
-                budgets.lock()
-                if not self._check_limits():
-                    raise _OverLimit
-                batch = Batch.objects.create(
+        model = data["model"]
+
+        def make() -> Generation:
+            batch = Batch.objects.create(
+                created_by=self.user,
+                submission_token=data["submission_token"],
+                model=data["model"],
+                prompt=data["prompt"],
+                takes_per_picture=takes,
+                pictures=sum(1 for checked, _ in frames if checked),
+            )
+            made = [
+                Generation(
                     created_by=self.user,
-                    submission_token=data["submission_token"],
+                    batch=batch,
+                    # The first take carries the form's token, so a resent form finds it.
+                    submission_token=data["submission_token"] if i == 0 else uuid.uuid4(),
                     model=data["model"],
                     prompt=data["prompt"],
-                    takes_per_picture=takes,
-                    pictures=sum(1 for checked, _ in frames if checked),
+                    enhance_prompt=data["enhance_prompt"],
+                    first_frame=names[i],
+                    first_frame_sha256=checked.sha256 if checked else "",
+                    first_frame_type=checked.mime if checked else "",
+                    first_frame_width=checked.width if checked else None,
+                    first_frame_height=checked.height if checked else None,
+                    source_link=source,
+                    end_frame=last_names[i],
+                    end_frame_sha256=last.sha256 if last else "",
+                    end_frame_type=last.mime if last else "",
+                    end_frame_width=last.width if last else None,
+                    end_frame_height=last.height if last else None,
+                    end_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
+                    resolution=self._option(data, "resolution") or "",
+                    duration_seconds=self._option(data, "duration"),
+                    continues=data.get("continues"),
                 )
-                made = [
-                    Generation(
-                        created_by=self.user,
-                        batch=batch,
-                        # The first take carries the form's token, so a resent form finds it.
-                        submission_token=data["submission_token"] if i == 0 else uuid.uuid4(),
-                        model=data["model"],
-                        prompt=data["prompt"],
-                        enhance_prompt=data["enhance_prompt"],
-                        first_frame=names[i],
-                        first_frame_sha256=checked.sha256 if checked else "",
-                        first_frame_type=checked.mime if checked else "",
-                        first_frame_width=checked.width if checked else None,
-                        first_frame_height=checked.height if checked else None,
-                        source_link=source,
-                        end_frame=last_names[i],
-                        end_frame_sha256=last.sha256 if last else "",
-                        end_frame_type=last.mime if last else "",
-                        end_frame_width=last.width if last else None,
-                        end_frame_height=last.height if last else None,
-                        end_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
-                        resolution=self._option(data, "resolution") or "",
-                        duration_seconds=self._option(data, "duration"),
-                        continues=data.get("continues"),
-                    )
-                    for i, (checked, source) in enumerate(plan)
-                ]
-                for gen in made:
-                    gen.save()
-                return made[0]
-        except _OverLimit:
+                for i, (checked, source) in enumerate(plan)
+            ]
+            for gen in made:
+                gen.save()
+            return made[0]
+
+        try:
+            return starts.start(self.user, model, len(plan), make)
+        except starts.Refused as refused:
+            self.add_error(None, refused.sentence)
             _delete_stored(names + last_names)
             return None
         except IntegrityError:
@@ -589,10 +586,6 @@ class GenerateForm(forms.Form):
         if option == "resolution":
             return data.get("resolution") or model.default_resolution
         return data.get("duration_seconds") or model.default_duration
-
-
-class _OverLimit(Exception):
-    pass
 
 
 # Per picture slot: (link field, staged-fix field, reused-generation field, "don't reuse" field).

@@ -9,10 +9,10 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from playground.generations import batches, presets
+from playground.generations import presets
 from playground.generations.forms import GenerateForm
 from playground.lib.http import AuthenticatedHttpRequest
-from playground.money import budgets
+from playground.money import budgets, starts
 from playground.money.models import allowance_for
 from playground.pictures import fixing
 from playground.upstream import catalogue
@@ -27,7 +27,7 @@ def generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra
         "reused_last": form.reused_last_generation(),
         "continued": form.continued_generation(),
         "allowance": allowance,
-        "plan": batches.plan_words(
+        "plan": starts.plan_words(
             form.planned_model(), form.planned_count(None if batch is None else len(batch)), allowance
         ),
         "batch": batch,

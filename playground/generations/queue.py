@@ -21,6 +21,7 @@ from playground.generations import batches
 from playground.generations.forms import GenerateForm
 from playground.generations.models import Batch, Generation, State
 from playground.lib.http import AuthenticatedHttpRequest
+from playground.money import starts
 from playground.money.models import allowance_for
 from playground.notify import notifications
 
@@ -113,7 +114,7 @@ def batch(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def generate_plan(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The Generate page's "4 videos · 4 of your 96 left", for the fields as they stand."""
     form = GenerateForm(request.GET, user=request.user)
-    plan = batches.plan_words(form.planned_model(), form.planned_count(), allowance_for(request.user))
+    plan = starts.plan_words(form.planned_model(), form.planned_count(), allowance_for(request.user))
     return render(request, "playground/generate.html#plan", {"plan": plan})
 
 

@@ -22,8 +22,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.generations import batches
 from playground.generations.models import State
+from playground.money import starts
 from playground.money.models import allowance_for, month_start
 from playground.money.usage import month_usage
 from tests.factories import generation
@@ -106,7 +106,7 @@ def test_allowance_and_usage_months_at_every_month_boundary(user, settings, zone
         assert months[1].team.total == 1  # the last second of last month, not the one before
 
         _, next_month = shifted(YEAR, month, 1)
-        sentence = batches.refusal(user, "video-01", 1) or ""
+        sentence = starts.refusal(user, "video-01", 1) or ""
         assert f"Your allowance starts again on 1 {calendar.month_name[next_month]};" in sentence
 
 
