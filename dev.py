@@ -8,7 +8,8 @@
                            (--database-pass: only the tests that touch the database engine, for a
                            second database's run; other arguments go to pytest)
     python3 dev.py screenshots  take the README's screenshots again (docs/screenshots/)
-    python3 dev.py install install the app's packages only (for a production host)
+    python3 dev.py install install the app's packages only (for a production host);
+                           --test: with the test tools too (CI, before its passes run side by side)
     python3 dev.py bench   run every benchmark (bench/__main__.py; --quick for a short run)
     python3 dev.py manage  run a manage.py command with the same settings as start
                            (e.g. python3 dev.py manage seed_demo)
@@ -303,7 +304,7 @@ def main() -> None:
     elif command == "develop":
         develop()
     elif command == "install":
-        ensure_python()
+        ensure_python("test" if "--test" in sys.argv[2:] else "")
         ensure_node()
     elif command == "test":
         test(sys.argv[2:])
