@@ -30,9 +30,25 @@
     return type.startsWith("text/plain") && text && text.length <= 300 ? text : FALLBACK;
   }
 
-  document.addEventListener("htmx:responseError", function (event) { say(sentence(event.detail.xhr)); });
-  document.addEventListener("htmx:sendError", function () { say(UNREACHABLE); });
+  // What failed, so the right success clears it: when the site itself was away (no answer, or the
+  // outage's 503) any answer proves it is back; a refusal of one action (a 400, a 403) stays until
+  // that same control succeeds, so a gallery poll two seconds later does not wipe it unread.
+  let failed = null;
+
+  document.addEventListener("htmx:responseError", function (event) {
+    const status = event.detail.xhr.status;
+    failed = { elt: event.detail.elt, siteAway: status === 502 || status === 503 || status === 504 };
+    say(sentence(event.detail.xhr));
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    failed = { elt: event.detail.elt, siteAway: true };
+    say(UNREACHABLE);
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.successful) clear();
+    if (!event.detail.successful || !failed) return;
+    if (failed.siteAway || failed.elt === event.detail.elt) {
+      failed = null;
+      clear();
+    }
   });
 })();

@@ -67,3 +67,19 @@ def test_a_server_page_in_answer_is_not_shown_raw(page: Any):
     alert = page.get_by_role("alert")
     alert.wait_for()
     assert "<" not in alert.inner_text() and "nothing was changed" in alert.inner_text()
+
+
+def test_a_refused_action_stays_said_while_other_requests_succeed(page: Any):
+    sign_in(page, "carol")
+    gen = generation(get_user_model().objects.get(username="carol"), prompt="A lantern", state=State.READY)
+    page.goto(f"/videos/{gen.pk}/")
+    page.route(
+        f"**/videos/{gen.pk}/star/",
+        lambda route: route.fulfill(status=400, body="Say which video to star.", content_type="text/plain"),
+    )
+    star_button(page).click()
+    page.get_by_role("alert").wait_for()
+    # Another htmx request (as a poll would be) succeeds: the refusal is still on the page.
+    page.evaluate("htmx.ajax('GET', '/gallery/cards/', {target: 'body', swap: 'none'})")
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("alert").inner_text() == "Say which video to star."
