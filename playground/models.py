@@ -17,5 +17,9 @@ from playground.notify.notifications import NotifyPreference as NotifyPreference
 from playground.notify.webhooks import Webhook as Webhook
 from playground.notify.webhooks import WebhookDelivery as WebhookDelivery
 from playground.pictures.models import StagedPicture as StagedPicture
+from playground.team.models import AuditEvent as AuditEvent
+from playground.team.models import Invitation as Invitation
+from playground.team.models import Membership as Membership
+from playground.team.models import TeamPolicy as TeamPolicy
 from playground.worker.models import UpstreamPermit as UpstreamPermit
 from playground.worker.models import UsageLogCall as UsageLogCall

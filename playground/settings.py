@@ -256,6 +256,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    # Accounts (playground/team/): sign-in, reset and e-mail change, second factors, OpenID Connect
+    # single sign-on, and each person's list of signed-in sessions ("sign out everywhere").
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.usersessions",
+    "auditlog",
     "playground",
 ]
 
@@ -272,6 +281,12 @@ MIDDLEWARE = [
     # a plain 503 page rather than a 500 (playground/lib/outage.py).
     "playground.lib.outage.DatabaseOutageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # Names the signed-in person as the actor of every model change django-auditlog records.
+    "auditlog.middleware.AuditlogMiddleware",
+    # Refuses any page the person's role does not reach, before its view runs (playground/team/roles.py).
+    "playground.team.roles.RoleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -283,6 +298,8 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Sign-in by e-mail address as well as by username, second factors and SSO.
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -349,6 +366,137 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Accounts (playground/team/, django-allauth) --------------------------------------------
+# There is no open sign-up: a person joins through an admin's invitation (the adapter opens the
+# sign-up form only to a valid invitation link) or through SSO as the SSO rules below allow.
+ACCOUNT_ADAPTER = "playground.team.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "playground.team.sso.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+# The answers to "reset my password" never say whether an address has an account.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_LOGOUT_ON_GET = False
+# django-axes' lockout (below) counts wrong passwords per person and address, and shows the
+# lockout page; allauth's own counter for them would answer first with a vaguer message.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+# How many days an invitation link stays valid.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
+
+# Single sign-on with any OpenID Connect provider (Google Workspace, Entra ID, Okta, Authentik,
+# Keycloak): its issuer URL, and the client id and secret registered there. The redirect URL to
+# register is SITE_URL + /accounts/oidc/sso/login/callback/.
+OIDC_SERVER_URL = env_str("OIDC_SERVER_URL").rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_BUTTON_NAME = env_str("OIDC_BUTTON_NAME", "Company sign-in")
+SSO_ENABLED = bool(OIDC_SERVER_URL)
+if SSO_ENABLED and not OIDC_CLIENT_ID:
+    raise ImproperlyConfigured(
+        "OIDC_SERVER_URL is set but OIDC_CLIENT_ID is not: set both (and OIDC_CLIENT_SECRET)."
+    )
+if SSO_ENABLED and urlsplit(OIDC_SERVER_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(f"OIDC_SERVER_URL must be an http(s) URL (got {OIDC_SERVER_URL!r}).")
+# SSO only: nobody signs in with a password (admins included); the sign-in page offers SSO alone.
+SSO_ONLY = env_bool("SSO_ONLY", False)
+if SSO_ONLY and not SSO_ENABLED:
+    raise ImproperlyConfigured("SSO_ONLY is true but no OIDC_SERVER_URL is set: nobody could sign in.")
+# Who may join through SSO without an invitation: people whose provider-verified address ends in one
+# of these domains. Empty: invited addresses only.
+SSO_ALLOWED_DOMAINS = [d.lower().lstrip("@") for d in env_list("SSO_ALLOWED_DOMAINS")]
+SOCIALACCOUNT_ONLY = SSO_ONLY
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": (
+            [
+                {
+                    "provider_id": "sso",
+                    "name": OIDC_BUTTON_NAME,
+                    "client_id": OIDC_CLIENT_ID,
+                    "secret": OIDC_CLIENT_SECRET,
+                    "settings": {"server_url": OIDC_SERVER_URL, "oauth_pkce_enabled": True},
+                }
+            ]
+            if SSO_ENABLED
+            else []
+        ),
+    }
+}
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+# An address is confirmed by the invitation link it arrived through (or by the SSO provider);
+# a changed address is confirmed by a link sent to it before it replaces the old one.
+ACCOUNT_EMAIL_VERIFICATION = "none" if SSO_ONLY else "optional"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+
+# Second factors: authenticator-app codes with recovery codes, and passkeys. Whether one is
+# required (for nobody, admins or everyone) is the admins' setting on the Team page.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Video Playground")
+# Passkeys need a secure origin; plain-HTTP loopback (dev.py start, the tests) is let through.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env_bool("DJANGO_LOOPBACK_HTTP", False)
+
+# Which sessions a person has open, so "sign out everywhere" can end them all. Activity is not
+# written on every request (that would be a write per page and per poll); sessions are listed
+# from their sign-in.
+USERSESSIONS_TRACK_ACTIVITY = False
+
+# django-auditlog: who changed what, field by field, for the models registered in team/audit.py.
+AUDITLOG_INCLUDE_ALL_MODELS = False
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+
+# --- E-mail ----------------------------------------------------------------------------------
+# One setting: EMAIL_URL=smtp://user:password@mail.example.com:587 (STARTTLS), smtps://…:465
+# (TLS from the start), or smtp://host:25?tls=off for a relay on a trusted network. Without it,
+# messages are written as files to var/mail/ and the Team page shows the invitation link itself,
+# so a one-box team works without a mail server.
+EMAIL_URL = env_str("EMAIL_URL")
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "Video Playground <video-playground@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+EMAIL_SENDS = bool(EMAIL_URL)
+
+
+def email_settings(url: str) -> dict[str, object]:
+    """Django's SMTP settings from EMAIL_URL (the password is percent-decoded and never echoed)."""
+    from urllib.parse import parse_qs, unquote
+
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ImproperlyConfigured(
+            "EMAIL_URL must look like smtp://user:password@host:587 or smtps://user:password@host:465."
+        )
+    tls = (parse_qs(parts.query).get("tls") or ["on"])[0].lower()
+    if tls not in {"on", "off"}:
+        raise ImproperlyConfigured("EMAIL_URL's tls option must be on or off.")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 587)
+    except ValueError:
+        raise ImproperlyConfigured("EMAIL_URL has a port that is not a number between 1 and 65535.") from None
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_SSL": parts.scheme == "smtps",
+        "EMAIL_USE_TLS": parts.scheme == "smtp" and tls == "on",
+        "EMAIL_TIMEOUT": 20,
+    }
+
+
+if EMAIL_SENDS:
+    globals().update(email_settings(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -503,6 +651,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_number("LOGIN_LOCKOUT_MINUTES", 15, mi
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# allauth's sign-in form names one "login" field (username or e-mail address): count both as one person.
+AXES_USERNAME_CALLABLE = "playground.team.signin.lockout_username"
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,6 @@
+from allauth.account import views as account_views
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 
 from playground.films import views as sequence_views
 from playground.gallery import bulk, collections
@@ -58,8 +58,10 @@ urlpatterns = [
     path("presets/<id:pk>/edit/", preset_views.edit, name="preset_edit"),
     path("presets/<id:pk>/delete/", preset_views.delete, name="preset_delete"),
     path("media/<path:name>", media.media, name="media"),
-    path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sign-in/", account_views.login, name="login"),
+    path("sign-out/", account_views.logout, name="logout"),
+    path("accounts/", include("allauth.urls")),
+    path("team/", include("playground.team.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -79,7 +79,7 @@ def sign_in(page: Any, username: str = "carol", *, create: bool = True) -> None:
         get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
     page.goto("/generate/")
     assert "/sign-in/" in page.url
-    page.get_by_label("Username").fill(username)
+    page.get_by_label("Username or e-mail address").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: urlsplit(url).path == "/generate/")

@@ -137,7 +137,7 @@ def test_load_more_by_keyboard_moves_focus_to_the_first_new_card(keyboard_page: 
         for i in range(30)
     )
     page.goto("/sign-in/?next=/gallery/")
-    page.get_by_label("Username").fill("lee")
+    page.get_by_label("Username or e-mail address").fill("lee")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/gallery/$"))

@@ -104,7 +104,7 @@ def sign_in(site: Site) -> tuple[httpx.Client, str]:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     assert token, page.text
     signed = member.post(
-        "/sign-in/", data={"csrfmiddlewaretoken": token[1], "username": "member", "password": PASSWORD}
+        "/sign-in/", data={"csrfmiddlewaretoken": token[1], "login": "member", "password": PASSWORD}
     )
     assert signed.status_code == 302, signed.text
     gallery = member.get("/gallery/")

@@ -118,7 +118,7 @@ def sign_in(member: httpx.Client) -> None:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     assert token, page.text
     signed = member.post(
-        "/sign-in/", data={"csrfmiddlewaretoken": token[1], "username": "alice", "password": PASSWORD}
+        "/sign-in/", data={"csrfmiddlewaretoken": token[1], "login": "alice", "password": PASSWORD}
     )
     assert signed.status_code == 302, signed.text
 

@@ -25,7 +25,7 @@ def sign_in(client: Client, password: str, *, remote: str, forwarded: str | None
     extra: dict[str, Any] = {"REMOTE_ADDR": remote}
     if forwarded is not None:
         extra["HTTP_X_FORWARDED_FOR"] = forwarded
-    response = client.post(reverse("login"), {"username": "alice", "password": password}, **extra)
+    response = client.post(reverse("login"), {"login": "alice", "password": password}, **extra)
     return response.status_code
 
 

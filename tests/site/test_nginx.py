@@ -216,7 +216,7 @@ def sign_in(stack: Stack, member: httpx.Client) -> httpx.Client:
     assert token, page.text
     answer = member.post(
         "/sign-in/",
-        data={"csrfmiddlewaretoken": token[1], "username": "member", "password": PASSWORD},
+        data={"csrfmiddlewaretoken": token[1], "login": "member", "password": PASSWORD},
         headers={"Referer": f"{stack.https}/sign-in/"},
     )
     assert answer.status_code == 302, answer.text
@@ -420,7 +420,7 @@ def try_password(stack: Stack, address: str, password: str, **headers: str) -> i
         assert token, page.text
         answer = browser.post(
             "/sign-in/",
-            data={"csrfmiddlewaretoken": token[1], "username": "member", "password": password},
+            data={"csrfmiddlewaretoken": token[1], "login": "member", "password": password},
             headers={"Referer": f"{stack.https}/sign-in/", **headers},
         )
         return answer.status_code

@@ -42,7 +42,7 @@ def sign_in(base: str, var_dir: Path) -> httpx.Client:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     assert token, page.text
     signed = client.post(
-        "/sign-in/", data={"csrfmiddlewaretoken": token[1], "username": "demo", "password": password}
+        "/sign-in/", data={"csrfmiddlewaretoken": token[1], "login": "demo", "password": password}
     )
     assert signed.status_code == 302, signed.text
     return client
