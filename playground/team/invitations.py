@@ -1,0 +1,115 @@
+"""Invitations: the only way in besides SSO's rules. A link carries a 256-bit token; only its hash is kept.
+
+A link is refused once used, revoked, expired, or replaced by a resend (which makes a new token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from playground.team.models import Invitation, Role
+
+TOKEN_BYTES = 32  # 256 bits from the operating system's generator
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _new_token() -> tuple[str, str]:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, token_hash(token)
+
+
+def invite(email: str, role: Role, by: User | None) -> tuple[Invitation, str]:
+    """A new invitation; returns it with the token (shown once: in the e-mail, or to the admin)."""
+    token, hashed = _new_token()
+    now = timezone.now()
+    invitation = Invitation.objects.create(
+        email=email.strip(),
+        role=role,
+        token_hash=hashed,
+        invited_by=by,
+        created_at=now,
+        sent_at=now,
+        expires_at=now + timedelta(days=settings.INVITATION_DAYS),
+    )
+    return invitation, token
+
+
+def renew(invitation: Invitation) -> str:
+    """Resend: a new token and a new expiry; the old link stops working."""
+    token, hashed = _new_token()
+    now = timezone.now()
+    invitation.token_hash = hashed
+    invitation.sent_at = now
+    invitation.expires_at = now + timedelta(days=settings.INVITATION_DAYS)
+    invitation.save(update_fields=["token_hash", "sent_at", "expires_at"])
+    return token
+
+
+def revoke(invitation: Invitation) -> None:
+    if invitation.revoked_at is None and invitation.accepted_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+
+
+@dataclass(frozen=True)
+class Lookup:
+    invitation: Invitation | None
+    problem: str  # "" when the invitation may be used
+
+
+# What a refused link says: never whose it was or what it held.
+USED = "This invitation has already been used. Sign in instead, or ask your admin for a new one."
+REVOKED = "This invitation was withdrawn. Ask your team's admin for a new one."
+EXPIRED = "This invitation has expired (links are valid for {days} days). Ask your team's admin to resend it."
+UNKNOWN = "This invitation link is not valid. Check that the whole link was copied, or ask for a new one."
+
+
+def find(token: str) -> Lookup:
+    if not token or len(token) > 200:
+        return Lookup(None, UNKNOWN)
+    invitation = Invitation.objects.filter(token_hash=token_hash(token)).first()
+    if invitation is None:
+        return Lookup(None, UNKNOWN)
+    if invitation.accepted_at is not None:
+        return Lookup(invitation, USED)
+    if invitation.revoked_at is not None:
+        return Lookup(invitation, REVOKED)
+    if invitation.expires_at <= timezone.now():
+        return Lookup(invitation, EXPIRED.format(days=settings.INVITATION_DAYS))
+    return Lookup(invitation, "")
+
+
+def pending_for_email(email: str) -> Invitation | None:
+    """The newest usable invitation for this address (SSO joins through it)."""
+    return (
+        Invitation.objects.filter(
+            email__iexact=email.strip(), accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def accept(invitation: Invitation, user: User) -> bool:
+    """Marks the invitation used by this person and gives them its role; False if it was used meanwhile."""
+    from playground.team.roles import set_role
+
+    with transaction.atomic():
+        taken = Invitation.objects.filter(pk=invitation.pk, accepted_at=None, revoked_at=None).update(
+            accepted_at=timezone.now(), accepted_by=user
+        )
+        if not taken:
+            return False
+        set_role(user, Role(invitation.role))
+    return True
