@@ -22,7 +22,12 @@ if TYPE_CHECKING:
     # rewrite its asserts.
     from tests.standin_fixtures import RunningStandIn
 
-pytest_plugins = ["tests.standin_fixtures", "tests.browser_fixtures", "tests.worker_processes"]
+pytest_plugins = [
+    "tests.standin_fixtures",
+    "tests.browser_fixtures",
+    "tests.worker_processes",
+    "tests.mailserver",
+]
 
 
 # A test touches the database engine when it asks for one of these (directly or through another
