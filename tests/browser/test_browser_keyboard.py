@@ -139,7 +139,7 @@ def test_load_more_by_keyboard_moves_focus_to_the_first_new_card(keyboard_page: 
     page.goto("/sign-in/?next=/gallery/")
     page.get_by_label("Username or e-mail address").fill("lee")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(re.compile(r"/gallery/$"))
     tab_until(page, lambda f: f["text"] == "Load more", limit=120)
     page.keyboard.press("Enter")
