@@ -316,6 +316,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "playground.lib.http.site_context",
+                # role, can_make, is_admin, is_viewer: what the pages hide (the server refuses anyway).
+                "playground.team.context.role_context",
             ],
         },
     },

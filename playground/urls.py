@@ -17,6 +17,9 @@ from playground.worker import health
 # Every id in a path is read by ids.parse_id: one that is not an id matches no route (a plain 404).
 register_converter(ids.IdConverter, "id")
 
+# A refusal (a role's or a not-yours one) says its own sentence; htmx gets it as plain text.
+handler403 = "playground.lib.http.permission_denied"
+
 urlpatterns = [
     path("", generation_views.home, name="home"),
     path("generate/", generation_views.generate, name="generate"),

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
 
@@ -32,3 +33,19 @@ def wants_fragment(request: HtmxHttpRequest) -> bool:
 def site_context(request: HttpRequest) -> dict[str, Any]:
     """What every template may read (a context processor in settings)."""
     return {"demo_mode": settings.DEMO_MODE}
+
+
+NOT_ALLOWED = "You don't have permission to do that."
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 403 answer (handler403 in urls.py): the refusal's own sentence, for a page or for htmx.
+
+    A role's refusal and a not-yours refusal both arrive here as PermissionDenied with one plain
+    sentence. An htmx request gets that sentence alone as text/plain, which static/js/errors.js
+    shows on the page as it came; anything else gets the 403 page with a way back to the gallery.
+    """
+    sentence = str(exception).strip() or NOT_ALLOWED
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponse(sentence, status=403, content_type="text/plain; charset=utf-8")
+    return render(request, "403.html", {"exception": sentence}, status=403)

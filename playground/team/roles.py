@@ -40,11 +40,11 @@ ROUTES: dict[str, Role] = {
     "download": V,
     "star": V,
     "delete": M,
-    "sequence": M,
+    "sequence": V,  # the clips played back to back; its Export button (start_export) is a member's
     "start_export": M,
     "sequence_export": V,
     "sequence_download": V,
-    "notify_preference": M,
+    "notify_preference": V,  # the person's own "tell me when it's ready", nothing shared or spent
     "usage": V,
     "queue": V,
     "cancel_mine": M,
@@ -69,6 +69,9 @@ ROUTES: dict[str, Role] = {
     "login": V,
     "logout": V,
     "healthz": V,
+    # allauth's old /accounts/social/… addresses: unnamed redirects to its named pages, which the
+    # middleware knows by the view's path (a pattern without a name is matched by its view).
+    "django.views.generic.base.RedirectView": V,
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the
