@@ -297,9 +297,10 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # allauth's (a username or an e-mail address, second factors, SSO), loading the role with the person.
+    "playground.team.backends.AccountBackend",
+    # Only so sessions begun before the accounts upgrade stay signed in; it accepts the same passwords.
     "django.contrib.auth.backends.ModelBackend",
-    # Sign-in by e-mail address as well as by username, second factors and SSO.
-    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
 ROOT_URLCONF = "playground.urls"

@@ -102,8 +102,10 @@ def role_of(user: User | AnonymousUser) -> Role | None:
         return None
     cached = getattr(user, "_team_role", None)
     if cached is None:
-        found = Membership.objects.filter(user_id=user.pk).values_list("role", flat=True).first()
-        cached = Role(found) if found else (Role.ADMIN if user.is_staff else Role.MEMBER)
+        try:  # loaded with the person by team/backends.py; one small query otherwise
+            cached = Role(user.membership.role)
+        except Membership.DoesNotExist:
+            cached = Role.ADMIN if user.is_staff else Role.MEMBER
         setattr(user, "_team_role", cached)  # noqa: B010 (a per-request cache on the object)
     return Role(cached)
 

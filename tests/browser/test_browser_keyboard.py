@@ -79,7 +79,7 @@ def test_a_whole_visit_by_keyboard(keyboard_page: Any, running_worker: Worker, t
     page.goto("/generate/")
     first = tab_until(page, lambda f: f["tag"] == "a")
     assert first["text"] == "Skip to content", first
-    tab_until(page, lambda f: f["name"] == "username")
+    tab_until(page, lambda f: f["name"] == "login")
     page.keyboard.type("kim")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)

@@ -222,10 +222,10 @@ def test_the_gallery_with_collections_costs_the_same_queries_at_any_size(
     for i in range(rows):
         gen = make(user if i % 2 else other_user, f"Clip {i}", minutes_ago=i)
         add_videos(collections[i % len(collections)], [gen.pk], user)
-    # session, user, the person's role, the member list, the collection list, the page of cards.
-    with django_assert_num_queries(6):
+    # session, user, the member list, the collection list, the page of cards.
+    with django_assert_num_queries(5):
         html = get(signed_in)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         get(signed_in, collection=collections[0].pk, q="clip", starred="1")
     assert "Add to collection" in html
 
@@ -235,8 +235,8 @@ def test_the_collection_page_costs_the_same_queries_at_any_size(
     signed_in: Client, user, rows, harbour, django_assert_num_queries
 ):
     fill(harbour, [make(user, f"Clip {i}", minutes_ago=i) for i in range(rows)], user)
-    # session, user, the person's role, the collection, members, collections, the cards, the count.
-    with django_assert_num_queries(8):
+    # session, user, the collection, members, collections, the page of cards, the count.
+    with django_assert_num_queries(7):
         signed_in.get(reverse("collection", args=[harbour.pk]))
 
 

@@ -146,9 +146,8 @@ def test_the_fragment_makes_a_small_fixed_number_of_queries(
     signed_in: Client, gen, state, django_assert_num_queries
 ):
     Generation.objects.filter(pk=gen.pk).update(state=state)
-    # Session, user, the generation, and (only while queued) the worker heartbeat; once the job is
-    # queued (Cancel) or has ended (Remix, Continue), the person's role, read once for what it may do.
-    expected = {State.QUEUED: 5, State.RUNNING: 3}.get(state, 4)
+    # Session, user, the generation, and (only while queued) the worker heartbeat.
+    expected = 4 if state == State.QUEUED else 3
     with django_assert_num_queries(expected):
         signed_in.get(url(gen), headers=HTMX)
 
