@@ -309,7 +309,7 @@ def test_a_bad_or_stale_cursor_never_errors(signed_in: Client, user, bad):
 
 @pytest.mark.parametrize("rows", [1, 200])
 def test_a_gallery_page_takes_the_same_queries_at_1_and_200_videos(
-    signed_in: Client, user, other_user, rows, django_assert_num_queries
+    signed_in: Client, user, other_user, rows, django_assert_num_queries, django_assert_max_num_queries
 ):
     for i in range(rows):
         gen = make(user if i % 2 else other_user, f"Clip {i}", minutes_ago=i)
@@ -318,6 +318,7 @@ def test_a_gallery_page_takes_the_same_queries_at_1_and_200_videos(
     # session, user, the member list for "Made by", the collection list, the page of cards.
     with django_assert_num_queries(5):
         html = get(signed_in)
-    with django_assert_num_queries(5):
+    # A search adds one look at the newest rows when they hold less than a page of matches.
+    with django_assert_max_num_queries(6):
         get(signed_in, q="clip", starred="1", creator="mine", state="ready", model="video-01")
     assert len(card_ids(html)) == min(rows, PAGE_SIZE)

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from playground.gallery.filters import search
+from playground.gallery.filters import PAGE_SIZE, GalleryFilters, search
 from playground.generations.models import Generation
 from tests.gallery.test_gallery import card_ids, get, make
 
@@ -107,7 +107,68 @@ def test_a_search_costs_no_more_queries_than_the_first_page(signed_in: Client, p
         get(signed_in)
     with CaptureQueriesContext(connection) as searched:
         get(signed_in, q="lighthouse at dusk")
-    assert len(searched) == len(plain) <= 6
+    # A word in fewer than a page of the newest rows costs one look at them before the index.
+    assert len(searched) == len(plain) + 1 <= 7
+
+
+def lantern_rows(user: Any, count: int, *, every: int) -> list[Generation]:
+    """`count` videos, newest first, one in `every` with "lantern" in its prompt (in mixed case)."""
+    rows = [
+        make(
+            user,
+            f"A paper LANTERN drifts, take {i}" if i % every == 0 else f"A quiet harbour, take {i}",
+            minutes_ago=i,
+            model="video-01" if i % 3 else "video-01-live2d",
+        )
+        for i in range(count)
+    ]
+    return rows
+
+
+def page_through(client: Client, **params: Any) -> list[int]:
+    seen: list[int] = []
+    while True:
+        html = get(client, **params, **({"before": seen[-1]} if seen else {}))
+        seen += card_ids(html)
+        if "Load more" not in html:
+            return seen
+
+
+@pytest.mark.parametrize(
+    "params", [{"q": "lantern"}, {"q": "Lantern DRIFTS"}, {"q": "lantern", "model": "video-01"}]
+)
+def test_a_common_word_pages_from_the_newest_rows_and_finds_what_the_index_finds(
+    signed_in: Client, user, settings, params
+):
+    rows = lantern_rows(user, 150, every=2)
+    words = params["q"].lower().split()
+    expected = [
+        gen.pk
+        for gen in rows
+        if all(w in gen.prompt.lower() for w in words) and (gen.model == params.get("model", gen.model))
+    ]
+    assert page_through(signed_in, **params) == expected  # every match once, newest first
+    assert len(expected) > 2 * PAGE_SIZE
+
+
+def test_the_newest_rows_answer_a_common_word_and_the_index_a_rare_one(user):
+    lantern_rows(user, 150, every=2)
+    make(user, "A lone yak on the ridge", minutes_ago=500)
+    common = GalleryFilters({"q": "lantern"}, user=user)
+    rare = GalleryFilters({"q": "yak"}, user=user)
+    assert common.is_valid() and rare.is_valid()
+    from_window = common._page_from_the_newest()
+    assert from_window is not None
+    assert [gen.pk for gen in from_window] == [gen.pk for gen in common.filtered()[: PAGE_SIZE + 1]]
+    assert rare._page_from_the_newest() is None  # one match: the index finds it
+    assert [gen.prompt for gen in rare.page().cards] == ["A lone yak on the ridge"]
+
+
+def test_a_window_shorter_than_the_matches_hands_over_to_the_index(signed_in: Client, user, monkeypatch):
+    # Matches spread thinner than a page per window: each page comes from the index, same order.
+    monkeypatch.setattr("playground.gallery.filters.SEARCH_WINDOW", 10)
+    rows = lantern_rows(user, 120, every=4)
+    assert page_through(signed_in, q="lantern") == [gen.pk for gen in rows if "LANTERN" in gen.prompt]
 
 
 @pytest.mark.sqlite_only
