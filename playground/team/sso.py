@@ -267,7 +267,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     ) -> None:
         """A cancelled sign-in, a lost state, a failed token exchange or an ID token that fails its checks."""
         name = provider_name()
-        why = describe(error, exception)
+        why = describe(request, error, exception)
         record(AuditKind.SIGN_IN_FAILED, f"SSO sign-in with {name} failed: {why}", request=request)
         log.warning("SSO sign-in failed: %s", why)
         template = CANCELLED if error == AuthError.CANCELLED else FAILED
@@ -276,14 +276,21 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         )
 
 
-def describe(error: Any, exception: BaseException | None) -> str:
-    """Why a sign-in failed, for the log and the audit record (the exception and what caused it)."""
-    if exception is None:
-        return "cancelled at the provider" if error == AuthError.CANCELLED else f"no valid answer ({error})"
-    reason = f"{type(exception).__name__}: {exception}"
-    if exception.__cause__ is not None:
-        reason += f" ({type(exception.__cause__).__name__}: {exception.__cause__})"
-    return scrub(reason)
+def describe(request: HttpRequest, error: Any, exception: BaseException | None) -> str:
+    """Why a sign-in failed, for the log and the audit record: the exception and what caused it, the
+    error the provider sent back, or a callback that matches no sign-in started in this browser."""
+    if exception is not None:
+        reason = f"{type(exception).__name__}: {exception}"
+        if exception.__cause__ is not None:
+            reason += f" ({type(exception.__cause__).__name__}: {exception.__cause__})"
+        return scrub(reason)
+    given = str(request.GET.get("error") or "")
+    if given:
+        detail = str(request.GET.get("error_description") or "")
+        return scrub(f"the provider answered {given}" + (f": {detail}" if detail else ""))
+    if error == AuthError.CANCELLED:
+        return "cancelled at the provider"
+    return "the answer matches no sign-in started in this browser (replayed, expired or forged)"
 
 
 def unique_username(address: str) -> str:
@@ -419,6 +426,7 @@ PASSWORD_PAGES = frozenset(
         "account_confirm_password_reset_code",
         "account_change_password",
         "account_set_password",
+        "account_signup",  # an account made with a password could not sign in anyway
     }
 )
 SIGN_IN_PAGES = frozenset(

@@ -202,8 +202,11 @@ def oidc_provider(live_server: Any, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def sso(oidc_provider: OIDCProvider, settings: Any) -> OIDCProvider:
-    """The app signs in through the test provider; new people from allowed.example join as members."""
+def sso(oidc_provider: OIDCProvider, settings: Any, transactional_db: None) -> OIDCProvider:
+    """The app signs in through the test provider; new people from allowed.example join as members.
+
+    (The live server reads the test's rows, so the database is the transactional one; naming it
+    here also lets the PostgreSQL pass of the suite pick these tests.)"""
     settings.SOCIALACCOUNT_PROVIDERS = oidc_provider.provider_settings()
     settings.SSO_ALLOWED_DOMAINS = ["allowed.example"]
     settings.SSO_ONLY = False

@@ -223,6 +223,18 @@ def test_a_replayed_callback_signs_nobody_in(sso, browser_client, live_server):
         assert stranger.signed_in_as() is None
     finally:
         stranger.close()
+    assert "matches no sign-in started in this browser" in audit(AuditKind.SIGN_IN_FAILED)[0]
+
+
+def test_a_sign_in_cancelled_at_the_provider_says_so(sso, browser_client):
+    invite("ann@invited.example", Role.MEMBER, by=None)
+    at_provider = browser_client.start()
+
+    answer = browser_client.client.get(str(at_provider.url).rstrip("/") + "/abort")
+
+    refused(answer, sso_rules.CANCELLED.format(provider=BUTTON_NAME))
+    assert browser_client.signed_in_as() is None
+    assert "the provider answered access_denied" in audit(AuditKind.SIGN_IN_FAILED)[0]
 
 
 # --- ID tokens that fail their checks --------------------------------------------------------------
