@@ -40,7 +40,6 @@ from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOA
 from allauth.socialaccount.signals import social_account_added
 from allauth.utils import generate_unique_username
 from django.conf import settings
-from django.contrib.auth.backends import BaseBackend
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -484,8 +483,11 @@ class SSOOnlyMiddleware:
         return message_page(request, "Not signed in", sentence, status=403)
 
 
-class PasswordsOffBackend(BaseBackend):
-    """With SSO_ONLY, no password signs anyone in, whichever form or view it came through."""
+class PasswordsOffBackend:
+    """With SSO_ONLY, no password signs anyone in, whichever form or view it came through.
+
+    It has no get_user on purpose: it never signs anyone in, so it must never be the backend a
+    session is kept under (Django's test client's force_login picks the first one that has one)."""
 
     def authenticate(self, request: HttpRequest | None, **credentials: Any) -> None:
         if settings.SSO_ONLY and "password" in credentials:

@@ -370,6 +370,13 @@ def test_with_sso_only_no_backend_accepts_a_password(settings, rf):
     assert authenticate(rf.post("/sign-in/"), username="sam", password=PASSWORD) is None
 
 
+@pytest.mark.django_db
+def test_the_passwords_off_backend_never_holds_a_session(client):
+    # Django's test client keeps a forced sign-in under the first backend that can fetch a user.
+    client.force_login(member("alice"))
+    assert client.get("/gallery/").status_code == 200
+
+
 def test_with_sso_only_the_password_pages_say_passwords_are_not_used(sso, browser_client, settings):
     settings.SSO_ONLY = True
     member("olga", email="olga@example.com")
