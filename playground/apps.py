@@ -6,5 +6,6 @@ class PlaygroundConfig(AppConfig):
     verbose_name = "Video Playground"
 
     def ready(self) -> None:
-        # Signal receivers: every new person gets a role (team/roles.py).
-        from playground.team import roles  # noqa: F401
+        # Signal receivers: every new person gets a role (team/roles.py); SSO sign-ins and
+        # connections are written in the audit record (team/sso.py).
+        from playground.team import roles, sso  # noqa: F401

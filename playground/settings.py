@@ -287,6 +287,8 @@ MIDDLEWARE = [
     "auditlog.middleware.AuditlogMiddleware",
     # Refuses any page the person's role does not reach, before its view runs (playground/team/roles.py).
     "playground.team.roles.RoleMiddleware",
+    # With SSO_ONLY: password pages say passwords are not used; other sign-in forms are refused.
+    "playground.team.sso.SSOOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -297,6 +299,8 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # With SSO_ONLY, refuses every password before the backends below could accept one.
+    "playground.team.sso.PasswordsOffBackend",
     # allauth's (a username or an e-mail address, second factors, SSO), loading the role with the person.
     "playground.team.backends.AccountBackend",
     # Only so sessions begun before the accounts upgrade stay signed in; it accepts the same passwords.
@@ -391,58 +395,116 @@ INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 
 # Single sign-on with any OpenID Connect provider (Google Workspace, Entra ID, Okta, Authentik,
 # Keycloak): its issuer URL, and the client id and secret registered there. The redirect URL to
-# register is SITE_URL + /accounts/oidc/sso/login/callback/.
-OIDC_SERVER_URL = env_str("OIDC_SERVER_URL").rstrip("/")
+# register is SITE_URL + /accounts/oidc/sso/login/callback/ (docs/team.md, "Single sign-on").
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def oidc_server_url(raw: str) -> str:
+    """The provider's issuer URL, checked: https with a host (plain http only on this machine)."""
+    url = raw.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (reading it checks that the port is a number in range)
+    except ValueError:
+        host = None
+    if not host or parts.scheme not in {"http", "https"} or parts.query or parts.fragment or parts.username:
+        raise ImproperlyConfigured(
+            f"OIDC_SERVER_URL must be the provider's issuer URL, like https://login.example.com/realms/team "
+            f"(got {url!r})."
+        )
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise ImproperlyConfigured(
+            f"OIDC_SERVER_URL must use https (plain http is allowed only on this machine; got {url!r})."
+        )
+    return url
+
+
+def oidc_providers(
+    *, server_url: str, client_id: str, secret: str, name: str, verified_domains: list[str]
+) -> dict[str, dict[str, object]]:
+    """django-allauth's SOCIALACCOUNT_PROVIDERS for one OpenID Connect provider (provider id "sso")."""
+    app_settings: dict[str, object] = {"server_url": server_url, "oauth_pkce_enabled": True}
+    if verified_domains:
+        # Addresses in these domains count as verified even when the provider does not say so
+        # (Entra ID sends no email_verified claim): the admin vouches for the provider here.
+        app_settings["verified_email"] = verified_domains
+    return {
+        "openid_connect": {
+            "OAUTH_PKCE_ENABLED": True,
+            "APPS": [
+                {
+                    "provider_id": "sso",
+                    "name": name,
+                    "client_id": client_id,
+                    "secret": secret,
+                    "settings": app_settings,
+                }
+            ],
+        }
+    }
+
+
+def domain_list(name: str) -> list[str]:
+    """A comma-separated list of e-mail domains (example.com), lower-cased; a stray @ is dropped."""
+    domains = [item.lower().lstrip("@") for item in env_list(name)]
+    for domain in domains:
+        labels = domain.split(".")
+        if len(labels) < 2 or not all(label and label.replace("-", "").isalnum() for label in labels):
+            raise ImproperlyConfigured(f"{name} must list e-mail domains like example.com (got {domain!r}).")
+    return domains
+
+
+OIDC_SERVER_URL = oidc_server_url(env_str("OIDC_SERVER_URL")) if env_str("OIDC_SERVER_URL") else ""
 OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
 OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
 OIDC_BUTTON_NAME = env_str("OIDC_BUTTON_NAME", "Company sign-in")
+# For providers that never say whether an address is verified (Entra ID): the domains whose
+# addresses this site takes as verified anyway. Leave empty for providers that send email_verified.
+OIDC_VERIFIED_DOMAINS = domain_list("OIDC_VERIFIED_DOMAINS")
 SSO_ENABLED = bool(OIDC_SERVER_URL)
 if SSO_ENABLED and not OIDC_CLIENT_ID:
     raise ImproperlyConfigured(
         "OIDC_SERVER_URL is set but OIDC_CLIENT_ID is not: set both (and OIDC_CLIENT_SECRET)."
     )
-if SSO_ENABLED and urlsplit(OIDC_SERVER_URL).scheme not in {"http", "https"}:
-    raise ImproperlyConfigured(f"OIDC_SERVER_URL must be an http(s) URL (got {OIDC_SERVER_URL!r}).")
 # SSO only: nobody signs in with a password (admins included); the sign-in page offers SSO alone.
 SSO_ONLY = env_bool("SSO_ONLY", False)
 if SSO_ONLY and not SSO_ENABLED:
     raise ImproperlyConfigured("SSO_ONLY is true but no OIDC_SERVER_URL is set: nobody could sign in.")
-# Who may join through SSO without an invitation: people whose provider-verified address ends in one
-# of these domains. Empty: invited addresses only.
-SSO_ALLOWED_DOMAINS = [d.lower().lstrip("@") for d in env_list("SSO_ALLOWED_DOMAINS")]
-SOCIALACCOUNT_ONLY = SSO_ONLY
-SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {
-    "openid_connect": {
-        "OAUTH_PKCE_ENABLED": True,
-        "APPS": (
-            [
-                {
-                    "provider_id": "sso",
-                    "name": OIDC_BUTTON_NAME,
-                    "client_id": OIDC_CLIENT_ID,
-                    "secret": OIDC_CLIENT_SECRET,
-                    "settings": {"server_url": OIDC_SERVER_URL, "oauth_pkce_enabled": True},
-                }
-            ]
-            if SSO_ENABLED
-            else []
-        ),
-    }
-}
+# Who may join through SSO without an invitation: people whose provider-verified address is in one
+# of these domains (exactly: list subdomains too). Empty: invited addresses only.
+SSO_ALLOWED_DOMAINS = domain_list("SSO_ALLOWED_DOMAINS")
+# allauth's own SOCIALACCOUNT_ONLY refuses to start next to allauth.mfa (second factors), so SSO
+# only is enforced by playground/team/sso.py instead (sign-in page, password posts, reset pages).
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = (
+    oidc_providers(
+        server_url=OIDC_SERVER_URL,
+        client_id=OIDC_CLIENT_ID,
+        secret=OIDC_CLIENT_SECRET,
+        name=OIDC_BUTTON_NAME,
+        verified_domains=OIDC_VERIFIED_DOMAINS,
+    )
+    if SSO_ENABLED
+    else {"openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": []}}
+)
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 # An address is confirmed by the invitation link it arrived through (or by the SSO provider);
-# a changed address is confirmed by a link sent to it before it replaces the old one.
-ACCOUNT_EMAIL_VERIFICATION = "none" if SSO_ONLY else "optional"
+# a changed address is confirmed by a link sent to it before it replaces the old one (with SSO
+# only too: SSO connects an existing account by its address, so an unproven one must not count).
+ACCOUNT_EMAIL_VERIFICATION = "optional"
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 
 # Second factors: authenticator-app codes with recovery codes, and passkeys. Whether one is
 # required (for nobody, admins or everyone) is the admins' setting on the Team page.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
-MFA_PASSKEY_LOGIN_ENABLED = True
+# With SSO only, the sign-in page offers SSO alone: no passkey sign-in either (a passkey still
+# serves as the second factor after SSO).
+MFA_PASSKEY_LOGIN_ENABLED = not SSO_ONLY
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Video Playground")
 # Passkeys need a secure origin; plain-HTTP loopback (dev.py start, the tests) is let through.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env_bool("DJANGO_LOOPBACK_HTTP", False)
@@ -603,12 +665,26 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Only our own origin: no inline script, no CDN. htmx is configured (base.html) not to need eval
 # or injected styles. Pictures may also be blob: URLs (the preview of a picked file).
 # With a bucket, media links redirect to it, so its origin is allowed for pictures and videos.
+# The SSO button's form posts to our own origin and is answered with a redirect to the company's
+# provider; browsers hold that redirect to form-action too, so the provider's origin is listed there.
 MEDIA_ORIGIN = s3_origin(s3_storage_options()) if MEDIA_STORAGE == "s3" else ""
-CONTENT_SECURITY_POLICY = (
-    f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {MEDIA_ORIGIN}; "
-    f"media-src 'self' blob: {MEDIA_ORIGIN}; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-).replace(" ;", ";")
+
+
+def content_security_policy(media_origin: str, sso_origin: str) -> str:
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' data: blob: {media_origin}; media-src 'self' blob: {media_origin}; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; "
+        f"base-uri 'self'; form-action 'self' {sso_origin}; frame-ancestors 'none'"
+    ).replace(" ;", ";")
+
+
+def url_origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+CONTENT_SECURITY_POLICY = content_security_policy(MEDIA_ORIGIN, url_origin(OIDC_SERVER_URL))
 if not DEBUG:
     # Production runs behind HTTPS. Behind a proxy that terminates TLS, set
     # DJANGO_BEHIND_HTTPS_PROXY=true so Django trusts its X-Forwarded-Proto header.

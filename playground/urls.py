@@ -12,6 +12,7 @@ from playground.lib import ids, media
 from playground.money import views as money_views
 from playground.notify import notifications
 from playground.pictures import views as picture_views
+from playground.team import sso
 from playground.worker import health
 
 # Every id in a path is read by ids.parse_id: one that is not an id matches no route (a plain 404).
@@ -63,6 +64,10 @@ urlpatterns = [
     path("media/<path:name>", media.media, name="media"),
     path("sign-in/", account_views.login, name="login"),
     path("sign-out/", account_views.logout, name="logout"),
+    # allauth's OpenID Connect views, with the ID token's signature always checked and a provider
+    # that cannot be reached answered with a plain page (team/sso.py); the paths are allauth's own.
+    path("accounts/oidc/<str:provider_id>/login/", sso.login, name="socialaccount_sso_login"),
+    path("accounts/oidc/<str:provider_id>/login/callback/", sso.callback, name="socialaccount_sso_callback"),
     path("accounts/", include("allauth.urls")),
     path("team/", include("playground.team.urls")),
     path("healthz", health.healthz, name="healthz"),

@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.browser_fixtures",
     "tests.worker_processes",
     "tests.mailserver",
+    "tests.oidc.fixtures",
 ]
 
 

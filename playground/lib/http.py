@@ -32,7 +32,7 @@ def wants_fragment(request: HtmxHttpRequest) -> bool:
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
     """What every template may read (a context processor in settings)."""
-    return {"demo_mode": settings.DEMO_MODE}
+    return {"demo_mode": settings.DEMO_MODE, "sso_only": settings.SSO_ONLY}
 
 
 NOT_ALLOWED = "You don't have permission to do that."
