@@ -6,5 +6,6 @@ class PlaygroundConfig(AppConfig):
     verbose_name = "Video Playground"
 
     def ready(self) -> None:
-        # Signal receivers: every new person gets a role (team/roles.py).
-        from playground.team import roles  # noqa: F401
+        # Signal receivers: every new person gets a role (team/roles.py); second-factor changes are
+        # recorded and the team's rule is re-read when an admin changes it (team/mfa.py).
+        from playground.team import mfa, roles  # noqa: F401
