@@ -21,7 +21,7 @@ from playground.team.models import AuditKind, SecondFactorRule, TeamPolicy
 
 # What each rule means, in the words the page shows beside the choice.
 RULE_HINTS = {
-    SecondFactorRule.NOBODY: "Second factors are optional: each person may add one from their account.",
+    SecondFactorRule.NOBODY: "A second factor is optional: each person may add one from their account.",
     SecondFactorRule.ADMINS: "Admins must set one up before they can open any page.",
     SecondFactorRule.EVERYONE: "Everyone must set one up before they can open any page.",
 }
@@ -33,7 +33,7 @@ LISTED = 50
 class PolicyForm(forms.Form):
     require_second_factor = forms.ChoiceField(
         label="Who must sign in with a second factor",
-        choices=SecondFactorRule.choices,
+        choices=[(rule.value, rule.value.capitalize()) for rule in SecondFactorRule],
         widget=forms.RadioSelect,
     )
 

@@ -137,7 +137,10 @@ def test_an_app_set_up_from_the_shown_key_signs_in_with_its_codes(client: Client
     done = client.post(SECOND_STEP, {"code": code_for(secret)})
     assert done.status_code == 302 and done["Location"] == "/"
     assert signed_in_as(client) == "bob"
-    assert audit_lines(AuditKind.SECOND_FACTOR) == ["bob added an authenticator app", "bob got recovery codes"]
+    assert audit_lines(AuditKind.SECOND_FACTOR) == [
+        "bob added an authenticator app",
+        "bob got recovery codes",
+    ]
 
 
 def test_signing_in_by_email_address_asks_for_the_code_too(client: Client, still_clock: Any):
