@@ -449,6 +449,10 @@ MFA_FORMS = {
     "authenticate": "playground.team.codes.AuthenticateForm",
     "reauthenticate": "playground.team.codes.ReauthenticateForm",
 }
+# An authenticator-app code is also taken for one 30-second step either side of now: a code typed
+# as it turns over, or on a phone whose clock is a few seconds off, still works. Each code still
+# signs in only once (playground/team/codes.py), and wrong ones count toward the lockout.
+MFA_TOTP_TOLERANCE = 1
 # Addresses here are proven by the invitation link or the SSO provider (there is no open sign-up),
 # so a pending e-mail change must not stop a person from adding the factor the team requires,
 # nor a factor stop them from changing their address.

@@ -102,20 +102,24 @@ class CountedCodeMixin:
             request.axes_locked_out = True  # type: ignore[attr-defined]
             request.axes_credentials = credentials  # type: ignore[attr-defined]
             raise ValidationError(LOCKED)
-        typed = str(self.cleaned_data.get("code") or "")
-        totp = _totp_of(self.user)
-        step = step_of(totp, typed) if totp is not None and typed else None
-        if step is not None and _spent(totp, step):
-            raise self._failed(request, credentials, ValidationError(replayed()))
         try:
             code: str = super().clean_code()  # type: ignore[misc]
         except ValidationError as refused:
-            raise self._failed(request, credentials, refused) from None
+            typed = str(self.cleaned_data.get("code") or "")
+            raise self._failed(request, credentials, self._plainly(typed, refused)) from None
         if self.authenticator.type == Authenticator.Type.TOTP:
-            step = step if step is not None else step_of(self.authenticator, code)
+            step = step_of(self.authenticator, code)
             if step is not None and not claim_step(self.authenticator, step):
                 raise self._failed(request, credentials, ValidationError(replayed()))
         return code
+
+    def _plainly(self, typed: str, refused: ValidationError) -> ValidationError:
+        """allauth's own memory of used codes answers "Incorrect code": say it was used already."""
+        totp = _totp_of(self.user) if typed else None
+        step = step_of(totp, typed) if totp is not None else None
+        if step is not None and _spent(totp, step):
+            return ValidationError(replayed())
+        return refused
 
     def _failed(
         self, request: HttpRequest, credentials: dict[str, str], refused: ValidationError

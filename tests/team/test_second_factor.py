@@ -149,6 +149,14 @@ def test_signing_in_by_email_address_asks_for_the_code_too(client: Client, still
     assert client.post(SECOND_STEP, {"code": code_for(secret)})["Location"] == "/"
 
 
+def test_a_code_typed_as_it_turned_over_still_signs_in(client: Client, still_clock: Any):
+    _, secret = person_with_app(client, still_clock)
+    late = code_for(secret)
+    still_clock.shift(30)  # the app has moved on while the person typed
+    sign_in(client, "bob")
+    assert client.post(SECOND_STEP, {"code": late})["Location"] == "/"
+
+
 def test_a_wrong_code_is_refused_and_counted(client: Client, still_clock: Any):
     _, secret = person_with_app(client, still_clock)
     sign_in(client, "bob")
