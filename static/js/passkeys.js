@@ -2,16 +2,19 @@
 // on the page instead, in the box marked data-passkey-error (templates/mfa/).
 (function () {
   "use strict";
-  const SENTENCE = "The passkey was not used: it was cancelled, timed out, or this device has no passkey " +
-    "for this site. Try again, or use the code from your authenticator app.";
+  const SENTENCES = {
+    InvalidStateError: "This passkey is already added to your account.",
+    SecurityError: "Passkeys work only on the site's secure address (https://, or http://localhost on " +
+      "this machine), not on a numeric address such as 127.0.0.1.",
+  };
+  const OTHERWISE = "The passkey was not used: it was cancelled or timed out, or this device has none " +
+    "for this site. Try again, or use another way.";
   document.addEventListener("allauth.error", function (event) {
     const box = document.querySelector("[data-passkey-error]");
     if (!box) return;
     event.preventDefault();
     const name = event.detail && event.detail.exception && event.detail.exception.name;
-    box.textContent = name === "InvalidStateError"
-      ? "This passkey is already added to your account."
-      : SENTENCE;
+    box.textContent = SENTENCES[name] || OTHERWISE;
     box.hidden = false;
   });
 })();
