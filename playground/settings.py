@@ -457,7 +457,8 @@ MFA_TOTP_TOLERANCE = 1
 # so a pending e-mail change must not stop a person from adding the factor the team requires,
 # nor a factor stop them from changing their address.
 MFA_ALLOW_UNVERIFIED_EMAIL = True
-# Passkeys need a secure origin; plain-HTTP loopback (dev.py start, the tests) is let through.
+# Passkeys need a secure origin; plain-HTTP loopback (dev.py start) is let through. http://localhost
+# (the tests' live server) counts as secure without this; a numeric address never works for passkeys.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env_bool("DJANGO_LOOPBACK_HTTP", False)
 
 # Which sessions a person has open, so "sign out everywhere" can end them all. Activity is not
