@@ -6,6 +6,7 @@ class PlaygroundConfig(AppConfig):
     verbose_name = "Video Playground"
 
     def ready(self) -> None:
-        # Signal receivers: every new person gets a role (team/roles.py); SSO sign-ins and
-        # connections are written in the audit record (team/sso.py).
-        from playground.team import roles, sso  # noqa: F401
+        # Signal receivers: every new person gets a role (team/roles.py); SSO sign-ins and connections
+        # (team/sso.py) and second-factor changes (team/mfa.py) are recorded; the team's rule is re-read
+        # when an admin changes it (team/mfa.py).
+        from playground.team import mfa, roles, sso  # noqa: F401

@@ -289,6 +289,8 @@ MIDDLEWARE = [
     "playground.team.roles.RoleMiddleware",
     # With SSO_ONLY: password pages say passwords are not used; other sign-in forms are refused.
     "playground.team.sso.SSOOnlyMiddleware",
+    # Leads a person the team's second-factor rule concerns to set one up first (playground/team/mfa.py).
+    "playground.team.mfa.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -506,7 +508,22 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 # serves as the second factor after SSO).
 MFA_PASSKEY_LOGIN_ENABLED = not SSO_ONLY
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Video Playground")
-# Passkeys need a secure origin; plain-HTTP loopback (dev.py start, the tests) is let through.
+# The code forms of sign-in's second step: a wrong or replayed code counts toward the lockout
+# below, and an app's code signs in once even across web processes (playground/team/codes.py).
+MFA_FORMS = {
+    "authenticate": "playground.team.codes.AuthenticateForm",
+    "reauthenticate": "playground.team.codes.ReauthenticateForm",
+}
+# An authenticator-app code is also taken for one 30-second step either side of now: a code typed
+# as it turns over, or on a phone whose clock is a few seconds off, still works. Each code still
+# signs in only once (playground/team/codes.py), and wrong ones count toward the lockout.
+MFA_TOTP_TOLERANCE = 1
+# Addresses here are proven by the invitation link or the SSO provider (there is no open sign-up),
+# so a pending e-mail change must not stop a person from adding the factor the team requires,
+# nor a factor stop them from changing their address.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+# Passkeys need a secure origin; plain-HTTP loopback (dev.py start) is let through. http://localhost
+# (the tests' live server) counts as secure without this; a numeric address never works for passkeys.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env_bool("DJANGO_LOOPBACK_HTTP", False)
 
 # Which sessions a person has open, so "sign out everywhere" can end them all. Activity is not
@@ -730,6 +747,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_number("LOGIN_LOCKOUT_MINUTES", 15, mi
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# What axes keeps of a failed attempt's form never holds a second-factor code (nor the defaults).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "credential"]
 # allauth's sign-in form names one "login" field (username or e-mail address): count both as one person.
 AXES_USERNAME_CALLABLE = "playground.team.signin.lockout_username"
 

@@ -109,6 +109,16 @@ def quick_worker_settings(settings: Any) -> None:
     settings.RECOVERY_WINDOW = 5.0
 
 
+@pytest.fixture(autouse=True)
+def no_second_factor_rule() -> None:
+    """Each test's database starts with no second-factor rule: forget the copy an earlier test left
+    in this process (playground/team/mfa.py keeps one for a few seconds)."""
+    from playground.team import mfa
+    from playground.team.models import SecondFactorRule
+
+    mfa.remember_rule(SecondFactorRule.NOBODY)
+
+
 @pytest.fixture
 def upstream(standin: RunningStandIn, settings: Any) -> RunningStandIn:
     """The stand-in, with the app's settings pointing at it (as a real deployment would)."""

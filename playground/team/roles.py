@@ -72,6 +72,8 @@ ROUTES: dict[str, Role] = {
     # allauth's old /accounts/social/… addresses: unnamed redirects to its named pages, which the
     # middleware knows by the view's path (a pattern without a name is matched by its view).
     "django.views.generic.base.RedirectView": V,
+    "team_security": A,
+    "team_reset_factors": A,
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the
