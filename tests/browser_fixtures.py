@@ -81,5 +81,5 @@ def sign_in(page: Any, username: str = "carol", *, create: bool = True) -> None:
     assert "/sign-in/" in page.url
     page.get_by_label("Username or e-mail address").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(lambda url: urlsplit(url).path == "/generate/")
