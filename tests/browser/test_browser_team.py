@@ -74,3 +74,8 @@ def test_an_admin_invites_and_the_invitee_joins_from_the_emailed_link(
     assert page.locator(f"#invitation-{invitation.pk}").count() == 0
     row = page.locator(f"#person-{rosa.pk}")
     assert row.get_by_label("Role of rosa").input_value() == "viewer"
+    row.get_by_label("Role of rosa").select_option("member")
+    row.get_by_role("button", name="Change role").click()
+    page.wait_for_url(re.compile(r"/team/\?page=1$"))
+    assert "rosa is now a member (was viewer)." in page.locator(".messages").inner_text()
+    assert role_of(User.objects.get(pk=rosa.pk)) == Role.MEMBER

@@ -100,6 +100,25 @@ def test_the_page_lists_people_with_role_state_second_factor_and_last_sign_in(ad
         assert sentence in text
 
 
+def test_each_button_posts_to_its_actions_url_and_the_list_posts_every_rows_role(admin, ann, bob):
+    cy = member("cy", is_active=False)
+    page = page_text(admin.get(reverse("team")))
+    for name in ("team_set_role", "team_deactivate", "team_sign_out"):
+        assert f'formaction="{reverse(name, args=[bob.pk])}"' in page
+    assert f'formaction="{reverse("team_reactivate", args=[cy.pk])}"' in page
+    # What a browser sends from the one form: every row's select, and the button's own URL.
+    sent = {
+        "q": "",
+        "page": "1",
+        f"role-{ann.pk}": "admin",
+        f"role-{bob.pk}": "viewer",
+        f"role-{cy.pk}": "member",
+    }
+    admin.post(reverse("team_set_role", args=[bob.pk]), sent)
+    assert role_of(User.objects.get(pk=bob.pk)) == Role.VIEWER
+    assert role_of(User.objects.get(pk=ann.pk)) == Role.ADMIN
+
+
 def queries_for_the_page(admin: Client, **params: str) -> int:
     admin.get(reverse("team"), params)  # warm
     with CaptureQueriesContext(connection) as queries:
@@ -147,8 +166,9 @@ def test_search_by_name_or_email_and_the_pages(admin, ann):
     found = page_text(admin.get(reverse("team"), {"q": "person004"}))
     assert found.count('id="person-') == 10
     second = page_text(admin.get(reverse("team"), {"page": "2"}))
-    assert "51–100 of 121" in second
-    assert page_text(admin.get(reverse("team"), {"page": "999"})).count('id="person-') == 21
+    assert f"{PAGE_SIZE + 1}–{2 * PAGE_SIZE} of 121" in second
+    last = 121 % PAGE_SIZE or PAGE_SIZE
+    assert page_text(admin.get(reverse("team"), {"page": "999"})).count('id="person-') == last
     assert "Nobody's name or e-mail contains “nobody-at-all”" in page_text(
         admin.get(reverse("team"), {"q": "nobody-at-all"})
     )
