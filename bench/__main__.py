@@ -14,6 +14,7 @@
 11 a film stitched from 30 clips vs 3                                bench/film_memory.py
 12 the dollar-budget check at 1,000 and 100,000 generations           bench/budget_check.py
 13 sign-in with a second factor vs with a password alone             bench/second_factor.py
+14 the Team page at 1,000 people vs 10                                bench/team_page.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -43,6 +44,7 @@ from bench import (
     queue_fairness,
     second_factor,
     serving,
+    team_page,
     worker_capacity,
     zip_memory,
 )
@@ -291,6 +293,26 @@ def second_factor_rows(quick: bool, postgres: str) -> list[Row]:
                 "result": met(result["met"]),
             }
         )
+
+
+def team_page_rows(postgres: str) -> list[Row]:
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = team_page.run([10, 1000], url)
+        save("team_page-postgresql" if url else "team_page", result)
+        small, large = result["runs"][10], result["runs"][1000]
+        for page, row in large.items():
+            rows.append(
+                {
+                    "benchmark": f"14 Team page, {page}, 1,000 people ({result['engine']})",
+                    "measured": f"{row['median_ms']:.1f} ms, {row['queries']} queries, {row['rows']} rows",
+                    "baseline": f"{small[page]['median_ms']:.1f} ms at 10 people, "
+                    f"{small[page]['queries']} queries",
+                    "ratio": f"{row['ratio']:.2f}",
+                    "target": "≤ 2, same query count",
+                    "result": met(row["met"]),
+                }
+            )
     return rows
 
 
@@ -326,6 +348,7 @@ def main() -> None:
         ("11 film memory", lambda: film_rows(args.quick)),
         ("12 budget check", lambda: budget_rows(args.quick, args.postgres)),
         ("13 second factor", lambda: second_factor_rows(args.quick, args.postgres)),
+        ("14 team page", lambda: team_page_rows(args.postgres)),
     ]
     rows: list[Row] = []
     for name, step in steps:

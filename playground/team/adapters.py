@@ -1,12 +1,52 @@
-"""django-allauth's account rules for this team: no open sign-up, only an invitation opens the form."""
+"""django-allauth's account rules for this team: no open sign-up, only an invitation opens the form.
+
+Sign-up is open only on the join page (/team/join/<token>/, playground/team/join.py) with a usable
+invitation; saving the new person accepts that invitation in the same transaction (two tabs: the
+second is refused and its account never made) and marks the invitation's address verified, since
+the link arrived there. SSO's own sign-up is the SocialAccountAdapter's (sso.py).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
+from django.contrib.auth.models import User
+from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
+
+from playground.team import invitations, join
+
+
+class _Taken(Exception):
+    """The invitation was accepted by another request meanwhile: undo this account."""
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
-        # Opened by a valid invitation link only (playground/team/invitations.py).
-        return False
+        # Opened by a valid invitation link only (playground/team/join.py).
+        return join.signup_open(request)
+
+    def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
+        lookup = join.held(request)
+        invitation = lookup.invitation
+        if invitation is None or lookup.problem:
+            raise ImmediateHttpResponse(join.refused(request, lookup.problem or invitations.UNKNOWN))
+        # setup_user_email (right after this) makes the stashed address the verified primary one.
+        self.stash_verified_email(request, invitation.email.strip().lower())
+        try:
+            with transaction.atomic():
+                saved: User = super().save_user(request, user, form, commit=True)
+                if not invitations.accept(invitation, saved, request):
+                    raise _Taken
+        except _Taken:
+            self.unstash_verified_email(request)
+            join.forget(request)
+            raise ImmediateHttpResponse(join.refused(request, invitations.USED)) from None
+        join.forget(request)
+        return saved
+
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        return reverse("gallery")

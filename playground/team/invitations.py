@@ -13,9 +13,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
-from playground.team.models import Invitation, Role
+from playground.team.models import AuditKind, Invitation, Role
 
 TOKEN_BYTES = 32  # 256 bits from the operating system's generator
 
@@ -81,13 +83,18 @@ def find(token: str) -> Lookup:
     invitation = Invitation.objects.filter(token_hash=token_hash(token)).first()
     if invitation is None:
         return Lookup(None, UNKNOWN)
+    return Lookup(invitation, problem_of(invitation))
+
+
+def problem_of(invitation: Invitation) -> str:
+    """Why this invitation can no longer be used, or "" when it can."""
     if invitation.accepted_at is not None:
-        return Lookup(invitation, USED)
+        return USED
     if invitation.revoked_at is not None:
-        return Lookup(invitation, REVOKED)
+        return REVOKED
     if invitation.expires_at <= timezone.now():
-        return Lookup(invitation, EXPIRED.format(days=settings.INVITATION_DAYS))
-    return Lookup(invitation, "")
+        return EXPIRED.format(days=settings.INVITATION_DAYS)
+    return ""
 
 
 def pending_for_email(email: str) -> Invitation | None:
@@ -101,8 +108,18 @@ def pending_for_email(email: str) -> Invitation | None:
     )
 
 
-def accept(invitation: Invitation, user: User) -> bool:
-    """Marks the invitation used by this person and gives them its role; False if it was used meanwhile."""
+def outstanding() -> QuerySet[Invitation]:
+    """Invitations neither used nor revoked (expired ones included: they may be resent)."""
+    return Invitation.objects.filter(accepted_at=None, revoked_at=None)
+
+
+def accept(invitation: Invitation, user: User, request: HttpRequest | None = None) -> bool:
+    """Marks the invitation used by this person and gives them its role; False if it was used meanwhile.
+
+    The one accepting update is conditional, so of two tabs (or an SSO sign-in and a form) only one
+    wins; the audit record gets its line here, whichever way the person joined.
+    """
+    from playground.team.audit import record
     from playground.team.roles import set_role
 
     with transaction.atomic():
@@ -111,5 +128,20 @@ def accept(invitation: Invitation, user: User) -> bool:
         )
         if not taken:
             return False
-        set_role(user, Role(invitation.role))
+        role = Role(invitation.role)
+        set_role(user, role)
+        inviter = invitation.invited_by.get_username() if invitation.invited_by else "an admin"
+        record(
+            AuditKind.INVITATION,
+            f"{user.get_username()} joined as {'an' if role == Role.ADMIN else 'a'} {role.label.lower()} "
+            f"(accepted {inviter}'s invitation to {invitation.email})",
+            actor=user,
+            subject=user,
+            request=request,
+        )
     return True
+
+
+def is_refusal_gone(problem: str) -> bool:
+    """A link that was real but can no longer be used (410), against one that never was (404)."""
+    return bool(problem) and problem != UNKNOWN

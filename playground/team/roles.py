@@ -74,6 +74,20 @@ ROUTES: dict[str, Role] = {
     "django.views.generic.base.RedirectView": V,
     "team_security": A,
     "team_reset_factors": A,
+    # The Team page and what an admin does to people (team/page.py); joining is open to people not
+    # signed in (team/join.py: login_not_required); everyone has "Your account".
+    "team": A,
+    "team_invite": A,
+    "team_resend": A,
+    "team_revoke": A,
+    "team_set_role": A,
+    "team_deactivate": A,
+    "team_reactivate": A,
+    "team_sign_out": A,
+    "team_join": V,
+    "team_join_form": V,
+    "team_me": V,
+    "team_me_sign_out": V,
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the

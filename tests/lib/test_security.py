@@ -30,7 +30,7 @@ HOSTILE = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"
 
 def all_routes() -> list[str]:
     """Every URL pattern of the app (not the admin's), with sample values for its parameters."""
-    samples = {"pk": "1", "name": "videos/2026/01/x.mp4"}
+    samples = {"pk": "1", "name": "videos/2026/01/x.mp4", "token": "not-a-token"}
     routes: list[str] = []
 
     def walk(patterns: list[Any], prefix: str) -> None:
@@ -43,6 +43,7 @@ def all_routes() -> list[str]:
                 for key, value in samples.items():
                     for converter in ("id", "int", "path"):
                         route = route.replace(f"<{converter}:{key}>", value)
+                route = route.replace("<str:token>", samples["token"])
                 routes.append("/" + route)
 
     walk(get_resolver().url_patterns, "")
@@ -65,13 +66,15 @@ def test_the_route_list_covers_the_app():
 
 
 OPEN = {"/sign-in/", "/healthz"}  # the sign-in page itself, and the load balancer's health check
+# An invitation link and its form (team/join.py) are for people without an account yet.
+JOINING = {"/team/join/", "/team/join/not-a-token/"}
 # django-allauth's pages: the ones for people not signed in yet (reset, the second-factor step, SSO)
 # are open by design and guard themselves; the rest send anonymous visitors to sign in.
 ACCOUNT_PAGES = "/accounts/"
 
 
 @pytest.mark.parametrize(
-    "route", [r for r in all_routes() if r not in OPEN and not r.startswith(ACCOUNT_PAGES)]
+    "route", [r for r in all_routes() if r not in OPEN | JOINING and not r.startswith(ACCOUNT_PAGES)]
 )
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_every_page_sends_anonymous_visitors_to_sign_in(client: Client, generation, route, method):
@@ -92,6 +95,17 @@ def test_account_pages_answer_anonymous_visitors_plainly(client: Client, generat
         )
     assert b"Traceback" not in response.content
     assert Generation.objects.filter(pk=1).exists()
+
+
+@pytest.mark.parametrize("route", sorted(JOINING))
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_joining_pages_answer_anonymous_visitors_without_an_invitation_plainly(
+    client: Client, db, route, method
+):
+    response = getattr(client, method)(route)
+    assert response.status_code in {404, 405}, route
+    assert b"Traceback" not in response.content
+    assert b'name="password1"' not in response.content
 
 
 def test_the_admin_asks_for_a_staff_sign_in(client: Client, db):
