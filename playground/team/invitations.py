@@ -113,11 +113,12 @@ def outstanding() -> QuerySet[Invitation]:
     return Invitation.objects.filter(accepted_at=None, revoked_at=None)
 
 
-def accept(invitation: Invitation, user: User, request: HttpRequest | None = None) -> bool:
+def accept(invitation: Invitation, user: User, request: HttpRequest | None = None, *, way: str = "") -> bool:
     """Marks the invitation used by this person and gives them its role; False if it was used meanwhile.
 
     The one accepting update is conditional, so of two tabs (or an SSO sign-in and a form) only one
-    wins; the audit record gets its line here, whichever way the person joined.
+    wins; the audit record gets its line here, whichever way the person joined (`way` names it:
+    "through Company sign-in").
     """
     from playground.team.audit import record
     from playground.team.roles import set_role
@@ -134,7 +135,7 @@ def accept(invitation: Invitation, user: User, request: HttpRequest | None = Non
         record(
             AuditKind.INVITATION,
             f"{user.get_username()} joined as {'an' if role == Role.ADMIN else 'a'} {role.label.lower()} "
-            f"(accepted {inviter}'s invitation to {invitation.email})",
+            f"{way + ' ' if way else ''}(accepted {inviter}'s invitation to {invitation.email})",
             actor=user,
             subject=user,
             request=request,

@@ -231,15 +231,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 user_username(sociallogin.user, unique_username(address))
                 user = super().save_user(request, sociallogin, form)
                 assert isinstance(user, User)
-                if entry.invitation is not None and accept(entry.invitation, user):
-                    record(
-                        AuditKind.INVITATION,
-                        f"Joined through {name} as {Role(entry.invitation.role).label.lower()} "
-                        f"with the invitation for {address}",
-                        actor=user,
-                        subject=user,
-                        request=request,
-                    )
+                if entry.invitation is not None and accept(
+                    entry.invitation, user, request, way=f"through {name}"
+                ):
+                    pass  # accept() writes the audit line
                 elif address.rpartition("@")[2].lower() in settings.SSO_ALLOWED_DOMAINS:
                     set_role(user, Role.MEMBER)
                     record(

@@ -265,7 +265,9 @@ class SignIn:
     def signed_in_as(self) -> str | None:
         """Who the app thinks this client is: the name in the page header, or None when signed out."""
         page = self.client.get(self.base_url + "/gallery/")
-        found = re.search(r'class="signed-in-as">Signed in as <strong>([^<]+)</strong>', page.text)
+        found = re.search(
+            r'class="signed-in-as">Signed in as (?:<a [^>]*>)?<strong>([^<]+)</strong>', page.text
+        )
         return found.group(1) if found else None
 
     def page_texts(self) -> list[str]:

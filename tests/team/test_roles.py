@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.html import escape
 
 from playground.films.sequences import ExportState, SequenceExport
 from playground.gallery.collections import add_videos
@@ -30,7 +31,8 @@ from playground.gallery.models import Collection, Star
 from playground.generations.models import Batch, Generation, Preset, State
 from playground.notify.notifications import NotifyPreference
 from playground.team import roles
-from playground.team.models import Role
+from playground.team.invitations import invite
+from playground.team.models import Invitation, Role
 from tests.factories import failed, generation, media_files, member, ready
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +136,7 @@ def world(db: None) -> World:
     )
     Star.objects.create(user=vic, generation=sequel)
     roles.set_role(vic, Role.VIEWER)
+    invite("new@example.com", Role.MEMBER, None)  # for the admins' invitation routes
     return World(vic, member("alice"), clip, sequel, waiting, broken, batch, collection, preset, film)
 
 
@@ -149,9 +152,19 @@ def viewer(world: World) -> Client:
 
 
 def pattern_of(name: str) -> str:
-    found = [p for p in get_resolver().url_patterns if isinstance(p, URLPattern) and p.name == name]
+    """The route's whole pattern, the prefixes of included URL lists in front (e.g. "team/people/…")."""
+    found: list[str] = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and p.name == name:
+                found.append(prefix + str(p.pattern))
+
+    walk(get_resolver().url_patterns, "")
     assert len(found) == 1, name
-    return str(found[0].pattern)
+    return found[0]
 
 
 def url_for(name: str, w: World) -> str:
@@ -162,6 +175,7 @@ def url_for(name: str, w: World) -> str:
             return reverse(name, kwargs={"staged_id": "0" * 32, "name": "original"})
         return reverse(name)
     targets: dict[str, Any] = {
+        "team/people/": w.member,
         "videos/": w.waiting if name == "cancel" else w.clip,
         "batches/": w.batch,
         "collections/": w.collection,
@@ -169,6 +183,9 @@ def url_for(name: str, w: World) -> str:
         "films/": w.film,
         "gallery/": w.clip,
     }
+    if pattern.startswith("team/invitations/"):
+        # Made with the world, before the snapshot a refused request is compared with.
+        return reverse(name, kwargs={"pk": Invitation.objects.get(email="new@example.com").pk})
     target = next(obj for prefix, obj in targets.items() if pattern.startswith(prefix))
     return reverse(name, kwargs={"pk": target.pk})
 
@@ -219,7 +236,7 @@ def test_a_viewers_forged_request_to_a_member_url_is_refused_and_changes_nothing
     url = url_for(name, world)
     response = getattr(viewer, method)(url, forged_fields(world) if method == "post" else {})
     assert response.status_code == 403, (url, response.status_code)
-    assert roles.REFUSALS[roles.ROUTES[name]] in response.content.decode()
+    assert escape(roles.REFUSALS[roles.ROUTES[name]]) in response.content.decode()
     assert snapshot() == before, url  # nothing made, charged, changed or deleted
     assert media_files() == files, url  # no picture staged, no file removed
 

@@ -74,7 +74,7 @@ def test_an_invited_address_joins_with_the_invitations_role_through_the_code_flo
     assert token["code_verifier"] and s256(token["code_verifier"]) == authorization["code_challenge"]
     assert token["client_auth"] == "Basic"  # client_secret_basic, as the client is registered
     assert audit(AuditKind.INVITATION) == [
-        f"Joined through {BUTTON_NAME} as viewer with the invitation for ann@invited.example"
+        f"ann joined as a viewer through {BUTTON_NAME} (accepted an admin's invitation to Ann@Invited.example)"
     ]
     assert audit(AuditKind.SIGN_IN) == [f"Signed in with {BUTTON_NAME}"]
 
