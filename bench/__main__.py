@@ -293,6 +293,7 @@ def second_factor_rows(quick: bool, postgres: str) -> list[Row]:
                 "result": met(result["met"]),
             }
         )
+    return rows
 
 
 def team_page_rows(postgres: str) -> list[Row]:
