@@ -5,6 +5,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from playground.team.models import Role
+from playground.team.roles import set_role
+
 USERNAME = "demo"
 
 
@@ -32,6 +35,7 @@ class Command(BaseCommand):
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_text(password + "\n")
             saved.chmod(0o600)
+        set_role(user, Role.ADMIN)  # the demo account runs the team (and may invite people)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo mode. Sign in at {options['url']} as “{USERNAME}” with password “{password}”."
