@@ -283,8 +283,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
-    # Names the signed-in person as the actor of every model change django-auditlog records.
-    "auditlog.middleware.AuditlogMiddleware",
+    # Names the signed-in person as the actor of every model change django-auditlog records, and
+    # the client's address as the lockout reads it (playground/team/history.py).
+    "playground.team.history.AuditlogMiddleware",
     # Refuses any page the person's role does not reach, before its view runs (playground/team/roles.py).
     "playground.team.roles.RoleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -449,7 +450,7 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env_bool("DJANGO_LOOPBACK_HTTP", F
 # from their sign-in.
 USERSESSIONS_TRACK_ACTIVITY = False
 
-# django-auditlog: who changed what, field by field, for the models registered in team/audit.py.
+# django-auditlog: who changed what, field by field, for the models registered in team/history.py.
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 

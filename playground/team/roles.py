@@ -69,6 +69,8 @@ ROUTES: dict[str, Role] = {
     "login": V,
     "logout": V,
     "healthz": V,
+    "team_audit": A,
+    "team_audit_csv": A,
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the
