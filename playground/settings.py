@@ -380,6 +380,10 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_CHANGE_EMAIL = True
+# A changed address replaces even a never-confirmed old one only once the new one is confirmed
+# (playground/team/accountmail.py).
+ACCOUNT_FORMS = {"add_email": "playground.team.accountmail.AddEmailForm"}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Video Playground: "
 ACCOUNT_LOGOUT_ON_GET = False
 # django-axes' lockout (below) counts wrong passwords per person and address, and shows the
 # lockout page; allauth's own counter for them would answer first with a vaguer message.
