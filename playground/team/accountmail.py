@@ -55,7 +55,9 @@ class AddEmailForm(_AddEmailForm):  # type: ignore[misc]
         if current is None or not self.user.email:
             return super().save(request)  # a confirmed address is kept until the new one is confirmed
         with transaction.atomic():
-            for pending in EmailAddress.objects.filter(user_id=self.user.pk, verified=False).exclude(pk=current.pk):
+            for pending in EmailAddress.objects.filter(user_id=self.user.pk, verified=False).exclude(
+                pk=current.pk
+            ):
                 pending.remove()  # an earlier change not confirmed: the newest ask wins
             new = EmailAddress.objects.create(user=self.user, email=self.cleaned_data["email"].lower())
         send_verification_email_to_address(request, new)

@@ -15,7 +15,7 @@ grow with the record, and every cell goes through lib/csvexport (no live spreads
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
@@ -151,7 +151,7 @@ def audit(request: HttpRequest) -> HttpResponse:
 CSV_HEADER = ["When", "Kind", "Who", "About", "What", "Address", "Line"]
 
 
-def _csv_rows(pick: Selection) -> Iterator[list[object]]:
+def _csv_rows(pick: Selection) -> Iterator[Sequence[object]]:
     yield CSV_HEADER
     kinds = dict(AuditKind.choices)
     for event in newest_first(pick, None, CSV_CHUNK):

@@ -88,7 +88,9 @@ def _password_reset(sender: Any, request: HttpRequest | None, user: User, **kwar
 
 
 @receiver(account_signals.email_added, dispatch_uid="audit-email-added")
-def _email_added(sender: Any, request: HttpRequest | None, user: User, email_address: Any, **kwargs: Any) -> None:
+def _email_added(
+    sender: Any, request: HttpRequest | None, user: User, email_address: Any, **kwargs: Any
+) -> None:
     owner = email_address.user
     if email_address.verified:
         summary = f"{_name(owner)} added the confirmed address {email_address.email}"
@@ -116,7 +118,9 @@ def _email_changed(
     **kwargs: Any,
 ) -> None:
     before = f"from {from_email_address.email} " if from_email_address is not None else ""
-    _account_line(f"{_name(user)}'s e-mail address changed {before}to {to_email_address.email}", request, user)
+    _account_line(
+        f"{_name(user)}'s e-mail address changed {before}to {to_email_address.email}", request, user
+    )
 
 
 @receiver(account_signals.email_removed, dispatch_uid="audit-email-removed")

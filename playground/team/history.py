@@ -126,7 +126,9 @@ def _conceal_webhook_repr(sender: type[LogEntry], instance: LogEntry, **kwargs: 
 
 # People being deleted right now: a line about their allowance (removed with them) must not point
 # at them, or the new line would hold a reference to a row deleted a moment later.
-_leaving: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar("audit_leaving", default=frozenset())
+_leaving: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "audit_leaving", default=frozenset()
+)
 
 
 @receiver(pre_delete, sender=User, dispatch_uid="audit-user-leaving")
@@ -177,7 +179,7 @@ def _whose(owner: User | None, name: str, actor: User | None) -> str:
 
 def _changed(what: str, pair: tuple[str, str], words: Callable[[str], str], action: int) -> str:
     old, new = pair
-    if action == LogEntry.Action.CREATE or old in {"", "None"} and action != LogEntry.Action.DELETE:
+    if action == LogEntry.Action.CREATE or (old in {"", "None"} and action != LogEntry.Action.DELETE):
         return f"set {what} to {words(new)}"
     if action == LogEntry.Action.DELETE or new in {"", "None"}:
         return f"set {what} back to the default (was {words(old)})"

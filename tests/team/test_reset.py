@@ -95,7 +95,9 @@ def test_a_used_reset_link_is_refused_with_a_sentence(client, bob, smtp_server):
         assert "A password reset link works once, for 3 days" in again.text
         assert 'name="password1"' not in again.text
     # Posting a password straight to the form's address with the old key in a session is refused too.
-    refused = client.post(form_url, {"password1": "yet another passphrase 9", "password2": "yet another passphrase 9"})
+    refused = client.post(
+        form_url, {"password1": "yet another passphrase 9", "password2": "yet another passphrase 9"}
+    )
     assert "This link no longer works" in refused.text
     assert signs_in(NEW_PASSWORD)
 
@@ -183,11 +185,19 @@ def confirmed_bob(bob: User) -> User:
     return bob
 
 
+def confirm_link(message: Any) -> str:
+    links = [link for link in links_in(message) if "/accounts/confirm-email/" in link]
+    assert len(links) == 1, links_in(message)
+    return urlsplit(links[0]).path
+
+
 def change_email(client: Client, new: str) -> Any:
     return client.post("/accounts/email/", {"email": new, "action_add": ""}, REMOTE_ADDR=ADDRESS)
 
 
-@pytest.mark.parametrize("confirmed", [True, False], ids=["confirmed old address", "never-confirmed old address"])
+@pytest.mark.parametrize(
+    "confirmed", [True, False], ids=["confirmed old address", "never-confirmed old address"]
+)
 def test_an_email_change_waits_for_the_link_sent_to_the_new_address(client, bob, smtp_server, confirmed):
     if confirmed:
         EmailAddress.objects.create(user=bob, email="bob@example.com", verified=True, primary=True)
@@ -205,9 +215,11 @@ def test_an_email_change_waits_for_the_link_sent_to_the_new_address(client, bob,
     assert "Waiting for you to confirm robert@example.org." in pending
     assert "Until then, bob@example.com stays your address." in pending
 
-    link = urlsplit([u for u in links_in(message) if "/accounts/confirm-email/" in u][0]).path
+    link = confirm_link(message)
     confirm_page = client.get(link)
-    assert "Use <strong>robert@example.org</strong> for the account <strong>bob</strong>?" in confirm_page.text
+    assert (
+        "Use <strong>robert@example.org</strong> for the account <strong>bob</strong>?" in confirm_page.text
+    )
     bob.refresh_from_db()
     assert bob.email == "bob@example.com"  # opening the page alone (a mail scanner) changes nothing
     assert client.post(link, REMOTE_ADDR=ADDRESS).status_code == 302
@@ -218,7 +230,9 @@ def test_an_email_change_waits_for_the_link_sent_to_the_new_address(client, bob,
     ]
     assert "This link no longer works" in client.get(link).text
 
-    summaries = list(AuditEvent.objects.filter(kind=AuditKind.ACCOUNT).order_by("pk").values_list("summary", flat=True))
+    summaries = list(
+        AuditEvent.objects.filter(kind=AuditKind.ACCOUNT).order_by("pk").values_list("summary", flat=True)
+    )
     assert summaries == [
         "bob asked to use robert@example.org as their address (a confirmation link was sent there; "
         "the old address stays until it is opened)",
@@ -233,7 +247,7 @@ def test_an_email_change_waits_for_the_link_sent_to_the_new_address(client, bob,
 def test_a_change_can_be_cancelled_before_it_is_confirmed(client, confirmed_bob, smtp_server):
     client.force_login(confirmed_bob)
     change_email(client, "robert@example.org")
-    link = urlsplit([u for u in links_in(smtp_server.wait_for("robert@example.org")) if "confirm-email" in u][0]).path
+    link = confirm_link(smtp_server.wait_for("robert@example.org"))
     client.post("/accounts/email/", {"email": "robert@example.org", "action_remove": ""})
     assert "The change to robert@example.org is cancelled." in client.get("/accounts/email/").text
     assert "This link no longer works" in client.get(link).text
