@@ -153,7 +153,10 @@ def test_the_team_budget_change_is_recorded_in_plain_words(admin_client, ann):
     admin_client.post("/admin/playground/teambudget/add/", {"usd_per_month": "100"}, REMOTE_ADDR=ADDRESS)
     budget = TeamBudget.objects.get()
     admin_client.post(
-        f"/admin/playground/teambudget/{budget.pk}/change/", {"usd_per_month": "150.5"}, REMOTE_ADDR=ADDRESS
+        f"/admin/playground/teambudget/{budget.pk}/change/",
+        {"usd_per_month": "150.5"},
+        REMOTE_ADDR=ADDRESS,
+        HTTP_X_FORWARDED_FOR="192.0.2.66",  # from a client, not our proxy: not believed
     )
     made, changed = lines(AuditKind.BUDGET)
     assert made.summary == "ann set the team's monthly budget to $100.00"
