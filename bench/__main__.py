@@ -13,6 +13,7 @@
 10 eight one-click picture fixes at once                             bench/fix_memory.py
 11 a film stitched from 30 clips vs 3                                bench/film_memory.py
 12 the dollar-budget check at 1,000 and 100,000 generations           bench/budget_check.py
+13 the audit page and its CSV at 10 and 100,000 events               bench/audit_page.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -34,6 +35,7 @@ from typing import Any
 
 from bench import (
     archive_memory,
+    audit_page,
     budget_check,
     end_to_end,
     film_memory,
@@ -272,6 +274,16 @@ def budget_rows(quick: bool, postgres: str) -> list[Row]:
     return rows
 
 
+def audit_rows(quick: bool, postgres: str) -> list[Row]:
+    sizes = [10, 10_000] if quick else [10, 100_000]
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = audit_page.run(sizes, url)
+        save("audit_page-postgresql" if url else "audit_page", result)
+        rows += audit_page.rows(result)
+    return rows
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| Benchmark | Measured | Baseline (same run) | Ratio | Target | Result |",
@@ -303,6 +315,7 @@ def main() -> None:
         ("10 fix memory", fix_memory_rows),
         ("11 film memory", lambda: film_rows(args.quick)),
         ("12 budget check", lambda: budget_rows(args.quick, args.postgres)),
+        ("13 audit page", lambda: audit_rows(args.quick, args.postgres)),
     ]
     rows: list[Row] = []
     for name, step in steps:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,10 +35,11 @@ from auditlog.receivers import log_create, log_update
 from auditlog.registry import auditlog
 from auditlog.signals import post_log
 from django.contrib.auth.models import User
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
 from playground.films.sequences import SequenceExport
 from playground.gallery.models import Collection
@@ -298,3 +300,30 @@ def _line_for_entry(
         ip=log_entry.remote_addr,
         log_entry=log_entry,
     )
+
+
+PRUNE_BATCH = 5000
+
+
+def prune(days: int) -> tuple[int, int]:
+    """Delete the lines and auditlog's entries older than `days` days, a batch at a time (so a
+    large prune holds no long lock), and record the prune. Returns (lines, entries) deleted."""
+    cutoff = timezone.now() - timedelta(days=days)
+    lines = _delete_in_batches(AuditEvent.objects.filter(at__lt=cutoff))
+    entries = _delete_in_batches(LogEntry.objects.filter(timestamp__lt=cutoff))
+    before = f"{timezone.localtime(cutoff):%Y-%m-%d %H:%M}"
+    AuditEvent.objects.create(
+        kind=AuditKind.DELETION,
+        summary=(
+            f"A command on the server pruned the audit record: {lines} line{'' if lines == 1 else 's'} "
+            f"older than {days} day{'' if days == 1 else 's'} (before {before})"
+        ),
+    )
+    return lines, entries
+
+
+def _delete_in_batches(rows: QuerySet[Any]) -> int:
+    removed = 0
+    while batch := list(rows.values_list("pk", flat=True)[:PRUNE_BATCH]):
+        removed += rows.model._default_manager.filter(pk__in=batch).delete()[0]
+    return removed

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from auditlog.models import LogEntry
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -374,6 +374,18 @@ def test_the_page_lists_newest_first_with_when_who_what_and_address(admin_client
     assert shown_ids(page) == [new.pk, old.pk]
 
 
+def test_every_value_on_the_page_is_escaped(admin_client):
+    event(
+        AuditKind.SIGN_IN_FAILED,
+        subject_name='<b id="x">"&',
+        summary="Failed sign-in as “<script>alert(1)</script>”",
+    )
+    text = admin_client.get("/team/audit/").content.decode()
+    assert "<script>alert(1)" not in text and '<b id="x">' not in text
+    assert "“&lt;script&gt;alert(1)&lt;/script&gt;”" in text
+    assert "?person=%3Cb+id%3D%22x%22%3E%22%26" in text  # the name's own filter link
+
+
 def test_filters_by_person_and_kind(admin_client, ann, bob):
     carol = factories.member("carol")
     a = event(actor=bob, subject=bob)
@@ -512,3 +524,29 @@ def test_the_page_at_100000_events_answers_with_bounded_queries(
         assert len(shown_ids(page)) == 50, query
         reads = [q["sql"] for q in queries.captured_queries if 'FROM "playground_auditevent"' in q["sql"]]
         assert reads and all("LIMIT" in sql for sql in reads), reads
+
+
+# --- Retention --------------------------------------------------------------------------------
+
+
+def test_pruning_deletes_old_lines_and_their_entries_and_says_so(admin_client, ann, settings):
+    admin_client.post("/admin/playground/teambudget/add/", {"usd_per_month": "100"})
+    old_line = AuditEvent.objects.get(kind=AuditKind.BUDGET)
+    old_entry = old_line.log_entry
+    assert old_entry is not None
+    long_ago = timezone.now() - timedelta(days=400)
+    AuditEvent.objects.filter(pk=old_line.pk).update(at=long_ago)
+    LogEntry.objects.filter(pk=old_entry.pk).update(timestamp=long_ago)
+    recent = event(actor=ann, subject=ann)
+
+    out = io.StringIO()
+    call_command("pruneaudit", "--older-than", "365", stdout=out)
+    assert out.getvalue().strip() == "Deleted 1 audit line and 1 change entry older than 365 days."
+    assert not LogEntry.objects.exists()
+    left = list(AuditEvent.objects.order_by("pk"))
+    assert left[0] == recent
+    assert left[1].summary.startswith(
+        "A command on the server pruned the audit record: 1 line older than 365 days"
+    )
+    with pytest.raises(CommandError, match="at least 1 day"):
+        call_command("pruneaudit", "--older-than", "0")
