@@ -126,7 +126,10 @@ def test_a_locked_out_sign_in_says_so(client, bob, settings):
 
 
 def test_a_password_change_is_recorded(client, bob):
+    elsewhere = Client()
+    elsewhere.force_login(bob)
     client.force_login(bob)
+    assert "Change your password" in client.get("/accounts/password/change/").content.decode()
     response = client.post(
         "/accounts/password/change/",
         {
@@ -144,6 +147,8 @@ def test_a_password_change_is_recorded(client, bob):
         ADDRESS,
         "bob changed their password",
     )
+    assert client.get("/gallery/").status_code == 200  # this browser stays signed in
+    assert elsewhere.get("/gallery/").status_code == 302  # the other is signed out, as the page says
 
 
 # --- Budgets (django-auditlog) ----------------------------------------------------------------
