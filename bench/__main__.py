@@ -15,6 +15,7 @@
 12 the dollar-budget check at 1,000 and 100,000 generations           bench/budget_check.py
 13 sign-in with a second factor vs with a password alone             bench/second_factor.py
 14 the Team page at 1,000 people vs 10                                bench/team_page.py
+15 the audit page and its CSV at 10 and 100,000 events               bench/audit_page.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -36,6 +37,7 @@ from typing import Any
 
 from bench import (
     archive_memory,
+    audit_page,
     budget_check,
     end_to_end,
     film_memory,
@@ -317,6 +319,16 @@ def team_page_rows(postgres: str) -> list[Row]:
     return rows
 
 
+def audit_rows(quick: bool, postgres: str) -> list[Row]:
+    sizes = [10, 10_000] if quick else [10, 100_000]
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = audit_page.run(sizes, url)
+        save("audit_page-postgresql" if url else "audit_page", result)
+        rows += audit_page.rows(result)
+    return rows
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| Benchmark | Measured | Baseline (same run) | Ratio | Target | Result |",
@@ -350,6 +362,7 @@ def main() -> None:
         ("12 budget check", lambda: budget_rows(args.quick, args.postgres)),
         ("13 second factor", lambda: second_factor_rows(args.quick, args.postgres)),
         ("14 team page", lambda: team_page_rows(args.postgres)),
+        ("15 audit page", lambda: audit_rows(args.quick, args.postgres)),
     ]
     rows: list[Row] = []
     for name, step in steps:

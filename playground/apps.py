@@ -8,5 +8,8 @@ class PlaygroundConfig(AppConfig):
     def ready(self) -> None:
         # Signal receivers: every new person gets a role (team/roles.py); SSO sign-ins and connections
         # (team/sso.py) and second-factor changes (team/mfa.py) are recorded; the team's rule is re-read
-        # when an admin changes it (team/mfa.py).
-        from playground.team import mfa, roles, sso  # noqa: F401
+        # when an admin changes it (team/mfa.py). The audit record: lines written where things happen
+        # (team/auditing.py), and model changes through django-auditlog (budgets, webhooks, deletions).
+        from playground.team import auditing, history, mfa, roles, sso  # noqa: F401
+
+        history.register()

@@ -283,8 +283,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
-    # Names the signed-in person as the actor of every model change django-auditlog records.
-    "auditlog.middleware.AuditlogMiddleware",
+    # Names the signed-in person as the actor of every model change django-auditlog records, and
+    # the client's address as the lockout reads it (playground/team/history.py).
+    "playground.team.history.AuditlogMiddleware",
     # Refuses any page the person's role does not reach, before its view runs (playground/team/roles.py).
     "playground.team.roles.RoleMiddleware",
     # With SSO_ONLY: password pages say passwords are not used; other sign-in forms are refused.
@@ -388,6 +389,10 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_CHANGE_EMAIL = True
+# A changed address replaces even a never-confirmed old one only once the new one is confirmed
+# (playground/team/accountmail.py).
+ACCOUNT_FORMS = {"add_email": "playground.team.accountmail.AddEmailForm"}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Video Playground: "
 ACCOUNT_LOGOUT_ON_GET = False
 # django-axes' lockout (below) counts wrong passwords per person and address, and shows the
 # lockout page; allauth's own counter for them would answer first with a vaguer message.
@@ -531,7 +536,7 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env_bool("DJANGO_LOOPBACK_HTTP", F
 # from their sign-in.
 USERSESSIONS_TRACK_ACTIVITY = False
 
-# django-auditlog: who changed what, field by field, for the models registered in team/audit.py.
+# django-auditlog: who changed what, field by field, for the models registered in team/history.py.
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
@@ -32,9 +32,20 @@ def cell(value: object) -> str:
 
 def csv_bytes(rows: Iterable[Sequence[object]]) -> bytes:
     """The rows (the header first) as UTF-8 CSV with every cell safe and quoted."""
+    return b"".join(csv_stream(rows, rows_per_chunk=0))
+
+
+def csv_stream(rows: Iterable[Sequence[object]], rows_per_chunk: int = 1000) -> Iterator[bytes]:
+    """The same CSV in pieces of `rows_per_chunk` rows (0: one piece), for a streamed response:
+    the rows are read as they are written, so a long export holds one piece at a time."""
     out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-    for row in rows:
-        writer.writerow([cell(value) for value in row])
     # A BOM so spreadsheet programs read accents (in prompts, names) as UTF-8.
-    return ("\ufeff" + out.getvalue()).encode()
+    out.write("\ufeff")
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([cell(value) for value in row])
+        if rows_per_chunk and count % rows_per_chunk == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()

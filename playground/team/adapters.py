@@ -12,12 +12,14 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.sites.shortcuts import get_current_site
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 
 from playground.team import invitations, join
+from playground.team.accountmail import send_after_answer
 
 
 class _Taken(Exception):
@@ -50,3 +52,10 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_signup_redirect_url(self, request: HttpRequest) -> str:
         return reverse("gallery")
+
+    def send_password_reset_mail(self, user: AbstractBaseUser, email: str, context: dict[str, Any]) -> None:
+        # Written now, sent after the answer: a known address is answered as fast as an unknown one
+        # (playground/team/accountmail.py).
+        request = self.request
+        full = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        send_after_answer(self.render_mail("account/email/password_reset_key", email, full))

@@ -18,7 +18,11 @@ def record(
     subject_name: str = "",
     request: HttpRequest | None = None,
 ) -> AuditEvent:
-    """Write one line. The actor defaults to the request's signed-in person; names are copied."""
+    """Write one line. The actor defaults to the request's signed-in person; names are copied.
+
+    The subject's name is the `subject_name` given (what was typed, for a failed sign-in), else
+    the subject's username.
+    """
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
     person = actor if isinstance(actor, User) else None
@@ -28,6 +32,6 @@ def record(
         actor=person,
         actor_name=person.get_username() if person else "",
         subject=subject,
-        subject_name=(subject.get_username() if subject else subject_name)[:254],
+        subject_name=(subject_name or (subject.get_username() if subject else ""))[:254],
         ip=client_ip(request) if request is not None else None,
     )

@@ -88,6 +88,8 @@ ROUTES: dict[str, Role] = {
     "team_join_form": V,
     "team_me": V,
     "team_me_sign_out": V,
+    "team_audit": A,
+    "team_audit_csv": A,
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the

@@ -5,9 +5,11 @@ Each name here is in roles.ROUTES, which says who may open it.
 
 from django.urls import URLPattern, path
 
-from playground.team import join, page, security
+from playground.team import audit_views, join, page, security
 
 urlpatterns: list[URLPattern] = [
+    path("audit/", audit_views.audit, name="team_audit"),
+    path("audit/export.csv", audit_views.audit_csv, name="team_audit_csv"),
     path("security/", security.security, name="team_security"),
     path("people/<id:pk>/reset-factors/", security.reset_person_factors, name="team_reset_factors"),
     path("", page.team, name="team"),
