@@ -30,7 +30,9 @@ def _name(user: User | AnonymousUser | None) -> str:
 
 @receiver(user_logged_in, dispatch_uid="audit-sign-in")
 def _signed_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
-    record(AuditKind.SIGN_IN, f"{_name(user)} signed in", actor=user, subject=user, request=request)
+    event = record(AuditKind.SIGN_IN, f"{_name(user)} signed in", actor=user, subject=user, request=request)
+    if request is not None:
+        request._audit_sign_in = event  # type: ignore[attr-defined]  # SSO names its way (team/sso.py)
 
 
 def _account_named(login: str) -> User | None:

@@ -328,8 +328,13 @@ def _check_connect(request: HttpRequest, sociallogin: SocialLogin, user: User, a
 @receiver(user_logged_in, dispatch_uid="team-sso-sign-in")
 def _record_sign_in(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
     if kwargs.get("sociallogin") is not None:
-        summary = f"Signed in with {provider_name()}"
-        record(AuditKind.SIGN_IN, summary, actor=user, subject=user, request=request)
+        summary = f"{user.get_username()} signed in with {provider_name()}"
+        event = getattr(request, "_audit_sign_in", None)  # Django's sign-in line (team/auditing.py)
+        if event is not None:
+            event.summary = summary
+            event.save(update_fields=["summary"])
+        else:
+            record(AuditKind.SIGN_IN, summary, actor=user, subject=user, request=request)
 
 
 @receiver(social_account_added, dispatch_uid="team-sso-connected")

@@ -76,7 +76,7 @@ def test_an_invited_address_joins_with_the_invitations_role_through_the_code_flo
     assert audit(AuditKind.INVITATION) == [
         f"ann joined as a viewer through {BUTTON_NAME} (accepted an admin's invitation to Ann@Invited.example)"
     ]
-    assert audit(AuditKind.SIGN_IN) == [f"Signed in with {BUTTON_NAME}"]
+    assert audit(AuditKind.SIGN_IN) == [f"ann signed in with {BUTTON_NAME}"]
 
     # Next time the same identity signs in to the same account; nothing new is made.
     again = SignIn(browser_client.base_url)
@@ -175,7 +175,7 @@ def test_an_existing_account_is_connected_by_its_verified_address_and_signed_in(
     assert audit(AuditKind.ACCOUNT) == [
         f"Connected to {BUTTON_NAME} by the verified address olga@example.com"
     ]
-    assert audit(AuditKind.SIGN_IN) == [f"Signed in with {BUTTON_NAME}"]
+    assert audit(AuditKind.SIGN_IN) == [f"olga signed in with {BUTTON_NAME}"]
 
 
 def test_a_deactivated_person_is_refused(sso, browser_client):

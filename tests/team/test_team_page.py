@@ -301,6 +301,8 @@ def admin_routes(person: User, invitation: Invitation) -> list[tuple[str, dict[s
         (reverse("team_sign_out", args=[person.pk]), {}),
         (reverse("team_security"), {"require_second_factor": "everyone"}),
         (reverse("team_reset_factors", args=[person.pk]), {}),
+        (reverse("team_audit"), {}),
+        (reverse("team_audit_csv"), {}),
     ]
 
 
