@@ -132,7 +132,7 @@ def newest_first(pick: Selection, after: tuple[datetime, int] | None, size: int)
 ROW = (
     '<tr data-line="{}"><td class="nowrap" data-label="When"><time datetime="{}">{}</time></td>'
     '<td class="nowrap" data-label="Who">{}</td><td data-label="What">{}{}</td>'
-    '<td data-label="Kind">{}</td><td class="nowrap" data-label="From">{}</td></tr>'
+    '<td class="kind" data-label="Kind">{}</td><td class="nowrap" data-label="From">{}</td></tr>'
 )
 NOBODY = mark_safe('<span class="hint">—</span>')
 
