@@ -195,7 +195,9 @@ class Report:
     collections: list[Row]
     total: Spent
     budgets: Budgets
-    running: list[Decimal] = field(default_factory=list)  # month-to-date dollars, day by day
+    # Month-to-date dollars day by day, up to today (by day only; shorter than points when the
+    # period runs past today).
+    running: list[Decimal] = field(default_factory=list)
 
 
 def _local_day(value: date | datetime) -> date:
@@ -243,13 +245,16 @@ def report(user: User, period: Period) -> Report:
     total = sum((p.spent for p in points), Spent())
     running: list[Decimal] = []
     if period.by == "day":
+        today = timezone.localdate()
         so_far = ZERO
         for n, point in enumerate(points):
+            if point.day > today:
+                break  # the running total stops today; the days ahead have spent nothing yet
             if n and point.day.day == 1:
                 so_far = ZERO  # the budget starts again with each month
             so_far += point.spent.usd
             running.append(so_far)
-        points = [Point(p.day, p.spent, r) for p, r in zip(points, running, strict=True)]
+        points = [Point(p.day, p.spent, running[n] if n < len(running) else None) for n, p in enumerate(points)]
     collection_rows = sorted(_sorted_rows(collections), key=lambda r: (-r.spent.usd, r.name.lower()))
     if loose is not None:
         collection_rows.append(Row(NO_COLLECTION, loose))

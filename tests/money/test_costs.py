@@ -227,7 +227,7 @@ def test_a_video_at_23_30_on_the_months_last_day_is_that_day_and_month(
         job(sam, usd="1.25", created_at=timezone.now())
         job(sam, usd="2.00", created_at=timezone.now() + timedelta(hours=1))  # 00:30 on the 1st: next month
         days = table(text(client.get(COSTS)), "spent-by-time")
-        last_day = f"{moment:%a} {moment.day} {moment:%b} {moment.year}"
+        last_day = f"{moment:%a} {moment.day} {moment:%b}"
         assert days[last_day] == ("1", "$1.25")
         assert days["Total"] == ("1", "$1.25")
         assert len(days) == 32  # every day of the month, and the total
@@ -343,6 +343,24 @@ def test_the_report_reads_in_bounded_queries_directly(world):
         report(sam, period_from(_query({})))
     # Four grouped reads, one per model's estimate at most, and the team budget.
     assert len(queries) <= 4 + 2 + 1, [q["sql"] for q in queries]
+
+
+def test_the_running_total_resets_each_month_and_stops_today(db):
+    sam = staff("sam")
+    from playground.money.costs import period_from
+
+    today = timezone.localdate()
+    first = today.replace(day=1) - timedelta(days=3)  # three days of last month, then this one
+    job(sam, usd="1.00", created_at=month_start() - timedelta(days=1))
+    job(sam, usd="0.50", created_at=month_start() + timedelta(seconds=1))
+    end = month_start(months_back=-1)
+    last = timezone.localtime(end).date() - timedelta(days=1)
+    figures = report(sam, period_from(_query({"period": "range", "from": str(first), "to": str(last)})))
+    so_far = {p.day: p.so_far for p in figures.points}
+    assert so_far[today.replace(day=1) - timedelta(days=1)] == Decimal("1.00")
+    assert so_far[today] == Decimal("0.50")  # the 1st started again
+    assert all(value is None for day, value in so_far.items() if day > today)
+    assert len(figures.running) == (today - first).days + 1
 
 
 def _query(values: dict[str, str]) -> Any:
