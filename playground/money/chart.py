@@ -63,7 +63,7 @@ class Chart:
     description: str
 
 
-SIZES = {"wide": (720, 300, 12), "narrow": (340, 280, 5)}  # width, height, most time labels
+SIZES = {"wide": (720, 300, 12), "narrow": (300, 260, 5)}  # width, height, most time labels
 
 
 def nice_step(top: float, ticks: int = 4) -> float:
@@ -84,7 +84,7 @@ def axis_dollars(value: float, step: float) -> str:
 
 def draw(report: Report, key: str) -> Chart:
     width, height, most_labels = SIZES[key]
-    left, right, top, bottom = (58.0 if key == "wide" else 50.0), width - 8.0, 12.0, height - 28.0
+    left, right, top, bottom = (58.0 if key == "wide" else 48.0), width - 8.0, 12.0, height - 28.0
     points = report.points
     budget_lines = [
         (report.budgets.team, "chart-team", "Team monthly budget"),

@@ -254,7 +254,8 @@ def report(user: User, period: Period) -> Report:
                 so_far = ZERO  # the budget starts again with each month
             so_far += point.spent.usd
             running.append(so_far)
-        points = [Point(p.day, p.spent, running[n] if n < len(running) else None) for n, p in enumerate(points)]
+        ahead: list[Decimal | None] = [None] * (len(points) - len(running))
+        points = [Point(p.day, p.spent, r) for p, r in zip(points, [*running, *ahead], strict=True)]
     collection_rows = sorted(_sorted_rows(collections), key=lambda r: (-r.spent.usd, r.name.lower()))
     if loose is not None:
         collection_rows.append(Row(NO_COLLECTION, loose))
