@@ -9,6 +9,7 @@ from playground.generations import preset_views
 from playground.generations import queue as queue_pages
 from playground.generations import views as generation_views
 from playground.lib import ids, media
+from playground.money import costs_views
 from playground.money import views as money_views
 from playground.notify import notifications
 from playground.pictures import views as picture_views
@@ -42,6 +43,8 @@ urlpatterns = [
     path("films/<id:pk>/download/", sequence_views.export_download, name="sequence_download"),
     path("notifications/", notifications.set_preference, name="notify_preference"),
     path("usage/", money_views.usage, name="usage"),
+    path("costs/", costs_views.costs, name="costs"),
+    path("costs/costs.csv", costs_views.costs_csv, name="costs_csv"),
     path("queue/", queue_pages.queue, name="queue"),
     path("queue/cancel-mine/", queue_pages.cancel_mine, name="cancel_mine"),
     path("videos/<id:pk>/cancel/", queue_pages.cancel, name="cancel"),

@@ -89,21 +89,8 @@ def month_usage(months_back: int = 0) -> MonthUsage:
 
 
 def _dollars_by_person(start: datetime, end: datetime) -> dict[str | None, Decimal]:
-    """Dollars per person, in one grouped query (per person and model, for the estimates)."""
-    from playground.money.budgets import _KNOWN, COUNTED, estimate
+    """Dollars per person, in one grouped query, by the rule the Costs page prices by (spend.py)."""
+    from playground.money.spend import priced
 
-    grouped = (
-        Generation.objects.filter(COUNTED, created_at__gte=start, created_at__lt=end)
-        .values("created_by__username", "model")
-        .annotate(known=Sum("usd_spent", filter=_KNOWN), unknown=Count("pk", filter=~_KNOWN))
-    )
-    totals: dict[str | None, Decimal] = {}
-    guesses: dict[str, Decimal] = {}
-    for g in grouped:
-        amount = g["known"] or Decimal(0)
-        if g["unknown"]:
-            guesses.setdefault(g["model"], estimate(g["model"]))
-            amount += guesses[g["model"]] * g["unknown"]
-        who = g["created_by__username"]
-        totals[who] = totals.get(who, Decimal(0)) + amount
-    return totals
+    rows = Generation.objects.filter(created_at__gte=start, created_at__lt=end)
+    return {who: spent.usd for (who,), spent in priced(rows, "created_by__username").items()}

@@ -46,6 +46,9 @@ ROUTES: dict[str, Role] = {
     "sequence_download": V,
     "notify_preference": V,  # the person's own "tell me when it's ready", nothing shared or spent
     "usage": V,
+    # Where a member's (or, for admins, the team's) dollars went; a viewer spends nothing to show.
+    "costs": M,
+    "costs_csv": M,
     "queue": V,
     "cancel_mine": M,
     "cancel": M,
