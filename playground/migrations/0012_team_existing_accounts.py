@@ -28,14 +28,15 @@ def forwards(apps, schema_editor):
         Membership.objects.get_or_create(
             user_id=user.pk, defaults={"role": "admin" if user.is_staff else "member"}
         )
-        email = (user.email or "").strip()
+        # allauth finds sign-in addresses by their lower-case form, as it stores them.
+        email = (user.email or "").strip().lower()
         if (
             email
             and email.lower() not in taken_emails
             and not EmailAddress.objects.filter(email__iexact=email).exists()
         ):
             EmailAddress.objects.create(user_id=user.pk, email=email, verified=False, primary=True)
-            taken_emails.add(email.lower())
+            taken_emails.add(email)
 
     store = import_module(settings.SESSION_ENGINE).SessionStore
     users = set(User.objects.values_list("pk", flat=True))
