@@ -12,4 +12,7 @@ class PlaygroundConfig(AppConfig):
         # (team/auditing.py), and model changes through django-auditlog (budgets, webhooks, deletions).
         from playground.team import auditing, history, mfa, roles, sso  # noqa: F401
 
+        # Money's running totals follow every write that changes what a generation costs (money/totals.py).
+        from playground.money import totals  # noqa: F401
+
         history.register()

@@ -21,8 +21,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -116,6 +117,16 @@ def new_client_request_id(pk: int) -> str:
     return value
 
 
+# Sent with pks=[...] inside the transaction of a write that may change what those rows cost
+# (their state, or the cost the service reported): money/totals.py brings the running totals
+# along in the same transaction. Sent rather than called because money builds on this module.
+cost_may_change = Signal()
+
+
+def _writes_cost(fields: dict[str, Any]) -> bool:
+    return bool({"state", "usd_spent", "completed_at", "upstream_id", "failure_code"} & fields.keys())
+
+
 class IllegalTransition(Exception):
     pass
 
@@ -183,9 +194,15 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
         rows = self.filter(state=State.QUEUED)
         if pks is not None:
             rows = rows.filter(pk__in=pks)
-        return rows.update(
-            state=State.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_until=None, trouble=""
-        )
+        with transaction.atomic():
+            cancelled = list(rows.order_by("pk").select_for_update().values_list("pk", flat=True))
+            if not cancelled:
+                return 0
+            count = Generation.objects.filter(pk__in=cancelled, state=State.QUEUED).update(
+                state=State.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_until=None, trouble=""
+            )
+            cost_may_change.send(sender=Generation, pks=cancelled)
+        return count
 
     def with_stars_for(self, user: User) -> GenerationQuerySet:
         """Each row knows its creator and whether `user` starred it, in the same query."""
@@ -311,6 +328,14 @@ class Generation(models.Model):
     poster = models.FileField(blank=True, max_length=300)
     duration = models.FloatField(null=True, blank=True)
     video_size = models.BigIntegerField(null=True, blank=True)
+
+    # What this row adds to the month's running totals (money/models.py SpendTotal), kept by
+    # money/totals.py in the same transaction as the write that changes it: its known cost in
+    # nanodollars, whether it counts at the model's estimate (cost not known yet), and whether
+    # it counts toward the monthly allowance.
+    held_nano = models.BigIntegerField(default=0, editable=False)
+    held_at_estimate = models.BooleanField(default=False, editable=False)
+    held_video = models.BooleanField(default=False, editable=False)
 
     objects = GenerationQuerySet.as_manager()
 
@@ -457,9 +482,12 @@ class Generation(models.Model):
                 fields.setdefault("upstream_video_url", "")
         if not keep_lease:
             fields.update(lease_owner="", lease_until=None)
-        done = (
-            Generation.objects.filter(pk=self.pk, state=self.state, lease_owner=owner).update(**fields) == 1
-        )
+        with transaction.atomic():
+            done = (
+                Generation.objects.filter(pk=self.pk, state=self.state, lease_owner=owner).update(**fields) == 1
+            )
+            if done and _writes_cost(fields):
+                cost_may_change.send(sender=Generation, pks=[self.pk])
         if done:
             for name, value in fields.items():
                 setattr(self, name, value)
