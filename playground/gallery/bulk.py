@@ -29,7 +29,6 @@ from playground.generations.models import Generation
 from playground.lib import videofiles
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.lib.ids import parse_id
-from playground.money import totals
 
 # A selection is made page by page in the browser; this bounds what one request may touch.
 MAX_SELECTION = 500
@@ -207,9 +206,6 @@ def delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     with transaction.atomic():
         for g in rows:
             files += [g.first_frame.name, g.video.name, g.poster.name]
-        # The month's money totals let go of them first, all at once (each row's own
-        # pre_delete then finds nothing left to release).
-        totals.release([g.pk for g in rows])
         Generation.objects.filter(pk__in=[g.pk for g in rows]).delete()
     # As for a single delete: files after the rows, so a crash leaves orphans, never dangling rows.
     transaction.on_commit(lambda: videofiles.delete_files(*files))

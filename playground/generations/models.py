@@ -118,8 +118,8 @@ def new_client_request_id(pk: int) -> str:
 
 
 # Sent with pks=[...] inside the transaction of a write that may change what those rows cost
-# (their state, or the cost the service reported): money/totals.py brings the running totals
-# along in the same transaction. Sent rather than called because money builds on this module.
+# (their state, or the cost the service reported), or with gone=True just before they are
+# deleted: money/totals.py brings the running totals along in the same transaction. Sent rather than called because money builds on this module.
 cost_may_change = Signal()
 
 
@@ -184,6 +184,17 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
             taken = {pk for pk, _, _, lease in rows if lease is not None and lease > now}
             return [key[-1] for key in keyed if key[-1] not in taken]
         return [key[-1] for key in keyed]
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete these rows; money's totals let go of them first, all at once, in the same transaction.
+
+        All at once because a row at a time (pre_delete) would lock the rows one by one between
+        locking totals, and a worker stepping one of them would then wait on us as we wait on it.
+        """
+        with transaction.atomic():
+            pks = list(self.order_by("pk").values_list("pk", flat=True))
+            cost_may_change.send(sender=Generation, pks=pks, gone=True)
+            return super().delete()
 
     def cancel(self, pks: list[int] | None = None) -> int:
         """Cancel the jobs not yet sent upstream; returns how many.

@@ -193,8 +193,8 @@ def _apply(deltas: dict[Key, list[int]]) -> None:
 
 
 @receiver(cost_may_change, sender=Generation)
-def _cost_may_change(sender: Any, pks: list[int], **kwargs: Any) -> None:
-    sync(pks)
+def _cost_may_change(sender: Any, pks: list[int], gone: bool = False, **kwargs: Any) -> None:
+    sync(pks, gone=gone)
 
 
 @receiver(post_save, sender=Generation)
@@ -206,7 +206,7 @@ def _saved(sender: Any, instance: Generation, raw: bool = False, **kwargs: Any) 
 @receiver(pre_delete, sender=Generation)
 def _deleting(sender: Any, instance: Generation, **kwargs: Any) -> None:
     # Inside the deletion's transaction (Django's collector sends it there), and the row is locked
-    # by sync until the DELETE that follows.
+    # by sync until the DELETE that follows. (A queryset's delete() has let go of its rows already.)
     release([instance.pk])
 
 
