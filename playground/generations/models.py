@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -123,8 +124,14 @@ def new_client_request_id(pk: int) -> str:
 cost_may_change = Signal()
 
 
+def _moves_month_or_person(fields: dict[str, Any]) -> bool:
+    return bool({"created_at", "created_by", "created_by_id", "model"} & fields.keys())
+
+
 def _writes_cost(fields: dict[str, Any]) -> bool:
-    return bool({"state", "usd_spent", "completed_at", "upstream_id", "failure_code"} & fields.keys())
+    return _moves_month_or_person(fields) or bool(
+        {"state", "usd_spent", "completed_at", "upstream_id", "failure_code"} & fields.keys()
+    )
 
 
 class IllegalTransition(Exception):
@@ -185,6 +192,39 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
             return [key[-1] for key in keyed if key[-1] not in taken]
         return [key[-1] for key in keyed]
 
+    # --- Writes that money's running totals follow (money/totals.py), in the same transaction ---
+    def update(self, **kwargs: Any) -> int:
+        """UPDATE these rows; when it touches what they cost, the totals follow in the same transaction.
+
+        The rows are locked first (in id order, as every such write does), and the UPDATE is
+        still conditional on this queryset's filters, so a conditional transition stays one.
+        """
+        if not _writes_cost(kwargs):
+            return super().update(**kwargs)
+        with transaction.atomic():
+            pks = list(self.order_by("pk").select_for_update().values_list("pk", flat=True))
+            if not pks:
+                return 0
+            if _moves_month_or_person(kwargs):  # let go under the old month or person first
+                cost_may_change.send(sender=Generation, pks=pks, gone=True)
+            count = super(GenerationQuerySet, self.filter(pk__in=pks)).update(**kwargs)
+            cost_may_change.send(sender=Generation, pks=pks)
+        return count
+
+    def bulk_create(self, objs: Iterable[Generation], *args: Any, **kwargs: Any) -> list[Generation]:
+        with transaction.atomic():
+            made = super().bulk_create(objs, *args, **kwargs)
+            cost_may_change.send(sender=Generation, pks=[g.pk for g in made if g.pk is not None])
+        return made
+
+    def bulk_update(self, objs: Iterable[Generation], fields: Sequence[str], *args: Any, **kwargs: Any) -> int:
+        objs = list(objs)
+        with transaction.atomic():
+            count = super().bulk_update(objs, fields, *args, **kwargs)
+            if _writes_cost(dict.fromkeys(fields)):
+                cost_may_change.send(sender=Generation, pks=[g.pk for g in objs])
+        return count
+
     def delete(self) -> tuple[int, dict[str, int]]:
         """Delete these rows; money's totals let go of them first, all at once, in the same transaction.
 
@@ -205,15 +245,9 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
         rows = self.filter(state=State.QUEUED)
         if pks is not None:
             rows = rows.filter(pk__in=pks)
-        with transaction.atomic():
-            cancelled = list(rows.order_by("pk").select_for_update().values_list("pk", flat=True))
-            if not cancelled:
-                return 0
-            count = Generation.objects.filter(pk__in=cancelled, state=State.QUEUED).update(
-                state=State.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_until=None, trouble=""
-            )
-            cost_may_change.send(sender=Generation, pks=cancelled)
-        return count
+        return rows.update(
+            state=State.CANCELLED, finished_at=timezone.now(), lease_owner="", lease_until=None, trouble=""
+        )
 
     def with_stars_for(self, user: User) -> GenerationQuerySet:
         """Each row knows its creator and whether `user` starred it, in the same query."""
@@ -493,12 +527,9 @@ class Generation(models.Model):
                 fields.setdefault("upstream_video_url", "")
         if not keep_lease:
             fields.update(lease_owner="", lease_until=None)
-        with transaction.atomic():
-            done = (
-                Generation.objects.filter(pk=self.pk, state=self.state, lease_owner=owner).update(**fields) == 1
-            )
-            if done and _writes_cost(fields):
-                cost_may_change.send(sender=Generation, pks=[self.pk])
+        done = (
+            Generation.objects.filter(pk=self.pk, state=self.state, lease_owner=owner).update(**fields) == 1
+        )
         if done:
             for name, value in fields.items():
                 setattr(self, name, value)

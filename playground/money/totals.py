@@ -28,7 +28,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, BooleanField, Case, Count, F, Q, Sum, Value, When
 from django.db.models.functions import Cast, Round, TruncMonth
-from django.db.models.signals import post_save, pre_delete
+from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -195,6 +195,13 @@ def _apply(deltas: dict[Key, list[int]]) -> None:
 @receiver(cost_may_change, sender=Generation)
 def _cost_may_change(sender: Any, pks: list[int], gone: bool = False, **kwargs: Any) -> None:
     sync(pks, gone=gone)
+
+
+@receiver(pre_save, sender=Generation)
+def _saving(sender: Any, instance: Generation, raw: bool = False, **kwargs: Any) -> None:
+    # A saved row may have a new month or person: let go of what it held, then take it up again.
+    if not raw and not instance._state.adding and instance.pk is not None:
+        release([instance.pk])
 
 
 @receiver(post_save, sender=Generation)

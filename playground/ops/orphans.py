@@ -18,12 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.core.files.storage import default_storage
-from django.db import models, transaction
+from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
-from playground.money import totals
 from playground.ops.filerefs import FileRef, exists, is_referenced, media_folders, references, stored_files
 
 DEFAULT_MIN_AGE = 3600.0
@@ -90,15 +89,13 @@ def repair_orphans(report: OrphanReport) -> OrphanRepair:
         # Every UPDATE is conditional on the row still naming the missing file, so a row that
         # changed since the walk is left as it now is.
         if ref.model is Generation and ref.field == "video":
-            with transaction.atomic():
-                failed = Generation.objects.filter(pk=ref.pk, state=State.READY, video=ref.name).update(
-                    state=State.FAILED,
-                    failure_code=MISSING_VIDEO_CODE,
-                    failure_reason=MISSING_VIDEO_REASON,
-                    finished_at=Coalesce(models.F("finished_at"), models.Value(now)),
-                    video="",
-                )
-                totals.sync([ref.pk])  # made, so still paid for; kept right all the same
+            failed = Generation.objects.filter(pk=ref.pk, state=State.READY, video=ref.name).update(
+                state=State.FAILED,
+                failure_code=MISSING_VIDEO_CODE,
+                failure_reason=MISSING_VIDEO_REASON,
+                finished_at=Coalesce(models.F("finished_at"), models.Value(now)),
+                video="",
+            )
             if failed:
                 done.marked_failed.append(ref)
                 continue

@@ -37,14 +37,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from playground.films import sequences
 from playground.generations.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State
 from playground.lib import videofiles
 from playground.lib.models import WorkerHeartbeat
-from playground.money import totals
 from playground.notify import webhooks
 from playground.upstream.aimlapi import (
     Ambiguous,
@@ -376,9 +375,7 @@ class Worker:
             log.info("Generation %s accepted upstream as %s", gen.pk, accepted.upstream_id)
             if not gen.mark_accepted(self.name, accepted, next_poll_at=self._in(settings.POLL_INTERVAL)):
                 # Keep the paid job's id whatever happened to our lease, so nobody loses track of it.
-                with transaction.atomic():
-                    Generation.objects.filter(pk=gen.pk, upstream_id="").update(upstream_id=accepted.upstream_id)
-                    totals.sync([gen.pk])  # a failed row with an id counts toward the allowance
+                Generation.objects.filter(pk=gen.pk, upstream_id="").update(upstream_id=accepted.upstream_id)
                 log.error("Lost the lease on %s after upstream accepted %s", gen.pk, accepted.upstream_id)
 
     def _lost_submit(self, gen: Generation) -> None:
