@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -120,7 +120,8 @@ def new_client_request_id(pk: int) -> str:
 
 # Sent with pks=[...] inside the transaction of a write that may change what those rows cost
 # (their state, or the cost the service reported), or with gone=True just before they are
-# deleted: money/totals.py brings the running totals along in the same transaction. Sent rather than called because money builds on this module.
+# deleted: money/totals.py brings the running totals along in the same transaction. Sent
+# rather than called because money builds on this module.
 cost_may_change = Signal()
 
 
@@ -217,11 +218,13 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
             cost_may_change.send(sender=Generation, pks=[g.pk for g in made if g.pk is not None])
         return made
 
-    def bulk_update(self, objs: Iterable[Generation], fields: Sequence[str], *args: Any, **kwargs: Any) -> int:
-        objs = list(objs)
+    def bulk_update(
+        self, objs: Iterable[Generation], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
+        objs, names = list(objs), list(fields)
         with transaction.atomic():
-            count = super().bulk_update(objs, fields, *args, **kwargs)
-            if _writes_cost(dict.fromkeys(fields)):
+            count = super().bulk_update(objs, names, batch_size=batch_size)
+            if _writes_cost(dict.fromkeys(names)):
                 cost_may_change.send(sender=Generation, pks=[g.pk for g in objs])
         return count
 

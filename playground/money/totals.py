@@ -92,12 +92,13 @@ def holding(gen: Generation) -> Holding:
         or state == State.READY
         or (state == State.FAILED and gen.completed_at is not None)
     )
-    known = gen.usd_spent is not None and gen.usd_spent > 0
+    usd = Decimal(gen.usd_spent) if gen.usd_spent is not None else None
+    known = usd is not None and usd > 0
     video = not (
         state == State.CANCELLED
         or (state == State.FAILED and gen.upstream_id == "" and gen.failure_code in UNCHARGED_FAILURES)
     )
-    nano = int((gen.usd_spent * NANO).to_integral_value(ROUND_HALF_UP)) if counted and known else 0  # type: ignore[operator]
+    nano = int((usd * NANO).to_integral_value(ROUND_HALF_UP)) if usd is not None and counted and known else 0
     return Holding(nano=nano, at_estimate=counted and not known, video=video)
 
 
@@ -106,7 +107,7 @@ def held(gen: Generation) -> Holding:
 
 
 def month_of(moment: datetime) -> date:
-    """The budget month a moment falls in: its first day, in the site's time zone (money.models.month_start)."""
+    """The budget month a moment falls in: its first day, in the site's time zone (as month_start)."""
     return timezone.localtime(moment).date().replace(day=1)
 
 
@@ -309,9 +310,8 @@ def describe(difference: Difference, names: dict[int, str]) -> str:
     (sn, se, sv), (en, ee, ev) = difference.stored, difference.expected
     parts = []
     if sn != en:
-        parts.append(
-            f"known costs ${dollars_of(sn):f} instead of ${dollars_of(en):f} (off by ${dollars_of(sn - en):f})"
-        )
+        off = dollars_of(sn - en)
+        parts.append(f"known costs ${dollars_of(sn):f} instead of ${dollars_of(en):f} (off by ${off:f})")
     if se != ee:
         parts.append(f"{se} jobs at the estimate instead of {ee}")
     if sv != ev:

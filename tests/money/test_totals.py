@@ -68,7 +68,10 @@ def assert_totals_match_the_rows(people: list[User]) -> None:
             assert videos == want_videos, (person, month)
     # And what the start check reads, for this month.
     for person in [None, *people]:
-        assert abs(budgets.committed_this_month(person) - budgets.committed(user=person, since=month_start())) < CLOSE
+        assert (
+            abs(budgets.committed_this_month(person) - budgets.committed(user=person, since=month_start()))
+            < CLOSE
+        )
     for person in people:
         assert allowance_for(person).used == (
             Generation.objects.filter(created_by=person.pk, created_at__gte=month_start())
@@ -104,13 +107,17 @@ def advance(gen: Generation, rng: random.Random) -> None:
             lambda: gen.mark_failed(OWNER, "never_started", "never sent"),
         ],
         State.SUBMITTING: [
-            lambda: gen.mark_accepted(OWNER, Accepted(f"up-{gen.pk}", "queued", None, {}, trace=trace(rng)), next_poll_at=later),
+            lambda: gen.mark_accepted(
+                OWNER, Accepted(f"up-{gen.pk}", "queued", None, {}, trace=trace(rng)), next_poll_at=later
+            ),
             lambda: gen.mark_not_sent(OWNER, retry_at=later, trouble="busy"),
             lambda: gen.mark_recovering(OWNER, window=timedelta(minutes=5), first_look=later),
             lambda: gen.mark_failed(OWNER, "refused", "refused"),
         ],
         State.RECOVERING: [
-            lambda: gen.mark_adopted(OWNER, inference_id=f"up-{gen.pk}", usd=cost(rng), credits=None, next_poll_at=later),
+            lambda: gen.mark_adopted(
+                OWNER, inference_id=f"up-{gen.pk}", usd=cost(rng), credits=None, next_poll_at=later
+            ),
             lambda: gen.mark_resend(OWNER, notice="again") if gen.resends < MAX_RESENDS else None,
             lambda: gen.mark_failed(OWNER, "ambiguous", "lost"),
         ],
@@ -172,7 +179,7 @@ def test_totals_equal_the_rows_after_a_random_walk_across_a_month_end(db, settin
     settings.MONTHLY_BUDGET_USD = None
     settings.SUBMISSIONS_PER_MINUTE = 10**6
     settings.ESTIMATE_FROM_LAST = 3  # the estimate moves as costs arrive
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (the same walk on every run)
     people = [member(name) for name in ("ana", "ben", "cy")]
     start = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone))
     with time_machine.travel(start, tick=False) as traveller:
@@ -228,16 +235,24 @@ def test_the_command_finds_a_planted_difference_says_how_big_and_puts_it_right(u
     assert "match" in capsys.readouterr().out
     # A write that went round the totals (raw SQL), and a total changed by hand.
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE playground_generation SET state = %s WHERE id = %s", [State.CANCELLED, skipped.pk])
+        cursor.execute(
+            "UPDATE playground_generation SET state = %s WHERE id = %s", [State.CANCELLED, skipped.pk]
+        )
     SpendTotal.objects.filter(person=user).update(spent_nano=F("spent_nano") + 1_230_000_000)
     with pytest.raises(CommandError) as refused:
         call_command("recompute_money_totals", "--check")
     assert refused.value.returncode == 1
     out = capsys.readouterr().out
     assert "1 generation had an out-of-date record" in out
-    assert f"alice, {timezone.localtime():%B %Y}, video-01: known costs $1.660000000 instead of $0.430000000" in out
+    assert (
+        f"alice, {timezone.localtime():%B %Y}, video-01: known costs $1.660000000 instead of $0.430000000"
+        in out
+    )
     assert "(off by $1.230000000)" in out
-    assert f"The team, {timezone.localtime():%B %Y}, video-01: 1 jobs at the estimate instead of 0; 2 videos instead of 1." in out
+    assert (
+        f"The team, {timezone.localtime():%B %Y}, video-01: 1 jobs at the estimate instead of 0; 2 videos instead of 1."
+        in out
+    )
     assert totals.recount(fix=False).differences != []  # --check changed nothing
     call_command("recompute_money_totals")
     assert "Put right" in capsys.readouterr().out
@@ -257,7 +272,7 @@ def test_totals_equal_the_rows_with_two_workers_stepping_jobs(
     settings.MONTHLY_GENERATION_CAP = None
     settings.MONTHLY_BUDGET_USD = None
     settings.SUBMISSIONS_PER_MINUTE = 10**6
-    rng = random.Random(2)
+    rng = random.Random(2)  # noqa: S311 (the same choices on every run)
     people = [member(name) for name in ("ana", "ben")]
     # Some creates are refused, some not accepted (sent again), some answers lost (looked up).
     upstream.app.inject(

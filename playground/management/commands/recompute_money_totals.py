@@ -24,7 +24,8 @@ class Command(BaseCommand):
         if result.stale_rows:
             self.stdout.write(
                 f"{result.stale_rows} generation{'s' if result.stale_rows != 1 else ''} had an out-of-date "
-                "record of what they add to the totals" + (" (left as they are)." if check else " (corrected).")
+                "record of what they add to the totals"
+                + (" (left as they are)." if check else " (corrected).")
             )
         for difference in result.differences:
             self.stdout.write(describe(difference, names))
@@ -37,7 +38,5 @@ class Command(BaseCommand):
                 "to put them right.",
                 returncode=1,
             )
-        self.stdout.write(
-            f"Put right: {len(result.differences)} total{'s' if len(result.differences) != 1 else ''} now match "
-            "the generations."
-        )
+        fixed = len(result.differences)
+        self.stdout.write(f"Put right: {fixed} total{'s' if fixed != 1 else ''} now match the generations.")
