@@ -1,13 +1,17 @@
-"""Benchmark: what the dollar-budget check adds to a start, at team scale.
+"""Benchmark: what the dollar-budget check costs a start, at a thousand and a million videos a month.
 
-    .venv/bin/python -m bench.budget_check [--sizes 1000,100000] [--database-url URL]
+    .venv/bin/python -m bench.budget_check [--sizes 1000,1000000] [--database-url URL]
 
 For each size, a fresh database gets that many generations this month from 50 members (a mix of
-ready, failed and in-flight rows, half with a reported cost), then two checks every start makes
-are timed 50 times after a warm-up: the existing count allowance (`allowance_for`, the baseline)
-and the budget check (`budgets.check`: the estimate and the person's spent-plus-expected sum,
-and with a team budget set also the whole team's). Reported: medians, SQL query counts, and
-the budget check as a ratio to the baseline in the same run. Writes var/bench/budget_check.json.
+ready, failed and in-flight rows, half with a reported cost), inserted by one INSERT ... SELECT
+over a generated series (the ORM one row at a time would take an hour at a million), then the
+running totals are built from them as the migration does (money/totals.py recount). Then two
+checks every start makes are timed 200 times after a warm-up: the count allowance
+(`allowance_for`, the baseline) and the budget check (`budgets.check`: the estimate and the
+person's month, and with a team budget set also the team's). Both read the month's running
+totals, so neither should grow with the month. Reported: medians, SQL query counts, each check
+as a ratio to the baseline in the same run, and `growth`: the check at the largest size over
+the check at the smallest (target: at most 1.2). Writes var/bench/budget_check.json.
 """
 
 from __future__ import annotations
@@ -87,10 +91,15 @@ inserted = time.perf_counter() - t
 t = time.perf_counter()
 recount = totals.recount(fix=True)  # the running totals, as the migration and the command make them
 rebuilt = time.perf_counter() - t
+if pg:  # what autovacuum does soon after a million new rows (and the rebuild's million updates)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Generation._meta.db_table}")
 assert Generation.objects.count() == size and recount.stale_rows == size
 who = members[7]
-# The totals agree with the rows (to a millionth of a dollar: SQLite sums the rows in floating point).
-assert abs(budgets.committed_this_month() - budgets.committed(since=start)) < Decimal("0.000001")
+# The totals agree with the rows (to the cent: SQLite sums the rows in floating point, the totals
+# add whole nanodollars).
+agree = budgets.committed_this_month() - budgets.committed(since=start)
+assert abs(agree) < Decimal("0.01"), agree
 
 def timed(fn):
     fn()
@@ -113,6 +122,7 @@ print(json.dumps({
 }))
 """
 
+
 def run(sizes: list[int], database_url: str = "") -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "sizes": {}}
     for size in sizes:
@@ -120,7 +130,7 @@ def run(sizes: list[int], database_url: str = "") -> dict[str, Any]:
             url = fresh_database(database_url, var) if database_url else f"sqlite:///{var}/bench.sqlite3"
             env = environment(url, var, TEAM_MONTHLY_BUDGET_USD="100000", MONTHLY_BUDGET_USD="100000")
             manage(env, "migrate", "-v0")
-            measured = django_script(env, SEED_AND_MEASURE, str(size), "50")
+            measured = django_script(env, SEED_AND_MEASURE, str(size), "200")
             base = measured["allowance_for (baseline)"]["median_ms"]
             for row in measured.values():
                 if isinstance(row, dict):

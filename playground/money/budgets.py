@@ -96,8 +96,11 @@ def committed(
     return total
 
 
-def committed_this_month(user: User | None = None) -> Decimal:
-    """committed(user=user, since=month_start()), read from the month's running totals."""
+def committed_this_month(user: User | None = None, guesses: dict[str, Decimal] | None = None) -> Decimal:
+    """committed(user=user, since=month_start()), read from the month's running totals.
+
+    `guesses` keeps the estimates already looked up (check() shares one between its sums)."""
+    guesses = {} if guesses is None else guesses
     rows = SpendTotal.objects.filter(
         person=user.pk if user is not None else None, month=month_of(timezone.now())
     )
@@ -105,7 +108,9 @@ def committed_this_month(user: User | None = None) -> Decimal:
     for model, nano, at_estimate in rows.values_list("model", "spent_nano", "at_estimate"):
         total += dollars_of(nano)
         if at_estimate:
-            total += estimate(model) * at_estimate
+            if model not in guesses:
+                guesses[model] = estimate(model)
+            total += guesses[model] * at_estimate
     return total
 
 
@@ -124,10 +129,10 @@ class Budget:
         return None if self.limit is None else max(ZERO, self.limit - self.committed)
 
 
-def person_budget(user: User) -> Budget:
+def person_budget(user: User, guesses: dict[str, Decimal] | None = None) -> Budget:
     override = Allowance.objects.filter(user=user.pk).values_list("usd_per_month", flat=True).first()
     limit = override if override is not None else settings.MONTHLY_BUDGET_USD
-    return Budget(limit, committed_this_month(user))
+    return Budget(limit, committed_this_month(user, guesses))
 
 
 def _team_limit() -> Decimal | None:
@@ -135,8 +140,8 @@ def _team_limit() -> Decimal | None:
     return override if override is not None else settings.TEAM_MONTHLY_BUDGET_USD
 
 
-def team_budget() -> Budget:
-    return Budget(_team_limit(), committed_this_month())
+def team_budget(guesses: dict[str, Decimal] | None = None) -> Budget:
+    return Budget(_team_limit(), committed_this_month(None, guesses))
 
 
 def lock() -> None:
@@ -146,17 +151,19 @@ def lock() -> None:
 
 def check(user: User, model: str, count: int = 1) -> str | None:
     """A sentence saying why `count` more `model` videos may not start now, or None if they may."""
-    cost = estimate(model) * count
+    guesses = {model: estimate(model)}
+    cost = guesses[model] * count
     what = "This video" if count == 1 else f"These {count} videos"
     again = format_date(month_start(months_back=-1), "j F")
-    mine = person_budget(user)
+    mine = person_budget(user, guesses)
     if mine.limit is not None and mine.committed + cost > mine.limit:
         return (
             f"{what} would cost about {dollars(cost)}; you have {dollars(mine.left)} of your "
             f"{dollars(mine.limit)} left this month. Your budget starts again on {again}; "
             "an admin can raise it sooner."
         )
-    team = team_budget() if _team_limit() is not None else None
+    team_limit = _team_limit()
+    team = Budget(team_limit, committed_this_month(None, guesses)) if team_limit is not None else None
     if team is not None and team.limit is not None and team.committed + cost > team.limit:
         return (
             f"{what} would cost about {dollars(cost)}; the team has {dollars(team.left)} of its "
