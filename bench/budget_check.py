@@ -81,9 +81,11 @@ for field in Generation._meta.concrete_fields:
 series = (
     f"generate_series(0, {size - 1}) AS i"
     if pg
-    else f"(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {size - 1}) SELECT i FROM s)"
+    else "(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s "
+    f"WHERE i < {size - 1}) SELECT i FROM s)"
 )
-sql = f"INSERT INTO {Generation._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {series}"
+table = Generation._meta.db_table
+sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {series}"
 t = time.perf_counter()
 with transaction.atomic(), connection.cursor() as cursor:
     cursor.execute(sql)
