@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -307,12 +306,33 @@ def test_totals_equal_the_rows_with_two_workers_stepping_jobs(
     assert budgets.team_budget().committed > 0
 
 
-def test_a_migrated_database_has_totals_for_its_existing_rows(user):
-    # The migration fills them with recount(fix=True): the same rebuild, on rows made without them.
-    generation(user, State.READY, usd_spent=Decimal("0.43"))
-    Generation.objects.update(held_nano=0, held_at_estimate=False, held_video=False)
-    SpendTotal.objects.all().delete()
-    assert get_user_model().objects.count() == 1
-    result = totals.recount(fix=True)
-    assert result.stale_rows == 1 and len(result.differences) == 2  # alice's and the team's
-    assert budgets.person_budget(user).committed == Decimal("0.43")
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_fills_the_totals_from_the_rows_already_there(user, other_user):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("playground", "0012_team_existing_accounts")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("playground", "Generation")
+    old.objects.create(
+        created_by_id=user.pk, model="video-01", prompt="a", state="ready", usd_spent=Decimal("0.43")
+    )
+    old.objects.create(created_by_id=user.pk, model="video-01", prompt="b", state="running")
+    old.objects.create(created_by_id=other_user.pk, model="video-01", prompt="c", state="cancelled")
+    old.objects.create(
+        model="video-01",
+        prompt="d",
+        state="ready",
+        usd_spent=Decimal("1.00"),
+        created_at=month_start() - timedelta(days=1),
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert totals.recount(fix=False).differences == []
+    this_month = Decimal("0.43") + budgets.estimate("video-01")  # one made, one in flight
+    assert budgets.estimate("video-01") == Decimal("0.715")  # last month's $1.00 is a known cost too
+    assert budgets.person_budget(user).committed == this_month == budgets.team_budget().committed
+    assert allowance_for(user).used == 2 and allowance_for(other_user).used == 0
+    assert_totals_match_the_rows([user, other_user])
