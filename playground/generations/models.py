@@ -203,7 +203,7 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
         if not _writes_cost(kwargs):
             return super().update(**kwargs)
         with transaction.atomic():
-            pks = list(self.order_by("pk").select_for_update().values_list("pk", flat=True))
+            pks = list(self.order_by("pk").select_for_update(of=("self",)).values_list("pk", flat=True))
             if not pks:
                 return 0
             if _moves_month_or_person(kwargs):  # let go under the old month or person first
