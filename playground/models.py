@@ -12,6 +12,7 @@ from playground.generations.models import Preset as Preset
 from playground.lib.models import Lock as Lock
 from playground.lib.models import WorkerHeartbeat as WorkerHeartbeat
 from playground.money.models import Allowance as Allowance
+from playground.money.models import SpendTotal as SpendTotal
 from playground.money.models import TeamBudget as TeamBudget
 from playground.notify.notifications import NotifyPreference as NotifyPreference
 from playground.notify.webhooks import Webhook as Webhook

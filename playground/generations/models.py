@@ -16,13 +16,15 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -116,6 +118,23 @@ def new_client_request_id(pk: int) -> str:
     return value
 
 
+# Sent with pks=[...] inside the transaction of a write that may change what those rows cost
+# (their state, or the cost the service reported), or with gone=True just before they are
+# deleted: money/totals.py brings the running totals along in the same transaction. Sent
+# rather than called because money builds on this module.
+cost_may_change = Signal()
+
+
+def _moves_month_or_person(fields: dict[str, Any]) -> bool:
+    return bool({"created_at", "created_by", "created_by_id", "model"} & fields.keys())
+
+
+def _writes_cost(fields: dict[str, Any]) -> bool:
+    return _moves_month_or_person(fields) or bool(
+        {"state", "usd_spent", "completed_at", "upstream_id", "failure_code"} & fields.keys()
+    )
+
+
 class IllegalTransition(Exception):
     pass
 
@@ -173,6 +192,52 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
             taken = {pk for pk, _, _, lease in rows if lease is not None and lease > now}
             return [key[-1] for key in keyed if key[-1] not in taken]
         return [key[-1] for key in keyed]
+
+    # --- Writes that money's running totals follow (money/totals.py), in the same transaction ---
+    def update(self, **kwargs: Any) -> int:
+        """UPDATE these rows; when it touches what they cost, the totals follow in the same transaction.
+
+        The rows are locked first (in id order, as every such write does), and the UPDATE is
+        still conditional on this queryset's filters, so a conditional transition stays one.
+        """
+        if not _writes_cost(kwargs):
+            return super().update(**kwargs)
+        with transaction.atomic():
+            pks = list(self.order_by("pk").select_for_update(of=("self",)).values_list("pk", flat=True))
+            if not pks:
+                return 0
+            if _moves_month_or_person(kwargs):  # let go under the old month or person first
+                cost_may_change.send(sender=Generation, pks=pks, gone=True)
+            count = super(GenerationQuerySet, self.filter(pk__in=pks)).update(**kwargs)
+            cost_may_change.send(sender=Generation, pks=pks)
+        return count
+
+    def bulk_create(self, objs: Iterable[Generation], *args: Any, **kwargs: Any) -> list[Generation]:
+        with transaction.atomic():
+            made = super().bulk_create(objs, *args, **kwargs)
+            cost_may_change.send(sender=Generation, pks=[g.pk for g in made if g.pk is not None])
+        return made
+
+    def bulk_update(
+        self, objs: Iterable[Generation], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
+        objs, names = list(objs), list(fields)
+        with transaction.atomic():
+            count = super().bulk_update(objs, names, batch_size=batch_size)
+            if _writes_cost(dict.fromkeys(names)):
+                cost_may_change.send(sender=Generation, pks=[g.pk for g in objs])
+        return count
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete these rows; money's totals let go of them first, all at once, in the same transaction.
+
+        All at once because a row at a time (pre_delete) would lock the rows one by one between
+        locking totals, and a worker stepping one of them would then wait on us as we wait on it.
+        """
+        with transaction.atomic():
+            pks = list(self.order_by("pk").values_list("pk", flat=True))
+            cost_may_change.send(sender=Generation, pks=pks, gone=True)
+            return super().delete()
 
     def cancel(self, pks: list[int] | None = None) -> int:
         """Cancel the jobs not yet sent upstream; returns how many.
@@ -311,6 +376,14 @@ class Generation(models.Model):
     poster = models.FileField(blank=True, max_length=300)
     duration = models.FloatField(null=True, blank=True)
     video_size = models.BigIntegerField(null=True, blank=True)
+
+    # What this row adds to the month's running totals (money/models.py SpendTotal), kept by
+    # money/totals.py in the same transaction as the write that changes it: its known cost in
+    # nanodollars, whether it counts at the model's estimate (cost not known yet), and whether
+    # it counts toward the monthly allowance.
+    held_nano = models.BigIntegerField(default=0, editable=False)
+    held_at_estimate = models.BooleanField(default=False, editable=False)
+    held_video = models.BooleanField(default=False, editable=False)
 
     objects = GenerationQuerySet.as_manager()
 

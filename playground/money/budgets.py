@@ -9,6 +9,10 @@ Counted against a budget: jobs the service made (ready, or made but not kept), a
 flight at their expected cost. Not counted: jobs it refused or failed, jobs never sent, and lost
 creates the usage log never showed (the service has no record of charging them).
 
+The budgets read this month's running totals (totals.py: a cache of the rows, kept in the same
+transactions that change them), so a check costs the same at a thousand videos a month as at a
+million; `committed()` sums the rows themselves (any period), and the two agree.
+
 `check()` is the one place a start is judged; callers that create rows hold `lock()` in the same
 transaction, so two submits at once cannot both squeeze under the same remaining dollars.
 """
@@ -21,21 +25,20 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
+from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
-from playground.generations.models import ACTIVE_STATES, Generation, State
+from playground.generations.models import Generation
 from playground.lib.models import Lock
-from playground.money.models import Allowance, TeamBudget, month_start
+from playground.money.models import Allowance, SpendTotal, TeamBudget, month_start
+from playground.money.totals import COUNTED, KNOWN, dollars_of, month_of
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
 
-# Rows that cost (or will cost) money: made by the service, or still under way.
-COUNTED = (
-    Q(state__in=ACTIVE_STATES) | Q(state=State.READY) | Q(state=State.FAILED, completed_at__isnull=False)
-)
-_KNOWN = Q(usd_spent__gt=0)
+__all__ = ["COUNTED", "KNOWN"]
+_KNOWN = KNOWN
 
 
 def dollars(amount: Decimal | None) -> str:
@@ -93,6 +96,24 @@ def committed(
     return total
 
 
+def committed_this_month(user: User | None = None, guesses: dict[str, Decimal] | None = None) -> Decimal:
+    """committed(user=user, since=month_start()), read from the month's running totals.
+
+    `guesses` keeps the estimates already looked up (check() shares one between its sums)."""
+    guesses = {} if guesses is None else guesses
+    rows = SpendTotal.objects.filter(
+        person=user.pk if user is not None else None, month=month_of(timezone.now())
+    )
+    total = ZERO
+    for model, nano, at_estimate in rows.values_list("model", "spent_nano", "at_estimate"):
+        total += dollars_of(nano)
+        if at_estimate:
+            if model not in guesses:
+                guesses[model] = estimate(model)
+            total += guesses[model] * at_estimate
+    return total
+
+
 def cost_of(gen: Generation) -> Decimal | None:
     """The reported cost of a job, or None while unknown."""
     return gen.usd_spent if gen.usd_spent is not None and gen.usd_spent > 0 else None
@@ -108,10 +129,10 @@ class Budget:
         return None if self.limit is None else max(ZERO, self.limit - self.committed)
 
 
-def person_budget(user: User) -> Budget:
+def person_budget(user: User, guesses: dict[str, Decimal] | None = None) -> Budget:
     override = Allowance.objects.filter(user=user.pk).values_list("usd_per_month", flat=True).first()
     limit = override if override is not None else settings.MONTHLY_BUDGET_USD
-    return Budget(limit, committed(user=user, since=month_start()))
+    return Budget(limit, committed_this_month(user, guesses))
 
 
 def _team_limit() -> Decimal | None:
@@ -119,8 +140,8 @@ def _team_limit() -> Decimal | None:
     return override if override is not None else settings.TEAM_MONTHLY_BUDGET_USD
 
 
-def team_budget() -> Budget:
-    return Budget(_team_limit(), committed(since=month_start()))
+def team_budget(guesses: dict[str, Decimal] | None = None) -> Budget:
+    return Budget(_team_limit(), committed_this_month(None, guesses))
 
 
 def lock() -> None:
@@ -130,18 +151,19 @@ def lock() -> None:
 
 def check(user: User, model: str, count: int = 1) -> str | None:
     """A sentence saying why `count` more `model` videos may not start now, or None if they may."""
-    cost = estimate(model) * count
+    guesses = {model: estimate(model)}
+    cost = guesses[model] * count
     what = "This video" if count == 1 else f"These {count} videos"
     again = format_date(month_start(months_back=-1), "j F")
-    mine = person_budget(user)
+    mine = person_budget(user, guesses)
     if mine.limit is not None and mine.committed + cost > mine.limit:
         return (
             f"{what} would cost about {dollars(cost)}; you have {dollars(mine.left)} of your "
             f"{dollars(mine.limit)} left this month. Your budget starts again on {again}; "
             "an admin can raise it sooner."
         )
-    # Summing the whole team's month is the costly part: only when there is a team budget.
-    team = team_budget() if _team_limit() is not None else None
+    team_limit = _team_limit()
+    team = Budget(team_limit, committed_this_month(None, guesses)) if team_limit is not None else None
     if team is not None and team.limit is not None and team.committed + cost > team.limit:
         return (
             f"{what} would cost about {dollars(cost)}; the team has {dollars(team.left)} of its "

@@ -13,8 +13,6 @@ from django.utils import timezone
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-from playground.generations.models import Generation
-
 
 def month_start(moment: datetime | None = None, months_back: int = 0) -> datetime:
     """Midnight on the first day of this month (or an earlier one), in the site's time zone."""
@@ -66,12 +64,10 @@ class AllowanceStatus:
 def allowance_for(user: User) -> AllowanceStatus:
     override = Allowance.objects.filter(user=user.pk).values_list("generations_per_month", flat=True).first()
     cap: int | None = override if override is not None else settings.MONTHLY_GENERATION_CAP
-    used = (
-        Generation.objects.filter(created_by=user.pk, created_at__gte=month_start())
-        .counting_toward_allowance()
-        .count()
-    )
-    return AllowanceStatus(used=used, cap=cap)
+    # This month's running totals (money/totals.py), not a count of the rows.
+    this_month = timezone.localtime().date().replace(day=1)
+    used = SpendTotal.objects.filter(person=user.pk, month=this_month).aggregate(n=models.Sum("videos"))["n"]
+    return AllowanceStatus(used=int(used or 0), cap=cap)
 
 
 class TeamBudget(models.Model):
@@ -91,3 +87,39 @@ class TeamBudget(models.Model):
 
     def __str__(self) -> str:
         return f"Team: {self.usd_per_month}"
+
+
+class SpendTotal(models.Model):
+    """A running total of one budget month's generations of one model, for one person or the team.
+
+    A cache of the rows (money/totals.py): each generation holds its part (`Generation.held_*`),
+    and the write that changes what a row holds updates these totals in the same transaction.
+    `recompute_money_totals` rebuilds them from the rows. Dollars are kept in whole nanodollars
+    (the reported costs have 9 decimal places), so adding them up in SQL is exact on SQLite too.
+    """
+
+    # Empty: the team's row for that month and model.
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(help_text="The budget month's first day, in the site's time zone.")
+    model = models.CharField(max_length=32)
+    # Known costs of the rows that count against a budget.
+    spent_nano = models.BigIntegerField(default=0)
+    # Rows that count but whose cost is not known yet: they count at the model's estimate.
+    at_estimate = models.BigIntegerField(default=0)
+    # Rows that count toward the monthly allowance (a count of videos).
+    videos = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["person", "month", "model"], name="spend_total_person_uniq"),
+            models.UniqueConstraint(
+                fields=["month", "model"],
+                condition=models.Q(person__isnull=True),
+                name="spend_total_team_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id or 'team'} {self.month:%Y-%m} {self.model}"

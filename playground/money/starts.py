@@ -46,8 +46,10 @@ def start(user: User, model: str, count: int, make: Callable[[], T]) -> T:
     """
     with transaction.atomic():
         # Two tabs submitting at once must not both squeeze under the allowance: lock this person's
-        # row (SQLite's IMMEDIATE transactions already serialise writers).
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        # row (SQLite's IMMEDIATE transactions already serialise writers). NO KEY UPDATE: the lock
+        # starts take among themselves, which still lets a worker add a row pointing at this person
+        # (a month's first money total) meanwhile, instead of the two waiting on each other.
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
         # The team budget is shared by everyone: its lock makes concurrent starts take turns.
         budgets.lock()
         problem = refusal(user, model, count)

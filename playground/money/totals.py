@@ -1,0 +1,319 @@
+"""Running totals: each budget month's dollars and videos, kept beside the rows so a check reads a few rows.
+
+The rule: the totals (SpendTotal) are a cache of the generations. Each generation records what it
+adds (`held_nano`, `held_at_estimate`, `held_video`); whatever write changes what a row should
+add (it is made, its state moves, its cost arrives, it is deleted) brings the row's record and
+the totals along in the same transaction, by the difference, with F() increments, so two
+workers never lose an update. `recompute_money_totals` rebuilds the totals from the rows.
+
+What a row adds is the rule budgets.py states: a row that counts (in flight, made, or made and
+not kept) adds its known cost, or one "at the estimate" while the cost is unknown; the estimate
+itself is applied when a total is read (budgets.committed_this_month), so a total equals
+budgets.committed() exactly even while the estimate moves. Dollars are whole nanodollars (the
+service's costs have 9 decimal places): integer sums are exact on SQLite, which has no decimals.
+
+A row's month is its created_at in the site's time zone, and its person its creator: neither
+changes, except that deleting a person empties created_by (their totals go with them; the
+team's stay, as the rows do). After changing TIME_ZONE, run the command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import BigIntegerField, BooleanField, Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import Cast, Round, TruncMonth
+from django.db.models.signals import post_save, pre_delete, pre_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from playground.generations.models import (
+    ACTIVE_STATES,
+    UNCHARGED_FAILURES,
+    Generation,
+    State,
+    cost_may_change,
+)
+from playground.money.models import SpendTotal
+
+NANO = 10**9
+
+# Rows that cost (or will cost) money: made by the service, or still under way.
+COUNTED = (
+    Q(state__in=ACTIVE_STATES) | Q(state=State.READY) | Q(state=State.FAILED, completed_at__isnull=False)
+)
+KNOWN = Q(usd_spent__gt=0)
+# Rows counting toward the monthly allowance (GenerationQuerySet.counting_toward_allowance).
+NOT_A_VIDEO = Q(state=State.FAILED, upstream_id="", failure_code__in=UNCHARGED_FAILURES) | Q(
+    state=State.CANCELLED
+)
+
+# The same three, in SQL, for rebuilding (see holding() for the row-at-a-time form).
+HELD_NANO = Case(
+    When(COUNTED & KNOWN, then=Cast(Round(F("usd_spent") * NANO), BigIntegerField())),
+    default=Value(0),
+    output_field=BigIntegerField(),
+)
+HELD_AT_ESTIMATE = Case(
+    When(COUNTED & ~KNOWN, then=Value(True)), default=Value(False), output_field=BooleanField()
+)
+HELD_VIDEO = Case(When(NOT_A_VIDEO, then=Value(False)), default=Value(True), output_field=BooleanField())
+
+Key = tuple[int | None, date, str]  # person (None: the team), month, model
+
+
+@dataclass(frozen=True)
+class Holding:
+    nano: int = 0
+    at_estimate: bool = False
+    video: bool = False
+
+    def minus(self, other: Holding) -> tuple[int, int, int]:
+        return (
+            self.nano - other.nano,
+            int(self.at_estimate) - int(other.at_estimate),
+            int(self.video) - int(other.video),
+        )
+
+
+NOTHING = Holding()
+
+
+def holding(gen: Generation) -> Holding:
+    """What `gen` adds to its month's totals now, by the rule of COUNTED, KNOWN and NOT_A_VIDEO."""
+    state = gen.state
+    counted = (
+        state in ACTIVE_STATES
+        or state == State.READY
+        or (state == State.FAILED and gen.completed_at is not None)
+    )
+    usd = Decimal(gen.usd_spent) if gen.usd_spent is not None else None
+    known = usd is not None and usd > 0
+    video = not (
+        state == State.CANCELLED
+        or (state == State.FAILED and gen.upstream_id == "" and gen.failure_code in UNCHARGED_FAILURES)
+    )
+    nano = int((usd * NANO).to_integral_value(ROUND_HALF_UP)) if usd is not None and counted and known else 0
+    return Holding(nano=nano, at_estimate=counted and not known, video=video)
+
+
+def held(gen: Generation) -> Holding:
+    return Holding(gen.held_nano, gen.held_at_estimate, gen.held_video)
+
+
+def month_of(moment: datetime) -> date:
+    """The budget month a moment falls in: its first day, in the site's time zone (as month_start)."""
+    return timezone.localtime(moment).date().replace(day=1)
+
+
+def dollars_of(nano: int) -> Decimal:
+    return Decimal(nano).scaleb(-9)
+
+
+_FIELDS = (
+    "pk",
+    "created_by",
+    "created_at",
+    "model",
+    "state",
+    "usd_spent",
+    "completed_at",
+    "upstream_id",
+    "failure_code",
+    "held_nano",
+    "held_at_estimate",
+    "held_video",
+)
+
+
+def sync(pks: Iterable[int], *, gone: bool = False) -> None:
+    """Bring what rows `pks` hold in the totals in line with the rows (with nothing, if `gone`).
+
+    Call inside the transaction that changed them; idempotent, so calling it for a row that did
+    not change costs a read. The rows are locked (PostgreSQL; SQLite's transactions are IMMEDIATE)
+    so two workers cannot both apply the same difference.
+    """
+    pks = sorted(set(pks))
+    if not pks:
+        return
+    with transaction.atomic():
+        rows = Generation.objects.filter(pk__in=pks).order_by("pk").select_for_update().only(*_FIELDS)
+        deltas: dict[Key, list[int]] = {}
+        for row in rows:
+            was, now = held(row), NOTHING if gone else holding(row)
+            if was == now:
+                continue
+            Generation.objects.filter(pk=row.pk).update(
+                held_nano=now.nano, held_at_estimate=now.at_estimate, held_video=now.video
+            )
+            month = month_of(row.created_at)
+            for person in {None, row.created_by_id}:
+                total = deltas.setdefault((person, month, row.model), [0, 0, 0])
+                for i, part in enumerate(now.minus(was)):
+                    total[i] += part
+        _apply(deltas)
+
+
+def release(pks: Iterable[int]) -> None:
+    """Rows about to be deleted stop counting (today's rule: a deleted video leaves the month's sums)."""
+    sync(pks, gone=True)
+
+
+def _apply(deltas: dict[Key, list[int]]) -> None:
+    # One order everywhere (the team's rows first), so two transactions never wait on each other.
+    for key in sorted(deltas, key=lambda k: (k[0] is not None, k[0] or 0, k[1], k[2])):
+        nano, at_estimate, videos = deltas[key]
+        if not (nano or at_estimate or videos):
+            continue
+        person, month, model = key
+        rows = SpendTotal.objects.filter(person=person, month=month, model=model)
+        change = {
+            "spent_nano": F("spent_nano") + nano,
+            "at_estimate": F("at_estimate") + at_estimate,
+            "videos": F("videos") + videos,
+        }
+        if rows.update(**change):
+            continue
+        try:
+            with transaction.atomic():
+                SpendTotal.objects.create(
+                    person_id=person,
+                    month=month,
+                    model=model,
+                    spent_nano=nano,
+                    at_estimate=at_estimate,
+                    videos=videos,
+                )
+        except IntegrityError:  # another transaction made it first: add to theirs
+            rows.update(**change)
+
+
+@receiver(cost_may_change, sender=Generation)
+def _cost_may_change(sender: Any, pks: list[int], gone: bool = False, **kwargs: Any) -> None:
+    sync(pks, gone=gone)
+
+
+@receiver(pre_save, sender=Generation)
+def _saving(sender: Any, instance: Generation, raw: bool = False, **kwargs: Any) -> None:
+    # A saved row may have a new month or person: let go of what it held, then take it up again.
+    if not raw and not instance._state.adding and instance.pk is not None:
+        release([instance.pk])
+
+
+@receiver(post_save, sender=Generation)
+def _saved(sender: Any, instance: Generation, raw: bool = False, **kwargs: Any) -> None:
+    if not raw:  # loaddata brings its own held fields; the command rebuilds the totals
+        sync([instance.pk])
+
+
+@receiver(pre_delete, sender=Generation)
+def _deleting(sender: Any, instance: Generation, **kwargs: Any) -> None:
+    # Inside the deletion's transaction (Django's collector sends it there), and the row is locked
+    # by sync until the DELETE that follows. (A queryset's delete() has let go of its rows already.)
+    release([instance.pk])
+
+
+# --- Rebuilding from the rows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    key: Key
+    stored: tuple[int, int, int]
+    expected: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Recount:
+    stale_rows: int  # rows whose own record of what they add was out of date
+    differences: list[Difference]
+
+
+def _expected(generations: Any) -> dict[Key, tuple[int, int, int]]:
+    """The totals the rows call for, from their states (not their records), grouped in SQL."""
+    zone = timezone.get_current_timezone()
+    grouped = (
+        generations.objects.order_by()
+        .annotate(month=TruncMonth("created_at", tzinfo=zone))
+        .values("created_by", "month", "model")
+        .annotate(
+            nano=Sum(HELD_NANO),
+            estimate=Count("pk", filter=COUNTED & ~KNOWN),
+            videos=Count("pk", filter=~NOT_A_VIDEO),
+        )
+    )
+    totals: dict[Key, list[int]] = {}
+    for g in grouped:
+        month = (
+            timezone.localtime(g["month"], zone).date()
+            if timezone.is_aware(g["month"])
+            else g["month"].date()
+        )
+        for person in {None, g["created_by"]}:
+            total = totals.setdefault((person, month, g["model"]), [0, 0, 0])
+            total[0] += int(g["nano"] or 0)
+            total[1] += int(g["estimate"])
+            total[2] += int(g["videos"])
+    return {key: (n, e, v) for key, (n, e, v) in totals.items() if n or e or v}
+
+
+def recount(*, fix: bool, generations: Any = Generation, totals: Any = SpendTotal) -> Recount:
+    """Compare the totals with the rows; with `fix`, make the rows' records and the totals right.
+
+    (`generations` and `totals` are the models to use: the migration passes its historical ones.)
+    """
+    with transaction.atomic():
+        if fix and transaction.get_connection().vendor == "postgresql":
+            # No sync may slip in between reading the rows and writing the totals.
+            with transaction.get_connection().cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {totals._meta.db_table} IN EXCLUSIVE MODE")
+        stale = generations.objects.exclude(
+            held_nano=HELD_NANO, held_at_estimate=HELD_AT_ESTIMATE, held_video=HELD_VIDEO
+        )
+        stale_rows = stale.count()
+        if fix and stale_rows:
+            stale.update(held_nano=HELD_NANO, held_at_estimate=HELD_AT_ESTIMATE, held_video=HELD_VIDEO)
+        expected = _expected(generations)
+        stored: dict[Key, tuple[int, int, int]] = {
+            (t.person_id, t.month, t.model): (t.spent_nano, t.at_estimate, t.videos)
+            for t in totals.objects.all()
+            if t.spent_nano or t.at_estimate or t.videos
+        }
+        differences = [
+            Difference(key, stored.get(key, (0, 0, 0)), expected.get(key, (0, 0, 0)))
+            for key in sorted(
+                set(stored) | set(expected), key=lambda k: (k[1], k[0] is not None, k[0] or 0, k[2])
+            )
+            if stored.get(key) != expected.get(key)
+        ]
+        if fix and differences:
+            totals.objects.all().delete()
+            totals.objects.bulk_create(
+                [
+                    totals(person_id=p, month=m, model=model, spent_nano=n, at_estimate=e, videos=v)
+                    for (p, m, model), (n, e, v) in expected.items()
+                ],
+                batch_size=1000,
+            )
+    return Recount(stale_rows=stale_rows, differences=differences)
+
+
+def describe(difference: Difference, names: dict[int, str]) -> str:
+    """One plain line: whose month, and how far the stored totals were from the rows."""
+    person, month, model = difference.key
+    who = "The team" if person is None else names.get(person, f"Person #{person}")
+    (sn, se, sv), (en, ee, ev) = difference.stored, difference.expected
+    parts = []
+    if sn != en:
+        off = dollars_of(sn - en)
+        parts.append(f"known costs ${dollars_of(sn):f} instead of ${dollars_of(en):f} (off by ${off:f})")
+    if se != ee:
+        parts.append(f"{se} jobs at the estimate instead of {ee}")
+    if sv != ev:
+        parts.append(f"{sv} videos instead of {ev}")
+    return f"{who}, {month:%B %Y}, {model}: " + "; ".join(parts) + "."

@@ -1,0 +1,338 @@
+"""Running money totals: always the sum of the rows they summarise, whatever happens in whatever order."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+import zoneinfo
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import time_machine
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from playground.generations.models import ACTIVE_STATES, MAX_RESENDS, Generation, State
+from playground.money import budgets, starts, totals
+from playground.money.models import SpendTotal, allowance_for, month_start
+from playground.upstream.aimlapi import Accepted, Progress, Trace
+from tests.factories import generation, member
+from tests.faults import Fault
+
+OWNER = "walker"
+MODELS = ("video-01", "video-01-live2d")
+CLOSE = Decimal("0.000001")  # committed() adds on SQLite in floating point
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    zone = timezone.get_current_timezone()
+    first = timezone.make_aware(datetime(month.year, month.month, 1), zone)
+    return first, month_start(first, months_back=-1)
+
+
+def from_totals(person: User | None, month: date) -> tuple[Decimal, int]:
+    """A month's dollars (at today's estimates) and videos, read from the totals alone."""
+    dollars, videos = Decimal(0), 0
+    for row in SpendTotal.objects.filter(person=person.pk if person else None, month=month):
+        dollars += totals.dollars_of(row.spent_nano) + row.at_estimate * budgets.estimate(row.model)
+        videos += row.videos
+    return dollars, videos
+
+
+def from_rows(person: User | None, month: date) -> tuple[Decimal, int]:
+    """The same, summed from the rows by the queries that were the only truth before the totals."""
+    since, until = month_bounds(month)
+    rows = Generation.objects.filter(created_at__gte=since, created_at__lt=until)
+    if person is not None:
+        rows = rows.filter(created_by=person.pk)
+    return budgets.committed(user=person, since=since, until=until), rows.counting_toward_allowance().count()
+
+
+def assert_totals_match_the_rows(people: list[User]) -> None:
+    result = totals.recount(fix=False)
+    assert result.stale_rows == 0
+    assert result.differences == []
+    months = {totals.month_of(at) for at in Generation.objects.values_list("created_at", flat=True)}
+    for month in months:
+        for person in [None, *people]:
+            (usd, videos), (want_usd, want_videos) = from_totals(person, month), from_rows(person, month)
+            assert abs(usd - want_usd) < CLOSE, (person, month, usd, want_usd)
+            assert videos == want_videos, (person, month)
+    # And what the start check reads, for this month.
+    for person in [None, *people]:
+        assert (
+            abs(budgets.committed_this_month(person) - budgets.committed(user=person, since=month_start()))
+            < CLOSE
+        )
+    for person in people:
+        assert allowance_for(person).used == (
+            Generation.objects.filter(created_by=person.pk, created_at__gte=month_start())
+            .counting_toward_allowance()
+            .count()
+        )
+
+
+# --- A random walk through everything that changes what a row costs ---------------------------
+
+
+def cost(rng: random.Random) -> Decimal | None:
+    return rng.choice([None, Decimal(0), Decimal(rng.randint(1, 99_999)) / 100_000])
+
+
+def trace(rng: random.Random) -> Trace:
+    return Trace(inference_id=None, client_request_id=None, usd=cost(rng), credits=None)
+
+
+def progress(rng: random.Random, state: Any) -> Progress:
+    return Progress(state, "completed", "https://x/v.mp4", 5.0, None, None, {}, trace(rng))
+
+
+def advance(gen: Generation, rng: random.Random) -> None:
+    """One move of the worker's, chosen at random among those the row's state allows."""
+    Generation.objects.filter(pk=gen.pk).update(lease_owner=OWNER)
+    gen.refresh_from_db()
+    later = timezone.now() + timedelta(seconds=5)
+    moves: dict[str, list[Callable[[], Any]]] = {
+        State.QUEUED: [
+            lambda: gen.mark_create_sent(OWNER),
+            lambda: Generation.objects.cancel([gen.pk]),
+            lambda: gen.mark_failed(OWNER, "never_started", "never sent"),
+        ],
+        State.SUBMITTING: [
+            lambda: gen.mark_accepted(
+                OWNER, Accepted(f"up-{gen.pk}", "queued", None, {}, trace=trace(rng)), next_poll_at=later
+            ),
+            lambda: gen.mark_not_sent(OWNER, retry_at=later, trouble="busy"),
+            lambda: gen.mark_recovering(OWNER, window=timedelta(minutes=5), first_look=later),
+            lambda: gen.mark_failed(OWNER, "refused", "refused"),
+        ],
+        State.RECOVERING: [
+            lambda: gen.mark_adopted(
+                OWNER, inference_id=f"up-{gen.pk}", usd=cost(rng), credits=None, next_poll_at=later
+            ),
+            lambda: gen.mark_resend(OWNER, notice="again") if gen.resends < MAX_RESENDS else None,
+            lambda: gen.mark_failed(OWNER, "ambiguous", "lost"),
+        ],
+        State.RUNNING: [
+            lambda: gen.record_progress(OWNER, progress(rng, "running"), next_poll_at=later),
+            lambda: gen.mark_completed(OWNER, progress(rng, "completed")),
+            lambda: gen.mark_failed(OWNER, "upstream_error", "failed upstream"),
+        ],
+        State.ARCHIVING: [
+            lambda: gen.mark_ready(OWNER, video="v.mp4", poster="p.jpg", duration=5.0, size=10),
+            lambda: gen.mark_failed(OWNER, "not_saved", "could not save"),
+        ],
+    }
+    rng.choice(moves[gen.state])()
+
+
+def submit(person: User, rng: random.Random) -> None:
+    model = rng.choice(MODELS)
+    count = rng.choice([1, 1, 2, 3])
+
+    def make() -> None:
+        for i in range(count):
+            Generation.objects.create(created_by=person, model=model, prompt=f"take {i}")
+
+    starts.start(person, model, count, make)
+
+
+def walk(rng: random.Random, people: list[User], steps: int, traveller: Any) -> None:
+    for step in range(steps):
+        traveller.shift(timedelta(seconds=rng.randint(1, 12)))
+        roll = rng.random()
+        active = list(Generation.objects.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True))
+        if roll < 0.25 or not active:
+            submit(rng.choice(people), rng)
+        elif roll < 0.85:
+            advance(Generation.objects.get(pk=rng.choice(active)), rng)
+        elif roll < 0.90:
+            Generation.objects.filter(created_by=rng.choice(people)).cancel()
+        elif roll < 0.95:
+            any_row = list(Generation.objects.values_list("pk", flat=True))
+            Generation.objects.get(pk=rng.choice(any_row)).delete()
+        else:  # several at once, as the gallery's bulk delete does it
+            any_row = list(Generation.objects.values_list("pk", flat=True))
+            Generation.objects.filter(pk__in=rng.sample(any_row, min(3, len(any_row)))).delete()
+        if step % 25 == 0:
+            assert_totals_match_the_rows(people)
+
+
+@pytest.mark.parametrize(
+    ("zone", "moment", "seed"),
+    [
+        ("Pacific/Auckland", datetime(2027, 12, 31, 23, 40), 25),  # the year ends
+        ("America/Los_Angeles", datetime(2028, 2, 29, 23, 40), 2028),  # a leap February ends
+    ],
+)
+def test_totals_equal_the_rows_after_a_random_walk_across_a_month_end(db, settings, zone, moment, seed):
+    settings.TIME_ZONE = zone
+    settings.MONTHLY_GENERATION_CAP = None
+    settings.MONTHLY_BUDGET_USD = None
+    settings.SUBMISSIONS_PER_MINUTE = 10**6
+    settings.ESTIMATE_FROM_LAST = 3  # the estimate moves as costs arrive
+    rng = random.Random(seed)  # noqa: S311 (the same walk on every run)
+    people = [member(name) for name in ("ana", "ben", "cy")]
+    start = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone))
+    with time_machine.travel(start, tick=False) as traveller:
+        walk(rng, people, 200, traveller)
+        # A person leaves: their rows stay in the team's totals, their own totals go.
+        leaver = people.pop()
+        gone = leaver.pk
+        assert SpendTotal.objects.filter(person=gone).exists()
+        leaver.delete()
+        assert not SpendTotal.objects.filter(person=gone).exists()
+        walk(rng, people, 200, traveller)
+        assert_totals_match_the_rows(people)
+        months = set(SpendTotal.objects.values_list("month", flat=True))
+    first = start.date().replace(day=1)
+    assert months == {first, (first + timedelta(days=32)).replace(day=1)}  # both sides of midnight
+
+
+# --- What a check sees -------------------------------------------------------------------------
+
+
+def test_a_check_reads_in_flight_jobs_at_todays_estimate_not_the_one_they_started_with(user, settings):
+    settings.ESTIMATE_FROM_LAST = 1
+    settings.VIDEO_PRICES_USD = {"video-01": Decimal("0.50"), "video-01-live2d": Decimal("0.60")}
+    generation(user, State.RUNNING)
+    assert budgets.person_budget(user).committed == Decimal("0.50")
+    generation(user, State.READY, usd_spent=Decimal("0.40"))  # the estimate is now 0.40
+    assert budgets.person_budget(user).committed == Decimal("0.80") == budgets.committed(user=user)
+
+
+def test_deleting_a_video_gives_its_money_back_as_it_always_did(user, settings):
+    gen = generation(user, State.READY, usd_spent=Decimal("0.43"))
+    generation(user, State.READY, usd_spent=Decimal("0.50"))
+    assert budgets.person_budget(user).committed == Decimal("0.93")
+    gen.delete()
+    assert budgets.person_budget(user).committed == Decimal("0.50")
+    assert allowance_for(user).used == 1
+
+
+def test_last_months_videos_do_not_count_this_month(user):
+    generation(user, State.READY, usd_spent=Decimal("2.00"), created_at=month_start() - timedelta(seconds=1))
+    generation(user, State.READY, usd_spent=Decimal("0.43"), created_at=month_start())
+    assert budgets.person_budget(user).committed == Decimal("0.43")
+    assert budgets.team_budget().committed == Decimal("0.43")
+
+
+# --- The command that rebuilds them ------------------------------------------------------------
+
+
+def test_the_command_finds_a_planted_difference_says_how_big_and_puts_it_right(user, capsys):
+    generation(user, State.READY, usd_spent=Decimal("0.43"))
+    skipped = generation(user, State.QUEUED)
+    call_command("recompute_money_totals", "--check")
+    assert "match" in capsys.readouterr().out
+    # A write that went round the totals (raw SQL), and a total changed by hand.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE playground_generation SET state = %s WHERE id = %s", [State.CANCELLED, skipped.pk]
+        )
+    SpendTotal.objects.filter(person=user).update(spent_nano=F("spent_nano") + 1_230_000_000)
+    with pytest.raises(CommandError) as refused:
+        call_command("recompute_money_totals", "--check")
+    assert refused.value.returncode == 1
+    out = capsys.readouterr().out
+    assert "1 generation had an out-of-date record" in out
+    assert (
+        f"alice, {timezone.localtime():%B %Y}, video-01: known costs $1.660000000 instead of $0.430000000"
+        in out
+    )
+    assert "(off by $1.230000000)" in out
+    assert (
+        f"The team, {timezone.localtime():%B %Y}, video-01: 1 jobs at the estimate instead of 0; 2 videos instead of 1."
+        in out
+    )
+    assert totals.recount(fix=False).differences != []  # --check changed nothing
+    call_command("recompute_money_totals")
+    assert "Put right" in capsys.readouterr().out
+    call_command("recompute_money_totals", "--check")
+    assert budgets.person_budget(user).committed == Decimal("0.43")
+    assert allowance_for(user).used == 1
+
+
+# --- Two real workers --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_totals_equal_the_rows_with_two_workers_stepping_jobs(
+    upstream: Any, settings: Any, start_worker: Callable[..., subprocess.Popen[bytes]]
+):
+    settings.MONTHLY_GENERATION_CAP = None
+    settings.MONTHLY_BUDGET_USD = None
+    settings.SUBMISSIONS_PER_MINUTE = 10**6
+    rng = random.Random(2)  # noqa: S311 (the same choices on every run)
+    people = [member(name) for name in ("ana", "ben")]
+    # Some creates are refused, some not accepted (sent again), some answers lost (looked up).
+    upstream.app.inject(
+        "create",
+        Fault(status=400, body={"message": "The prompt was refused."}),
+        Fault(status=503),
+        Fault(process=True, close=True),
+        Fault(status=400, body={"message": "The prompt was refused."}),
+    )
+    for _ in range(12):
+        submit(rng.choice(people), rng)
+    procs = [start_worker(f"totals-{i}", threads=3) for i in range(2)]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert all(p.poll() is None for p in procs), "a worker died"
+        roll = rng.random()
+        if roll < 0.3:
+            submit(rng.choice(people), rng)
+        elif roll < 0.4:
+            Generation.objects.filter(created_by=rng.choice(people)).cancel()
+        elif roll < 0.5:
+            done = list(Generation.objects.filter(state=State.READY).values_list("pk", flat=True)[:2])
+            Generation.objects.filter(pk__in=done).delete()
+        if Generation.objects.count() > 40 and not Generation.objects.active().exists():
+            break
+        time.sleep(0.05)
+    assert not Generation.objects.active().exists()
+    assert Generation.objects.filter(state=State.READY).exists()
+    assert Generation.objects.filter(state=State.CANCELLED).exists()
+    assert Generation.objects.filter(state=State.FAILED).exists()
+    assert_totals_match_the_rows(people)
+    assert budgets.team_budget().committed > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_fills_the_totals_from_the_rows_already_there(user, other_user):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("playground", "0012_team_existing_accounts")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("playground", "Generation")
+    old.objects.create(
+        created_by_id=user.pk, model="video-01", prompt="a", state="ready", usd_spent=Decimal("0.43")
+    )
+    old.objects.create(created_by_id=user.pk, model="video-01", prompt="b", state="running")
+    old.objects.create(created_by_id=other_user.pk, model="video-01", prompt="c", state="cancelled")
+    old.objects.create(
+        model="video-01",
+        prompt="d",
+        state="ready",
+        usd_spent=Decimal("1.00"),
+        created_at=month_start() - timedelta(days=1),
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert totals.recount(fix=False).differences == []
+    this_month = Decimal("0.43") + budgets.estimate("video-01")  # one made, one in flight
+    assert budgets.estimate("video-01") == Decimal("0.715")  # last month's $1.00 is a known cost too
+    assert budgets.person_budget(user).committed == this_month == budgets.team_budget().committed
+    assert allowance_for(user).used == 2 and allowance_for(other_user).used == 0
+    assert_totals_match_the_rows([user, other_user])
