@@ -98,8 +98,8 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "worker_missing": gen.state == State.QUEUED and not WorkerHeartbeat.someone_alive(),
         # While the job runs, the page polls with a token the next polls are answered by without
         # the session (generations/poll.py); an ordinary poll (a token expired) hands out a new one.
+        "page_url": gen.get_absolute_url(),
         "poll_url": poll.issue(request, gen) if gen.is_active else gen.get_absolute_url(),
-        "cancel_next": gen.get_absolute_url(),
     }
     if fragment:
         context["fragment"] = True
