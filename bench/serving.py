@@ -51,7 +51,8 @@ client.force_login(user)
 # The poll URL as the page hands it out (with its poll token: playground/generations/poll.py).
 page = client.get(f"/videos/{gen.pk}/", secure=True).content.decode()
 poll = html.unescape(re.search(r'id="status"[^>]*hx-get="([^"]+)"', page)[1])
-cookies = "; ".join(f"{name}={client.cookies[name].value}" for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME))
+names = (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+cookies = "; ".join(f"{name}={client.cookies[name].value}" for name in names)
 print(json.dumps({"cookie": cookies, "pk": gen.pk, "poll": poll}))
 """
 

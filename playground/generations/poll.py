@@ -45,7 +45,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connections
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.template import loader
@@ -160,9 +160,7 @@ class StatusQuery:
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
-        connection = connections[alias]
-        seen_field = WorkerHeartbeat._meta.get_field("seen_at")
-        self.adapt_seen = lambda value: seen_field.get_db_prep_value(value, connection, prepared=False)
+        self.seen_field = WorkerHeartbeat._meta.get_field("seen_at")
         worker_seen = Exists(WorkerHeartbeat.objects.filter(seen_at__gte=self.SEEN_STAND_IN).values("pk"))
         rows = (
             Generation.objects.using(alias)
@@ -187,6 +185,10 @@ class StatusQuery:
         self.worker_seen_at = self.compiler.annotation_col_map["worker_seen"]
         self.converters = self.compiler.get_converters([column[0] for column in self.compiler.select])
 
+    def adapt_seen(self, value: datetime) -> Any:
+        """A time as this database takes it as a parameter (SQLite: text in UTC)."""
+        return self.seen_field.get_db_prep_value(value, connections[self.alias], prepared=False)
+
     def __call__(self, pk: int, worker_seen_since: datetime) -> Generation | None:
         params = list(self.params)
         params[self.pk_at[0]] = pk
@@ -196,7 +198,9 @@ class StatusQuery:
             found = cursor.fetchone()
         if found is None:
             return None
-        row = next(iter(self.compiler.apply_converters([found], self.converters))) if self.converters else found
+        row = (
+            next(iter(self.compiler.apply_converters([found], self.converters))) if self.converters else found
+        )
         gen = Generation.from_db(self.alias, self.init_list, row[self.model_slice])
         gen.worker_seen = bool(row[self.worker_seen_at])  # type: ignore[attr-defined]
         return gen

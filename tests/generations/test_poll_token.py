@@ -75,7 +75,12 @@ def queued(user: User) -> Generation:
     ],
 )
 def test_a_poll_is_one_query_with_no_session_or_user_and_an_ended_job_stops_it(
-    signed_in: Client, queued: Generation, django_assert_num_queries: Any, state: State, shown: str, polls_on: bool
+    signed_in: Client,
+    queued: Generation,
+    django_assert_num_queries: Any,
+    state: State,
+    shown: str,
+    polls_on: bool,
 ):
     url = poll_url(signed_in, queued)
     fields: dict[str, Any] = {"state": state, "upstream_status": "generating"}
@@ -156,7 +161,7 @@ def test_a_viewer_is_not_offered_remix_when_the_job_ends(client: Client, queued:
 def test_a_token_opens_its_own_video_only(signed_in: Client, user: User, queued: Generation):
     other = generation(user, prompt="A second secret video")
     url = poll_url(signed_in, queued).replace(f"/{queued.pk}/", f"/{other.pk}/")
-    response, sql = poll(signed_in, url)
+    _, sql = poll(signed_in, url)
     assert not answered_by_token(sql)  # the session decided (and lets this member see it)
     assert any("django_session" in q for q in sql)
 
@@ -185,9 +190,7 @@ def test_an_expired_token_falls_back_to_an_ordinary_poll_that_hands_out_a_fresh_
         assert answered_by_token(poll(signed_in, fresh)[1])
 
 
-def test_another_persons_token_is_not_taken_and_shows_a_stranger_nothing(
-    user: User, queued: Generation
-):
+def test_another_persons_token_is_not_taken_and_shows_a_stranger_nothing(user: User, queued: Generation):
     alice = Client()
     alice.force_login(user)
     url = poll_url(alice, queued)
@@ -217,7 +220,9 @@ def test_signing_out_ends_this_browsers_tokens_at_once(signed_in: Client, queued
 def test_sign_out_everywhere_reaches_other_browsers_polls_within_the_window(user: User, queued: Generation):
     laptop, phone = Client(), Client()
     for browser in (laptop, phone):  # through the sign-in form, so allauth lists each session
-        assert browser.post(reverse("login"), {"login": user.username, "password": PASSWORD}).status_code == 302
+        assert (
+            browser.post(reverse("login"), {"login": user.username, "password": PASSWORD}).status_code == 302
+        )
     url = poll_url(phone, queued)
     issued = timezone.now()
     assert laptop.post(reverse("team_me_sign_out")).status_code == 302
