@@ -101,6 +101,18 @@ def test_a_poll_is_one_query_with_no_session_or_user_and_an_ended_job_stops_it(
     assert response["Cache-Control"] == "private, no-store"
 
 
+def test_the_steps_are_marked_as_the_page_marks_them(signed_in: Client, queued: Generation):
+    url = poll_url(signed_in, queued)
+    Generation.objects.filter(pk=queued.pk).update(state=State.RUNNING, upstream_status="generating")
+    response, sql = poll(signed_in, url)
+    assert answered_by_token(sql)
+    assert (
+        '<li class="step-done">Waiting in queue</li>\n'
+        '<li class="step-current" aria-current="step">Generating</li>\n'
+        '<li class="step-todo">Saving the video</li>'
+    ) in response.content.decode()
+
+
 def test_the_owner_sees_cancel_while_queued_and_the_form_works(user: User, queued: Generation):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
