@@ -34,6 +34,7 @@ in that window is the status of the one video whose page it had open.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.db.models import Exists
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware, get_token
@@ -206,15 +207,15 @@ class StatusQuery:
         return gen
 
 
-_queries: dict[str, StatusQuery] = {}
+# One per thread, like the database connection whose converters it holds.
+_compiled = threading.local()
 
 
 def status_row(pk: int) -> Generation | None:
     """The status columns of one video and whether a worker was seen lately: one SELECT."""
-    alias = "default"
-    query = _queries.get(alias)
+    query: StatusQuery | None = getattr(_compiled, "query", None)
     if query is None:
-        query = _queries[alias] = StatusQuery(alias)
+        query = _compiled.query = StatusQuery(DEFAULT_DB_ALIAS)
     return query(pk, timezone.now() - timedelta(seconds=WORKER_SEEN_WITHIN))
 
 
@@ -243,6 +244,7 @@ class PollTokenMiddleware:
         match = self.path.match(request.path_info)
         if match is None:
             return None
+        request.get_host()  # ALLOWED_HOSTS still holds, as when CommonMiddleware checked it
         pk = int(match[1])
         token = request.GET[PARAMETER]
         poller = check(token, pk, request.COOKIES.get(settings.SESSION_COOKIE_NAME))

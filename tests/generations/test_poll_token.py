@@ -257,6 +257,13 @@ def test_a_tokened_poll_is_a_plain_503_when_the_database_is_down(signed_in: Clie
     assert response.content.decode() == SENTENCE
 
 
+def test_a_host_the_site_does_not_serve_is_refused_as_everywhere(signed_in: Client, queued: Generation):
+    url = poll_url(signed_in, queued)
+    response = signed_in.get(url, headers=HTMX, HTTP_HOST="elsewhere.example")
+    assert response.status_code == 400
+    assert "lighthouse" not in response.content.decode()
+
+
 def test_a_full_page_load_with_a_token_is_the_ordinary_page(signed_in: Client, queued: Generation):
     url = poll_url(signed_in, queued)
     assert answered_by_token(poll(signed_in, url)[1])
