@@ -130,7 +130,11 @@ def issue(request: HttpRequest, gen: Generation) -> str:
 
 
 def check(token: str, pk: int, session_key: str | None) -> Poller | None:
-    """The person the token was issued to, if it is fresh, for this video and sent with its session."""
+    """The person the token was issued to, if it is fresh, for this video and sent with its session.
+
+    `session_key` is the session cookie's value as the request carries it (the session itself is
+    not read). A token is checked before its video id reaches the database.
+    """
     if not session_key:
         return None
     try:
@@ -153,7 +157,8 @@ class StatusQuery:
     Building and compiling a queryset costs more than running it (an indexed primary-key read), so
     the SQL, its converters and where its two values go are worked out once, from a queryset with
     stand-in values, and each poll only executes it. The queryset is the ordinary ORM one; the
-    tests hold that it reads one row and the same fields as the page.
+    tests hold the fragment in every state to this one query (a column STATUS_COLUMNS missed
+    would cost a second).
     """
 
     PK_STAND_IN = 2_000_000_017
