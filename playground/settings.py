@@ -272,6 +272,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # /healthz answers here, before the session is read: a probe must not need the session table.
     "playground.worker.health.HealthCheckMiddleware",
+    # A video page's status poll carrying a valid poll token is answered here, with one query and
+    # no session or user read; any other request goes on (playground/generations/poll.py).
+    "playground.generations.poll.PollTokenMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

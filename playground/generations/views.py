@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from playground.gallery.models import Collection
-from playground.generations import apicode, presets
+from playground.generations import apicode, poll, presets
 from playground.generations.forms import GenerateForm, continue_initial, remix_initial
 from playground.generations.models import Generation, State
 from playground.generations.pages import generate_page
@@ -96,6 +96,10 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context: dict[str, Any] = {
         "generation": gen,
         "worker_missing": gen.state == State.QUEUED and not WorkerHeartbeat.someone_alive(),
+        # While the job runs, the page polls with a token the next polls are answered by without
+        # the session (generations/poll.py); an ordinary poll (a token expired) hands out a new one.
+        "page_url": gen.get_absolute_url(),
+        "poll_url": poll.issue(request, gen) if gen.is_active else gen.get_absolute_url(),
     }
     if fragment:
         context["fragment"] = True

@@ -6,6 +6,8 @@ from django import template
 from django.contrib.auth.models import User
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from playground.generations.models import Generation, Preset
 
@@ -75,3 +77,18 @@ def errors_here(field: Any) -> list[str]:
     """A bound field's errors less those its page says elsewhere (a form's `shown_elsewhere`)."""
     elsewhere = getattr(field.form, "shown_elsewhere", ())
     return [error for error in field.errors if error not in elsewhere]
+
+
+@register.simple_tag
+def progress_steps(generation: Generation) -> SafeString:
+    """The status fragment's steps as list items, the current one marked for screen readers.
+
+    A tag rather than a template loop: every watcher's status poll draws these every 2 s, and the
+    loop was a third of the fragment's rendering time (generations/poll.py).
+    """
+    current = mark_safe(' aria-current="step"')
+    return format_html_join(
+        "\n",
+        '<li class="step-{}"{}>{}</li>',
+        ((status, current if status == "current" else "", label) for label, status in generation.steps),
+    )

@@ -1,0 +1,287 @@
+"""Status polls that cost one small read: a signed poll token in the poll's URL, checked without the session.
+
+A video's page polls its status fragment every 2 s while the job runs. Through the whole middleware
+chain each poll read the session row and the user row (with the role) before the video's own row,
+and those reads were most of its cost. Instead, the page (the `generation` view, which has passed
+every check: sign-in, role, second factor) puts a token in the poll's URL, `?poll=…`, signed with
+the site's SECRET_KEY (django.core.signing) and holding:
+
+- the video's id: the token opens that video's status and no other;
+- the person's id and what they may do there, as the page found it: admin (is_staff) and
+  "may make" (member or admin), so the fragment shows Cancel, Remix and Continue only to whom the
+  page showed them (the server refuses them anyway when they are used);
+- a keyed hash of the session cookie's value: the token works only sent together with the session
+  cookie it was issued to, so a token copied out of a URL (a log, a screenshot) is useless alone;
+- the time it was made: after POLL_TOKEN_SECONDS it no longer counts.
+
+PollTokenMiddleware, placed right after HealthCheckMiddleware (before the session, CSRF and
+sign-in middleware), answers an htmx GET of /videos/<id>/?poll=<token> whose token holds: one
+query reads the row's status columns (and, in the same SELECT, whether a worker was seen), and the
+status partial is rendered from them. Anything else — no token, a tampered, expired or other
+video's token, another session's cookie, a deleted video, a full-page load — is passed on
+untouched to the ordinary chain, where the session decides exactly as before: a token never lets
+in anyone the session would not. An expired token thus costs one ordinary poll, whose answer
+carries a fresh token; a signed-out person gets the ordinary sign-in answer, never the status.
+
+The trade-off (docs/architecture.md, "Status polls"): for up to POLL_TOKEN_SECONDS after a page
+load, the poll trusts what the page found. The browser that signs out loses its polls at once
+(its cookie changes), as does one whose session key is cycled (a password change); but "sign out
+everywhere", an admin's sign-out or deactivation, and a role change reach a poll still holding a
+token (with the old cookie) only when the token expires, at most 5 minutes later. What it can read
+in that window is the status of the one video whose page it had open.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db.models import Exists
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.template import loader
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.functional import SimpleLazyObject
+
+from playground.generations.models import Generation, State
+from playground.lib import outage
+from playground.lib.models import WorkerHeartbeat
+from playground.team.models import Role
+from playground.team.roles import may
+
+POLL_TOKEN_SECONDS = 300
+PARAMETER = "poll"
+SALT = "playground.generations.poll"
+STATUS_TEMPLATE = "playground/generation.html#status"
+WORKER_SEEN_WITHIN = 30.0  # as WorkerHeartbeat.someone_alive's default, which the page uses
+
+# What the status partial reads from the row (a field left out here costs a second query; the
+# tests hold every state to one).
+STATUS_COLUMNS = (
+    "id",
+    "created_by_id",
+    "created_at",
+    "prompt",
+    "state",
+    "upstream_status",
+    "upstream_id",
+    "trouble",
+    "notice",
+    "finished_at",
+    "failure_reason",
+    "duration",
+    "usd_spent",
+    "credits_used",
+    "credits_spent",
+    "tokens_used",
+    "video",
+    "poster",
+    "first_frame_width",
+    "first_frame_height",
+)
+
+
+@dataclass(frozen=True)
+class Poller:
+    """The person a token was issued to, as the page found them: enough for the fragment's controls.
+
+    It stands in for `user` in the status partial, whose Cancel asks `can_be_deleted_by`
+    (is_staff, or the maker's own id).
+    """
+
+    pk: int
+    is_staff: bool
+    may_make: bool
+    is_authenticated: bool = True
+
+
+def _session_mark(session_key: str) -> str:
+    return salted_hmac(SALT, session_key).hexdigest()[:32]
+
+
+def issue(request: HttpRequest, gen: Generation) -> str:
+    """The URL the page polls: the video's own, with a token when the person has a session."""
+    url = gen.get_absolute_url()
+    user: User | AnonymousUser = request.user
+    session_key = request.session.session_key
+    if not user.is_authenticated or not session_key:
+        return url
+    payload = {
+        "g": gen.pk,
+        "u": user.pk,
+        "a": int(user.is_staff),
+        "m": int(may(user, Role.MEMBER)),
+        "s": _session_mark(session_key),
+    }
+    token = signing.dumps(payload, salt=SALT, compress=False)
+    return f"{url}?{PARAMETER}={quote(token, safe='')}"
+
+
+def check(token: str, pk: int, session_key: str | None) -> Poller | None:
+    """The person the token was issued to, if it is fresh, for this video and sent with its session.
+
+    `session_key` is the session cookie's value as the request carries it (the session itself is
+    not read). A token is checked before its video id reaches the database.
+    """
+    if not session_key:
+        return None
+    try:
+        payload = signing.loads(token, salt=SALT, max_age=POLL_TOKEN_SECONDS)
+    except signing.BadSignature:  # tampered, or expired (SignatureExpired is one)
+        return None
+    if not isinstance(payload, dict) or payload.get("g") != pk:
+        return None
+    if not constant_time_compare(str(payload.get("s", "")), _session_mark(session_key)):
+        return None
+    user_id = payload.get("u")
+    if not isinstance(user_id, int):
+        return None
+    return Poller(pk=user_id, is_staff=bool(payload.get("a")), may_make=bool(payload.get("m")))
+
+
+class StatusQuery:
+    """The one SELECT of a poll, compiled once per database and run with each poll's values.
+
+    Building and compiling a queryset costs more than running it (an indexed primary-key read), so
+    the SQL, its converters and where its two values go are worked out once, from a queryset with
+    stand-in values, and each poll only executes it. The queryset is the ordinary ORM one; the
+    tests hold the fragment in every state to this one query (a column STATUS_COLUMNS missed
+    would cost a second).
+    """
+
+    PK_STAND_IN = 2_000_000_017
+    SEEN_STAND_IN = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.seen_field = WorkerHeartbeat._meta.get_field("seen_at")
+        worker_seen = Exists(WorkerHeartbeat.objects.filter(seen_at__gte=self.SEEN_STAND_IN).values("pk"))
+        rows = (
+            Generation.objects.using(alias)
+            .filter(pk=self.PK_STAND_IN)
+            .only(*STATUS_COLUMNS)
+            .annotate(worker_seen=worker_seen)
+            .order_by()
+        )
+        self.compiler = rows.query.get_compiler(using=alias)
+        self.sql, params = self.compiler.as_sql()
+        self.params = list(params)
+        seen = self.adapt_seen(self.SEEN_STAND_IN)
+        self.pk_at = [i for i, value in enumerate(self.params) if value == self.PK_STAND_IN]
+        self.seen_at = [i for i, value in enumerate(self.params) if value == seen]
+        if len(self.pk_at) != 1 or len(self.seen_at) != 1:
+            raise ImproperlyConfigured(f"The poll's query has unexpected parameters: {self.params!r}")
+        klass_info = self.compiler.klass_info
+        assert klass_info is not None
+        fields = klass_info["select_fields"]
+        self.model_slice = slice(fields[0], fields[-1] + 1)
+        self.init_list = [column[0].target.attname for column in self.compiler.select[self.model_slice]]
+        self.worker_seen_at = self.compiler.annotation_col_map["worker_seen"]
+        self.converters = self.compiler.get_converters([column[0] for column in self.compiler.select])
+
+    def adapt_seen(self, value: datetime) -> Any:
+        """A time as this database takes it as a parameter (SQLite: text in UTC)."""
+        return self.seen_field.get_db_prep_value(value, connections[self.alias], prepared=False)
+
+    def __call__(self, pk: int, worker_seen_since: datetime) -> Generation | None:
+        params = list(self.params)
+        params[self.pk_at[0]] = pk
+        params[self.seen_at[0]] = self.adapt_seen(worker_seen_since)
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            found = cursor.fetchone()
+        if found is None:
+            return None
+        row = (
+            next(iter(self.compiler.apply_converters([found], self.converters))) if self.converters else found
+        )
+        gen = Generation.from_db(self.alias, self.init_list, row[self.model_slice])
+        gen.worker_seen = bool(row[self.worker_seen_at])  # type: ignore[attr-defined]
+        return gen
+
+
+# One per thread, like the database connection whose converters it holds.
+_compiled = threading.local()
+
+
+def status_row(pk: int) -> Generation | None:
+    """The status columns of one video and whether a worker was seen lately: one SELECT."""
+    query: StatusQuery | None = getattr(_compiled, "query", None)
+    if query is None:
+        query = _compiled.query = StatusQuery(DEFAULT_DB_ALIAS)
+    return query(pk, timezone.now() - timedelta(seconds=WORKER_SEEN_WITHIN))
+
+
+class PollTokenMiddleware:
+    """Answers a tokenised status poll before the session is read; passes anything else on."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        marker = 918273645
+        pattern = re.escape(reverse("generation", args=[marker])).replace(str(marker), "([0-9]{1,18})")
+        self.path = re.compile(f"^{pattern}$")
+        self.csrf = CsrfViewMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        answer = self.answer(request) if PARAMETER in request.GET else None
+        return answer if answer is not None else self.get_response(request)
+
+    def answer(self, request: HttpRequest) -> HttpResponse | None:
+        headers = request.headers
+        if (
+            request.method != "GET"
+            or headers.get("HX-Request") != "true"
+            or headers.get("HX-History-Restore-Request") == "true"
+        ):
+            return None
+        match = self.path.match(request.path_info)
+        if match is None:
+            return None
+        request.get_host()  # ALLOWED_HOSTS still holds, as when CommonMiddleware checked it
+        pk = int(match[1])
+        token = request.GET[PARAMETER]
+        poller = check(token, pk, request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+        if poller is None or settings.CSRF_COOKIE_NAME not in request.COOKIES:
+            return None  # the ordinary chain decides, with the session
+        try:
+            gen = status_row(pk)
+        except (OperationalError, InterfaceError) as exc:
+            if outage.database_down(exc):
+                return outage.unavailable(request, exc)
+            raise
+        if gen is None:
+            return None  # deleted meanwhile: the ordinary page says so
+        context = {
+            "generation": gen,
+            "fragment": True,
+            "poll_url": f"{request.path}?{PARAMETER}={quote(token, safe='')}",
+            "page_url": request.path,  # the video's own address, which the pattern above matched
+            "user": poller,
+            "can_make": poller.may_make,
+            "worker_missing": gen.state == State.QUEUED and not getattr(gen, "worker_seen", True),
+            # Cancel is a plain form: its CSRF token comes from the CSRF cookie the page set.
+            "csrf_token": SimpleLazyObject(lambda: self.csrf_token(request)),
+        }
+        html = loader.get_template(STATUS_TEMPLATE).render(context)
+        response = HttpResponse(html)
+        response["Vary"] = "Cookie, HX-Request"
+        response["Cache-Control"] = "private, no-store"
+        response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
+        return response
+
+    def csrf_token(self, request: HttpRequest) -> str:
+        self.csrf.process_request(request)  # reads the CSRF cookie into request.META, as the chain would
+        return get_token(request)
