@@ -185,4 +185,11 @@ def join_form(request: HttpRequest) -> HttpResponse:
     except ImmediateHttpResponse as answer:
         refusal: HttpResponse = answer.response
         return refusal
+    if request.method == "POST" and response.status_code == 200:
+        # The form came back: if another tab used the invitation meanwhile (the form then says the
+        # address is taken), say what happened instead.
+        now = held(request)
+        if now.problem:
+            forget(request)
+            return refused(request, now.problem)
     return response
