@@ -56,7 +56,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.functional import SimpleLazyObject
 
 from playground.generations.models import Generation, State
-from playground.lib import outage
+from playground.lib import ids, outage
 from playground.lib.models import WorkerHeartbeat
 from playground.team.models import Role
 from playground.team.roles import may
@@ -230,7 +230,9 @@ class PollTokenMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         marker = 918273645
-        pattern = re.escape(reverse("generation", args=[marker])).replace(str(marker), "([0-9]{1,18})")
+        pattern = re.escape(reverse("generation", args=[marker])).replace(
+            str(marker), f"({ids.IdConverter.regex})"
+        )
         self.path = re.compile(f"^{pattern}$")
         self.csrf = CsrfViewMiddleware(get_response)
 
@@ -250,7 +252,9 @@ class PollTokenMiddleware:
         if match is None:
             return None
         request.get_host()  # ALLOWED_HOSTS still holds, as when CommonMiddleware checked it
-        pk = int(match[1])
+        pk = ids.parse_id(match[1])  # the one id reader, as the route's own converter
+        if pk is None:
+            return None
         token = request.GET[PARAMETER]
         poller = check(token, pk, request.COOKIES.get(settings.SESSION_COOKIE_NAME))
         if poller is None or settings.CSRF_COOKIE_NAME not in request.COOKIES:

@@ -269,3 +269,10 @@ def test_a_full_page_load_with_a_token_is_the_ordinary_page(signed_in: Client, q
     assert answered_by_token(poll(signed_in, url)[1])
     page = signed_in.get(url)
     assert page.status_code == 200 and "<h1>Video #" in page.content.decode()
+
+
+@pytest.mark.parametrize("bad", ["²", "٣", "-1", "0", "9" * 30, str(2**63)])
+def test_a_poll_for_an_id_that_is_not_one_is_a_plain_404(signed_in: Client, queued: Generation, bad: str):
+    # The poll's path goes through the one id reader (lib/ids.py) before any token is looked at.
+    response = signed_in.get(f"/videos/{bad}/", {"poll": "x"}, headers=HTMX)
+    assert response.status_code == 404
