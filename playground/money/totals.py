@@ -28,7 +28,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, BooleanField, Case, Count, F, Q, Sum, Value, When
 from django.db.models.functions import Cast, Round, TruncMonth
-from django.db.models.signals import post_save, pre_delete, pre_save
+from django.db.models.signals import post_init, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -131,21 +131,23 @@ _FIELDS = (
 )
 
 
-def sync(pks: Iterable[int], *, gone: bool = False) -> None:
+def sync(pks: Iterable[int], *, gone: bool = False) -> dict[int, Holding]:
     """Bring what rows `pks` hold in the totals in line with the rows (with nothing, if `gone`).
 
     Call inside the transaction that changed them; idempotent, so calling it for a row that did
     not change costs a read. The rows are locked (PostgreSQL; SQLite's transactions are IMMEDIATE)
-    so two workers cannot both apply the same difference.
+    so two workers cannot both apply the same difference. Returns what each row now holds.
     """
     pks = sorted(set(pks))
+    now_held: dict[int, Holding] = {}
     if not pks:
-        return
+        return now_held
     with transaction.atomic():
         rows = Generation.objects.filter(pk__in=pks).order_by("pk").select_for_update().only(*_FIELDS)
         deltas: dict[Key, list[int]] = {}
         for row in rows:
             was, now = held(row), NOTHING if gone else holding(row)
+            now_held[row.pk] = now
             if was == now:
                 continue
             Generation.objects.filter(pk=row.pk).update(
@@ -157,11 +159,22 @@ def sync(pks: Iterable[int], *, gone: bool = False) -> None:
                 for i, part in enumerate(now.minus(was)):
                     total[i] += part
         _apply(deltas)
+    return now_held
 
 
 def release(pks: Iterable[int]) -> None:
     """Rows about to be deleted stop counting (today's rule: a deleted video leaves the month's sums)."""
     sync(pks, gone=True)
+
+
+def _hold(instance: Generation, holding: Holding) -> None:
+    # What the row in the database now holds, on the object too, so its next full save writes the
+    # same and not what it held when it was read.
+    instance.held_nano, instance.held_at_estimate, instance.held_video = (
+        holding.nano,
+        holding.at_estimate,
+        holding.video,
+    )
 
 
 def _apply(deltas: dict[Key, list[int]]) -> None:
@@ -198,17 +211,46 @@ def _cost_may_change(sender: Any, pks: list[int], gone: bool = False, **kwargs: 
     sync(pks, gone=gone)
 
 
+# The fields that say which totals a row counts in (its person, month and model).
+_KEY_FIELDS = ("created_by_id", "created_at", "model")
+_LOADED_KEY = "_totals_loaded_key"
+
+
+def _key_fields(instance: Generation) -> tuple[Any, ...] | None:
+    values = instance.__dict__
+    if any(name not in values for name in _KEY_FIELDS):  # deferred: not known without a read
+        return None
+    return tuple(values[name] for name in _KEY_FIELDS)
+
+
+@receiver(post_init, sender=Generation)
+def _loaded(sender: Any, instance: Generation, **kwargs: Any) -> None:
+    # Remember which totals a row read from the database counts in, so a save that keeps them (the
+    # worker's progress, a title) need not let go of its share and take it up again.
+    if instance.pk is not None:
+        setattr(instance, _LOADED_KEY, _key_fields(instance))
+
+
 @receiver(pre_save, sender=Generation)
 def _saving(sender: Any, instance: Generation, raw: bool = False, **kwargs: Any) -> None:
-    # A saved row may have a new month or person: let go of what it held, then take it up again.
-    if not raw and not instance._state.adding and instance.pk is not None:
+    # A saved row may have a new month or person: let go of what it held, then take it up again
+    # (post_save). When its person, month and model are those it was read with, the after-save
+    # sync alone moves the difference, and a save that changes no money writes nothing here.
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    loaded = getattr(instance, _LOADED_KEY, None)
+    if loaded is None or loaded != _key_fields(instance):
         release([instance.pk])
+        _hold(instance, NOTHING)
 
 
 @receiver(post_save, sender=Generation)
 def _saved(sender: Any, instance: Generation, raw: bool = False, **kwargs: Any) -> None:
     if not raw:  # loaddata brings its own held fields; the command rebuilds the totals
-        sync([instance.pk])
+        now = sync([instance.pk]).get(instance.pk)
+        if now is not None:
+            _hold(instance, now)
+        setattr(instance, _LOADED_KEY, _key_fields(instance))
 
 
 @receiver(pre_delete, sender=Generation)

@@ -224,6 +224,38 @@ def test_last_months_videos_do_not_count_this_month(user):
     assert budgets.team_budget().committed == Decimal("0.43")
 
 
+def test_a_save_that_changes_no_money_touches_no_total_and_runs_few_statements(user):
+    from django.test.utils import CaptureQueriesContext
+
+    generation(user, State.READY, usd_spent=Decimal("0.43"))
+    gen = Generation.objects.get(pk=generation(user, State.RUNNING).pk)  # as the worker reads it
+    gen.upstream_status = "generating"
+    with CaptureQueriesContext(connection) as saved:
+        gen.save()
+    statements = [
+        q["sql"] for q in saved.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert not [sql for sql in statements if "spendtotal" in sql.lower()], statements
+    # The save itself and the after-save read of what the row holds; nothing lets go and takes up again.
+    assert len(statements) == 2, statements
+    assert_totals_match_the_rows([user])
+
+
+def test_a_save_that_moves_a_row_to_another_month_or_person_moves_its_money(user, other_user):
+    gen = Generation.objects.get(pk=generation(user, State.READY, usd_spent=Decimal("0.43")).pk)
+    gen.created_at = month_start() - timedelta(days=3)
+    gen.save()
+    assert budgets.person_budget(user).committed == Decimal(0)
+    gen.created_by = other_user
+    gen.save()
+    assert_totals_match_the_rows([user, other_user])
+    moved = Generation.objects.only("pk", "usd_spent", "state").get(pk=gen.pk)  # key fields deferred
+    moved.created_at = timezone.now()
+    moved.save()
+    assert budgets.person_budget(other_user).committed == Decimal("0.43")
+    assert_totals_match_the_rows([user, other_user])
+
+
 # --- The command that rebuilds them ------------------------------------------------------------
 
 
