@@ -14,9 +14,11 @@ from aiosmtpd.controller import Controller
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.mail import EmailMessage
 from django.test import Client
 
 from playground.settings import email_settings
+from playground.team import accountmail
 from playground.team.models import AuditEvent, AuditKind
 from tests import factories
 from tests.factories import PASSWORD
@@ -169,11 +171,30 @@ def test_a_mail_server_that_is_away_is_no_error_on_the_page(client, bob, setting
         setattr(settings, name, value)  # nothing listens there
     response = ask_reset(client, "bob@example.com")
     assert response.status_code == 302
-    for thread in threading.enumerate():
-        if thread.name == "account-mail":
-            thread.join(10)
+    assert accountmail.wait_until_sent(10)
     assert "A password reset e-mail could not be sent (ConnectionRefusedError)." in caplog.text
     assert "bob@example.com" not in caplog.text
+
+
+def test_reset_mail_for_many_addresses_takes_one_thread_and_a_bounded_wait(held_smtp_server, caplog):
+    # allauth limits asks per address; someone asking for many addresses while the mail server
+    # is slow must not start a thread per ask or queue without end.
+    assert accountmail.wait_until_sent(30)  # nothing left from an earlier test
+    asked = accountmail.WAITING_LIMIT + 40
+    for n in range(asked):
+        message = EmailMessage("Reset", "link", "team@example.com", [f"person{n}@example.com"])
+        accountmail.send_after_answer(message)
+        assert accountmail.sender_threads() == 1
+    assert held_smtp_server.messages == []  # the first is held at the server, the rest wait
+    dropped = caplog.text.count("An account e-mail was dropped")
+    # One in the sender's hands, WAITING_LIMIT waiting; the sender may not yet have taken the first.
+    assert dropped in (asked - accountmail.WAITING_LIMIT - 1, asked - accountmail.WAITING_LIMIT)
+    assert f"{accountmail.WAITING_LIMIT} are already waiting" in caplog.text
+    assert "person" not in caplog.text  # no address in the log
+    held_smtp_server.release.set()
+    assert accountmail.wait_until_sent(30)
+    assert len(held_smtp_server.messages) == asked - dropped
+    assert accountmail.sender_threads() == 1
 
 
 # --- E-mail change -----------------------------------------------------------------------------
