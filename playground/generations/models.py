@@ -376,6 +376,7 @@ class Generation(models.Model):
     poster = models.FileField(blank=True, max_length=300)
     duration = models.FloatField(null=True, blank=True)
     video_size = models.BigIntegerField(null=True, blank=True)
+    has_sound = models.BooleanField(default=False, help_text="Whether the kept video has an audio track.")
 
     # What this row adds to the month's running totals (money/models.py SpendTotal), kept by
     # money/totals.py in the same transaction as the write that changes it: its known cost in
@@ -682,7 +683,16 @@ class Generation(models.Model):
             fields["upstream_video_url"] = ""
         return self._move(owner, **fields)
 
-    def mark_ready(self, owner: str, *, video: str, poster: str, duration: float | None, size: int) -> bool:
+    def mark_ready(
+        self,
+        owner: str,
+        *,
+        video: str,
+        poster: str,
+        duration: float | None,
+        size: int,
+        has_sound: bool = False,
+    ) -> bool:
         return self._move(
             owner,
             State.READY,
@@ -690,6 +700,7 @@ class Generation(models.Model):
             poster=poster,
             duration=duration,
             video_size=size,
+            has_sound=has_sound,
             attempts=0,
             trouble="",
         )
