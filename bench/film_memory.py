@@ -4,7 +4,7 @@
 
 Each figure comes from a fresh interpreter that writes real H.264 clips (640×360, 1 s, made
 with PyAV like the demo renders), stitches two of them once to warm up PyAV's codecs, then
-measures sequences.stitch over all of them: the growth of the peak resident size (VmHWM, reset
+measures stitching.stitch over all of them: the growth of the peak resident size (VmHWM, reset
 before the run) and the peak of Python's own allocations. The baseline is the same measurement
 for 3 clips; "flat in the number of clips" means a ratio near 1 although the film is 10× longer.
 Both ways are measured: stream copy (every clip alike) and re-encode (clips of two sizes), each
@@ -27,7 +27,7 @@ MB = 1024 * 1024
 MEASURE = r"""
 import json, sys
 from pathlib import Path
-from playground.films import sequences
+from playground.films import stitching
 from tests.clips import write_clip
 from tests.imagecorpus import peak_memory
 
@@ -39,9 +39,9 @@ clips = [
     write_clip(folder / f"c{i}.mp4", size=sizes[i % len(sizes)], frames=24, seed=i, tone_hz=tones[i])
     for i in range(count)
 ]
-sequences.stitch(2, lambda i: clips[i], folder / "warm.mp4")
+stitching.stitch(2, lambda i: clips[i], folder / "warm.mp4")
 with peak_memory() as peak:
-    method = sequences.stitch(count, lambda i: clips[i], folder / "film.mp4")
+    method = stitching.stitch(count, lambda i: clips[i], folder / "film.mp4")
 print(json.dumps({"method": method, "rss": peak.rss, "python": peak.python,
                   "bytes": (folder / "film.mp4").stat().st_size}))
 """
