@@ -402,6 +402,9 @@ class Generation(models.Model):
             models.Index(fields=["created_by", "-created_at", "-id"], name="gen_creator_newest_idx"),
             models.Index(fields=["model", "-created_at", "-id"], name="gen_model_newest_idx"),
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
+            # The gallery's Sound filter, in gallery order (few videos with sound must not mean a
+            # walk through every silent one).
+            models.Index(fields=["has_sound", "-created_at", "-id"], name="gen_sound_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
             # Fair turns: when each person was last served.

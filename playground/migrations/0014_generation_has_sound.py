@@ -25,4 +25,8 @@ class Migration(migrations.Migration):
             field=models.BooleanField(default=False, help_text="Whether the kept video has an audio track."),
         ),
         migrations.RunPython(restore_search_triggers, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name="generation",
+            index=models.Index(fields=["has_sound", "-created_at", "-id"], name="gen_sound_newest_idx"),
+        ),
     ]

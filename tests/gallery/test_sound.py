@@ -90,3 +90,20 @@ def test_a_silent_videos_page_offers_no_sound_control(signed_in: Client, videos)
     html = signed_in.get(reverse("generation", args=[videos["quiet"].pk])).content.decode()
     assert "sound-toggle" not in html
     assert "with sound" not in html
+
+
+@pytest.mark.parametrize("query", ["sound=yes", "sound=no"])
+def test_the_sound_filter_reads_its_own_index_in_gallery_order(user: Any, videos, query):
+    from django.db import connection
+    from django.http import QueryDict
+
+    from playground.gallery.filters import PAGE_SIZE, GalleryFilters
+
+    rows = GalleryFilters(QueryDict(query), user=user).filtered()[: PAGE_SIZE + 1]
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(("EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN ") + sql, params)
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    assert "gen_sound_newest_idx" in plan, plan
