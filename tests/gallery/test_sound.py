@@ -107,3 +107,18 @@ def test_the_sound_filter_reads_its_own_index_in_gallery_order(user: Any, videos
         cursor.execute(("EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN ") + sql, params)
         plan = " ".join(str(row[-1]) for row in cursor.fetchall())
     assert "gen_sound_newest_idx" in plan, plan
+
+
+def test_a_collection_page_has_the_same_filter_and_sentence(signed_in: Client, user: Any, videos):
+    from playground.gallery.models import Collection, CollectionEntry
+
+    harbour = Collection.objects.create(name="Harbour", created_by=user)
+    for position, name in enumerate(["bells", "quiet"]):
+        CollectionEntry.objects.create(collection=harbour, generation=videos[name], position=position)
+    url = reverse("collection", args=[harbour.pk])
+    html = signed_in.get(url, {"sound": "yes"}).content.decode()
+    assert card_ids(html) == [videos["bells"].pk]
+    assert 'name="sound"' in html
+    html = signed_in.get(url, {"sound": "maybe"}).content.decode().replace("&quot;", '"')
+    assert 'The sound filter takes "yes"' in html
+    assert card_ids(html) == [videos["bells"].pk, videos["quiet"].pk]
