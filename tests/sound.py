@@ -30,15 +30,15 @@ class Sound:
         return self.samples[round(start * self.rate) : round(end * self.rate)]
 
 
-def tone_frame(hz: float, start: int, end: int, level: float = 0.3) -> av.AudioFrame:
+def tone_frame(hz: float, start: int, end: int, level: float = 0.3, rate: int = RATE) -> av.AudioFrame:
     """Samples start..end-1 of a mono sine at `hz` (or silence at hz=0), ready for an AAC encoder."""
     peak = level * 32767
-    samples = array.array("h", (int(peak * math.sin(2 * math.pi * hz * n / RATE)) for n in range(start, end)))
+    samples = array.array("h", (int(peak * math.sin(2 * math.pi * hz * n / rate)) for n in range(start, end)))
     frame = av.AudioFrame(format="s16", layout="mono", samples=end - start)
-    frame.sample_rate = RATE
+    frame.sample_rate = rate
     frame.planes[0].update(samples.tobytes())
     frame.pts = start
-    frame.time_base = Fraction(1, RATE)
+    frame.time_base = Fraction(1, rate)
     return frame
 
 

@@ -113,7 +113,8 @@ def test_re_encoding_keeps_each_clips_sound_under_its_picture_whatever_its_frame
 ):
     specs = [
         {"size": (160, 90), "frames": 24},
-        {"size": (320, 180), "frames": 30, "fps": 30, "tone_hz": 520.0},
+        # Sound at CD rate: the film's track is 48 kHz, so this clip's is resampled.
+        {"size": (320, 180), "frames": 30, "fps": 30, "tone_hz": 520.0, "audio_rate": 44_100},
         {"size": (160, 90), "frames": 18, "fps": 12},
         {"size": (160, 90), "frames": 24, "tone_hz": 900.0},
     ]

@@ -99,3 +99,34 @@ def test_the_download_and_the_zip_keep_the_sound(sound_worker, sounding, user, c
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     [name] = [n for n in archive.namelist() if n.endswith(".mp4")]
     assert_sounds_like(archive.read(name), tone)
+
+
+def test_a_film_of_a_clip_with_sound_and_a_silent_one_keeps_the_sound_in_step(sound_worker, sounding, user):
+    """The whole way: both clips made by the worker through the stand-in, then joined by the
+    film export (their shapes differ, so the picture is re-encoded)."""
+    from playground.films import sequences
+    from playground.films.sequences import ExportState
+    from tests.films.test_film_sound import EDGE, TAIL, edges
+    from tests.sound import loudness
+
+    first = make(user, prompt="Bells at dawn")
+    drive(sound_worker)
+    second = make(user, prompt="The quiet harbour", model="minimax/hailuo-02", continues=first)
+    drive(sound_worker)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.has_sound, second.has_sound) == (True, False)
+    assert [g.pk for g in sequences.chain_of(first)] == [first.pk, second.pk]
+
+    job = sequences.start_export(sequences.chain_of(first), user)
+    assert sequences.export_due("test-worker")
+    job.refresh_from_db()
+    assert (job.state, job.method) == (ExportState.READY, "re-encode"), job.failure_reason
+    data = (Path(settings.MEDIA_ROOT) / job.video.name).read_bytes()
+    end = video_seconds(io.BytesIO(data))
+    assert end == pytest.approx(2.0, abs=0.05)  # two one-second clips
+    sound = decode_sound(io.BytesIO(data))
+    assert end - 0.001 <= sound.seconds <= end + TAIL
+    assert tone_strength(sound.span(0.05, 0.95), tone_of(sounding, first)) > 0.15
+    assert loudness(sound.span(1.05, 1.95)) < 0.005
+    assert min(abs(1.0 - moment) for moment in edges(sound)) <= EDGE
