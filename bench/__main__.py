@@ -234,7 +234,12 @@ def film_rows(quick: bool) -> list[Row]:
     result = film_memory.run(8 if quick else 30)
     save("film_memory", result)
     rows: list[Row] = []
-    for way, label in (("copy", "stream copy, clips alike"), ("re-encode", "re-encode, two sizes mixed")):
+    for way, label in (
+        ("copy", "stream copy, clips alike"),
+        ("re-encode", "re-encode, two sizes mixed"),
+        ("copy with sound", "stream copy, two in three with sound"),
+        ("re-encode with sound", "re-encode, two in three with sound"),
+    ):
         r = result[way]
         ratio = r["ratio"]
         rows.append(

@@ -4,10 +4,12 @@
 
 Each figure comes from a fresh interpreter that writes real H.264 clips (640×360, 1 s, made
 with PyAV like the demo renders), stitches two of them once to warm up PyAV's codecs, then
-measures sequences.stitch over all of them: the growth of the peak resident size (VmHWM, reset
+measures stitching.stitch over all of them: the growth of the peak resident size (VmHWM, reset
 before the run) and the peak of Python's own allocations. The baseline is the same measurement
 for 3 clips; "flat in the number of clips" means a ratio near 1 although the film is 10× longer.
-Both ways are measured: stream copy (every clip alike) and re-encode (clips of two sizes).
+Both ways are measured: stream copy (every clip alike) and re-encode (clips of two sizes), each
+also with sound: two clips in three carry an AAC tone of their own, the third none, so the
+film's track is decoded, cut and padded with silence clip by clip.
 Writes var/bench/film_memory.json.
 """
 
@@ -25,37 +27,48 @@ MB = 1024 * 1024
 MEASURE = r"""
 import json, sys
 from pathlib import Path
-from playground.films import sequences
+from playground.films import stitching
 from tests.clips import write_clip
 from tests.imagecorpus import peak_memory
 
 count, mixed, folder = int(sys.argv[1]), sys.argv[2] == "mixed", Path(sys.argv[3])
+sound = sys.argv[4] == "sound"
 sizes = [(640, 360), (320, 180)] if mixed else [(640, 360)]
+tones = [300.0 + 20 * (i % 40) if sound and i % 3 != 2 else None for i in range(count)]
 clips = [
-    write_clip(folder / f"c{i}.mp4", size=sizes[i % len(sizes)], frames=24, seed=i) for i in range(count)
+    write_clip(folder / f"c{i}.mp4", size=sizes[i % len(sizes)], frames=24, seed=i, tone_hz=tones[i])
+    for i in range(count)
 ]
-sequences.stitch(2, lambda i: clips[i], folder / "warm.mp4")
+stitching.stitch(2, lambda i: clips[i], folder / "warm.mp4")
 with peak_memory() as peak:
-    method = sequences.stitch(count, lambda i: clips[i], folder / "film.mp4")
+    method = stitching.stitch(count, lambda i: clips[i], folder / "film.mp4")
 print(json.dumps({"method": method, "rss": peak.rss, "python": peak.python,
                   "bytes": (folder / "film.mp4").stat().st_size}))
 """
 
 
-def measure(count: int, mixed: bool) -> dict[str, Any]:
+def measure(count: int, mixed: bool, sound: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-film-") as var_dir:
         env = environment(f"sqlite:///{var_dir}/bench.sqlite3", var_dir)
         result: dict[str, Any] = django_script(
-            env, MEASURE, str(count), "mixed" if mixed else "same", var_dir
+            env, MEASURE, str(count), "mixed" if mixed else "same", var_dir, "sound" if sound else "silent"
         )
         return result
 
 
+WAYS = (
+    ("copy", False, False),
+    ("re-encode", True, False),
+    ("copy with sound", False, True),
+    ("re-encode with sound", True, True),
+)
+
+
 def run(clips: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, mixed in (("copy", False), ("re-encode", True)):
-        small, large = measure(3, mixed), measure(clips, mixed)
-        assert small["method"] == large["method"] == label, (small, large)
+    for label, mixed, sound in WAYS:
+        small, large = measure(3, mixed, sound), measure(clips, mixed, sound)
+        assert small["method"] == large["method"] == label.removesuffix(" with sound"), (small, large)
         baseline = max(small["rss"] / MB, 0.5)  # below half a megabyte the ratio is noise
         out[label] = {
             "clips": clips,

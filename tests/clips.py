@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from playground.generations.models import Generation
 from tests import factories
+from tests.sound import RATE, tone_frame
 
 _from_image: Callable[[Image.Image], av.VideoFrame] = av.VideoFrame.from_image
 
@@ -37,7 +38,10 @@ def write_clip(
     fps: int = 24,
     codec: str = "libx264",
     seed: int = 0,
+    tone_hz: float | None = None,
+    audio_rate: int = RATE,
 ) -> Path:
+    """A clip of `frames` pictures; with `tone_hz`, an AAC track of that tone as long as the picture."""
     with av.open(str(path), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as out:
         stream: Any = out.add_stream(
             codec, rate=fps, options={"preset": "ultrafast"} if codec == "libx264" else {}
@@ -45,13 +49,21 @@ def write_clip(
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
+        audio: Any = out.add_stream("aac", rate=audio_rate, layout="mono") if tone_hz else None
         for index in range(frames):
             frame = _from_image(picture(size, index, frames, seed))
             frame.pts = index
             for packet in stream.encode(frame):
                 out.mux(packet)
+            if audio is not None and tone_hz:
+                start, end = index * audio_rate // fps, (index + 1) * audio_rate // fps
+                for packet in audio.encode(tone_frame(tone_hz, start, end, rate=audio_rate)):
+                    out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+        if audio is not None:
+            for packet in audio.encode(None):
+                out.mux(packet)
     return path
 
 

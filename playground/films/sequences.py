@@ -13,12 +13,8 @@ VAR_DIR/tmp/film-<id>-<random>/: the worker taking a film over first removes tha
 on its machine, and `sweepfilms` (run by the worker when it starts, then hourly) removes any film
 folder whose export is no longer being made, such as one left on a machine whose worker died.
 
-Stitching uses PyAV. When every clip has the same codec parameters (codec, size, pixel format,
-time base and decoder setup bytes), packets are copied with their timestamps shifted: fast, and
-no quality lost. Otherwise every frame is decoded, scaled to the first clip's size and encoded
-again with libx264. Either way one clip is open at a time and packets or frames stream through,
-so memory stays flat however many clips there are; each clip is copied out of storage to one
-temporary file, used, and deleted before the next.
+Stitching (one clip open at a time, memory flat in the number of clips, each clip's sound kept
+under its picture) is `stitching.py`'s.
 """
 
 from __future__ import annotations
@@ -27,13 +23,10 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from fractions import Fraction
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import av
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -41,6 +34,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from playground.films.stitching import stitch
 from playground.lib.leases import Heartbeat, LeasedQuerySet, LeaseLost
 
 if TYPE_CHECKING:
@@ -52,7 +46,6 @@ log = logging.getLogger(__name__)
 
 MAX_CLIPS = 50  # one export reads at most this many clips (about five minutes of video)
 MAX_WAITING_PER_PERSON = 3  # exports one person may have waiting or in the making at once
-OUTPUT_FPS = 24
 
 
 class ExportState(models.TextChoices):
@@ -175,115 +168,6 @@ def start_export(clips: Sequence[Generation], user: User) -> SequenceExport:
             "Wait for one to finish, then export again."
         )
     return SequenceExport.objects.create(created_by=user, clip_ids=ids, clips_key=key)
-
-
-# --- Stitching ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClipParams:
-    codec: str
-    width: int
-    height: int
-    pix_fmt: str | None
-    time_base: Fraction | None
-    extradata: bytes | None
-
-
-def clip_params(path: Path) -> ClipParams:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        ctx = stream.codec_context
-        return ClipParams(
-            codec=ctx.name,
-            width=ctx.width,
-            height=ctx.height,
-            pix_fmt=ctx.pix_fmt,
-            time_base=stream.time_base,
-            extradata=ctx.extradata,
-        )
-
-
-OnProgress = Callable[[float], None]
-ClipSource = Callable[[int], Path]  # clip i -> a local file, valid until the next call
-
-
-def stitch(count: int, clip: ClipSource, dest: Path, *, on_progress: OnProgress | None = None) -> str:
-    """Write clips 0..count-1 of `clip` to `dest` as one MP4; "copy" or "re-encode"."""
-    if count < 1:
-        raise ValueError("nothing to stitch")
-    params = [clip_params(clip(i)) for i in range(count)]
-    same = all(p == params[0] for p in params)
-    progress = on_progress or (lambda _: None)
-    with av.open(str(dest), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as out:
-        if same:
-            _copy(count, clip, out, progress)
-            return "copy"
-        _reencode(count, clip, out, params[0], progress)
-        return "re-encode"
-
-
-def _copy(count: int, clip: ClipSource, out: Any, progress: OnProgress) -> None:
-    out_stream = None
-    offset = 0  # in the shared time base: where the next clip starts
-    for i in range(count):
-        with av.open(str(clip(i))) as source:
-            stream = source.streams.video[0]
-            if out_stream is None:
-                out_stream = out.add_stream_from_template(stream)
-            end = offset
-            for packet in source.demux(stream):
-                if packet.dts is None:
-                    continue  # the demuxer's empty flush packet
-                packet.pts = (packet.pts if packet.pts is not None else packet.dts) + offset
-                packet.dts += offset
-                end = max(end, packet.pts + (packet.duration or 0))
-                packet.stream = out_stream
-                out.mux(packet)
-            offset = end
-        progress((i + 1) / count)
-
-
-def _reencode(count: int, clip: ClipSource, out: Any, first: ClipParams, progress: OnProgress) -> None:
-    stream = out.add_stream("libx264", rate=OUTPUT_FPS, options={"preset": "veryfast", "crf": "20"})
-    # libx264 wants even sides.
-    stream.width, stream.height = max(2, first.width // 2 * 2), max(2, first.height // 2 * 2)
-    stream.pix_fmt = "yuv420p"
-    stream.codec_context.time_base = Fraction(1, OUTPUT_FPS)
-    index = 0
-
-    def emit(picture: Any) -> None:
-        nonlocal index
-        # The picture keeps its source's time base unless told; the encoder would rescale by it.
-        picture.time_base = stream.codec_context.time_base
-        picture.pts = index
-        index += 1
-        for packet in stream.encode(picture):
-            out.mux(packet)
-
-    for i in range(count):
-        with av.open(str(clip(i))) as source:
-            base = index
-            start: float | None = None
-            last = None
-            length = source.duration / av.time_base if source.duration else None
-            for frame in source.decode(video=0):
-                # Each frame lands on the output's clock by its own time, so a clip of another
-                # frame rate keeps its length (frames are repeated or dropped to fit).
-                at = float(frame.time or 0.0)
-                start = at if start is None else start
-                target = base + round((at - start) * OUTPUT_FPS)
-                if index > target:
-                    continue
-                last = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
-                while index <= target:
-                    emit(last)
-            if last is not None and length:
-                while index < base + round(length * OUTPUT_FPS):
-                    emit(last)
-        progress((i + 1) / count)
-    for packet in stream.encode(None):
-        out.mux(packet)
 
 
 # --- The job -------------------------------------------------------------------------------

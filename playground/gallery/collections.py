@@ -151,7 +151,7 @@ class CollectionFilters(GalleryFilters):
 
     def filtered(self) -> Any:
         ordered = videos_in_order(self.in_collection, super().filtered())
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self.valid_data
         if data.get("after") is not None:
             # `position` is the annotation videos_in_order adds (on the same join).
             ordered = ordered.filter(**{"position__gt": data["after"]})
@@ -179,7 +179,7 @@ class CollectionPage:
 
     @property
     def is_first(self) -> bool:
-        return not (self.filters.is_valid() and self.filters.cleaned_data.get("after") is not None)
+        return self.filters.valid_data.get("after") is None
 
 
 # --- Views ---------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ Pages are "keyset" pages: the next page is everything older than the last card s
 (created_at, then id), which an index answers directly however deep the page is, unlike an
 OFFSET that must walk past every skipped row. The filters live in the URL, so a filtered view
 can be shared and the back button works.
+
+A value a filter cannot take (a hand-edited address) leaves that one filter out, keeps the
+others, and the page says so in a sentence (`problems`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ TRIGRAM = 3
 # SQLite's full-text index of prompts (migration 0003); the words are always a bound parameter.
 FTS_MATCH = "SELECT rowid FROM playground_generation_fts WHERE playground_generation_fts MATCH %s"
 
+SOUND_FILTERS = {"yes": True, "no": False}
+
 STATE_FILTERS = {
     "ready": [State.READY],
     "active": list(ACTIVE_STATES),
@@ -59,6 +64,15 @@ class GalleryFilters(forms.Form):
             ("cancelled", "Cancelled"),
         ],
     )
+    sound = forms.ChoiceField(
+        label="Sound",
+        required=False,
+        choices=[("", "With or without sound"), ("yes", "With sound"), ("no", "Without sound")],
+        error_messages={
+            "invalid_choice": 'The sound filter takes "yes" (videos with sound) or "no" (videos '
+            "without), so the value in this address was left out."
+        },
+    )
     starred = forms.BooleanField(label="Starred", required=False)
     collection = forms.TypedChoiceField(label="Collection", required=False, coerce=int, empty_value=None)
     before = IdField(required=False, widget=forms.HiddenInput)
@@ -78,8 +92,18 @@ class GalleryFilters(forms.Form):
         picker.choices = [("", "Any collection")] + [(c.pk, c.name) for c in self.collections]
 
     @property
+    def valid_data(self) -> dict[str, Any]:
+        """Every filter whose value is good; one that is not is left out, and `problems` says so."""
+        self.is_valid()
+        return self.cleaned_data
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(message) for errors in self.errors.values() for message in errors]
+
+    @property
     def words(self) -> list[str]:
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self.valid_data
         return (data.get("q") or "").split()[:MAX_SEARCH_WORDS]
 
     def filtered(self) -> GenerationQuerySet:
@@ -88,7 +112,7 @@ class GalleryFilters(forms.Form):
 
     def _unsearched(self) -> GenerationQuerySet:
         """Every filter but the words, newest first."""
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self.valid_data
         rows = Generation.objects.with_stars_for(self.user).order_by("-created_at", "-id")
         if data.get("model"):
             rows = rows.filter(model=data["model"])
@@ -99,6 +123,9 @@ class GalleryFilters(forms.Form):
             rows = rows.filter(created_by__username=creator)
         if data.get("state") in STATE_FILTERS:
             rows = rows.filter(state__in=STATE_FILTERS[data["state"]])
+        if data.get("sound") in SOUND_FILTERS:
+            # "IN (1)" rather than Django's bare boolean column, which SQLite cannot look up in an index.
+            rows = rows.filter(has_sound__in=[SOUND_FILTERS[data["sound"]]])
         if data.get("starred"):
             rows = rows.filter(**{"starred": True})  # the annotation from with_stars_for
         if data.get("collection"):
@@ -149,7 +176,7 @@ class GalleryFilters(forms.Form):
 
     def query_string(self, **changes: Any) -> str:
         """These filters as a URL query, with `changes` applied (None drops a key)."""
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self.valid_data
         params = {k: v for k, v in data.items() if v not in (None, "", False)}
         params.update(changes)
         params = {k: ("1" if v is True else v) for k, v in params.items() if v not in (None, "", False)}
@@ -162,8 +189,8 @@ class GalleryFilters(forms.Form):
 
     @property
     def is_filtered(self) -> bool:
-        data = self.cleaned_data if self.is_valid() else {}
-        return any(data.get(k) for k in ("q", "model", "creator", "state", "starred", "collection"))
+        data = self.valid_data
+        return any(data.get(k) for k in ("q", "model", "creator", "state", "sound", "starred", "collection"))
 
 
 def search(rows: GenerationQuerySet, words: list[str]) -> GenerationQuerySet:
@@ -200,7 +227,7 @@ class GalleryPage:
 
     @property
     def is_first(self) -> bool:
-        return not (self.filters.is_valid() and self.filters.cleaned_data.get("before"))
+        return not self.filters.valid_data.get("before")
 
 
 def polled_ids(query: QueryDict) -> list[int]:

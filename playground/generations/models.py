@@ -376,6 +376,7 @@ class Generation(models.Model):
     poster = models.FileField(blank=True, max_length=300)
     duration = models.FloatField(null=True, blank=True)
     video_size = models.BigIntegerField(null=True, blank=True)
+    has_sound = models.BooleanField(default=False, help_text="Whether the kept video has an audio track.")
 
     # What this row adds to the month's running totals (money/models.py SpendTotal), kept by
     # money/totals.py in the same transaction as the write that changes it: its known cost in
@@ -401,6 +402,9 @@ class Generation(models.Model):
             models.Index(fields=["created_by", "-created_at", "-id"], name="gen_creator_newest_idx"),
             models.Index(fields=["model", "-created_at", "-id"], name="gen_model_newest_idx"),
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_newest_idx"),
+            # The gallery's Sound filter, in gallery order (few videos with sound must not mean a
+            # walk through every silent one).
+            models.Index(fields=["has_sound", "-created_at", "-id"], name="gen_sound_newest_idx"),
             # Other takes from the same first frame.
             models.Index(fields=["first_frame_sha256"], name="gen_first_frame_idx"),
             # Fair turns: when each person was last served.
@@ -682,7 +686,16 @@ class Generation(models.Model):
             fields["upstream_video_url"] = ""
         return self._move(owner, **fields)
 
-    def mark_ready(self, owner: str, *, video: str, poster: str, duration: float | None, size: int) -> bool:
+    def mark_ready(
+        self,
+        owner: str,
+        *,
+        video: str,
+        poster: str,
+        duration: float | None,
+        size: int,
+        has_sound: bool = False,
+    ) -> bool:
         return self._move(
             owner,
             State.READY,
@@ -690,6 +703,7 @@ class Generation(models.Model):
             poster=poster,
             duration=duration,
             video_size=size,
+            has_sound=has_sound,
             attempts=0,
             trouble="",
         )

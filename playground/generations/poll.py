@@ -88,6 +88,7 @@ STATUS_COLUMNS = (
     "tokens_used",
     "video",
     "poster",
+    "has_sound",
     "first_frame_width",
     "first_frame_height",
 )

@@ -28,10 +28,15 @@ class Inspection:
     width: int
     height: int
     poster_jpeg: bytes
+    has_sound: bool = False  # the file has an audio track a player can play
+
+
+def _has_sound(container: av.container.InputContainer) -> bool:
+    return any(stream.codec_context.channels > 0 for stream in container.streams.audio)
 
 
 def inspect_video(path: str | Path) -> Inspection:
-    """Open the file with PyAV, decode its first picture and read its duration."""
+    """Open the file with PyAV, decode its first picture, read its duration and whether it has sound."""
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -46,6 +51,7 @@ def inspect_video(path: str | Path) -> Inspection:
             elif stream.duration and stream.time_base:
                 duration = float(stream.duration * stream.time_base)
             image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]
+            has_sound = _has_sound(container)
     except NotAVideo:
         raise
     except (av.FFmpegError, OSError, ValueError, StopIteration) as exc:
@@ -54,7 +60,9 @@ def inspect_video(path: str | Path) -> Inspection:
     image.thumbnail((POSTER_LONG_SIDE, POSTER_LONG_SIDE))
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=85)
-    return Inspection(duration=duration, width=width, height=height, poster_jpeg=buffer.getvalue())
+    return Inspection(
+        duration=duration, width=width, height=height, poster_jpeg=buffer.getvalue(), has_sound=has_sound
+    )
 
 
 def storage_stem() -> str:

@@ -108,6 +108,7 @@ class ModelSpec:
     # same number twice is one recorded run ("about"), a 0 means "under". Lengths the docs give
     # no time for are left out rather than guessed.
     render_seconds: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    sound: bool = False  # Whether its videos carry an audio track.
     # The setting that picks one of several routes, named in errors that a switch would mend.
     route_setting: str | None = None
 

@@ -1,5 +1,8 @@
 """Keeping finished videos: stream the upstream's MP4 into our storage, check it, make a poster.
 
+The file is stored as it came, byte for byte, so an audio track is kept with the picture; whether
+there is one is read from the file (not from the model), so the gallery's mark tells the truth.
+
 The upstream link is signed and expires, so the worker copies the file while the link is
 fresh. The download goes to a temporary file first and only a file that PyAV can open and
 decode reaches storage, so a cut-off or bogus download is never shown to anyone.
@@ -27,6 +30,7 @@ class StoredVideo:
     poster: str
     duration: float | None
     size: int
+    has_sound: bool = False
 
 
 def fetch_and_store(
@@ -47,4 +51,6 @@ def fetch_and_store(
     except Exception:
         default_storage.delete(video_name)
         raise
-    return StoredVideo(video=video_name, poster=poster_name, duration=info.duration, size=size)
+    return StoredVideo(
+        video=video_name, poster=poster_name, duration=info.duration, size=size, has_sound=info.has_sound
+    )

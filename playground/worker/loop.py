@@ -512,6 +512,7 @@ class Worker:
                 poster=stored.poster,
                 duration=stored.duration,
                 size=stored.size,
+                has_sound=stored.has_sound,
             ):
                 videofiles.delete_files(stored.video, stored.poster)
                 raise LeaseLost

@@ -12,6 +12,8 @@
     const video = previewOf(event.target);
     if (!video || calm.matches) return;
     if (!video.src) video.src = video.dataset.src;
+    // A preview never makes a sound, whatever the video holds; its page plays it with sound.
+    video.muted = true;
     video.classList.add("playing");
     const playing = video.play();
     if (playing) playing.catch(function () { video.classList.remove("playing"); });

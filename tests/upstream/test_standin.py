@@ -4,6 +4,7 @@ import base64
 import io
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,11 +14,13 @@ import httpx
 import pytest
 from PIL import Image
 
-from playground.upstream.demo.render import render_video
+from playground.upstream import catalogue
+from playground.upstream.demo.render import render_video, tone_for
 from playground.upstream.demo.server import serve
 from playground.upstream.demo.upstream import StandIn
 from tests.factories import image_bytes
 from tests.faults import Fault
+from tests.sound import decode_sound, has_audio, tone_strength, video_seconds
 from tests.standin_fixtures import API_KEY, FAST
 
 VIDEO01 = "/v2/video/generations"
@@ -468,3 +471,44 @@ def test_the_stand_in_renders_only_once_completed(http, standin):
     rendered = list(videos.iterdir())
     assert len(rendered) == 1
     assert probe(rendered[0])[2:4] == (160, 120)
+
+
+def test_render_with_a_tone_has_an_aac_track_of_that_tone_as_long_as_the_picture(tmp_path):
+    target = tmp_path / "v.mp4"
+    render_video(target, prompt="bells", first_frame=None, seconds=1.0, long_side=160, tone_hz=440.0)
+    with av.open(str(target)) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+    sound = decode_sound(target)
+    assert sound.seconds == pytest.approx(video_seconds(target), abs=0.05)
+    middle = sound.span(0.2, 0.8)
+    assert tone_strength(middle, 440.0) > 0.2
+    assert tone_strength(middle, 640.0) < 0.01
+
+
+def test_render_without_a_tone_has_no_audio_track(tmp_path):
+    target = tmp_path / "v.mp4"
+    render_video(target, prompt="quiet", first_frame=None, seconds=0.5, long_side=160)
+    assert not has_audio(target)
+
+
+def test_tones_differ_from_clip_to_clip_on_a_grid():
+    tones = {tone_for(f"clip-{n}") for n in range(40)}
+    assert len(tones) > 20
+    assert all(300 <= hz <= 1280 and hz % 20 == 0 for hz in tones)
+
+
+def test_the_stand_in_gives_sound_to_the_models_whose_description_says_so(standin_factory):
+    with_sound = replace(catalogue.BY_ID["video-01"], sound=True)
+    upstream = standin_factory(models={**catalogue.BY_ID, "video-01": with_sound})
+    with httpx.Client(base_url=upstream.url, timeout=5) as http:
+        made = {}
+        for model in ("video-01", "minimax/hailuo-02"):
+            created = http.post(VIDEO01, json={"model": model, "prompt": "a bell"}, headers=AUTH).json()
+            answer = finish(http, VIDEO01, created["id"])
+            made[model] = (http.get(answer["video"]["url"]).content, upstream.app.job(created["id"]))
+    sounding, job = made["video-01"]
+    assert has_audio(io.BytesIO(sounding))
+    tone = tone_for(job["token"])
+    sound = decode_sound(io.BytesIO(sounding))
+    assert tone_strength(sound.span(0.2, 0.8), tone) > 0.2
+    assert not has_audio(io.BytesIO(made["minimax/hailuo-02"][0]))

@@ -25,7 +25,7 @@ from playground import pictures
 from playground.generations.models import Generation, State
 from playground.lib.videofiles import inspect_video, storage_stem
 from playground.upstream import catalogue
-from playground.upstream.demo.render import render_video
+from playground.upstream.demo.render import render_video, tone_for
 from playground.upstream.demo.upstream import PRICES_USD
 
 MEMBERS = ["ana", "ben", "chloe", "dev", "eli", "farah", "gus", "hana", "ivan", "jo"]
@@ -126,6 +126,7 @@ class Command(BaseCommand):
                 gen.finished_at = created + timedelta(seconds=rng.uniform(90, 400))
                 gen.completed_at = gen.finished_at
                 gen.duration = clip["duration"]
+                gen.has_sound = clip["has_sound"]
                 gen.tokens_used = 1.0
                 # What the stand-in charges for a video of this model, so seeded usage shows dollars.
                 gen.usd_spent = PRICES_USD[clip["model"]]
@@ -172,6 +173,7 @@ class Command(BaseCommand):
                     first_frame=frame.data if frame else None,
                     seconds=seconds,
                     long_side=480,
+                    tone_hz=tone_for(f"seed-{i}") if model.sound else None,
                 )
                 info = inspect_video(path)
                 clips.append(
@@ -184,6 +186,7 @@ class Command(BaseCommand):
                         "video": path.read_bytes(),
                         "poster": info.poster_jpeg,
                         "duration": info.duration,
+                        "has_sound": info.has_sound,
                     }
                 )
         return clips

@@ -2,9 +2,13 @@
 
 The output has to survive everything a real upstream video goes through (download, PyAV
 probing, poster extraction, playback in Chromium), so it is a genuine libx264/yuv420p MP4
-with the index at the front, not a placeholder file.
+with the index at the front, not a placeholder file. For a model whose videos have sound it
+carries an AAC track too: a steady tone whose pitch comes from the clip (``tone_for``), so a
+test can tell by ear (by its frequency) which clip a stretch of a film's sound came from.
 """
 
+import array
+import hashlib
 import io
 import math
 import os
@@ -23,6 +27,17 @@ _frame_from_image: Callable[[Image.Image], av.VideoFrame] = av.VideoFrame.from_i
 _ZOOM = 1.15
 _BACKDROP_ASPECT = (16, 9)
 
+AUDIO_RATE = 48_000
+# Tones sit on a 20 Hz grid from 300 Hz to 1280 Hz: far enough apart for a test to tell apart.
+_TONE_LOW, _TONE_STEP, _TONE_STEPS = 300, 20, 50
+_TONE_LEVEL = 0.3  # of full scale: clearly there, never clipping
+
+
+def tone_for(key: str) -> float:
+    """The pitch of the clip named `key` (any stable text, such as the job's token), in Hz."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return float(_TONE_LOW + _TONE_STEP * (int.from_bytes(digest[:4], "big") % _TONE_STEPS))
+
 
 def render_video(
     dest: Path,
@@ -34,11 +49,13 @@ def render_video(
     fps: int = 24,
     long_side: int = 640,
     aspect: tuple[int, int] = _BACKDROP_ASPECT,
+    tone_hz: float | None = None,
 ) -> float:
     """Write the video to ``dest`` (via a temporary name) and return its duration in seconds.
 
     With a first frame the video has its shape; without one, ``aspect``'s. A last frame is
-    faded in over the second half, so the video ends on it.
+    faded in over the second half, so the video ends on it. With ``tone_hz`` the video has a
+    mono AAC track of that tone, as long as the picture; without, it has no audio track.
     """
     frame_count = max(1, round(seconds * fps))
     if first_frame is not None:
@@ -56,7 +73,7 @@ def render_video(
     # A crash mid-render must never leave a half-written file under the final name.
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
     try:
-        _encode(tmp, size, fps, frame_count, draw_frame, overlay)
+        _encode(tmp, size, fps, frame_count, draw_frame, overlay, tone_hz)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -70,6 +87,7 @@ def _encode(
     frame_count: int,
     draw_frame: Callable[[int], Image.Image],
     overlay: Image.Image | None,
+    tone_hz: float | None,
 ) -> None:
     time_base = Fraction(1, fps)
     with av.open(
@@ -80,6 +98,7 @@ def _encode(
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = time_base
+        sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if tone_hz else None
         for index in range(frame_count):
             image = draw_frame(index)
             if overlay is not None:
@@ -88,7 +107,33 @@ def _encode(
             frame.pts = index
             frame.time_base = time_base
             container.mux(stream.encode(frame))
+            if sound is not None and tone_hz:
+                # The sound that goes with this picture, written beside it so the file interleaves.
+                start = index * AUDIO_RATE // fps
+                end = (index + 1) * AUDIO_RATE // fps
+                container.mux(sound.encode(_tone(tone_hz, start, end, frame_count * AUDIO_RATE // fps)))
         container.mux(stream.encode(None))
+        if sound is not None:
+            container.mux(sound.encode(None))
+
+
+def _tone(hz: float, start: int, end: int, total: int) -> av.AudioFrame:
+    """Samples start..end-1 of a sine at `hz`, faded in and out over 10 ms so it does not click."""
+    fade = AUDIO_RATE // 100
+    peak = _TONE_LEVEL * 32767
+    samples = array.array(
+        "h",
+        (
+            int(peak * min(1.0, n / fade, (total - n) / fade) * math.sin(2 * math.pi * hz * n / AUDIO_RATE))
+            for n in range(start, end)
+        ),
+    )
+    frame = av.AudioFrame(format="s16", layout="mono", samples=end - start)
+    frame.sample_rate = AUDIO_RATE
+    frame.planes[0].update(samples.tobytes())
+    frame.pts = start
+    frame.time_base = Fraction(1, AUDIO_RATE)
+    return frame
 
 
 def _even_size(aspect: tuple[int, int], long_side: int) -> tuple[int, int]:

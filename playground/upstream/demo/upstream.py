@@ -45,7 +45,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -59,7 +59,7 @@ from PIL import Image
 
 from playground.upstream import catalogue
 from playground.upstream.catalogue import ModelSpec, Wire
-from playground.upstream.demo.render import render_video
+from playground.upstream.demo.render import render_video, tone_for
 from playground.upstream.demo.server import DropConnection
 
 VIDEO01_PATH = catalogue.UNIVERSAL_PATH
@@ -159,6 +159,7 @@ class StandIn:
         log_lag: float = 3.0,
         logs_rate_limit: int = LOGS_RATE_LIMIT,
         logs_rate_window: float = LOGS_RATE_WINDOW,
+        models: Mapping[str, ModelSpec] = catalogue.BY_ID,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.queue_seconds = queue_seconds
@@ -173,6 +174,8 @@ class StandIn:
         self.log_lag = log_lag
         self.logs_rate_limit = logs_rate_limit
         self.logs_rate_window = logs_rate_window
+        # The descriptions the renderer reads (a model's ``sound``): tests may hand in their own.
+        self.models = models
         self._log_path = self.state_dir / "usage-log.jsonl"
         self._logs_seen: deque[float] = deque()
         self._jobs_dir = self.state_dir / "jobs"
@@ -495,7 +498,7 @@ class StandIn:
             frames = self._frames_dir
             frame = (frames / f"{job['token']}.img").read_bytes() if job["has_frame"] else None
             last = (frames / f"{job['token']}.last.img").read_bytes() if job.get("has_last_frame") else None
-            described = catalogue.BY_ID[job["model"]]
+            described = self.models[job["model"]]
             width, height = described.size(job.get("resolution"))
             base_width = catalogue.RESOLUTION_SIZES["720P"][0]
             duration = render_video(
@@ -507,6 +510,7 @@ class StandIn:
                 fps=self.video_fps,
                 long_side=max(16, round(self.video_long_side * width / base_width)),
                 aspect=(width, height),
+                tone_hz=tone_for(job["token"]) if described.sound else None,
             )
             self._write_job({**job, "duration": duration})
         return duration
