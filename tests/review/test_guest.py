@@ -297,3 +297,15 @@ def test_the_token_never_reaches_a_log_line(alice, guest, caplog):
     assert caplog.records, "the refused requests should have been logged"
     assert token not in caplog.text
     assert "/s/…" in caplog.text
+
+
+def test_the_password_form_works_under_no_referrer_where_browsers_send_a_null_origin(alice):
+    # Chromium posts a form from a no-referrer page with "Origin: null"; a CSRF origin check would
+    # refuse every guest (tests/browser/test_browser_sharing.py found it). The form sets no cookie.
+    video = stored_video(alice)
+    _, token = share(alice, video, password=PASSWORD)
+    browser = Client(enforce_csrf_checks=True)
+    form = browser.get(page(token))
+    assert form.status_code == 200 and not form.cookies
+    right = browser.post(unlock(token), {"password": PASSWORD}, HTTP_ORIGIN="null")
+    assert right.status_code == 302 and UNLOCK_COOKIE in right.cookies
