@@ -146,14 +146,14 @@ def unlock(request: HttpRequest, token: str) -> HttpResponse:
         return refusal or gone()
     if not link.has_password:
         return _guest_headers(redirect("guest_page", token=token))  # type: ignore[return-value]
-    limits = links.password_limits(link, client_ip(request))
-    reached = links.over(limits)
-    if reached is not None:
-        sentence = links.TOO_MANY_PASSWORDS.format(limit=reached.limit, minutes=links.window_minutes())
+    counted = links.attempt(links.password_limits(link, client_ip(request)))
+    if counted.refused_by is not None:
+        limit = counted.refused_by.limit
+        sentence = links.TOO_MANY_PASSWORDS.format(limit=limit, minutes=links.window_minutes())
         return _password_page(token, sentence, status=429)
     if not link.password_matches(request.POST.get("password", "")):
-        links.count_failure(limits)
         return _password_page(token, WRONG_PASSWORD, status=403)
+    counted.succeeded()
     response = redirect("guest_page", token=token)
     response.set_signed_cookie(
         UNLOCK_COOKIE,

@@ -244,10 +244,40 @@ def over(limits: list[Limit]) -> Limit | None:
     return None
 
 
-def count_failure(limits: list[Limit]) -> None:
+def count_failure(limits: list[Limit]) -> list[ShareTry]:
     now = timezone.now()
     ShareTry.objects.filter(at__lte=now - TRY_WINDOW).delete()  # keeps the table to one window's rows
-    ShareTry.objects.bulk_create([ShareTry(key=limit.key, at=now) for limit in limits])
+    return ShareTry.objects.bulk_create([ShareTry(key=limit.key, at=now) for limit in limits])
+
+
+@dataclass
+class Attempt:
+    """A password try, counted before the password is checked (see `attempt`)."""
+
+    refused_by: Limit | None
+    rows: list[ShareTry]
+
+    def succeeded(self) -> None:
+        """The right password: this try does not count against anyone."""
+        ShareTry.objects.filter(pk__in=[row.pk for row in self.rows]).delete()
+
+
+def attempt(limits: list[Limit]) -> Attempt:
+    """Counts a try against every limit before the password is even checked, then counts again.
+
+    Counting first and checking after (rather than counting a failure once it is known) holds the
+    limit under concurrent tries: of tries racing for the last place, the recount refuses all
+    those that passed it, so no more than the limit are ever checked. A refused try is counted
+    too; rows stay bounded because a limit already reached refuses before writing anything.
+    """
+    reached = over(limits)
+    if reached is not None:
+        return Attempt(reached, [])
+    rows = count_failure(limits)
+    for limit in limits:
+        if _recent(limit.key) > limit.limit:
+            return Attempt(limit, rows)
+    return Attempt(None, rows)
 
 
 def password_limits(link: ShareLink, address: str | None) -> list[Limit]:

@@ -309,3 +309,11 @@ def test_the_password_form_works_under_no_referrer_where_browsers_send_a_null_or
     assert form.status_code == 200 and not form.cookies
     right = browser.post(unlock(token), {"password": PASSWORD}, HTTP_ORIGIN="null")
     assert right.status_code == 302 and UNLOCK_COOKIE in right.cookies
+
+
+def test_right_passwords_are_not_counted_so_many_guests_may_open_one_link(alice):
+    _, token = share(alice, stored_video(alice), password=PASSWORD)
+    for n in range(links.WRONG_PASSWORDS_PER_LINK + 5):
+        answer = Client().post(unlock(token), {"password": PASSWORD}, REMOTE_ADDR=f"198.51.100.{n + 1}")
+        assert answer.status_code == 302, n
+    assert not links.ShareTry.objects.exists()
