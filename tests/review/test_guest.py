@@ -317,3 +317,23 @@ def test_right_passwords_are_not_counted_so_many_guests_may_open_one_link(alice)
         answer = Client().post(unlock(token), {"password": PASSWORD}, REMOTE_ADDR=f"198.51.100.{n + 1}")
         assert answer.status_code == 302, n
     assert not links.ShareTry.objects.exists()
+
+
+def test_a_collection_link_plays_at_most_its_first_sixty_videos(alice, guest):
+    collection = Collection.objects.create(name="Everything", created_by=alice)
+    videos = [stored_video(alice) for _ in range(links.GUEST_VIDEOS_MAX + 1)]
+    CollectionEntry.objects.bulk_create(
+        CollectionEntry(collection=collection, generation=v, position=i) for i, v in enumerate(videos)
+    )
+    _, token = links.make(by=alice, collection=collection, days=1)
+    text = guest.get(page(token)).content.decode()
+    assert text.count("<video") == links.GUEST_VIDEOS_MAX == 60
+    assert play(token, videos[-1].pk) not in text
+
+
+def test_deleting_a_video_ends_its_links(alice, guest):
+    video = stored_video(alice)
+    _, token = share(alice, video)
+    video.delete()
+    assert not ShareLink.objects.exists()
+    assert guest.get(page(token)).status_code == 404

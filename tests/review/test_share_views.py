@@ -218,3 +218,14 @@ def test_the_video_and_collection_pages_offer_sharing_to_members_only(alice):
     assert (
         "Share for review" not in client_of(vic).get(reverse("generation", args=[video.pk])).content.decode()
     )
+
+
+def test_the_list_shows_fifty_links_a_page(alice):
+    video = stored_video(alice)
+    for n in range(51):
+        share(alice, video, label=f"link {n:02}")
+    member = client_of(alice)
+    first = member.get(reverse("share_list")).content.decode()
+    assert first.count("Turn off</button>") == 50 and "link 50" in first and "link 00" not in first
+    second = member.get(reverse("share_list") + "?page=2").content.decode()
+    assert second.count("Turn off</button>") == 1 and "link 00" in second
