@@ -62,6 +62,8 @@ preload_app = True
 # Only the local proxy may say a request came over HTTPS (pair with DJANGO_BEHIND_HTTPS_PROXY).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+# A review link's address holds its token: the access log writes /s/… instead (review/guest_logs.py).
+logger_class = "playground.review.guest_logs.RedactingGunicornLogger"
 errorlog = "-"
 # Gunicorn 25's control socket defaults to one path per user; several web processes on one host
 # would fight over it, and nothing here uses gunicornc.

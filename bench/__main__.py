@@ -16,6 +16,7 @@
 13 sign-in with a second factor vs with a password alone             bench/second_factor.py
 14 the Team page at 1,000 people vs 10                                bench/team_page.py
 15 the audit page and its CSV at 10 and 100,000 events               bench/audit_page.py
+16 a review link's guest page vs a signed-in video page               bench/guest_page.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -43,6 +44,7 @@ from bench import (
     film_memory,
     fix_memory,
     gallery,
+    guest_page,
     queue_fairness,
     second_factor,
     serving,
@@ -334,6 +336,28 @@ def audit_rows(quick: bool, postgres: str) -> list[Row]:
     return rows
 
 
+def guest_page_rows(quick: bool, postgres: str) -> list[Row]:
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = guest_page.run(4.0 if quick else 20.0, 32, url)
+        save("guest_page-postgresql" if url else "guest_page", result)
+        guest, signed_in = result["guest"], result["signed_in"]
+        rows.append(
+            {
+                "benchmark": f"16 Review link's guest page, 32 clients ({result['database']})",
+                "measured": f"{guest['rps']:.0f} req/s, p95 {guest['p95_ms']:.0f} ms, "
+                f"{guest['errors']} errors, {guest['queries']} queries, "
+                f"session read: {'yes' if guest['reads_session'] else 'no'}",
+                "baseline": f"signed-in video page {signed_in['rps']:.0f} req/s, "
+                f"p95 {signed_in['p95_ms']:.0f} ms",
+                "ratio": f"{result['ratio']:.2f}",
+                "target": "≥ 0.8, no errors, no session read, no cookie",
+                "result": met(result["met"]),
+            }
+        )
+    return rows
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| Benchmark | Measured | Baseline (same run) | Ratio | Target | Result |",
@@ -368,6 +392,7 @@ def main() -> None:
         ("13 second factor", lambda: second_factor_rows(args.quick, args.postgres)),
         ("14 team page", lambda: team_page_rows(args.postgres)),
         ("15 audit page", lambda: audit_rows(args.quick, args.postgres)),
+        ("16 guest page", lambda: guest_page_rows(args.quick, args.postgres)),
     ]
     rows: list[Row] = []
     for name, step in steps:

@@ -275,6 +275,9 @@ MIDDLEWARE = [
     # A video page's status poll carrying a valid poll token is answered here, with one query and
     # no session or user read; any other request goes on (playground/generations/poll.py).
     "playground.generations.poll.PollTokenMiddleware",
+    # A review link's guest is never a signed-in person: on /s/… the session cookie is not read, so
+    # no session or user row is loaded (playground/review/guest.py).
+    "playground.review.guest.GuestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -764,10 +767,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A review link's address holds its token: a log line naming one reads /s/… instead.
+    "filters": {"redact_tokens": {"()": "playground.review.guest_logs.RedactTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "playground": {"level": env_str("LOG_LEVEL", "INFO").upper()},
         "httpx": {"level": "WARNING"},
+        "django.request": {"filters": ["redact_tokens"]},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -64,12 +64,21 @@ class SecondFactorRule(models.TextChoices):
     EVERYONE = "everyone", "Everyone"
 
 
+# Review links (playground/review/links.py): how many days a new link lasts unless its sharer picks
+# fewer or more, and the most an admin lets a sharer pick (itself at most SHARE_DAYS_CEILING).
+SHARE_DAYS_DEFAULT = 7
+SHARE_DAYS_MAX = 90
+SHARE_DAYS_CEILING = 365
+
+
 class TeamPolicy(models.Model):
-    """The team's sign-in settings an admin changes on the Team page (one row, pk 1)."""
+    """The team's settings an admin changes on the security page (one row, pk 1)."""
 
     require_second_factor = models.CharField(
         max_length=10, choices=SecondFactorRule.choices, default=SecondFactorRule.NOBODY
     )
+    share_days_default = models.PositiveSmallIntegerField(default=SHARE_DAYS_DEFAULT)
+    share_days_max = models.PositiveSmallIntegerField(default=SHARE_DAYS_MAX)
 
     def __str__(self) -> str:
         return "Team sign-in policy"
@@ -92,6 +101,7 @@ class AuditKind(models.TextChoices):
     DELETION = "deletion", "Deletion"
     WEBHOOK = "webhook", "Webhook change"
     POLICY = "policy", "Sign-in policy"
+    SHARE_LINK = "share_link", "Review link"
 
 
 class AuditEvent(models.Model):

@@ -93,6 +93,17 @@ ROUTES: dict[str, Role] = {
     "team_me_sign_out": V,
     "team_audit": A,
     "team_audit_csv": A,
+    # Review links (review/share_views.py): members share, admins set how long links last. The
+    # guest's pages are open to people not signed in (review/guest.py: login_not_required).
+    "share_list": M,
+    "share_create": M,
+    "share_revoke": M,
+    "share_settings": A,
+    "guest_page": V,
+    "guest_unlock": V,
+    "guest_play": V,
+    "guest_poster": V,
+    "guest_download": V,
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the

@@ -84,6 +84,7 @@ def security(request: AuthenticatedHttpRequest) -> HttpResponse:
             "without_count": count,
             "without_names": names,
             "you_have_none": not has_factor(request.user),
+            "share_policy": policy,
         },
     )
 

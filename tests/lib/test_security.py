@@ -68,13 +68,15 @@ def test_the_route_list_covers_the_app():
 OPEN = {"/sign-in/", "/healthz"}  # the sign-in page itself, and the load balancer's health check
 # An invitation link and its form (team/join.py) are for people without an account yet.
 JOINING = {"/team/join/", "/team/join/not-a-token/"}
+# A review link's guest pages (review/guest.py) are for people outside the team.
+GUEST = {r for r in all_routes() if r.startswith("/s/")}
 # django-allauth's pages: the ones for people not signed in yet (reset, the second-factor step, SSO)
 # are open by design and guard themselves; the rest send anonymous visitors to sign in.
 ACCOUNT_PAGES = "/accounts/"
 
 
 @pytest.mark.parametrize(
-    "route", [r for r in all_routes() if r not in OPEN | JOINING and not r.startswith(ACCOUNT_PAGES)]
+    "route", [r for r in all_routes() if r not in OPEN | JOINING | GUEST and not r.startswith(ACCOUNT_PAGES)]
 )
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_every_page_sends_anonymous_visitors_to_sign_in(client: Client, generation, route, method):
@@ -94,6 +96,19 @@ def test_account_pages_answer_anonymous_visitors_plainly(client: Client, generat
             route
         )
     assert b"Traceback" not in response.content
+    assert Generation.objects.filter(pk=1).exists()
+
+
+@pytest.mark.parametrize("route", sorted(GUEST))
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_guest_pages_answer_anonymous_visitors_without_a_link_plainly(
+    client: Client, generation, route, method
+):
+    response = getattr(client, method)(route)
+    assert response.status_code in {404, 405}, route
+    assert b"Traceback" not in response.content
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert b"video" not in response.content.lower()
     assert Generation.objects.filter(pk=1).exists()
 
 

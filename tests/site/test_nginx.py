@@ -144,6 +144,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "/etc/letsencrypt/live/videos.example.com/privkey.pem": str(key),
                 "/srv/video-playground/staticfiles/": f"{static}/",
                 "/srv/video-playground/var/media/": f"{media}/",
+                "/var/log/nginx/video-playground.log": str(tmp / "logs" / "access.log"),
             }
         )
     )

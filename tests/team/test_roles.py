@@ -30,6 +30,8 @@ from playground.gallery.collections import add_videos
 from playground.gallery.models import Collection, Star
 from playground.generations.models import Batch, Generation, Preset, State
 from playground.notify.notifications import NotifyPreference
+from playground.review import links
+from playground.review.links import ShareLink
 from playground.team import roles
 from playground.team.invitations import invite
 from playground.team.models import Invitation, Role
@@ -137,7 +139,9 @@ def world(db: None) -> World:
     Star.objects.create(user=vic, generation=sequel)
     roles.set_role(vic, Role.VIEWER)
     invite("new@example.com", Role.MEMBER, None)  # for the admins' invitation routes
-    return World(vic, member("alice"), clip, sequel, waiting, broken, batch, collection, preset, film)
+    alice = member("alice")
+    links.make(by=alice, generation=clip, days=7)  # for the sharers' routes
+    return World(vic, alice, clip, sequel, waiting, broken, batch, collection, preset, film)
 
 
 def client_for(user: User) -> Client:
@@ -182,6 +186,7 @@ def url_for(name: str, w: World) -> str:
         "presets/": w.preset,
         "films/": w.film,
         "gallery/": w.clip,
+        "share/": ShareLink.objects.first(),
     }
     if pattern.startswith("team/invitations/"):
         # Made with the world, before the snapshot a refused request is compared with.

@@ -1,0 +1,20 @@
+"""Review links: the sharer's pages under /share/ and the guest's under /s/<token>/ (open to people not
+signed in). Each name here is in team/roles.py ROUTES; the guest's are the viewer's least role and
+their views are marked login_not_required.
+"""
+
+from django.urls import URLPattern, path
+
+from playground.review import guest, share_views
+
+urlpatterns: list[URLPattern] = [
+    path("share/", share_views.listing, name="share_list"),
+    path("share/new/", share_views.create, name="share_create"),
+    path("share/<id:pk>/revoke/", share_views.revoke, name="share_revoke"),
+    path("share/settings/", share_views.expiry_settings, name="share_settings"),
+    path("s/<str:token>/", guest.page, name="guest_page"),
+    path("s/<str:token>/password/", guest.unlock, name="guest_unlock"),
+    path("s/<str:token>/v/<id:pk>/play", guest.play, name="guest_play"),
+    path("s/<str:token>/v/<id:pk>/poster", guest.poster, name="guest_poster"),
+    path("s/<str:token>/v/<id:pk>/download", guest.download, name="guest_download"),
+]
