@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("playground", "0013_money_running_totals"),
+        ("playground", "0014_generation_has_sound"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
