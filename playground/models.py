@@ -18,6 +18,8 @@ from playground.notify.notifications import NotifyPreference as NotifyPreference
 from playground.notify.webhooks import Webhook as Webhook
 from playground.notify.webhooks import WebhookDelivery as WebhookDelivery
 from playground.pictures.models import StagedPicture as StagedPicture
+from playground.review.models import Comment as Comment
+from playground.review.models import ReviewStatus as ReviewStatus
 from playground.team.models import AuditEvent as AuditEvent
 from playground.team.models import Invitation as Invitation
 from playground.team.models import Membership as Membership

@@ -73,6 +73,7 @@ urlpatterns = [
     path("accounts/oidc/<str:provider_id>/login/callback/", sso.callback, name="socialaccount_sso_callback"),
     path("accounts/", include("allauth.urls")),
     path("team/", include("playground.team.urls")),
+    path("", include("playground.review.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

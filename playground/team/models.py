@@ -64,12 +64,19 @@ class SecondFactorRule(models.TextChoices):
     EVERYONE = "everyone", "Everyone"
 
 
+class ReviewRule(models.TextChoices):
+    MEMBERS = "members", "Admins and members"
+    ADMINS = "admins", "Admins only"
+
+
 class TeamPolicy(models.Model):
-    """The team's sign-in settings an admin changes on the Team page (one row, pk 1)."""
+    """The team's settings an admin changes on the Team pages (one row, pk 1)."""
 
     require_second_factor = models.CharField(
         max_length=10, choices=SecondFactorRule.choices, default=SecondFactorRule.NOBODY
     )
+    # Who may set a video's review status (approved, needs changes…); commenting is open to all.
+    review_status_by = models.CharField(max_length=10, choices=ReviewRule.choices, default=ReviewRule.MEMBERS)
 
     def __str__(self) -> str:
         return "Team sign-in policy"
@@ -92,6 +99,7 @@ class AuditKind(models.TextChoices):
     DELETION = "deletion", "Deletion"
     WEBHOOK = "webhook", "Webhook change"
     POLICY = "policy", "Sign-in policy"
+    REVIEW = "review", "Review status or comment"
 
 
 class AuditEvent(models.Model):

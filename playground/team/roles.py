@@ -93,6 +93,16 @@ ROUTES: dict[str, Role] = {
     "team_me_sign_out": V,
     "team_audit": A,
     "team_audit_csv": A,
+    # Review (review/views.py): everyone on the team reads, comments, replies and resolves
+    # (commenting spends nothing); editing or deleting another's comment is an admin's, and who
+    # may set a review status is the team's setting: both checked by review/ itself, with a sentence.
+    "review_comments": V,
+    "review_comment_add": V,
+    "review_comment_edit": V,
+    "review_comment_delete": V,
+    "review_comment_resolve": V,
+    "review_status": V,
+    "review_policy": A,
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the

@@ -29,6 +29,7 @@ DOMAINS = {
     "films",
     "ops",
     "lib",
+    "review",
 }
 # Where the worker may be named: the URL map (/healthz), the settings (its middleware), the models'
 # registration and the management commands are the app's edges, not domains.
