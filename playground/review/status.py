@@ -99,7 +99,10 @@ def set_status(
     changed: list[Generation] = []
     with transaction.atomic():
         locked = (
-            Generation.objects.select_for_update().select_related("created_by").filter(pk=video.pk).first()
+            Generation.objects.select_for_update(of=("self",))
+            .select_related("created_by")
+            .filter(pk=video.pk)
+            .first()
         )
         if locked is None:
             raise Refused(GONE_FOR_STATUS, status=404)
@@ -117,7 +120,7 @@ def other_takes(video: Generation) -> list[Generation]:
     if not video.first_frame_sha256:
         return []
     return list(
-        Generation.objects.select_for_update()
+        Generation.objects.select_for_update(of=("self",))
         .select_related("created_by")
         .filter(first_frame_sha256=video.first_frame_sha256, state=State.READY)
         .exclude(pk=video.pk)
