@@ -59,6 +59,8 @@ class Comment(models.Model):
                 name="comment_open_thread_idx",
                 condition=Q(parent__isnull=True, resolved_at__isnull=True),
             ),
+            # New comments since a person last looked (notices.py).
+            models.Index(fields=["created_at"], name="comment_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -120,3 +122,13 @@ class ReviewStatus(models.Model):
         if self.guest_name:
             return f"{self.guest_name} (guest)"
         return self.author_name or "a former member"
+
+
+class NoticesSeen(models.Model):
+    """Up to when a person has been told about new comments (review/notices.py)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.seen_at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from playground.review import views
+from playground.review import notices, views
 
 urlpatterns: list[URLPattern] = [
     path("videos/<id:pk>/comments/", views.comment_list, name="review_comments"),
@@ -11,5 +11,6 @@ urlpatterns: list[URLPattern] = [
     path("comments/<id:pk>/edit/", views.comment_edit, name="review_comment_edit"),
     path("comments/<id:pk>/delete/", views.comment_delete, name="review_comment_delete"),
     path("comments/<id:pk>/resolve/", views.comment_resolve, name="review_comment_resolve"),
+    path("review/notices/", notices.poll, name="review_notices"),
     path("team/review-status/", views.policy, name="review_policy"),
 ]

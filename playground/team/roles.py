@@ -103,6 +103,7 @@ ROUTES: dict[str, Role] = {
     "review_comment_resolve": V,
     "review_status": V,
     "review_policy": A,
+    "review_notices": V,  # the person's own notices of new comments
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the
