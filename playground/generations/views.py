@@ -117,7 +117,7 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "notify_on": notifications.wants_notifications(request.user),
     }
     if gen.state == State.READY:
-        context |= review_views.page_context(gen, request.user)
+        context |= review_views.page_context(gen, request)
     return render(request, "playground/generation.html", context)
 
 

@@ -288,10 +288,18 @@ class ThreadPage:
         return self.threads[-1].pk if self.has_more and self.threads else None
 
 
-def threads_page(video: Generation, *, after: int | None = None) -> ThreadPage:
-    """A page of the video's threads in time order (THREADS_PER_PAGE), each with its replies."""
+def threads_page(
+    video: Generation, *, after: int | None = None, marks: dict[str, Any] | None = None
+) -> ThreadPage:
+    """A page of the video's threads in time order (THREADS_PER_PAGE), each with its replies.
+
+    The counts of threads come from the markers when given (they count every thread already).
+    """
     rows = Comment.objects.filter(generation=video, parent__isnull=True)
-    counts = rows.aggregate(total=Count("id"), open=Count("id", filter=Q(resolved_at__isnull=True)))
+    if marks is not None:
+        counts = {"total": sum(m[1] for m in marks["marks"]), "open": sum(m[2] for m in marks["marks"])}
+    else:
+        counts = rows.aggregate(total=Count("id"), open=Count("id", filter=Q(resolved_at__isnull=True)))
     page = rows.order_by("at_ms", "id")
     if after is not None:
         anchor = Comment.objects.filter(pk=after, generation=video).values_list("at_ms", flat=True).first()

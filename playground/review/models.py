@@ -51,8 +51,11 @@ class Comment(models.Model):
     class Meta:
         ordering = ["at_ms", "id"]
         indexes = [
-            # A video's threads in time order, and its replies by thread.
-            models.Index(fields=["generation", "parent", "at_ms", "id"], name="comment_video_time_idx"),
+            # A video's threads in time order, and its replies by thread; with resolved_at, the
+            # seek bar's markers (every thread's moment and state) are read from the index alone.
+            models.Index(
+                fields=["generation", "parent", "at_ms", "id", "resolved_at"], name="comment_video_time_idx"
+            ),
             # "Unresolved comments": open threads, looked up per video.
             models.Index(
                 fields=["generation"],

@@ -12,24 +12,28 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.models import User
 from django.http import HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.generations.models import Generation
 from playground.lib.http import AuthenticatedHttpRequest, wants_fragment
 from playground.lib.ids import parse_id, query_id
-from playground.review import comments, status
+from playground.review import comments, status, threads
 from playground.review.comments import GONE, Refused
 from playground.review.models import Comment, Status
 from playground.team.audit import record
 from playground.team.models import AuditKind, ReviewRule, TeamPolicy
 
 
-def page_context(video: Generation, user: User, *, after: int | None = None) -> dict[str, Any]:
+def page_context(
+    video: Generation, request: AuthenticatedHttpRequest, *, after: int | None = None
+) -> dict[str, Any]:
     """What the video's page needs for its review section (generations/views.py adds it)."""
-    page = comments.threads_page(video, after=after)
+    user = request.user
+    marks = comments.markers(video)
+    page = comments.threads_page(video, after=after, marks=marks)
     for thread in page.threads:
         for comment in [thread, *thread.thread_replies]:  # type: ignore[attr-defined]
             comment.can_change = comments.may_change(comment, user)
@@ -37,7 +41,8 @@ def page_context(video: Generation, user: User, *, after: int | None = None) -> 
             comment.moment = comments.moment_words(comment.at_ms)
     return {
         "review_page": page,
-        "review_markers": comments.markers(video),
+        "review_threads": threads.render(page, video.pk, get_token(request)),
+        "review_markers": marks,
         "review_status": status.current(video),
         "review_history": status.history(video, limit=5),
         "review_may_set": status.may_set(user),
@@ -65,7 +70,7 @@ def _refused(
 
 def _section(request: AuthenticatedHttpRequest, video: Generation, anchor: str = "comments") -> HttpResponse:
     if wants_fragment(request):
-        context = {"generation": video, **page_context(video, request.user)}
+        context = {"generation": video, **page_context(video, request)}
         return render(request, "review/_review.html", context)
     return redirect(f"{video.get_absolute_url()}#{anchor}")
 
@@ -77,7 +82,7 @@ def comment_list(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         video = _video(pk)
     except Refused as refusal:
         return _refused(request, refusal, pk=None)
-    context = {"generation": video, **page_context(video, request.user, after=query_id(request, "after"))}
+    context = {"generation": video, **page_context(video, request, after=query_id(request, "after"))}
     template = "review/_review.html#threads" if wants_fragment(request) else "review/comments.html"
     return render(request, template, context)
 
