@@ -48,6 +48,7 @@ def page_context(
         "review_may_set": status.may_set(user),
         "review_statuses": list(Status),
         "comment_limit": comments.MAX_TEXT,
+        "comment_limit_words": f"{comments.MAX_TEXT:,}",
         "reply_limit": comments.MAX_REPLIES,
     }
 
