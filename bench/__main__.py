@@ -16,6 +16,7 @@
 13 sign-in with a second factor vs with a password alone             bench/second_factor.py
 14 the Team page at 1,000 people vs 10                                bench/team_page.py
 15 the audit page and its CSV at 10 and 100,000 events               bench/audit_page.py
+16 a video's page with 10,000 comments vs 10, and drawing their markers bench/review_page.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -44,6 +45,7 @@ from bench import (
     fix_memory,
     gallery,
     queue_fairness,
+    review_page,
     second_factor,
     serving,
     team_page,
@@ -329,6 +331,16 @@ def audit_rows(quick: bool, postgres: str) -> list[Row]:
     return rows
 
 
+def review_rows(quick: bool, postgres: str) -> list[Row]:
+    comments = 2_000 if quick else 10_000
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = review_page.run(comments, url)
+        save("review_page-postgresql" if url else "review_page", result)
+        rows += review_page.rows(result)
+    return rows
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| Benchmark | Measured | Baseline (same run) | Ratio | Target | Result |",
@@ -363,6 +375,7 @@ def main() -> None:
         ("13 second factor", lambda: second_factor_rows(args.quick, args.postgres)),
         ("14 team page", lambda: team_page_rows(args.postgres)),
         ("15 audit page", lambda: audit_rows(args.quick, args.postgres)),
+        ("16 review page", lambda: review_rows(args.quick, args.postgres)),
     ]
     rows: list[Row] = []
     for name, step in steps:

@@ -19,6 +19,7 @@ from playground.notify.webhooks import Webhook as Webhook
 from playground.notify.webhooks import WebhookDelivery as WebhookDelivery
 from playground.pictures.models import StagedPicture as StagedPicture
 from playground.review.models import Comment as Comment
+from playground.review.models import CommentMarks as CommentMarks
 from playground.review.models import NoticesSeen as NoticesSeen
 from playground.review.models import ReviewStatus as ReviewStatus
 from playground.team.models import AuditEvent as AuditEvent

@@ -29,7 +29,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from playground.generations.models import Generation, State
 from playground.notify import webhooks
-from playground.review.models import Comment
+from playground.review.models import Comment, CommentMarks
 from playground.team.audit import record
 from playground.team.models import AuditKind, Role
 from playground.team.roles import role_of
@@ -41,6 +41,8 @@ MAX_REPLIES = 50
 MAX_GUEST_NAME = 80
 THREADS_PER_PAGE = 50
 MARKER_SLICES = 500
+
+GONE = "This video no longer exists (it was deleted), so it can't take comments."
 
 
 class Refused(Exception):
@@ -148,7 +150,7 @@ def add_comment(
     text = _clean_text(text)
     with transaction.atomic():
         # Locked, so a video deleted meanwhile is seen, and replies are counted one writer at a time.
-        locked = Generation.objects.select_for_update().filter(pk=video.pk).first()
+        locked = _lock(video.pk)
         if locked is None:
             raise Refused(GONE, status=404)
         if parent is not None:
@@ -177,6 +179,8 @@ def add_comment(
         if parent is not None and parent.resolved_at is not None:
             # A reply to a resolved thread reopens it: someone has more to say.
             Comment.objects.filter(pk=parent.pk).update(resolved_at=None, resolved_by_name="")
+        if parent is None or parent.resolved_at is not None:
+            _recount(locked)
         webhooks.enqueue_event(webhooks.Event.COMMENT_CREATED, _event_body(locked, comment, who))
     return comment
 
@@ -195,8 +199,11 @@ def delete_comment(comment: Comment, *, user: User) -> int:
     if not may_change(comment, user):
         raise Refused("Only the person who wrote this comment, or an admin, can delete it.", status=403)
     with transaction.atomic():
+        video = _lock(comment.generation_id)
         replies = comment.replies.count() if comment.parent_id is None else 0
         comment.delete()
+        if video is not None and comment.parent_id is None:
+            _recount(video)
         if role_of(user) == Role.ADMIN:
             record(
                 AuditKind.REVIEW,
@@ -222,17 +229,17 @@ def resolve_thread(
     if thread.resolved == resolved:
         return thread
     with transaction.atomic():
+        video = _lock(thread.generation_id)
+        if video is None:
+            raise Refused(GONE, status=404)
         thread.resolved_at = timezone.now() if resolved else None
         thread.resolved_by_name = who.name if resolved else ""
         thread.save(update_fields=["resolved_at", "resolved_by_name"])
+        _recount(video)
         if resolved:
-            video = Generation.objects.select_related("created_by").get(pk=thread.generation_id)
             body = _event_body(video, thread, who) | {"resolved_by": who.name}
             webhooks.enqueue_event(webhooks.Event.COMMENT_RESOLVED, body)
     return thread
-
-
-GONE = "This video no longer exists (it was deleted), so it can't take comments."
 
 
 def _event_body(video: Generation, comment: Comment, who: Author) -> dict[str, Any]:
@@ -319,9 +326,15 @@ def threads_page(
 def markers(video: Generation) -> dict[str, Any]:
     """The seek bar's markers, for compact JSON: [[slice, threads, open threads], …], slices of the length.
 
-    Counted by the database per slice, so the page carries at most MARKER_SLICES entries however
-    many comments there are, and the browser draws them as one SVG path.
+    Counted per slice, so the page carries at most MARKER_SLICES entries however many comments
+    there are, and the browser draws them as one SVG path. Read from the row each comment write
+    keeps (CommentMarks); counted here when there is none yet (rows made some other way).
     """
+    kept = CommentMarks.objects.filter(generation=video.pk).values_list("data", flat=True).first()
+    return kept if kept is not None else _count_marks(video, keep=True)
+
+
+def _count_marks(video: Generation, *, keep: bool = False) -> dict[str, Any]:
     length_ms = max(1, round((video.duration or 0) * 1000))
     slices = (
         Comment.objects.filter(generation=video, parent__isnull=True)
@@ -331,7 +344,25 @@ def markers(video: Generation) -> dict[str, Any]:
         .order_by("slice")
         .values_list("slice", "n", "open")
     )
-    return {"slices": MARKER_SLICES, "length_ms": length_ms, "marks": [list(row) for row in slices]}
+    data = {"slices": MARKER_SLICES, "length_ms": length_ms, "marks": [list(row) for row in slices]}
+    if keep and data["marks"]:
+        CommentMarks.objects.update_or_create(generation=video, defaults={"data": data})
+    return data
+
+
+def _recount(video: Generation) -> None:
+    """After a comment write, inside its transaction and under the video's lock."""
+    data = _count_marks(video)
+    CommentMarks.objects.update_or_create(generation=video, defaults={"data": data})
+
+
+def _lock(video_pk: int) -> Generation | None:
+    return (
+        Generation.objects.select_for_update(of=("self",))
+        .select_related("created_by")
+        .filter(pk=video_pk)
+        .first()
+    )
 
 
 def with_comment_counts(rows: Rows) -> Rows:

@@ -135,3 +135,19 @@ class NoticesSeen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.seen_at:%Y-%m-%d %H:%M}"
+
+
+class CommentMarks(models.Model):
+    """A video's seek-bar markers and thread counts, kept by every comment write (comments.py).
+
+    Counting 10,000 comments per slice on every view of the page was most of its cost; the
+    writes (far fewer than the views) recount under a lock on the video, so the row is exact.
+    """
+
+    generation = models.OneToOneField(
+        "playground.Generation", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    data = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"#{self.generation_id}: {len(self.data.get('marks', []))} marks"

@@ -310,3 +310,20 @@ def test_comment_and_resolve_events_are_delivered_signed(world, receiver):
     assert created["comment"]["at_seconds"] == 3.2 and created["comment"]["author"] == "bob"
     assert resolved["resolved_by"] == "alice"
     assert WebhookDelivery.objects.filter(event="comment.created").count() == 1
+
+
+def test_the_kept_markers_follow_every_write(world):
+    video = world.video
+
+    def kept_matches_a_fresh_count() -> bool:
+        return comments.markers(video) == comments._count_marks(video)
+
+    first = add_comment(video, user=world.bob, at_ms=1000, text="One")
+    second = add_comment(video, user=world.bob, at_ms=5000, text="Two")
+    assert comments.markers(video)["marks"] == [[83, 1, 1], [416, 1, 1]] and kept_matches_a_fresh_count()
+    comments.resolve_thread(first, resolved=True, user=world.alice)
+    assert comments.markers(video)["marks"][0] == [83, 1, 0] and kept_matches_a_fresh_count()
+    add_comment(video, user=world.alice, at_ms=0, text="Reopens it", parent=first)
+    assert comments.markers(video)["marks"][0] == [83, 1, 1] and kept_matches_a_fresh_count()
+    comments.delete_comment(second, user=world.bob)
+    assert comments.markers(video)["marks"] == [[83, 1, 1]] and kept_matches_a_fresh_count()
