@@ -9,6 +9,7 @@ JavaScript a refusal is a small page that keeps what was written.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -42,7 +43,7 @@ def page_context(
     return {
         "review_page": page,
         "review_threads": threads.render(page, video.pk, get_token(request)),
-        "review_markers": marks,
+        "review_markers_json": json.dumps(marks, separators=(",", ":")),
         "review_status": status.current(video),
         "review_history": status.history(video, limit=5),
         "review_may_set": status.may_set(user),

@@ -1,8 +1,8 @@
 // A video's review: comment markers on a strip under the player, seeking from a comment, and the
 // comment form's moment filled in from where the video is paused.
 //
-// The markers come as compact JSON (review/comments.py markers(): comments counted per slice of
-// the video), so drawing them is one SVG path per kind however many comments there are.
+// The markers come as compact JSON on the review section (review/comments.py markers(): comments
+// counted per slice of the video), so drawing them is one SVG path per kind however many comments there are.
 // window.reviewMarkers.draw() returns how long the drawing took (bench/review_page.py reads it).
 (function () {
   "use strict";
@@ -20,15 +20,15 @@
   function draw() {
     const started = performance.now();
     const strip = document.getElementById("marker-strip");
-    const data = document.getElementById("review-markers");
-    if (!strip || !data) return 0;
-    const markers = JSON.parse(data.textContent);
-    const width = 1000 / markers.slices;
+    const section = document.getElementById("review");
+    if (!strip || !section || !section.dataset.markers) return 0;
+    const markers = JSON.parse(section.dataset.markers);
+    const width = Math.max(1000 / markers.slices, 5);  // at least half a percent, to be seen and clicked
     const open = [];
     const resolved = [];
     markers.marks.forEach(function (mark) {
       const x = (mark[0] * 1000 / markers.slices).toFixed(1);
-      const piece = "M" + x + " 0h" + Math.max(width, 2).toFixed(1) + "v12h-" + Math.max(width, 2).toFixed(1) + "z";
+      const piece = "M" + x + " 0h" + width.toFixed(1) + "v12h-" + width.toFixed(1) + "z";
       (mark[2] > 0 ? open : resolved).push(piece);
     });
     strip.querySelector(".marks-open").setAttribute("d", open.join(""));
@@ -78,9 +78,9 @@
     }
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
-    if (document.getElementById("review")) draw();
-  });
+  // The review section is swapped whole (outerHTML): htmx:load fires on the new element, in the
+  // page (a settle event would fire on the old one, already out of the document).
+  document.addEventListener("htmx:load", function () { draw(); });
   window.reviewMarkers = { draw: draw };
   draw();
 })();

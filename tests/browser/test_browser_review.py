@@ -79,6 +79,8 @@ def test_two_members_comment_reply_resolve_seek_and_approve(page: Any, browser: 
     first.get_by_label("Reply").fill("Agreed, see https://example.com/ref")
     first.get_by_role("button", name="Send reply").click()
     bob.locator(".reply", has_text="Agreed").wait_for()
+    # The markers are drawn again from each new review section (here: two threads).
+    assert wait_until(bob, "document.getElementById('marker-strip').dataset.drawn === '2'")
     assert bob.locator(".reply a[href='https://example.com/ref']").count() == 1
     bob.locator(".thread", has_text="The glass flickers here").get_by_role("button", name="Resolve").click()
     bob.locator(".resolved-note", has_text="Resolved by bob").wait_for()

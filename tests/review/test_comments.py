@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -25,6 +27,10 @@ receiver = wh.receiver  # the recording webhook receiver, for the signed deliver
 @pytest.fixture
 def world() -> World:
     return make_world()
+
+
+def markers_of(html: str) -> dict[str, Any]:
+    return json.loads(unescape(re.search(r'data-markers="([^"]*)"', html).group(1)))
 
 
 def add_url(world: World) -> str:
@@ -48,7 +54,7 @@ def test_a_comment_is_pinned_to_its_moment_and_the_list_is_in_time_order(world):
     html = page(world)
     assert html.index("Early") < html.index("The hand melts") < html.index("Later")
     assert 'data-at-ms="3200"' in html and ">0:03.2<" in html
-    markers = json.loads(re.search(r'id="review-markers"[^>]*>(.*?)</script>', html).group(1))
+    markers = markers_of(html)
     assert markers["length_ms"] == 6000 and len(markers["marks"]) == 3
     assert 'id="marker-strip"' in html
 
@@ -267,7 +273,7 @@ def test_ten_thousand_comments_keep_the_page_bounded(world, django_assert_max_nu
         html = client.get(world.video.get_absolute_url()).content.decode()
     assert html.count('<li class="thread') == THREADS_PER_PAGE
     assert "(10000 threads, 10000 unresolved)" in html
-    markers = json.loads(re.search(r'id="review-markers"[^>]*>(.*?)</script>', html).group(1))
+    markers = markers_of(html)
     assert len(markers["marks"]) == comments.MARKER_SLICES
     assert sum(n for _, n, _ in markers["marks"]) == 10_000
     # "More comments" goes on from the last thread shown, in time order, without repeats.
