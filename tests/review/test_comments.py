@@ -109,6 +109,11 @@ def test_script_in_a_comment_is_shown_as_text_and_only_web_links_are_clickable(w
     world.client(world.bob).post(add_url(world), {"at": "2", "text": text}, headers=HTMX)
     html = page(world)
     assert "<script>alert(1)</script>" not in html and "<b>x</b>" not in html
+    # Its author and an admin also get it in the Edit box: as text there too.
+    for editor in (world.bob, world.sam):
+        theirs = page(world, editor)
+        assert "<script>alert(1)</script>" not in theirs and "&lt;script&gt;alert(1)&lt;/script&gt;" in theirs
+        assert "required>&lt;script&gt;alert(1)&lt;/script&gt; see https://" in theirs
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert '<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noopener noreferrer"' in html
     assert 'href="javascript' not in html
