@@ -51,11 +51,15 @@ class Comment(models.Model):
     class Meta:
         ordering = ["at_ms", "id"]
         indexes = [
-            # A video's threads in time order, and its replies by thread; with resolved_at, the
-            # seek bar's markers (every thread's moment and state) are read from the index alone.
+            # A video's threads in time order (a partial index: PostgreSQL cannot take the order
+            # from an index whose leading columns include "parent IS NULL"); with resolved_at,
+            # the markers' count reads the index alone. Replies are found by thread.
             models.Index(
-                fields=["generation", "parent", "at_ms", "id", "resolved_at"], name="comment_video_time_idx"
+                fields=["generation", "at_ms", "id", "resolved_at"],
+                name="comment_threads_idx",
+                condition=Q(parent__isnull=True),
             ),
+            models.Index(fields=["parent", "created_at", "id"], name="comment_replies_idx"),
             # "Unresolved comments": open threads, looked up per video.
             models.Index(
                 fields=["generation"],
