@@ -291,6 +291,10 @@ def test_ten_thousand_comments_keep_the_page_bounded(world, django_assert_max_nu
         Comment.objects.order_by("at_ms", "id").values_list("pk", flat=True)[: 2 * THREADS_PER_PAGE]
     )
     assert first + second == ordered
+    # Without JavaScript, "More comments" is a page of its own with the same threads.
+    plain = client.get(reverse("review_comments", args=[world.video.pk]), {"after": after}).content.decode()
+    assert [int(pk) for pk in re.findall(r'<li class="thread" id="comment-(\d+)"', plain)] == second
+    assert "Back to video #" in plain
 
 
 def test_moments_are_written_as_minutes_seconds_and_tenths():
