@@ -16,7 +16,8 @@
 13 sign-in with a second factor vs with a password alone             bench/second_factor.py
 14 the Team page at 1,000 people vs 10                                bench/team_page.py
 15 the audit page and its CSV at 10 and 100,000 events               bench/audit_page.py
-16 a review link's guest page vs a signed-in video page               bench/guest_page.py
+16 a video's page with 10,000 comments vs 10, and drawing their markers bench/review_page.py
+17 a review link's guest page vs a signed-in video page               bench/guest_page.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -46,6 +47,7 @@ from bench import (
     gallery,
     guest_page,
     queue_fairness,
+    review_page,
     second_factor,
     serving,
     team_page,
@@ -344,7 +346,7 @@ def guest_page_rows(quick: bool, postgres: str) -> list[Row]:
         guest, signed_in = result["guest"], result["signed_in"]
         rows.append(
             {
-                "benchmark": f"16 Review link's guest page, 32 clients ({result['database']})",
+                "benchmark": f"17 Review link's guest page, 32 clients ({result['database']})",
                 "measured": f"{guest['rps']:.0f} req/s, p95 {guest['p95_ms']:.0f} ms, "
                 f"{guest['errors']} errors, {guest['queries']} queries, "
                 f"session read: {'yes' if guest['reads_session'] else 'no'}",
@@ -355,6 +357,16 @@ def guest_page_rows(quick: bool, postgres: str) -> list[Row]:
                 "result": met(result["met"]),
             }
         )
+    return rows
+
+
+def review_rows(quick: bool, postgres: str) -> list[Row]:
+    comments = 2_000 if quick else 10_000
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = review_page.run(comments, url)
+        save("review_page-postgresql" if url else "review_page", result)
+        rows += review_page.rows(result)
     return rows
 
 
@@ -392,7 +404,8 @@ def main() -> None:
         ("13 second factor", lambda: second_factor_rows(args.quick, args.postgres)),
         ("14 team page", lambda: team_page_rows(args.postgres)),
         ("15 audit page", lambda: audit_rows(args.quick, args.postgres)),
-        ("16 guest page", lambda: guest_page_rows(args.quick, args.postgres)),
+        ("16 review page", lambda: review_rows(args.quick, args.postgres)),
+        ("17 guest page", lambda: guest_page_rows(args.quick, args.postgres)),
     ]
     rows: list[Row] = []
     for name, step in steps:

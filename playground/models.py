@@ -20,6 +20,10 @@ from playground.notify.webhooks import WebhookDelivery as WebhookDelivery
 from playground.pictures.models import StagedPicture as StagedPicture
 from playground.review.links import ShareLink as ShareLink
 from playground.review.links import ShareTry as ShareTry
+from playground.review.models import Comment as Comment
+from playground.review.models import CommentMarks as CommentMarks
+from playground.review.models import NoticesSeen as NoticesSeen
+from playground.review.models import ReviewStatus as ReviewStatus
 from playground.team.models import AuditEvent as AuditEvent
 from playground.team.models import Invitation as Invitation
 from playground.team.models import Membership as Membership

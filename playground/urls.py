@@ -74,6 +74,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("team/", include("playground.team.urls")),
     path("", include("playground.review.share_urls")),
+    path("", include("playground.review.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

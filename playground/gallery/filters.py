@@ -28,6 +28,9 @@ from django.http import QueryDict
 from playground.gallery.models import Collection
 from playground.generations.models import ACTIVE_STATES, MODEL_CHOICES, Generation, GenerationQuerySet, State
 from playground.lib.ids import IdField, parse_id
+from playground.review import comments as review_comments
+from playground.review import status as review_status
+from playground.review.models import Status
 
 PAGE_SIZE = 24
 POLL_MAX = 200  # in-progress cards one poll may ask about (a page shows 24 at a time)
@@ -73,7 +76,11 @@ class GalleryFilters(forms.Form):
             "without), so the value in this address was left out."
         },
     )
+    review = forms.ChoiceField(
+        label="Review", required=False, choices=[("", "Any review status"), *Status.choices]
+    )
     starred = forms.BooleanField(label="Starred", required=False)
+    unresolved = forms.BooleanField(label="Unresolved comments", required=False)
     collection = forms.TypedChoiceField(label="Collection", required=False, coerce=int, empty_value=None)
     before = IdField(required=False, widget=forms.HiddenInput)
 
@@ -113,7 +120,7 @@ class GalleryFilters(forms.Form):
     def _unsearched(self) -> GenerationQuerySet:
         """Every filter but the words, newest first."""
         data = self.valid_data
-        rows = Generation.objects.with_stars_for(self.user).order_by("-created_at", "-id")
+        rows = with_review(Generation.objects.with_stars_for(self.user)).order_by("-created_at", "-id")
         if data.get("model"):
             rows = rows.filter(model=data["model"])
         creator = data.get("creator")
@@ -128,6 +135,10 @@ class GalleryFilters(forms.Form):
             rows = rows.filter(has_sound__in=[SOUND_FILTERS[data["sound"]]])
         if data.get("starred"):
             rows = rows.filter(**{"starred": True})  # the annotation from with_stars_for
+        if data.get("review"):
+            rows = review_status.filter_status(rows, data["review"])
+        if data.get("unresolved"):
+            rows = review_comments.with_open_threads(rows)
         if data.get("collection"):
             rows = rows.filter(collection_entries__collection=data["collection"])
         if data.get("before"):
@@ -190,7 +201,25 @@ class GalleryFilters(forms.Form):
     @property
     def is_filtered(self) -> bool:
         data = self.valid_data
-        return any(data.get(k) for k in ("q", "model", "creator", "state", "sound", "starred", "collection"))
+        return any(
+            data.get(k)
+            for k in (
+                "q",
+                "model",
+                "creator",
+                "state",
+                "sound",
+                "review",
+                "starred",
+                "unresolved",
+                "collection",
+            )
+        )
+
+
+def with_review(rows: GenerationQuerySet) -> GenerationQuerySet:
+    """Cards with their review status, comment count and unresolved threads, in the same query."""
+    return review_comments.with_comment_counts(review_status.with_status(rows))
 
 
 def search(rows: GenerationQuerySet, words: list[str]) -> GenerationQuerySet:

@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from playground.gallery.collections import CollectionFilters
-from playground.gallery.filters import GalleryFilters, page_polls, polled_ids
+from playground.gallery.filters import GalleryFilters, page_polls, polled_ids, with_review
 from playground.gallery.models import Collection, Star
 from playground.generations.models import Generation
 from playground.lib.http import AuthenticatedHttpRequest, wants_fragment
@@ -44,7 +44,9 @@ def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
     A collection's page names its collection (and its filters), so the cards come back with
     that page's own tools (the order buttons) rather than the gallery's.
     """
-    cards = list(Generation.objects.with_stars_for(request.user).filter(pk__in=polled_ids(request.GET)))
+    cards = list(
+        with_review(Generation.objects.with_stars_for(request.user)).filter(pk__in=polled_ids(request.GET))
+    )
     context: dict[str, Any] = {"cards": cards, "polled": True, "polling": any(g.is_active for g in cards)}
     if collection_pk := query_id(request, "collection"):
         collection = get_object_or_404(Collection, pk=collection_pk)
@@ -55,7 +57,7 @@ def gallery_cards(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_GET
 def gallery_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    gen = get_object_or_404(Generation.objects.with_stars_for(request.user), pk=pk)
+    gen = get_object_or_404(with_review(Generation.objects.with_stars_for(request.user)), pk=pk)
     return render(request, "playground/gallery.html#card", {"generation": gen})
 
 

@@ -26,6 +26,9 @@ from playground.lib.models import WorkerHeartbeat
 from playground.notify import notifications
 from playground.pictures import uploads
 from playground.pictures.staging import Staging
+from playground.review import comments as review_comments
+from playground.review import status as review_status
+from playground.review import views as review_views
 
 
 @require_GET
@@ -113,14 +116,18 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "in_sequence": gen.continues_id is not None or gen.continuations.exists(),
         "notify_on": notifications.wants_notifications(request.user),
     }
+    if gen.state == State.READY:
+        context |= review_views.page_context(gen, request)
     return render(request, "playground/generation.html", context)
 
 
 def _other_takes(gen: Generation) -> list[Generation]:
     if not gen.first_frame_sha256:
         return []
+    # Each take with its review status and comment count beside it (in the same query).
+    rows = Generation.objects.filter(first_frame_sha256=gen.first_frame_sha256, state=State.READY)
     others = (
-        Generation.objects.filter(first_frame_sha256=gen.first_frame_sha256, state=State.READY)
+        review_comments.with_comment_counts(review_status.with_status(rows))
         .exclude(pk=gen.pk)
         .select_related("created_by")
         .order_by("-created_at")[:3]

@@ -53,12 +53,20 @@ class Event(models.TextChoices):
     READY = "generation.ready", "Ready"
     FAILED = "generation.failed", "Failed"
     TEST = "webhook.test", "Test"
+    COMMENT_CREATED = "comment.created", "Comment made"
+    COMMENT_RESOLVED = "comment.resolved", "Comment thread resolved"
+    REVIEW_STATUS_CHANGED = "review.status_changed", "Review status changed"
+
+
+REVIEW_EVENTS = {Event.COMMENT_CREATED, Event.COMMENT_RESOLVED, Event.REVIEW_STATUS_CHANGED}
 
 
 class Events(models.TextChoices):
     BOTH = "both", "When a video is ready or has failed"
     READY = "ready", "When a video is ready"
     FAILED = "failed", "When a video has failed"
+    REVIEW = "review", "Comments and review status changes"
+    ALL = "all", "Every event: videos ending, comments, review status"
 
 
 class Webhook(models.Model):
@@ -78,6 +86,10 @@ class Webhook(models.Model):
         return self.name or self.url
 
     def wants(self, event: str) -> bool:
+        if self.events == Events.ALL:
+            return True
+        if event in REVIEW_EVENTS:
+            return self.events == Events.REVIEW
         return self.events == Events.BOTH or event == f"generation.{self.events}"
 
 
@@ -241,10 +253,17 @@ def catch_up(now: datetime | None = None) -> int:
     now = now or timezone.now()
     queued = 0
     for hook in Webhook.objects.filter(active=True):
-        states = {"both": ["ready", "failed"], "ready": ["ready"], "failed": ["failed"]}[hook.events]
+        states = {
+            "both": ["ready", "failed"],
+            "all": ["ready", "failed"],
+            "ready": ["ready"],
+            "failed": ["failed"],
+        }
+        if hook.events not in states:
+            continue  # review events are queued in the request that makes them, never caught up
         missed = (
             Generation.objects.filter(
-                state__in=states,
+                state__in=states[hook.events],
                 created_at__gte=now - 2 * CATCH_UP_WINDOW,  # keeps the scan on the date index
                 finished_at__gte=max(hook.created_at, now - CATCH_UP_WINDOW),
             )
@@ -254,6 +273,21 @@ def catch_up(now: datetime | None = None) -> int:
         for gen in missed:
             queued += enqueue_for(gen, [hook])
     return queued
+
+
+def enqueue_event(event: Event, body: dict[str, Any]) -> int:
+    """One pending delivery per active webhook that wants `event` (a review event); how many.
+
+    Review events happen many times to one video, so their deliveries name no generation (the
+    one-delivery-per-ending rule is for endings); the body carries the video's id and address.
+    Called inside the transaction that makes the event, so both are kept or neither is.
+    """
+    hooks = [hook for hook in Webhook.objects.filter(active=True) if hook.wants(event)]
+    text = json.dumps({"event": event.value, **body}, ensure_ascii=False, separators=(",", ":"))
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(webhook=hook, event=event, body=text) for hook in hooks]
+    )
+    return len(hooks)
 
 
 def enqueue_test(hook: Webhook) -> WebhookDelivery:

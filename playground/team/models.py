@@ -71,14 +71,21 @@ SHARE_DAYS_MAX = 90
 SHARE_DAYS_CEILING = 365
 
 
+class ReviewRule(models.TextChoices):
+    MEMBERS = "members", "Admins and members"
+    ADMINS = "admins", "Admins only"
+
+
 class TeamPolicy(models.Model):
-    """The team's settings an admin changes on the security page (one row, pk 1)."""
+    """The team's settings an admin changes on the Team pages (one row, pk 1)."""
 
     require_second_factor = models.CharField(
         max_length=10, choices=SecondFactorRule.choices, default=SecondFactorRule.NOBODY
     )
     share_days_default = models.PositiveSmallIntegerField(default=SHARE_DAYS_DEFAULT)
     share_days_max = models.PositiveSmallIntegerField(default=SHARE_DAYS_MAX)
+    # Who may set a video's review status (approved, needs changes…); commenting is open to all.
+    review_status_by = models.CharField(max_length=10, choices=ReviewRule.choices, default=ReviewRule.MEMBERS)
 
     def __str__(self) -> str:
         return "Team sign-in policy"
@@ -102,6 +109,7 @@ class AuditKind(models.TextChoices):
     WEBHOOK = "webhook", "Webhook change"
     POLICY = "policy", "Sign-in policy"
     SHARE_LINK = "share_link", "Review link"
+    REVIEW = "review", "Review status or comment"
 
 
 class AuditEvent(models.Model):

@@ -104,6 +104,17 @@ ROUTES: dict[str, Role] = {
     "guest_play": V,
     "guest_poster": V,
     "guest_download": V,
+    # Review (review/views.py): everyone on the team reads, comments, replies and resolves
+    # (commenting spends nothing); editing or deleting another's comment is an admin's, and who
+    # may set a review status is the team's setting: both checked by review/ itself, with a sentence.
+    "review_comments": V,
+    "review_comment_add": V,
+    "review_comment_edit": V,
+    "review_comment_delete": V,
+    "review_comment_resolve": V,
+    "review_status": V,
+    "review_policy": A,
+    "review_notices": V,  # the person's own notices of new comments
 }
 
 # Pages that check their own rights: django-allauth's (sign-in, reset, second factors, SSO, the

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.team.audit import record
 from playground.team.mfa import FACTOR_TYPES, concerns, current_rule, has_factor, reset_factors
-from playground.team.models import AuditKind, SecondFactorRule, TeamPolicy
+from playground.team.models import AuditKind, ReviewRule, SecondFactorRule, TeamPolicy
 
 # What each rule means, in the words the page shows beside the choice.
 RULE_HINTS = {
@@ -85,6 +85,9 @@ def security(request: AuthenticatedHttpRequest) -> HttpResponse:
             "without_names": names,
             "you_have_none": not has_factor(request.user),
             "share_policy": policy,
+            # The team's other setting on this page: who may set a video's review status (review/).
+            "review_rule": policy.review_status_by,
+            "review_rules": ReviewRule.choices,
         },
     )
 

@@ -10,6 +10,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from playground.generations.models import Generation, Preset
+from playground.review.models import Status
 
 register = template.Library()
 
@@ -65,6 +66,15 @@ def ago(value: datetime | None) -> str:
 def manageable_by(generation: Generation, user: User) -> bool:
     """May `user` cancel or delete this generation (its maker, or staff)?"""
     return generation.can_be_deleted_by(user)
+
+
+@register.filter
+def review_label(value: str | None) -> str:
+    """A review status's words ("Needs changes") from its stored value; none set is unreviewed."""
+    try:
+        return str(Status(value or Status.UNREVIEWED).label)
+    except ValueError:
+        return ""
 
 
 @register.filter

@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from playground.worker.loop import Worker
-from tests.browser_fixtures import ARTIFACTS, sign_in
+from tests.browser_fixtures import ARTIFACTS, sign_in, wait_until
 from tests.factories import PASSWORD, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.screenshots, pytest.mark.django_db(transaction=True)]
@@ -65,6 +65,31 @@ def test_screenshots_of_the_main_moments(
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["width"]
     shoot(page, f"{size}-ready")
+
+    # Review: comments at two moments, a reply, a resolved thread, the take approved.
+    page.reload()
+    for seconds, moment, text in [
+        (0.3, "0:00.3", "The skyline flickers here: keep the lights steady"),
+        (0.8, "0:00.8", "Lovely pan. See the reference: https://example.com/skyline"),
+    ]:
+        page.evaluate(
+            f"(() => {{ const v = document.querySelector('video.player'); v.pause(); v.currentTime = {seconds}; }})()"
+        )
+        wait_until(page, f"document.getElementById('comment-at').value === '{moment}'")
+        page.locator("#comment-text").fill(text)
+        page.get_by_role("button", name="Comment", exact=True).click()
+        page.locator(".thread", has_text=text[:20]).wait_for()
+    first = page.locator(".thread", has_text="The skyline flickers")
+    first.locator("summary", has_text="Reply").click()
+    first.get_by_label("Reply").fill("Fixed in the next take")
+    first.get_by_role("button", name="Send reply").click()
+    page.locator(".reply", has_text="Fixed in the next take").wait_for()
+    page.locator(".thread", has_text="The skyline flickers").get_by_role("button", name="Resolve").click()
+    page.locator(".resolved-note").wait_for()
+    page.get_by_role("button", name="Approved", exact=True).click()
+    page.locator("#review-status", has_text="Approved").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["width"]
+    shoot(page, f"{size}-review")
 
     # The gallery.
     page.goto("/gallery/")

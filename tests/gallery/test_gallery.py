@@ -14,6 +14,7 @@ from django.utils import timezone
 from playground.gallery.filters import PAGE_SIZE
 from playground.gallery.models import Star
 from playground.generations.models import Generation, State
+from playground.review.models import Comment, ReviewStatus
 from tests.factories import generation
 
 URL = reverse("gallery")
@@ -315,10 +316,15 @@ def test_a_gallery_page_takes_the_same_queries_at_1_and_200_videos(
         gen = make(user if i % 2 else other_user, f"Clip {i}", minutes_ago=i)
         if i % 3 == 0:
             Star.objects.create(user=user, generation=gen)
+        if i % 4 == 0:  # comments and a review status: counted and read in the same query as the cards
+            Comment.objects.create(generation=gen, author=user, at_ms=0, text="Hm")
+            ReviewStatus.objects.create(generation=gen, status="approved", author=user)
     # session, user, the member list for "Made by", the collection list, the page of cards.
     with django_assert_num_queries(5):
         html = get(signed_in)
     # A search adds one look at the newest rows when they hold less than a page of matches.
     with django_assert_max_num_queries(6):
         get(signed_in, q="clip", starred="1", creator="mine", state="ready", model="video-01")
+    with django_assert_max_num_queries(6):
+        get(signed_in, q="clip", review="approved", unresolved="1", state="ready")
     assert len(card_ids(html)) == min(rows, PAGE_SIZE)

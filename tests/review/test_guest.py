@@ -18,7 +18,7 @@ from playground.review import links
 from playground.review.guest import GONE, NO_DOWNLOADS, UNLOCK_COOKIE
 from playground.review.links import ShareLink
 from tests import factories
-from tests.review.world import BODY, download, page, play, share, stored_video, unlock
+from tests.review.links_world import BODY, download, page, play, share, stored_video, unlock
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from playground.review.links import ShareLink
 from playground.team.models import AuditEvent, AuditKind, Role, TeamPolicy
 from playground.team.roles import set_role
 from tests import factories
-from tests.review.world import page, share, stored_video
+from tests.review.links_world import page, share, stored_video
 
 pytestmark = pytest.mark.django_db
 

@@ -1,45 +1,45 @@
-"""The review links' test world: a sharer, a ready video with a stored file, and a link to it."""
+"""The review tests' shared world: a ready 6-second video by alice, and people in each role."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from django.contrib.auth.models import User
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from django.urls import reverse
+from django.test import Client
 
 from playground.generations.models import Generation
-from playground.review import links
-from playground.review.links import ShareLink
+from playground.team import roles
+from playground.team.models import Role
 from tests import factories
 
-BODY = bytes(range(256)) * 64  # 16 KiB standing in for an MP4 (the type comes from the name)
-POSTER = b"\xff\xd8\xff\xe0poster"
+HTMX = {"HX-Request": "true"}
 
 
-def stored_video(user: User | None, **fields: Any) -> Generation:
-    video = default_storage.save("videos/2026/12/take.mp4", ContentFile(BODY))
-    poster = default_storage.save("posters/2026/12/take.jpg", ContentFile(POSTER))
-    return factories.ready(user, video=video, poster=poster, duration=2.0, **fields)
+@dataclass
+class World:
+    alice: User  # member, the video's maker
+    bob: User  # member
+    sam: User  # admin
+    vic: User  # viewer
+    video: Generation
+
+    def client(self, user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
 
 
-def share(by: User, generation: Generation | None = None, **fields: Any) -> tuple[ShareLink, str]:
-    fields.setdefault("days", 7)
-    return links.make(by=by, generation=generation, **fields)
+def make_world() -> World:
+    alice = factories.member("alice")
+    bob = factories.member("bob")
+    sam = factories.staff("sam")
+    roles.set_role(sam, Role.ADMIN)
+    vic = factories.member("vic")
+    roles.set_role(vic, Role.VIEWER)
+    video = factories.ready(alice, duration=6.0, video="videos/a.mp4", poster="posters/a.jpg")
+    return World(alice, bob, sam, vic, video)
 
 
-def page(token: str) -> str:
-    return reverse("guest_page", args=[token])
-
-
-def play(token: str, pk: int) -> str:
-    return reverse("guest_play", args=[token, pk])
-
-
-def download(token: str, pk: int) -> str:
-    return reverse("guest_download", args=[token, pk])
-
-
-def unlock(token: str) -> str:
-    return reverse("guest_unlock", args=[token])
+def fresh(user: User) -> User:
+    """The same person read again (the role is cached on the object for one request)."""
+    return User.objects.get(pk=user.pk)
