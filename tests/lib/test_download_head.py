@@ -19,6 +19,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from playground.films.sequences import ExportState, SequenceExport
+from playground.review import links
 from tests.factories import ready
 from tests.lib.test_hostile_ids import routes
 
@@ -44,11 +45,18 @@ def a_stored_file(user: User) -> list[Any]:
     return [stored("videos")]
 
 
+def a_review_link(user: User) -> list[Any]:
+    video = ready(user, video=stored("videos"))
+    _, token = links.make(by=user, generation=video, days=7, allow_download=True)
+    return [token, video.pk]
+
+
 # Each download that answers a GET, and how to make something for it to serve.
 DOWNLOADS: dict[str, Callable[[User], list[Any]]] = {
     "download": a_video,
     "sequence_download": a_film,
     "media": a_stored_file,
+    "guest_download": a_review_link,  # a review link's download, for someone with no account
 }
 # The zip of a selection is made for a POST (the selection is its body): it has no GET to mirror,
 # so HEAD is refused like any other method it does not take, with Allow naming POST.
