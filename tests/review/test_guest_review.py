@@ -19,7 +19,7 @@ from django.utils.html import escape
 
 from playground.gallery.models import Collection
 from playground.notify.webhooks import Webhook, WebhookDelivery
-from playground.review import comments, guest_review, links, status
+from playground.review import comments, guest_review, links, notices, status
 from playground.review.links import ShareLink, ShareTry
 from playground.review.models import Comment, ReviewStatus, Status
 from playground.team.models import ReviewRule, Role, TeamPolicy
@@ -409,7 +409,10 @@ def test_the_team_sees_the_guest_comment_marked_with_the_link_and_events_fire(al
     video = stored_video(alice)
     link, token = share(alice, video, guest_comments=True, label="For the client")
     guest, form = named(token, "Ada")
+    assert notices.new_for(alice.pk) == []  # the maker's notices start counting
     comment(guest, token, video.pk, form, text="Looks good")
+    [notice] = notices.new_for(alice.pk)
+    assert notice["title"].startswith(f"Ada (guest) commented on video #{video.pk}")
     own = _team_page(alice, video.pk)
     assert "Ada (guest)" in own and f"via review link #{link.pk} “For the client”" in own
     bob = factories.member("bob")
