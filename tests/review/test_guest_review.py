@@ -22,7 +22,7 @@ from playground.notify.webhooks import Webhook, WebhookDelivery
 from playground.review import comments, guest_review, links, notices, status
 from playground.review.links import ShareLink, ShareTry
 from playground.review.models import Comment, ReviewStatus, Status
-from playground.team.models import ReviewRule, Role, TeamPolicy
+from playground.team.models import AuditEvent, ReviewRule, Role, TeamPolicy
 from playground.team.roles import set_role
 from tests import factories
 from tests.review.links_world import page, share, stored_video, unlock
@@ -92,6 +92,9 @@ def test_both_choices_are_off_by_default_and_the_list_shows_them(alice):
     assert on.guest_comments and on.guest_approval
     listing = member.get(reverse("share_list")).content.decode()
     assert "<td>Comment, set status</td>" in listing and "<td>Watch only</td>" in listing
+    summaries = list(AuditEvent.objects.order_by("pk").values_list("summary", flat=True))
+    assert "guests may comment, guests may set the review status" in summaries[-1]
+    assert "guests may" not in summaries[-2]
 
 
 def test_a_collections_form_does_not_offer_guest_comments(alice):
@@ -361,12 +364,14 @@ def test_guest_writes_are_limited_per_link_and_address(alice):
 
 
 def test_a_guest_approves_when_the_link_allows_and_the_team_sees_it_in_the_history(alice):
+    Webhook.objects.create(url="https://hooks.example.com/x", secret="s" * 32, events="review")
     video = stored_video(alice)
     link, token = share(alice, video, guest_approval=True)
     guest, form = named(token, "Ada")
-    assert (
-        guest.post(status_url(token, video.pk), {"form_token": form, "status": "approved"}).status_code == 302
-    )
+    answer = guest.post(status_url(token, video.pk), {"form_token": form, "status": "approved"})
+    assert answer.status_code == 302
+    body = json.loads(WebhookDelivery.objects.get(event="review.status_changed").body)
+    assert (body["status"], body["by"], body["guest"]) == ("approved", "Ada (guest)", True)
     assert status.current(video) == Status.APPROVED
     row = ReviewStatus.objects.get()
     assert (row.guest_name, row.share_link_id, row.author_id) == ("Ada", link.pk, None)
