@@ -3,7 +3,8 @@
 A guest page does no session work: GuestMiddleware (before the session middleware) hides the session
 cookie of any /s/… request, so neither a session row nor a user row is read, whoever's browser it
 is; pages are rendered without the request's context processors, and no cookie is set except the
-password's. That keeps the page about as cheap as the link's own row (bench/guest_page.py).
+password's and the guest's name (guest_review.py). That keeps the page about as cheap as the
+link's own row (bench/guest_page.py).
 
 An unknown, expired or revoked link (or one whose sharer was deactivated) gets the same plain page
 with the same status (404) and never a hint of what it held, and counts against the address's
@@ -19,6 +20,9 @@ Every answer under /s/ carries no-referrer and noindex (headers set by GuestMidd
 tags), and no-store: after a revoke a reload asks again. Media are served as the team's are
 (lib/media.py: Range, or nginx's X-Accel-Redirect behind nginx), after the link, the password and
 the video's place in the link are checked; a video id from elsewhere is the same plain 404.
+
+On a single video's link that allows them, a guest comments, replies, resolves and sets the
+review status (the views at the foot of this module; the rules in guest_review.py).
 """
 
 from __future__ import annotations
