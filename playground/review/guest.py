@@ -287,8 +287,8 @@ def comment_add(request: HttpRequest, token: str, pk: int) -> HttpResponse:
         at_ms = comments.parse_moment(request.POST.get("at", ""))
         parent = None
         if request.POST.get("parent"):
-            parent = guest_review.thread_of(link, video, parse_id(request.POST.get("parent")))
-            if parent is None:
+            parent = guest_review.thread_of(link, parse_id(request.POST.get("parent")))
+            if parent is None or parent.generation_id != video.pk:
                 return gone()
         guest_review.count_write(link, client_ip(request))
         comment = comments.add_comment(
@@ -302,12 +302,11 @@ def comment_add(request: HttpRequest, token: str, pk: int) -> HttpResponse:
 @csrf_exempt
 @login_not_required
 @require_POST
-def comment_resolve(request: HttpRequest, token: str, pk: int, comment: int) -> HttpResponse:
+def comment_resolve(request: HttpRequest, token: str, pk: int) -> HttpResponse:
     link, refusal = _writable(request, token)
     if refusal is not None or link is None:
         return refusal or gone()
-    video = link.holds(pk)
-    thread = guest_review.thread_of(link, video, comment) if video is not None else None
+    thread = guest_review.thread_of(link, pk)
     if thread is None:
         return gone()
     try:

@@ -153,15 +153,18 @@ def check_may_set_status(link: ShareLink) -> None:
         raise Refused(TEAM_ADMINS_ONLY, status=403)
 
 
-def thread_of(link: ShareLink, video: Generation, pk: int | None) -> Comment | None:
-    """A thread (or a reply in one) the guest sees: started through this link, on this video."""
+def thread_of(link: ShareLink, pk: int | None) -> Comment | None:
+    """The thread of comment `pk` if the guest sees it: started through this link, on the link's
+    video (still ready). A thread's share_link_id is enough: a link's threads are on its video."""
     if pk is None:
         return None
-    comment = Comment.objects.filter(pk=pk, generation=video).first()
+    comment = Comment.objects.filter(pk=pk).first()
     if comment is None:
         return None
     thread = comment if comment.parent_id is None else Comment.objects.filter(pk=comment.parent_id).first()
-    return thread if thread is not None and thread.share_link_id == link.pk else None
+    if thread is None or thread.share_link_id != link.pk or thread.generation_id != link.generation_id:
+        return None
+    return thread
 
 
 def section(

@@ -20,10 +20,6 @@ urlpatterns: list[URLPattern] = [
     path("s/<str:token>/name/", guest.name, name="guest_name"),
     path("s/<str:token>/v/<id:pk>/comments/", guest.comment_list, name="guest_comments"),
     path("s/<str:token>/v/<id:pk>/comments/add/", guest.comment_add, name="guest_comment_add"),
-    path(
-        "s/<str:token>/v/<id:pk>/comments/<id:comment>/resolve/",
-        guest.comment_resolve,
-        name="guest_comment_resolve",
-    ),
+    path("s/<str:token>/comments/<id:pk>/resolve/", guest.comment_resolve, name="guest_comment_resolve"),
     path("s/<str:token>/v/<id:pk>/review-status/", guest.set_status, name="guest_status"),
 ]

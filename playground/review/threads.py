@@ -61,7 +61,7 @@ class GuestAddresses(Addresses):
     def __init__(self, token: str, video_pk: int) -> None:
         self.add = reverse("guest_comment_add", args=[token, video_pk])
         self.more = reverse("guest_comments", args=[token, video_pk])
-        self._resolve = reverse("guest_comment_resolve", args=[token, video_pk, SLOT])
+        self._resolve = reverse("guest_comment_resolve", args=[token, SLOT])
         self._edit = self._delete = ""
 
 

@@ -45,8 +45,8 @@ def status_url(token: str, pk: int) -> str:
     return reverse("guest_status", args=[token, pk])
 
 
-def resolve_url(token: str, pk: int, comment: int) -> str:
-    return reverse("guest_comment_resolve", args=[token, pk, comment])
+def resolve_url(token: str, comment: int) -> str:
+    return reverse("guest_comment_resolve", args=[token, comment])
 
 
 def named(token: str, name: str = "Ada", client: Client | None = None) -> tuple[Client, str]:
@@ -239,7 +239,7 @@ def test_a_guest_replies_and_resolves_a_thread_of_the_link(alice):
     assert comment(guest, token, video.pk, form, parent=str(thread.pk), text="And more").status_code == 302
     reply = Comment.objects.get(parent=thread)
     assert reply.at_ms == 1200 and reply.guest_name == "Ada"
-    done = guest.post(resolve_url(token, video.pk, thread.pk), {"form_token": form, "resolved": "1"})
+    done = guest.post(resolve_url(token, thread.pk), {"form_token": form, "resolved": "1"})
     assert done.status_code == 302
     thread.refresh_from_db()
     assert thread.resolved and thread.resolved_by_name == "Ada (guest)"
@@ -297,8 +297,8 @@ def test_another_links_video_or_thread_is_the_plain_404(alice):
         comment(guest, token, elsewhere.pk, form),
         comment(guest, token, video.pk, form, parent=str(team_thread.pk)),
         comment(guest, token, video.pk, form, parent=str(their.pk)),
-        guest.post(resolve_url(token, video.pk, team_thread.pk), {"form_token": form, "resolved": "1"}),
-        guest.post(resolve_url(token, elsewhere.pk, their.pk), {"form_token": form, "resolved": "1"}),
+        guest.post(resolve_url(token, team_thread.pk), {"form_token": form, "resolved": "1"}),
+        guest.post(resolve_url(token, their.pk), {"form_token": form, "resolved": "1"}),
         guest.post(status_url(token, elsewhere.pk), {"form_token": form, "status": "approved"}),
     ]
     for answer in attempts:
