@@ -5,9 +5,11 @@
 The same ready video is opened two ways, in alternating rounds of one run (as bench/serving.py
 does): (a) its page in the app, /videos/<id>/, by a signed-in member (session and user read, the
 role, the page's own queries); (b) its review link's guest page, /s/<token>/, by a visitor with no
-account (no session or user read: review/guest.py). Target: (b) serves at least 0.8× the requests
-per second of (a). Also counted, once, outside the load: the guest page's queries and whether any
-reads the session table, and whether the answer sets a cookie. Writes var/bench/guest_page.json.
+account (no session or user read: review/guest.py). The link lets guests comment and set the
+status, and holds 20 threads, so both pages draw the same comments and (b) its Review section.
+Target: (b) serves at least 0.8× the requests per second of (a). Also counted, once, outside the
+load: the guest page's queries and whether any reads the session table, and whether the answer
+sets a cookie. Writes var/bench/guest_page.json.
 """
 
 from __future__ import annotations
@@ -46,7 +48,13 @@ gen = Generation.objects.create(
     created_by=user, model="video-01", prompt="A lighthouse at dusk, cinematic", state=State.READY,
     video=video, poster=poster, duration=5.0, video_size=4096,
 )
-link, token = links.make(by=user, generation=gen, days=7)
+link, token = links.make(by=user, generation=gen, days=7, guest_comments=True, guest_approval=True)
+# Guest comments on: both pages draw the same 20 threads (the guest page: those of its link).
+from playground.review.models import Comment
+Comment.objects.bulk_create(
+    Comment(generation=gen, guest_name="Ada", share_link_id=link.pk, at_ms=i * 200, text=f"Note {i}")
+    for i in range(20)
+)
 client = Client()
 client.force_login(user)
 client.get(f"/videos/{gen.pk}/", secure=True)

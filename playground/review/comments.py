@@ -296,13 +296,20 @@ class ThreadPage:
 
 
 def threads_page(
-    video: Generation, *, after: int | None = None, marks: dict[str, Any] | None = None
+    video: Generation,
+    *,
+    after: int | None = None,
+    marks: dict[str, Any] | None = None,
+    share_link_id: int | None = None,
 ) -> ThreadPage:
     """A page of the video's threads in time order (THREADS_PER_PAGE), each with its replies.
 
     The counts of threads come from the markers when given (they count every thread already).
+    With `share_link_id`, only the threads started through that review link (what its guests see).
     """
     rows = Comment.objects.filter(generation=video, parent__isnull=True)
+    if share_link_id is not None:
+        rows = rows.filter(share_link_id=share_link_id)
     if marks is not None:
         counts = {"total": sum(m[1] for m in marks["marks"]), "open": sum(m[2] for m in marks["marks"])}
     else:
@@ -334,11 +341,21 @@ def markers(video: Generation) -> dict[str, Any]:
     return kept if kept is not None else _count_marks(video, keep=True)
 
 
-def _count_marks(video: Generation, *, keep: bool = False) -> dict[str, Any]:
+def link_markers(video: Generation, share_link_id: int) -> dict[str, Any]:
+    """The markers of the threads started through one review link (counted each time: one query,
+    bounded by the video's threads; the kept row counts the team's threads too)."""
+    return _count_marks(video, share_link_id=share_link_id)
+
+
+def _count_marks(
+    video: Generation, *, keep: bool = False, share_link_id: int | None = None
+) -> dict[str, Any]:
     length_ms = max(1, round((video.duration or 0) * 1000))
+    rows = Comment.objects.filter(generation=video, parent__isnull=True)
+    if share_link_id is not None:
+        rows = rows.filter(share_link_id=share_link_id)
     slices = (
-        Comment.objects.filter(generation=video, parent__isnull=True)
-        .annotate(slice=F("at_ms") * MARKER_SLICES / (length_ms + 1))
+        rows.annotate(slice=F("at_ms") * MARKER_SLICES / (length_ms + 1))
         .values("slice")
         .annotate(n=Count("id"), open=Count("id", filter=Q(resolved_at__isnull=True)))
         .order_by("slice")

@@ -3,7 +3,8 @@
 A guest page does no session work: GuestMiddleware (before the session middleware) hides the session
 cookie of any /s/… request, so neither a session row nor a user row is read, whoever's browser it
 is; pages are rendered without the request's context processors, and no cookie is set except the
-password's. That keeps the page about as cheap as the link's own row (bench/guest_page.py).
+password's and the guest's name (guest_review.py). That keeps the page about as cheap as the
+link's own row (bench/guest_page.py).
 
 An unknown, expired or revoked link (or one whose sharer was deactivated) gets the same plain page
 with the same status (404) and never a hint of what it held, and counts against the address's
@@ -19,6 +20,9 @@ Every answer under /s/ carries no-referrer and noindex (headers set by GuestMidd
 tags), and no-store: after a revoke a reload asks again. Media are served as the team's are
 (lib/media.py: Range, or nginx's X-Accel-Redirect behind nginx), after the link, the password and
 the video's place in the link are checked; a video id from elsewhere is the same plain 404.
+
+On a single video's link that allows them, a guest comments, replies, resolves and sets the
+review status (the views at the foot of this module; the rules in guest_review.py).
 """
 
 from __future__ import annotations
@@ -31,12 +35,15 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.template import loader
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from playground.lib.clientip import client_ip
+from playground.lib.ids import parse_id, query_id
 from playground.lib.media import serve_stored_file
-from playground.review import links
+from playground.review import comments, guest_review, links, status
+from playground.review.comments import Refused
 from playground.review.guest_logs import GUEST_PREFIX
 from playground.review.links import ShareLink
 
@@ -125,12 +132,18 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
         return _password_page(token)
     if request.method == "GET":
         link.count_visit()
-    context = {
+    videos = link.videos()
+    context: dict[str, Any] = {
         "token": token,
         "link": link,
-        "videos": link.videos(),
+        "videos": videos,
         "is_collection": link.collection_id is not None,
     }
+    if videos and link.generation_id is not None and (link.guest_comments or link.guest_approval):
+        context |= {
+            "guest_section": True,
+            **guest_review.section(link, token, videos[0], guest_review.who(request, link)),
+        }
     return _plain("review/guest.html", context)
 
 
@@ -209,3 +222,144 @@ def poster(request: HttpRequest, token: str, pk: int) -> HttpResponseBase:
 @require_safe
 def download(request: HttpRequest, token: str, pk: int) -> HttpResponseBase:
     return _media(request, token, pk, "download")
+
+
+# --- What a guest adds (review/guest_review.py holds the rules) ---------------------------------
+# These forms are CSRF-exempt for the reason given above the password form (no referrer, so
+# "Origin: null"); every write instead carries guest_review's form token, bound to the link and to
+# the guest's own cookie, which another site can neither read nor make.
+
+
+def _writable(request: HttpRequest, token: str) -> tuple[ShareLink | None, HttpResponse | None]:
+    """The working link, unlocked; otherwise the same plain page as any dead link."""
+    link, refusal = _open(request, token)
+    if refusal is not None or link is None:
+        return None, refusal or gone()
+    if not _unlocked(request, link):
+        return None, gone()
+    return link, None
+
+
+def _refused(token: str, refusal: Refused, text: str = "") -> HttpResponse:
+    context = {"sentence": refusal.sentence, "text": text, "back": reverse("guest_page", args=[token])}
+    return _plain("review/guest_refused.html", context, status=refusal.status)
+
+
+def _back(token: str, anchor: str) -> HttpResponse:
+    response = redirect(f"{reverse('guest_page', args=[token])}#{anchor}")
+    _guest_headers(response)
+    return response
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def name(request: HttpRequest, token: str) -> HttpResponse:
+    typed = request.POST.get("name", "")
+    link, refusal = _writable(request, token)
+    if refusal is not None or link is None:
+        return refusal or gone()
+    try:
+        if link.generation_id is None or not (link.guest_comments or link.guest_approval):
+            raise Refused(guest_review.NO_COMMENTS, status=403)
+        given = guest_review.clean_name(typed)
+    except Refused as refused:
+        return _refused(token, refused, typed)
+    response = _back(token, "review")
+    guest_review.remember(response, link, token, given)
+    return response
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def comment_add(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    text = request.POST.get("text", "")
+    link, refusal = _writable(request, token)
+    if refusal is not None or link is None:
+        return refusal or gone()
+    video = link.holds(pk)
+    if video is None:
+        return gone()
+    try:
+        guest_review.check_may_comment(link)
+        guest = guest_review.check_writer(request, link)
+        at_ms = comments.parse_moment(request.POST.get("at", ""))
+        parent = None
+        if request.POST.get("parent"):
+            parent = guest_review.thread_of(link, parse_id(request.POST.get("parent")))
+            if parent is None or parent.generation_id != video.pk:
+                return gone()
+        guest_review.count_write(link, client_ip(request))
+        comment = comments.add_comment(
+            video, guest_name=guest.name, share_link_id=link.pk, at_ms=at_ms, text=text, parent=parent
+        )
+    except Refused as refused:
+        return _refused(token, refused, text)
+    return _back(token, f"comment-{comment.pk}")
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def comment_resolve(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    link, refusal = _writable(request, token)
+    if refusal is not None or link is None:
+        return refusal or gone()
+    thread = guest_review.thread_of(link, pk)
+    if thread is None:
+        return gone()
+    try:
+        guest_review.check_may_comment(link)
+        guest = guest_review.check_writer(request, link)
+        guest_review.count_write(link, client_ip(request))
+        comments.resolve_thread(
+            thread,
+            resolved=request.POST.get("resolved") == "1",
+            guest_name=guest.name,
+            share_link_id=link.pk,
+        )
+    except Refused as refused:
+        return _refused(token, refused)
+    return _back(token, f"comment-{thread.pk}")
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def set_status(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    link, refusal = _writable(request, token)
+    if refusal is not None or link is None:
+        return refusal or gone()
+    video = link.holds(pk)
+    if video is None:
+        return gone()
+    try:
+        guest_review.check_may_set_status(link)
+        guest = guest_review.check_writer(request, link)
+        chosen = request.POST.get("status", "")
+        if chosen not in guest_review.GUEST_STATUSES:
+            raise Refused(guest_review.NOT_A_GUEST_STATUS)
+        guest_review.count_write(link, client_ip(request))
+        status.set_status(video, chosen, guest_name=guest.name, share_link_id=link.pk)
+    except Refused as refused:
+        return _refused(token, refused)
+    return _back(token, "review")
+
+
+@login_not_required
+@require_safe
+def comment_list(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    """The next page of the link's threads ("More comments"), a page of its own."""
+    link, refusal = _writable(request, token)
+    if refusal is not None or link is None:
+        return refusal or gone()
+    video = link.holds(pk)
+    if video is None or not link.guest_comments:
+        return gone()
+    who = guest_review.who(request, link)
+    context = {
+        "token": token,
+        **guest_review.section(link, token, video, who, after=query_id(request, "after")),
+    }
+    return _plain("review/guest_comments.html", context)

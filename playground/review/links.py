@@ -184,6 +184,8 @@ def make(
     allow_download: bool = False,
     show_prompt: bool = False,
     show_maker: bool = False,
+    guest_comments: bool = False,
+    guest_approval: bool = False,
     label: str = "",
 ) -> tuple[ShareLink, str]:
     """A new link and its token (shown once, to the sharer)."""
@@ -200,9 +202,22 @@ def make(
         allow_download=allow_download,
         show_prompt=show_prompt,
         show_maker=show_maker,
+        guest_comments=guest_comments,
+        guest_approval=guest_approval,
         label=label.strip(),
     )
     return link, token
+
+
+def via_words(link_ids: set[int], viewer: User) -> dict[int, str]:
+    """How the team's page names the link a guest's comment came through (one query). The link's
+    own name is the sharer's note, so only the sharer and admins see it."""
+    found = ShareLink.objects.filter(pk__in=link_ids).values_list("pk", "label", "created_by_id")
+    words: dict[int, str] = {}
+    for pk, label, sharer in found:
+        own = label and (viewer.is_staff or sharer == viewer.pk)
+        words[pk] = f"via review link #{pk}" + (f" “{label}”" if own else "")
+    return words
 
 
 def revoke(link: ShareLink) -> bool:

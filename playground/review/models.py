@@ -59,6 +59,13 @@ class Comment(models.Model):
                 name="comment_threads_idx",
                 condition=Q(parent__isnull=True),
             ),
+            # A review link's threads in time order (what its guests see), read without the
+            # team's threads on the same video.
+            models.Index(
+                fields=["share_link_id", "at_ms", "id", "resolved_at"],
+                name="comment_link_threads_idx",
+                condition=Q(parent__isnull=True, share_link_id__isnull=False),
+            ),
             models.Index(fields=["parent", "created_at", "id"], name="comment_replies_idx"),
             # "Unresolved comments": open threads, looked up per video.
             models.Index(

@@ -17,4 +17,9 @@ urlpatterns: list[URLPattern] = [
     path("s/<str:token>/v/<id:pk>/play", guest.play, name="guest_play"),
     path("s/<str:token>/v/<id:pk>/poster", guest.poster, name="guest_poster"),
     path("s/<str:token>/v/<id:pk>/download", guest.download, name="guest_download"),
+    path("s/<str:token>/name/", guest.name, name="guest_name"),
+    path("s/<str:token>/v/<id:pk>/comments/", guest.comment_list, name="guest_comments"),
+    path("s/<str:token>/v/<id:pk>/comments/add/", guest.comment_add, name="guest_comment_add"),
+    path("s/<str:token>/comments/<id:pk>/resolve/", guest.comment_resolve, name="guest_comment_resolve"),
+    path("s/<str:token>/v/<id:pk>/review-status/", guest.set_status, name="guest_status"),
 ]

@@ -57,6 +57,16 @@ class ShareForm(forms.Form):
     allow_download = forms.BooleanField(label="Let them download the video file", required=False)
     show_prompt = forms.BooleanField(label="Show the prompt", required=False)
     show_maker = forms.BooleanField(label="Show who made each video", required=False)
+    guest_comments = forms.BooleanField(
+        label="Guests may comment",
+        required=False,
+        help_text="They give a name, then comment at a moment of the video, reply and resolve.",
+    )
+    guest_approval = forms.BooleanField(
+        label="Guests may set the review status",
+        required=False,
+        help_text="Approved or needs changes; only while your team lets members set it.",
+    )
     label = forms.CharField(
         label="Your name for this link (only you and admins see it)",
         required=False,
@@ -64,8 +74,11 @@ class ShareForm(forms.Form):
         error_messages={"max_length": f"A link's name may have at most {links.LABEL_MAX} characters."},
     )
 
-    def __init__(self, *args: Any, maximum: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, maximum: int, single_video: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not single_video:
+            # A collection's guest page plays up to 60 videos: comments are offered on one video's link.
+            del self.fields["guest_comments"], self.fields["guest_approval"]
         sentence = f"A link works for 1 to {maximum} days: pick a whole number in that range."
         self.fields["days"] = forms.IntegerField(
             label="Works for (days)",
@@ -90,7 +103,9 @@ def _target(request: AuthenticatedHttpRequest) -> tuple[Generation | None, Colle
 def create(request: AuthenticatedHttpRequest) -> HttpResponse:
     generation, collection = _target(request)
     default, maximum = links.expiry_bounds()
-    form = ShareForm(request.POST or None, initial={"days": default}, maximum=maximum)
+    form = ShareForm(
+        request.POST or None, initial={"days": default}, maximum=maximum, single_video=generation is not None
+    )
     context: dict[str, Any] = {"form": form, "generation": generation, "collection": collection}
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -103,6 +118,8 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
             allow_download=data["allow_download"],
             show_prompt=data["show_prompt"],
             show_maker=data["show_maker"],
+            guest_comments=data.get("guest_comments", False),
+            guest_approval=data.get("guest_approval", False),
             label=data["label"],
         )
         record(AuditKind.SHARE_LINK, f"{request.user.get_username()} made {_describe(link)}", request=request)
@@ -121,6 +138,10 @@ def _describe(link: ShareLink) -> str:
         "with a password" if link.has_password else "no password",
         "downloads allowed" if link.allow_download else "no downloads",
     ]
+    if link.guest_comments:
+        extras.append("guests may comment")
+    if link.guest_approval:
+        extras.append("guests may set the review status")
     return f"review link #{link.pk} to {link.what} ({', '.join(extras)})"
 
 

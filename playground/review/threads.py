@@ -23,7 +23,19 @@ from playground.review.models import Comment
 SLOT = 999_999_999  # stands for a comment's id in an address reversed once
 
 
+def _fill(address: str, pk: int) -> str:
+    # The last occurrence: a guest's address holds the link's token before the slot.
+    head, _, tail = address.rpartition(str(SLOT))
+    return f"{head}{pk}{tail}"
+
+
 class Addresses:
+    """Where a team member's forms post (the video's page)."""
+
+    # The hidden field that proves the form came from our page: Django's CSRF token here; a
+    # guest's form token on a review link (review/guest_review.py).
+    token_field = "csrfmiddlewaretoken"  # noqa: S105 (a field name)
+
     def __init__(self, video_pk: int) -> None:
         self.add = reverse("review_comment_add", args=[video_pk])
         self.more = reverse("review_comments", args=[video_pk])
@@ -32,13 +44,25 @@ class Addresses:
         self._resolve = reverse("review_comment_resolve", args=[SLOT])
 
     def edit(self, pk: int) -> str:
-        return self._edit.replace(str(SLOT), str(pk))
+        return _fill(self._edit, pk)
 
     def delete(self, pk: int) -> str:
-        return self._delete.replace(str(SLOT), str(pk))
+        return _fill(self._delete, pk)
 
     def resolve(self, pk: int) -> str:
-        return self._resolve.replace(str(SLOT), str(pk))
+        return _fill(self._resolve, pk)
+
+
+class GuestAddresses(Addresses):
+    """Where a guest's forms post: under the review link's own path (a guest never edits or deletes)."""
+
+    token_field = "form_token"  # noqa: S105 (a field name)
+
+    def __init__(self, token: str, video_pk: int) -> None:
+        self.add = reverse("guest_comment_add", args=[token, video_pk])
+        self.more = reverse("guest_comments", args=[token, video_pk])
+        self._resolve = reverse("guest_comment_resolve", args=[token, SLOT])
+        self._edit = self._delete = ""
 
 
 HX = 'hx-target="#review" hx-swap="outerHTML"'
@@ -62,6 +86,9 @@ def _comment(c: Comment, urls: Addresses, csrf: str) -> str:
             '<button type="submit" class="button small danger">Delete</button></form></div>'
         )
     edited = ' <span class="hint">(edited)</span>' if c.edited_at else ""
+    if via := getattr(c, "via", ""):
+        edited = f' <span class="hint comment-via">{escape(via)}</span>{edited}'
+
     return (
         '<article class="comment"><p class="comment-head">'
         f'<button type="button" class="button link seek" data-at-ms="{c.at_ms}" title="Play from here">'
@@ -100,10 +127,10 @@ def _thread(t: Comment, urls: Addresses, csrf: str) -> str:
     )
 
 
-def render(page: ThreadPage, video_pk: int, csrf_token: str) -> SafeString:
+def render(page: ThreadPage, video_pk: int, csrf_token: str, urls: Addresses | None = None) -> SafeString:
     """The page's threads as <li> rows, and "More comments" when there are more."""
-    urls = Addresses(video_pk)
-    csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(csrf_token)}">'
+    urls = urls or Addresses(video_pk)
+    csrf = f'<input type="hidden" name="{urls.token_field}" value="{escape(csrf_token)}">'
     rows: list[str] = [_thread(t, urls, csrf) for t in page.threads]
     if page.next_after is not None:
         more = f"{urls.more}?after={page.next_after}"

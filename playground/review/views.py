@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from playground.generations.models import Generation
 from playground.lib.http import AuthenticatedHttpRequest, wants_fragment
 from playground.lib.ids import parse_id, query_id
-from playground.review import comments, status, threads
+from playground.review import comments, links, status, threads
 from playground.review.comments import GONE, Refused
 from playground.review.models import Comment, Status
 from playground.team.audit import record
@@ -35,11 +35,15 @@ def page_context(
     user = request.user
     marks = comments.markers(video)
     page = comments.threads_page(video, after=after, marks=marks)
-    for thread in page.threads:
-        for comment in [thread, *thread.thread_replies]:  # type: ignore[attr-defined]
-            comment.can_change = comments.may_change(comment, user)
-            comment.html = comments.linked(comment.text)
-            comment.moment = comments.moment_words(comment.at_ms)
+    shown = [c for thread in page.threads for c in [thread, *thread.thread_replies]]  # type: ignore[attr-defined]
+    link_ids = {c.share_link_id for c in shown if c.share_link_id is not None}
+    vias = links.via_words(link_ids, user) if link_ids else {}
+    for comment in shown:
+        comment.can_change = comments.may_change(comment, user)
+        comment.html = comments.linked(comment.text)
+        comment.moment = comments.moment_words(comment.at_ms)
+        if comment.share_link_id is not None:
+            comment.via = vias.get(comment.share_link_id, "via a review link")
     return {
         "review_page": page,
         "review_threads": threads.render(page, video.pk, get_token(request)),

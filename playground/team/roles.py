@@ -104,6 +104,11 @@ ROUTES: dict[str, Role] = {
     "guest_play": V,
     "guest_poster": V,
     "guest_download": V,
+    "guest_name": V,
+    "guest_comments": V,
+    "guest_comment_add": V,
+    "guest_comment_resolve": V,
+    "guest_status": V,
     # Review (review/views.py): everyone on the team reads, comments, replies and resolves
     # (commenting spends nothing); editing or deleting another's comment is an admin's, and who
     # may set a review status is the team's setting: both checked by review/ itself, with a sentence.
