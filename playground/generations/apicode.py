@@ -44,6 +44,7 @@ def for_generation(gen: Generation) -> ApiCode:
         last_frame=LAST_IMAGE_PLACEHOLDER if gen.end_frame else None,
         resolution=gen.resolution or None,
         duration=gen.duration_seconds,
+        ratio=gen.ratio or None,
         route=route,
     )
     url = base_url() + aimlapi.endpoint(gen.model, route)

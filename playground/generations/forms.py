@@ -39,12 +39,19 @@ _FIELD_OF_OPTION = {
     "last_frame": "last_frame",
     "resolution": "resolution",
     "duration": "duration_seconds",
+    "ratio": "ratio",
+    "prompt": "prompt",
 }
 _RESOLUTIONS = sorted(
     {r for m in catalogue.MODELS if m.takes_resolution for r in m.resolutions},
     key=lambda r: catalogue.RESOLUTION_SIZES[r][1],
 )
 _DURATIONS = sorted({d for m in catalogue.MODELS if m.takes_duration for d in m.durations})
+# The lengths shown as radios (models with a list of lengths); range models get a slider.
+LISTED_DURATIONS = sorted(
+    {d for m in catalogue.MODELS if m.takes_duration and not m.length_range for d in m.durations}
+)
+_RATIOS = list(dict.fromkeys(r for m in catalogue.MODELS if m.takes_ratio for r in m.ratios))
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 # A reused picture's video that is gone, or an id that names nothing (one sentence for both).
@@ -127,13 +134,20 @@ class GenerateForm(forms.Form):
         choices=[(r, r) for r in _RESOLUTIONS],
         widget=forms.RadioSelect,
     )
-    duration_seconds = forms.TypedChoiceField(
+    # Any whole number: a length the chosen model does not make gets the catalogue's sentence,
+    # which names the model and its lengths (the radios are for list models, a slider for ranges).
+    duration_seconds = forms.IntegerField(
         label="Length",
         required=False,
-        coerce=int,
-        empty_value=None,
-        choices=[(str(d), f"{d} seconds") for d in _DURATIONS],
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(choices=[(str(d), f"{d} seconds") for d in _DURATIONS]),
+    )
+    # Left at "default": the model's default for what was given (catalogue.ModelSpec.ratio_for).
+    # Free text up to a bound, so a ratio the model does not make gets the catalogue's sentence.
+    ratio = forms.CharField(
+        label="Aspect ratio",
+        required=False,
+        max_length=16,
+        widget=forms.Select(choices=[("", "Default")] + [(r, r) for r in _RATIOS]),
     )
     last_frame = forms.FileField(
         label="Last-frame image",
@@ -199,6 +213,24 @@ class GenerateForm(forms.Form):
             if self.initial.get("duration_seconds") is None and "duration" in model.options:
                 self.initial["duration_seconds"] = model.default_duration
         self.fields["takes"].widget.attrs["max"] = settings.MAX_TAKES
+        # The chosen model's own prompt limit; the page's script follows a change of model.
+        chosen = self.chosen_model()
+        self.fields["prompt"].widget.attrs["data-max"] = chosen.prompt_max
+        self.fields["prompt"].help_text = (
+            f"Up to {chosen.prompt_max:,} characters with {chosen.id}: "
+            "the scene, the subject and what happens."
+        )
+
+    def length_radios(self) -> list[Any]:
+        """The length radios for the models with a list of lengths (range models have a slider)."""
+        return [radio for radio in self["duration_seconds"] if int(radio.data["value"]) in LISTED_DURATIONS]
+
+    def chosen_length(self) -> int:
+        """The length the slider starts at: the one chosen, or the chosen model's default."""
+        try:
+            return int(self["duration_seconds"].value() or 0) or self.chosen_model().default_duration
+        except (TypeError, ValueError):
+            return self.chosen_model().default_duration
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
@@ -304,6 +336,13 @@ class GenerateForm(forms.Form):
         value = str(self["model"].value() or "")
         return value if value in VideoModel.values else str(DEFAULT_MODEL)
 
+    def planned_seconds(self) -> int | None:
+        """The length the page announces a plan for (None: the model's default)."""
+        try:
+            return int(self["duration_seconds"].value() or 0) or None
+        except (TypeError, ValueError):
+            return None
+
     def planned_count(self, batch: int | None = None) -> int:
         """The batch size the page announces before Generate, from the fields as they stand."""
         try:
@@ -388,12 +427,14 @@ class GenerateForm(forms.Form):
             last_frame=self._given(cleaned, "last_frame"),
             resolution=cleaned.get("resolution") or None,
             duration=cleaned.get("duration_seconds"),
+            ratio=cleaned.get("ratio") or None,
+            prompt_chars=len(cleaned["prompt"]) if "prompt" in cleaned else None,
         )
         found = catalogue.refusals(ask)
         taken = described.options if (described := catalogue.get(model)) else frozenset()
         for option, sentence in found:
             # A field the model does not take is not on its page: say it above the form.
-            shown = option in taken or option in {"model", "first_frame"}
+            shown = option in taken or option in {"model", "first_frame", "prompt"}
             self.add_error(_FIELD_OF_OPTION[option] if shown else None, sentence)
         return not found
 
@@ -498,7 +539,9 @@ class GenerateForm(forms.Form):
     def _check_limits(self) -> bool:
         """Allowance, budget and per-minute brake for the whole batch; False (with an error) when over."""
         model = self.cleaned_data.get("model") or str(DEFAULT_MODEL)  # an invalid one has its own error
-        problem = starts.refusal(self.user, model, self.batch_size())
+        problem = starts.refusal(
+            self.user, model, self.batch_size(), self.cleaned_data.get("duration_seconds")
+        )
         if problem:
             self.add_error(None, problem)
             return False
@@ -540,7 +583,8 @@ class GenerateForm(forms.Form):
                     submission_token=data["submission_token"] if i == 0 else uuid.uuid4(),
                     model=data["model"],
                     prompt=data["prompt"],
-                    enhance_prompt=data["enhance_prompt"],
+                    # A model without the switch (H3) gets none: stored off, so the row says so.
+                    enhance_prompt=data["enhance_prompt"] and "enhance" in catalogue.BY_ID[model].options,
                     first_frame=names[i],
                     first_frame_sha256=checked.sha256 if checked else "",
                     first_frame_type=checked.mime if checked else "",
@@ -555,6 +599,10 @@ class GenerateForm(forms.Form):
                     end_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
                     resolution=self._option(data, "resolution") or "",
                     duration_seconds=self._option(data, "duration"),
+                    ratio=catalogue.BY_ID[model].ratio_for(
+                        data.get("ratio") or None, pictures=bool(checked or last)
+                    )
+                    or "",
                     continues=data.get("continues"),
                 )
                 for i, (checked, source) in enumerate(plan)
@@ -564,7 +612,7 @@ class GenerateForm(forms.Form):
             return made[0]
 
         try:
-            return starts.start(self.user, model, len(plan), make)
+            return starts.start(self.user, model, len(plan), make, data.get("duration_seconds"))
         except starts.Refused as refused:
             self.add_error(None, refused.sentence)
             _delete_stored(names + last_names)
@@ -644,6 +692,7 @@ def remix_initial(source: Generation) -> dict[str, Any]:
         "reuse_last_frame": source.pk if source.end_frame else None,
         "resolution": source.resolution or None,
         "duration_seconds": source.duration_seconds,
+        "ratio": source.ratio or None,
     }
 
 
@@ -656,6 +705,7 @@ def initial_from_post(post: Any) -> dict[str, Any]:
         "enhance_prompt": bool(post.get("enhance_prompt")),
         "resolution": post.get("resolution") or None,
         "duration_seconds": post.get("duration_seconds") or None,
+        "ratio": post.get("ratio") or None,
         "continue_from": post.get("continue_from") or None,
         "takes": post.get("takes") or None,
         # Beside a batch's list, the links box holds only links added since (see offer_fixes).

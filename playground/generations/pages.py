@@ -28,7 +28,10 @@ def generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra
         "continued": form.continued_generation(),
         "allowance": allowance,
         "plan": starts.plan_words(
-            form.planned_model(), form.planned_count(None if batch is None else len(batch)), allowance
+            form.planned_model(),
+            form.planned_count(None if batch is None else len(batch)),
+            allowance,
+            form.planned_seconds(),
         ),
         "batch": batch,
         "budget": budgets.person_budget(request.user),

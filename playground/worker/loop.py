@@ -582,6 +582,8 @@ class Worker:
             options["resolution"] = gen.resolution
         if gen.duration_seconds:
             options["duration"] = gen.duration_seconds
+        if gen.ratio:
+            options["ratio"] = gen.ratio
         return options
 
     def _past_deadline(self, gen: Generation) -> bool:
