@@ -20,7 +20,7 @@ from django.db import IntegrityError
 from django.http import QueryDict
 
 from playground import pictures
-from playground.generations import continuation
+from playground.generations import continuation, references
 from playground.generations.models import MODEL_CHOICES, MODEL_DESCRIPTIONS, Batch, Generation
 from playground.lib import linkfetch
 from playground.lib.ids import IdField, parse_id
@@ -41,6 +41,9 @@ _FIELD_OF_OPTION = {
     "duration": "duration_seconds",
     "ratio": "ratio",
     "prompt": "prompt",
+    "reference_images": "reference_images",
+    "reference_videos": None,
+    "reference_audios": None,
 }
 _RESOLUTIONS = sorted(
     {r for m in catalogue.MODELS if m.takes_resolution for r in m.resolutions},
@@ -52,6 +55,10 @@ LISTED_DURATIONS = sorted(
     {d for m in catalogue.MODELS if m.takes_duration and not m.length_range for d in m.durations}
 )
 _RATIOS = list(dict.fromkeys(r for m in catalogue.MODELS if m.takes_ratio for r in m.ratios))
+# The most reference pictures any model takes: the bound on what a round trip carries back.
+_REFERENCE_PICTURES_MAX = max(
+    (r.most for m in catalogue.MODELS for r in m.references if r.kind == "images"), default=0
+)
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 # A reused picture's video that is gone, or an id that names nothing (one sentence for both).
@@ -126,6 +133,26 @@ class GenerateForm(forms.Form):
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     # The pictures of a batch the page came back with, one value each (batch_pictures.py).
     batch_picture = ValuesField(required=False)
+    # Reference pictures (models that take them, catalogue.py): files, links, and those carried back.
+    reference_images = PicturesField(
+        label="Reference pictures",
+        required=False,
+        help_text=(
+            "JPEG or PNG pictures the video should take its style or content from, each with the "
+            "first frame's rules. Up to 9 with minimax/h3."
+        ),
+        widget=PicturesInput(attrs={"accept": "image/jpeg,image/png", "multiple": True}),
+    )
+    reference_image_links = forms.CharField(
+        label="Reference picture links",
+        required=False,
+        max_length=LINKS_MAX,
+        help_text="Or http(s) links to JPEG or PNG pictures, one per line.",
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "https://…/reference.jpg", "inputmode": "url"}
+        ),
+    )
+    reference_picture = ValuesField(required=False)
     # Only for the models that take them (catalogue.py); left out, the model's default is used.
     resolution = forms.ChoiceField(
         label="Resolution",
@@ -203,6 +230,9 @@ class GenerateForm(forms.Form):
         # A batch's pictures as checked (set by clean()), then as staged for the page (offer_fixes()).
         self.batch_checked: list[batch_pictures.Checked] | None = None
         self.batch: list[batch_pictures.Item] | None = None
+        # The same for the reference pictures.
+        self.references_checked: list[batch_pictures.Checked] | None = None
+        self.references: list[batch_pictures.Item] | None = None
         # Errors the page says in the batch's list, beside each picture, not under the fields too.
         self.shown_elsewhere: list[str] = []
         if not self.is_bound:
@@ -331,6 +361,41 @@ class GenerateForm(forms.Form):
         self.batch_checked = checked
         self.cleaned_data["checked_images"] = [(c.picture, c.given.link) for c in checked if c.picture]
 
+    def given_references(self) -> tuple[list[batch_pictures.Given], list[Any], list[str]]:
+        """The reference pictures: those carried back, the files and the links given now."""
+        cleaned = getattr(self, "cleaned_data", {})
+        uploads = cleaned.get("reference_images") or []
+        if not isinstance(uploads, list):
+            uploads = [uploads]
+        lines = (cleaned.get("reference_image_links") or "").splitlines()
+        links = [line.strip() for line in lines if line.strip()]
+        return batch_pictures.parse_all(self["reference_picture"].value() or []), uploads, links
+
+    def _check_references(self) -> None:
+        """Each reference picture through the first frame's checks; each refusal names its picture.
+
+        Checked only for a model that takes them and only when their count fits its limit (else
+        refusals() said so), so the work is bounded by the catalogue's count. They are checked even
+        when another field is wrong, so the page comes back holding them (a browser can't put a
+        file back in its box). Nothing is staged here: offer_fixes() does that.
+        """
+        carried, uploads, links = self.given_references()
+        model = catalogue.get(self.cleaned_data.get("model") or "")
+        taken = model.reference("images") if model else None
+        count = len(carried) + len(uploads) + len(links)
+        if not count or taken is None or count > taken.most:
+            return
+        checked = batch_pictures.check(self.staging, carried, uploads, links, link_max=LINK_MAX)
+        for number, entry in enumerate(checked, 1):
+            field = "reference_image_links" if entry.given.link else "reference_images"
+            label = entry.given.label(number, batch_pictures.REFERENCES)
+            for message in entry.messages:
+                sentence = batch_pictures.refusal(label, message)
+                self.shown_elsewhere.append(sentence)
+                self.add_error(field, sentence)
+        self.references_checked = checked
+        self.cleaned_data["checked_references"] = [(c.picture, c.given.link) for c in checked if c.picture]
+
     def planned_model(self) -> str:
         """The model the page announces a plan for: the chosen one, or the default."""
         value = str(self["model"].value() or "")
@@ -387,15 +452,17 @@ class GenerateForm(forms.Form):
             )
             return cleaned
         if not self._check_options(cleaned):
+            self._check_references()
             return cleaned
         # A batch carried back may take files and links beside it; alone, a file and a link clash.
         if self.given_batch() or (len(uploads) + len(links) > 1 and not (uploads and links)):
             self._check_several(uploads, links)
         else:
             self._check_frame(cleaned, "first_frame")
-        # A batch's takes all end on the same last frame.
+        # A batch's takes all end on the same last frame, and share the same references.
         if "last_frame" in (catalogue.get(cleaned.get("model") or "") or catalogue.MODELS[0]).options:
             self._check_frame(cleaned, "last_frame")
+        self._check_references()
         return cleaned
 
     def _given(self, cleaned: dict[str, Any], slot: str) -> bool:
@@ -429,14 +496,17 @@ class GenerateForm(forms.Form):
             duration=cleaned.get("duration_seconds"),
             ratio=cleaned.get("ratio") or None,
             prompt_chars=len(cleaned["prompt"]) if "prompt" in cleaned else None,
+            references={"images": sum(len(given) for given in self.given_references())},
         )
         found = catalogue.refusals(ask)
         taken = described.options if (described := catalogue.get(model)) else frozenset()
         for option, sentence in found:
             # A field the model does not take is not on its page: say it above the form.
             shown = option in taken or option in {"model", "first_frame", "prompt"}
-            self.add_error(_FIELD_OF_OPTION[option] if shown else None, sentence)
-        return not found
+            self.add_error(_FIELD_OF_OPTION.get(option) if shown else None, sentence)
+        # A prompt too long for the model is the prompt's own error: the pictures are still
+        # checked, so the page comes back holding those that passed (as for any prompt error).
+        return not [option for option, _ in found if option != "prompt"]
 
     def _check_frame(self, cleaned: dict[str, Any], slot: str) -> None:
         """Check the picture given for `slot` the one way it was given, into checked_<slot>."""
@@ -508,6 +578,18 @@ class GenerateForm(forms.Form):
             # Refused before its pictures were looked at (the allowance, say): show them as they were.
             given = given[: settings.MAX_BATCH_PICTURES]
             self.batch = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(given, 1)]
+        if self.references_checked is not None:
+            staged = batch_pictures.stage(self.staging, self.references_checked)
+            self.references = batch_pictures.named(staged, batch_pictures.REFERENCES)
+            # Its links are in the list now: the box comes back empty, so none is sent twice.
+            shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            shown["reference_image_links"] = ""
+            self.data = shown
+        elif carried := self.given_references()[0]:
+            # Refused before its pictures were looked at (a count, the allowance): shown as they were.
+            carried = carried[:_REFERENCE_PICTURES_MAX]
+            described = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(carried, 1)]
+            self.references = batch_pictures.named(described, batch_pictures.REFERENCES)
         for slot, (field, data, messages) in self.refused.items():
             try:
                 offer = self.staging.offer(data, messages)
@@ -564,6 +646,10 @@ class GenerateForm(forms.Form):
         # One stored copy per take: deleting one take deletes its own file, never another's.
         names = [_store_first_frame(checked) if checked else "" for checked, _ in plan]
         last_names = [_store_first_frame(last) if last else "" for _ in plan]
+        # Each take's own copies of the reference pictures, in the order given.
+        given_refs: list[tuple[pictures.CheckedImage, str]] = data.get("checked_references") or []
+        ref_names = [[references.store(p.data, p.extension) for p, _ in given_refs] for _ in plan]
+        stored = names + last_names + [name for take in ref_names for name in take]
         model = data["model"]
 
         def make() -> Generation:
@@ -600,26 +686,36 @@ class GenerateForm(forms.Form):
                     resolution=self._option(data, "resolution") or "",
                     duration_seconds=self._option(data, "duration"),
                     ratio=catalogue.BY_ID[model].ratio_for(
-                        data.get("ratio") or None, pictures=bool(checked or last)
+                        data.get("ratio") or None, pictures=bool(checked or last or given_refs)
                     )
                     or "",
                     continues=data.get("continues"),
                 )
                 for i, (checked, source) in enumerate(plan)
             ]
-            for gen in made:
+            for gen, take_refs in zip(made, ref_names, strict=True):
                 gen.save()
+                for position, ((picture, link), name) in enumerate(zip(given_refs, take_refs, strict=True)):
+                    references.Reference.objects.create(
+                        generation=gen,
+                        kind="images",
+                        position=position,
+                        file=name,
+                        mime=picture.mime,
+                        sha256=picture.sha256,
+                        link=link,
+                    )
             return made[0]
 
         try:
             return starts.start(self.user, model, len(plan), make, data.get("duration_seconds"))
         except starts.Refused as refused:
             self.add_error(None, refused.sentence)
-            _delete_stored(names + last_names)
+            _delete_stored(stored)
             return None
         except IntegrityError:
             # Two copies of the same form raced past the view's check; the first one won.
-            _delete_stored(names + last_names)
+            _delete_stored(stored)
             return Generation.objects.get(submission_token=data["submission_token"], created_by=self.user)
 
     @staticmethod

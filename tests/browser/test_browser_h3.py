@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from playground.generations.models import Generation, State
+from playground.generations.references import Reference
 from playground.worker.loop import Worker
 from tests.browser import test_browser_models as journeys
-from tests.browser.test_browser_models import choose, played_seconds, probe, wait_ready
+from tests.browser.test_browser_models import choose, picture, played_seconds, probe, wait_ready
 from tests.browser_fixtures import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -40,6 +41,10 @@ def test_an_h3_video_at_16_9_and_10_seconds(
     slider.fill("10")
     assert page.locator("#length-range-value").inner_text() == "10 seconds"
     page.locator("#id_ratio").select_option("16:9")
+    # Two reference pictures, sent as reference_image_urls.
+    page.get_by_label("Reference picture files").set_input_files(
+        [picture(tmp_path, "ref1.png", 640, 480), picture(tmp_path, "ref2.png", 800, 450)]
+    )
     page.locator("#plan").filter(has_text="about $0.80").wait_for()
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/videos/\d+/$"))
@@ -52,7 +57,10 @@ def test_an_h3_video_at_16_9_and_10_seconds(
     assert seconds == pytest.approx(10, abs=0.3)
     assert width / height == pytest.approx(16 / 9, rel=0.05)
     (create,) = [call for call in real_lengths.app.calls if call.endpoint == "create"]
-    assert create.body == {"model": "minimax/h3", "prompt": gen.prompt, "duration": 10, "ratio": "16:9"}
+    assert set(create.body) == {"model", "prompt", "duration", "ratio", "reference_image_urls"}
+    assert (create.body["duration"], create.body["ratio"]) == (10, "16:9")
+    assert len(create.body["reference_image_urls"]) == 2
+    assert Reference.objects.filter(generation=gen).count() == 2
 
 
 def test_an_h3_max_clip_at_480p_and_back_to_hailuo(page: Any, worker_thread: Worker, real_lengths: Any):
