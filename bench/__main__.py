@@ -16,6 +16,7 @@
 13 sign-in with a second factor vs with a password alone             bench/second_factor.py
 14 the Team page at 1,000 people vs 10                                bench/team_page.py
 15 the audit page and its CSV at 10 and 100,000 events               bench/audit_page.py
+16 checking the largest allowed reference video and voice sample     bench/reference_probe.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -44,6 +45,7 @@ from bench import (
     fix_memory,
     gallery,
     queue_fairness,
+    reference_probe,
     second_factor,
     serving,
     team_page,
@@ -149,6 +151,24 @@ def archive_rows(quick: bool) -> list[Row]:
             f"+{result['baseline_rss_growth_mb']:.1f} MB",
             "ratio": f"{result['ratio']:.2f}",
             "target": "≤ 20 MB growth",
+            "result": met(result["met"]),
+        }
+    ]
+
+
+def reference_probe_rows() -> list[Row]:
+    result = reference_probe.run()
+    save("reference_probe", result)
+    return [
+        {
+            "benchmark": f"16 Check a {result['video_mb']:.1f} MB, {result['video_seconds']:.0f} s "
+            f"reference video and a {result['sound_mb']:.1f} MB voice sample",
+            "measured": f"video: peak RSS +{result['rss_growth_mb']:.1f} MB; "
+            f"voice sample: +{result['sound_rss_growth_mb']:.1f} MB",
+            "baseline": f"the video's own {result['video_mb']:.1f} MB; 1 s files: "
+            f"+{result['baseline_rss_growth_mb']:.1f} MB, +{result['baseline_sound_rss_growth_mb']:.1f} MB",
+            "ratio": f"{result['ratio']:.2f}",
+            "target": "≤ 30 MB growth each",
             "result": met(result["met"]),
         }
     ]
@@ -363,6 +383,7 @@ def main() -> None:
         ("13 second factor", lambda: second_factor_rows(args.quick, args.postgres)),
         ("14 team page", lambda: team_page_rows(args.postgres)),
         ("15 audit page", lambda: audit_rows(args.quick, args.postgres)),
+        ("16 reference probe", reference_probe_rows),
     ]
     rows: list[Row] = []
     for name, step in steps:

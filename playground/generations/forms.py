@@ -7,6 +7,8 @@ batch in batch_pictures.py, the limits in batches.py, the fixes in staging.py).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +24,7 @@ from django.http import QueryDict
 from playground import pictures
 from playground.generations import continuation, references
 from playground.generations.models import MODEL_CHOICES, MODEL_DESCRIPTIONS, Batch, Generation
-from playground.lib import linkfetch
+from playground.lib import linkfetch, mediaprobe
 from playground.lib.ids import IdField, parse_id
 from playground.lib.videofiles import storage_stem
 from playground.money import starts
@@ -42,8 +44,25 @@ _FIELD_OF_OPTION = {
     "ratio": "ratio",
     "prompt": "prompt",
     "reference_images": "reference_images",
-    "reference_videos": None,
-    "reference_audios": None,
+    "reference_videos": "reference_videos",
+    "reference_audios": "reference_audios",
+}
+# Per kind of reference video or sound: (files field, links field, the probe, its byte limit, its noun).
+_MEDIA = {
+    "videos": (
+        "reference_videos",
+        "reference_video_links",
+        mediaprobe.check_video,
+        mediaprobe.VIDEO_MAX_BYTES,
+        "Reference video",
+    ),
+    "audios": (
+        "reference_audios",
+        "reference_audio_links",
+        mediaprobe.check_audio,
+        mediaprobe.AUDIO_MAX_BYTES,
+        "Voice sample",
+    ),
 }
 _RESOLUTIONS = sorted(
     {r for m in catalogue.MODELS if m.takes_resolution for r in m.resolutions},
@@ -153,6 +172,43 @@ class GenerateForm(forms.Form):
         ),
     )
     reference_picture = ValuesField(required=False)
+    # Reference videos and voice samples (lib/mediaprobe.py says what passes).
+    reference_videos = PicturesField(
+        label="Reference videos",
+        required=False,
+        help_text=(
+            f"MP4, MOV or WebM, each at most {mediaprobe.VIDEO_MAX_SECONDS:.0f} seconds and "
+            f"{mediaprobe.megabytes(mediaprobe.VIDEO_MAX_BYTES)} MB. Up to 3 with minimax/h3."
+        ),
+        widget=PicturesInput(attrs={"accept": "video/mp4,video/quicktime,video/webm", "multiple": True}),
+    )
+    reference_video_links = forms.CharField(
+        label="Reference video links",
+        required=False,
+        max_length=LINKS_MAX,
+        help_text="Or http(s) links to videos, one per line.",
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "https://…/reference.mp4", "inputmode": "url"}
+        ),
+    )
+    reference_audios = PicturesField(
+        label="Voice samples",
+        required=False,
+        help_text=(
+            f"MP3, WAV, M4A/AAC, OGG or FLAC, {mediaprobe.AUDIO_MIN_SECONDS:.0f} to "
+            f"{mediaprobe.AUDIO_MAX_SECONDS:.0f} seconds and at most "
+            f"{mediaprobe.megabytes(mediaprobe.AUDIO_MAX_BYTES)} MB each, whose voice the video's speech "
+            "follows. Up to 3, with at least one reference picture or video beside them."
+        ),
+        widget=PicturesInput(attrs={"accept": "audio/*", "multiple": True}),
+    )
+    reference_audio_links = forms.CharField(
+        label="Voice sample links",
+        required=False,
+        max_length=LINKS_MAX,
+        help_text="Or http(s) links to sound files, one per line.",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "https://…/voice.mp3", "inputmode": "url"}),
+    )
     # Only for the models that take them (catalogue.py); left out, the model's default is used.
     resolution = forms.ChoiceField(
         label="Resolution",
@@ -250,6 +306,13 @@ class GenerateForm(forms.Form):
             f"Up to {chosen.prompt_max:,} characters with {chosen.id}: "
             "the scene, the subject and what happens."
         )
+
+    def media_fields(self) -> list[tuple[Any, Any, str, str]]:
+        """The reference video and voice sample fields, for the page: (files, links, option, legend)."""
+        return [
+            (self["reference_videos"], self["reference_video_links"], "reference_videos", "Reference videos"),
+            (self["reference_audios"], self["reference_audio_links"], "reference_audios", "Voice samples"),
+        ]
 
     def length_radios(self) -> list[Any]:
         """The length radios for the models with a list of lengths (range models have a slider)."""
@@ -371,6 +434,46 @@ class GenerateForm(forms.Form):
         links = [line.strip() for line in lines if line.strip()]
         return batch_pictures.parse_all(self["reference_picture"].value() or []), uploads, links
 
+    def given_media(self, kind: str) -> tuple[list[Any], list[str]]:
+        """The reference videos or voice samples (`kind`) given now: files and links."""
+        cleaned = getattr(self, "cleaned_data", {})
+        files_field, links_field, *_ = _MEDIA[kind]
+        uploads = cleaned.get(files_field) or []
+        if not isinstance(uploads, list):
+            uploads = [uploads]
+        lines = (cleaned.get(links_field) or "").splitlines()
+        return uploads, [line.strip() for line in lines if line.strip()]
+
+    def _check_media(self) -> None:
+        """Each reference video and voice sample probed (lib/mediaprobe.py); each refusal names it.
+
+        Only for a model that takes the kind, and only when the count fits, so the work is bounded
+        by the catalogue's counts and the probe's size limits.
+        """
+        model = catalogue.get(self.cleaned_data.get("model") or "")
+        checked: list[tuple[mediaprobe.CheckedMedia, str]] = []
+        for kind, (files_field, links_field, probe, max_bytes, noun) in _MEDIA.items():
+            uploads, links = self.given_media(kind)
+            taken = model.reference(kind) if model else None
+            if not (uploads or links) or taken is None or len(uploads) + len(links) > taken.most:
+                continue
+            reads: list[tuple[str, str, str, Callable[[], bytes]]] = []
+            for upload in uploads:
+                reads.append(
+                    (files_field, f"({upload.name})", "", functools.partial(_read_upload, upload, max_bytes))
+                )
+            for link in links:
+                fetch = functools.partial(linkfetch.fetch_image, link, max_bytes=max_bytes + 1)
+                reads.append((links_field, f"({link[:60]})", link, fetch))
+            for number, (field, name, link, read) in enumerate(reads, 1):
+                try:
+                    checked.append((probe(read()), link))
+                except mediaprobe.MediaRejected as exc:
+                    self.add_error(field, f"{noun} {number} {name}: {exc.message}")
+                except linkfetch.LinkRejected as exc:
+                    self.add_error(field, f"{noun} {number} {name}: {exc.message}")
+        self.cleaned_data["checked_media"] = checked
+
     def _check_references(self) -> None:
         """Each reference picture through the first frame's checks; each refusal names its picture.
 
@@ -463,6 +566,7 @@ class GenerateForm(forms.Form):
         if "last_frame" in (catalogue.get(cleaned.get("model") or "") or catalogue.MODELS[0]).options:
             self._check_frame(cleaned, "last_frame")
         self._check_references()
+        self._check_media()
         return cleaned
 
     def _given(self, cleaned: dict[str, Any], slot: str) -> bool:
@@ -496,7 +600,10 @@ class GenerateForm(forms.Form):
             duration=cleaned.get("duration_seconds"),
             ratio=cleaned.get("ratio") or None,
             prompt_chars=len(cleaned["prompt"]) if "prompt" in cleaned else None,
-            references={"images": sum(len(given) for given in self.given_references())},
+            references={
+                "images": sum(len(given) for given in self.given_references()),
+                **{kind: sum(len(given) for given in self.given_media(kind)) for kind in _MEDIA},
+            },
         )
         found = catalogue.refusals(ask)
         taken = described.options if (described := catalogue.get(model)) else frozenset()
@@ -648,7 +755,13 @@ class GenerateForm(forms.Form):
         last_names = [_store_first_frame(last) if last else "" for _ in plan]
         # Each take's own copies of the reference pictures, in the order given.
         given_refs: list[tuple[pictures.CheckedImage, str]] = data.get("checked_references") or []
-        ref_names = [[references.store(p.data, p.extension) for p, _ in given_refs] for _ in plan]
+        # Then the reference videos and voice samples, in the order given.
+        given_media: list[tuple[mediaprobe.CheckedMedia, str]] = data.get("checked_media") or []
+        ref_names = [
+            [references.store(p.data, p.extension) for p, _ in given_refs]
+            + [references.store(m.data, m.extension) for m, _ in given_media]
+            for _ in plan
+        ]
         stored = names + last_names + [name for take in ref_names for name in take]
         model = data["model"]
 
@@ -686,7 +799,10 @@ class GenerateForm(forms.Form):
                     resolution=self._option(data, "resolution") or "",
                     duration_seconds=self._option(data, "duration"),
                     ratio=catalogue.BY_ID[model].ratio_for(
-                        data.get("ratio") or None, pictures=bool(checked or last or given_refs)
+                        data.get("ratio") or None,
+                        pictures=bool(
+                            checked or last or given_refs or any(m.kind == "videos" for m, _ in given_media)
+                        ),
                     )
                     or "",
                     continues=data.get("continues"),
@@ -695,16 +811,21 @@ class GenerateForm(forms.Form):
             ]
             for gen, take_refs in zip(made, ref_names, strict=True):
                 gen.save()
-                for position, ((picture, link), name) in enumerate(zip(given_refs, take_refs, strict=True)):
+                rows = [("images", p.mime, p.sha256, link) for p, link in given_refs] + [
+                    (m.kind, m.mime, hashlib.sha256(m.data).hexdigest(), link) for m, link in given_media
+                ]
+                positions: dict[str, int] = {}
+                for (kind, mime, sha256, link), name in zip(rows, take_refs, strict=True):
                     references.Reference.objects.create(
                         generation=gen,
-                        kind="images",
-                        position=position,
+                        kind=kind,
+                        position=positions.setdefault(kind, 0),
                         file=name,
-                        mime=picture.mime,
-                        sha256=picture.sha256,
+                        mime=mime,
+                        sha256=sha256,
                         link=link,
                     )
+                    positions[kind] += 1
             return made[0]
 
         try:
@@ -750,6 +871,13 @@ def _delete_stored(names: list[str]) -> None:
     for name in names:
         if name:
             default_storage.delete(name)
+
+
+def _read_upload(upload: Any, max_bytes: int) -> bytes:
+    """An uploaded reference file, read at most one byte past its limit (the probe says the size)."""
+    upload.seek(0)
+    data: bytes = upload.read(max_bytes + 1)
+    return data
 
 
 def _read_stored(name: str) -> bytes:

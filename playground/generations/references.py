@@ -1,9 +1,9 @@
-"""The references a generation sends beside its prompt (MiniMax H3): pictures, and later videos and
-voice samples, each a stored file of its own, in the order given.
+"""The references a generation sends beside its prompt (MiniMax H3): pictures, videos and voice
+samples, each a stored file of its own, in the order given.
 
 Each take of a batch owns its own copies, as with first frames, so deleting one take deletes
 only its files. The worker sends them as data URIs under the field the catalogue names for
-their kind (``reference_image_urls`` for pictures).
+their kind (ModelSpec.references).
 """
 
 from __future__ import annotations
