@@ -284,11 +284,13 @@ def stage(staging: Staging, checked: list[Checked]) -> list[Item]:
     return items
 
 
-def with_fix(staging: Staging, values: list[str], fix: str) -> list[Item]:
-    """The batch the page sent back, with fix `fix` ("<staging id>:<key>") made for its picture."""
+def with_fix(staging: Staging, values: list[str], fix: str, most: int | None = None) -> list[Item]:
+    """The batch the page sent back, with fix `fix` ("<staging id>:<key>") made for its picture.
+
+    `most`: how many pictures the list may hold (a batch's, unless given)."""
     staged_id, _, key = fix.partition(":")
     items = []
-    for number, given in enumerate(parse_all(values)[: settings.MAX_BATCH_PICTURES], 1):
+    for number, given in enumerate(parse_all(values)[: most or settings.MAX_BATCH_PICTURES], 1):
         if not staged_id or given.staged_id != staged_id:
             items.append(describe(staging, given, number))
             continue
@@ -309,9 +311,9 @@ def named(items: list[Item], names: ListNames) -> list[Item]:
     return items
 
 
-def without(staging: Staging, values: list[str], value: str) -> list[Item]:
+def without(staging: Staging, values: list[str], value: str, most: int | None = None) -> list[Item]:
     """The batch the page sent back, less the picture `value` (whose staged copy goes now)."""
-    kept = parse_all(values)[: settings.MAX_BATCH_PICTURES]
+    kept = parse_all(values)[: most or settings.MAX_BATCH_PICTURES]
     gone = Given.parse(value)
     if gone in kept:
         kept.remove(gone)

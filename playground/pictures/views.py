@@ -18,7 +18,7 @@ from playground.generations.pages import generate_page
 from playground.lib import linkfetch
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.pictures import batch_pictures, fixing, uploads
-from playground.pictures.staging import Staging
+from playground.pictures.staging import REFERENCE_PICTURES_MAX, Staging
 
 
 @require_POST
@@ -32,7 +32,7 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     for names in (batch_pictures.BATCH, batch_pictures.REFERENCES):
         if names.fix in request.POST:
             items = batch_pictures.with_fix(
-                staging, request.POST.getlist(names.field), request.POST[names.fix]
+                staging, request.POST.getlist(names.field), request.POST[names.fix], _most(names)
             )
             return _batch_answer(request, batch_pictures.named(items, names), names)
     slot = "last_frame" if request.POST.get("apply_last_fix") else "first_frame"
@@ -65,9 +65,17 @@ def remove_picture(request: AuthenticatedHttpRequest) -> HttpResponse:
         else batch_pictures.BATCH
     )
     items = batch_pictures.without(
-        Staging(request.user), request.POST.getlist(names.field), request.POST.get(names.remove, "")
+        Staging(request.user),
+        request.POST.getlist(names.field),
+        request.POST.get(names.remove, ""),
+        _most(names),
     )
     return _batch_answer(request, batch_pictures.named(items, names), names, removed=True)
+
+
+def _most(names: batch_pictures.ListNames) -> int | None:
+    """How many pictures the list may hold: the reference pictures' most, or a batch's."""
+    return REFERENCE_PICTURES_MAX if names is batch_pictures.REFERENCES else None
 
 
 def _batch_answer(

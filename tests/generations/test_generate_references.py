@@ -166,6 +166,25 @@ def test_a_refused_reference_gets_its_own_verdict_and_fixes_and_the_others_are_k
         pictures.check_image(data)
 
 
+def test_a_full_list_of_nine_is_kept_beside_a_refused_one_and_all_are_sent(signed_in: Client, good: bytes):
+    wide = image_bytes(1200, 200, "PNG")
+    given = [(f"{i}.png", image_bytes(640 + i, 480, "PNG")) for i in range(8)] + [("wide.png", wide)]
+    page = signed_in.post(GENERATE, fields(reference_images=files(*given))).content.decode()
+    values = carried(page)
+    assert len(values) == 9 and page.count("✓ This picture can be used as it is") == 8
+    chosen = signed_in.post(APPLY, fields(reference_picture=values, apply_reference_fix=fixes(page)["crop"]))
+    assert (
+        signed_in.post(GENERATE, fields(reference_picture=carried(chosen.content.decode()))).status_code
+        == 302
+    )
+    gen = Generation.objects.get()
+    sent = [
+        default_storage.open(r.file.name).read()
+        for r in Reference.objects.filter(generation=gen).order_by("position")
+    ]
+    assert sent[:8] == [data for _, data in given[:8]] and len(sent) == 9
+
+
 def test_a_removed_reference_leaves_the_others(signed_in: Client, good: bytes):
     wide = image_bytes(1200, 200, "PNG")
     page = signed_in.post(
