@@ -78,6 +78,10 @@ _RATIOS = list(dict.fromkeys(r for m in catalogue.MODELS if m.takes_ratio for r 
 _REFERENCE_PICTURES_MAX = max(
     (r.most for m in catalogue.MODELS for r in m.references if r.kind == "images"), default=0
 )
+# All the references of one video together (pictures, videos, voice samples), in bytes: they
+# travel inside the create request as base64, so this bounds its body (and the worker's memory
+# while sending it) whatever their count. The docs state no such limit; this site's own.
+REFERENCES_MAX_BYTES = 30 * 1024 * 1024
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 # A reused picture's video that is gone, or an id that names nothing (one sentence for both).
@@ -567,7 +571,19 @@ class GenerateForm(forms.Form):
             self._check_frame(cleaned, "last_frame")
         self._check_references()
         self._check_media()
+        self._check_references_total()
         return cleaned
+
+    def _check_references_total(self) -> None:
+        total = sum(len(p.data) for p, _ in self.cleaned_data.get("checked_references") or [])
+        total += sum(len(m.data) for m, _ in self.cleaned_data.get("checked_media") or [])
+        if total > REFERENCES_MAX_BYTES:
+            self.add_error(
+                None,
+                f"Your references come to {mediaprobe.megabytes(total)} MB together; one video's "
+                f"references may be at most {mediaprobe.megabytes(REFERENCES_MAX_BYTES)} MB together, "
+                "because they are sent inside its request. Remove some, or send smaller files.",
+            )
 
     def _given(self, cleaned: dict[str, Any], slot: str) -> bool:
         """Whether the form carries a picture for `slot` ("first_frame" or "last_frame")."""

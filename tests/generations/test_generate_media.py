@@ -3,6 +3,8 @@ with sentences naming the file, the rule and the numbers, and sent by the worker
 
 from __future__ import annotations
 
+import io
+import random
 import uuid
 from typing import Any
 
@@ -11,9 +13,12 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from PIL import Image
 
+from playground.generations import forms
 from playground.generations.models import Generation, State
 from playground.generations.references import Reference
+from playground.lib import mediaprobe
 from tests.factories import image_bytes
 from tests.media_samples import sound, video
 from tests.worker.test_worker import creates, drive
@@ -141,6 +146,30 @@ def test_a_reference_that_breaks_a_rule_is_refused_with_its_sentence(
     assert any(e.startswith(words) for e in errors(response).get(field, [])), errors(response)
     assert not Generation.objects.exists()
     assert response.context["form"]["prompt"].value() == "She says good morning to the sea"
+
+
+def noisy_png(seed: int) -> bytes:
+    """A 2000×1500 PNG of noise: about 9 MB, since noise does not compress."""
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (2000, 1500), rng.randbytes(2000 * 1500 * 3)).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def test_references_over_their_total_are_refused_with_the_numbers(signed_in: Client):
+    pictures = [noisy_png(seed) for seed in range(4)]
+    total = sum(len(p) for p in pictures)
+    assert total > forms.REFERENCES_MAX_BYTES  # each passes alone; together they are too much
+    response = signed_in.post(
+        GENERATE,
+        fields(reference_images=[upload(f"{i}.png", p, "image/png") for i, p in enumerate(pictures)]),
+    )
+    assert response.status_code == 200
+    assert errors(response)["__all__"] == [
+        f"Your references come to {mediaprobe.megabytes(total)} MB together; one video's references may be "
+        "at most 30 MB together, because they are sent inside its request. Remove some, or send smaller files."
+    ]
+    assert not Generation.objects.exists()
 
 
 def test_h3_max_takes_references_and_video_01_none(signed_in: Client):

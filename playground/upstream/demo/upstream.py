@@ -76,8 +76,9 @@ MODEL_BY_PATH = {path: next(iter(wires)) for path, wires in WIRES_BY_PATH.items(
 # A reference video or voice sample sent as a data URI (links are accepted, never fetched).
 _MEDIA_PREFIXES = {"videos": "video/", "audios": "audio/"}
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-# A 20 MB image grows by a third in base64; anything much bigger cannot be a valid request.
-MAX_BODY_BYTES = 32 * 1024 * 1024
+# A 20 MB image grows by a third in base64; a request holds at most two frames and the site's
+# 30 MB of references (H3), so anything much bigger cannot be a request the app makes.
+MAX_BODY_BYTES = 96 * 1024 * 1024
 # Each create costs one credit, and the create answer says so.
 CREDITS_PER_VIDEO = 1
 LOGS_PATH = "/v2/logs"
