@@ -206,6 +206,9 @@ class GenerateForm(forms.Form):
         ),
         widget=PicturesInput(attrs={"accept": "audio/*", "multiple": True}),
     )
+    # Reference videos and voice samples that passed on an earlier try, kept in staging:
+    # "<kind> <staged id> <file name>" each (a browser can't put a file back in its box).
+    reference_kept = ValuesField(required=False)
     reference_audio_links = forms.CharField(
         label="Voice sample links",
         required=False,
@@ -293,6 +296,10 @@ class GenerateForm(forms.Form):
         # The same for the reference pictures.
         self.references_checked: list[batch_pictures.Checked] | None = None
         self.references: list[batch_pictures.Item] | None = None
+        # Reference videos and voice samples as checked: (kind, staged id or "", name, media, link).
+        self.media_checked: list[tuple[str, str, str, mediaprobe.CheckedMedia, str]] = []
+        # Those kept for the page after a refused submit: (value, sentence).
+        self.media_kept: list[tuple[str, str]] = []
         # Errors the page says in the batch's list, beside each picture, not under the fields too.
         self.shown_elsewhere: list[str] = []
         if not self.is_bound:
@@ -438,6 +445,16 @@ class GenerateForm(forms.Form):
         links = [line.strip() for line in lines if line.strip()]
         return batch_pictures.parse_all(self["reference_picture"].value() or []), uploads, links
 
+    def carried_media(self, kind: str) -> list[tuple[str, str]]:
+        """(staged id, file name) of the `kind` references kept from an earlier try."""
+        found = []
+        for value in self["reference_kept"].value() or []:
+            given_kind, _, rest = str(value).partition(" ")
+            staged_id, _, name = rest.partition(" ")
+            if given_kind == kind and len(staged_id) == 32 and len(value) <= 300:
+                found.append((staged_id, name))
+        return found
+
     def given_media(self, kind: str) -> tuple[list[Any], list[str]]:
         """The reference videos or voice samples (`kind`) given now: files and links."""
         cleaned = getattr(self, "cleaned_data", {})
@@ -458,25 +475,47 @@ class GenerateForm(forms.Form):
         checked: list[tuple[mediaprobe.CheckedMedia, str]] = []
         for kind, (files_field, links_field, probe, max_bytes, noun) in _MEDIA.items():
             uploads, links = self.given_media(kind)
+            carried = self.carried_media(kind)
+            count = len(uploads) + len(links) + len(carried)
             taken = model.reference(kind) if model else None
-            if not (uploads or links) or taken is None or len(uploads) + len(links) > taken.most:
+            if not count or taken is None or count > taken.most:
                 continue
-            reads: list[tuple[str, str, str, Callable[[], bytes]]] = []
+            # (field, name, link, staged id, read), the kept ones first, as the page lists them.
+            reads: list[tuple[str, str, str, str, Callable[[], bytes]]] = []
+            for staged_id, name in carried:
+                reads.append(
+                    (files_field, name, "", staged_id, functools.partial(self._read_kept, staged_id))
+                )
             for upload in uploads:
                 reads.append(
-                    (files_field, f"({upload.name})", "", functools.partial(_read_upload, upload, max_bytes))
+                    (
+                        files_field,
+                        str(upload.name),
+                        "",
+                        "",
+                        functools.partial(_read_upload, upload, max_bytes),
+                    )
                 )
             for link in links:
                 fetch = functools.partial(linkfetch.fetch_image, link, max_bytes=max_bytes + 1)
-                reads.append((links_field, f"({link[:60]})", link, fetch))
-            for number, (field, name, link, read) in enumerate(reads, 1):
+                reads.append((links_field, link[:60], link, "", fetch))
+            for number, (field, name, link, staged_id, reader) in enumerate(reads, 1):
                 try:
-                    checked.append((probe(read()), link))
+                    media = probe(reader())
                 except mediaprobe.MediaRejected as exc:
-                    self.add_error(field, f"{noun} {number} {name}: {exc.message}")
+                    self.add_error(field, f"{noun} {number} ({name}): {exc.message}")
                 except linkfetch.LinkRejected as exc:
-                    self.add_error(field, f"{noun} {number} {name}: {exc.message}")
+                    self.add_error(field, f"{noun} {number} ({name}): {exc.message}")
+                else:
+                    checked.append((media, link))
+                    self.media_checked.append((kind, staged_id, f"{noun} {number} ({name})", media, link))
         self.cleaned_data["checked_media"] = checked
+
+    def _read_kept(self, staged_id: str) -> bytes:
+        found = self.staging.kept_media(staged_id) if self.staging else None
+        if found is None:
+            raise mediaprobe.MediaRejected("It is no longer kept here. Choose it again.")
+        return found[0]
 
     def _check_references(self) -> None:
         """Each reference picture through the first frame's checks; each refusal names its picture.
@@ -560,6 +599,7 @@ class GenerateForm(forms.Form):
             return cleaned
         if not self._check_options(cleaned):
             self._check_references()
+            self._check_media()
             return cleaned
         # A batch carried back may take files and links beside it; alone, a file and a link clash.
         if self.given_batch() or (len(uploads) + len(links) > 1 and not (uploads and links)):
@@ -618,7 +658,10 @@ class GenerateForm(forms.Form):
             prompt_chars=len(cleaned["prompt"]) if "prompt" in cleaned else None,
             references={
                 "images": sum(len(given) for given in self.given_references()),
-                **{kind: sum(len(given) for given in self.given_media(kind)) for kind in _MEDIA},
+                **{
+                    kind: sum(len(given) for given in self.given_media(kind)) + len(self.carried_media(kind))
+                    for kind in _MEDIA
+                },
             },
         )
         found = catalogue.refusals(ask)
@@ -713,6 +756,17 @@ class GenerateForm(forms.Form):
             carried = carried[:_REFERENCE_PICTURES_MAX]
             described = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(carried, 1)]
             self.references = batch_pictures.named(described, batch_pictures.REFERENCES)
+        for kind, staged_id, label, media, _ in self.media_checked:
+            kept = staged_id or self.staging.keep_media(media.data, media.mime)
+            name = label.partition("(")[2].removesuffix(")")
+            self.media_kept.append(
+                (f"{kind} {kept} {name}", f"{label}: kept from your last try ({media.seconds:.1f} s).")
+            )
+        if self.media_kept:
+            # The kept files stand in for those given: the link boxes come back empty.
+            shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            shown["reference_video_links"] = shown["reference_audio_links"] = ""
+            self.data = shown
         for slot, (field, data, messages) in self.refused.items():
             try:
                 offer = self.staging.offer(data, messages)

@@ -205,3 +205,45 @@ def test_the_worker_sends_videos_and_voice_samples_as_data_uris(signed_in: Clien
     }
     # The stand-in read each data URI's type: a picture, a video and a sound.
     assert upstream.app.job(gen.upstream_id)["references"] == {"images": 1, "videos": 1, "audios": 1}
+
+
+def test_a_video_and_a_voice_sample_that_passed_come_back_kept_and_are_sent_next_time(
+    signed_in: Client, picture
+):
+    import html as htmllib
+    import re
+
+    voice, clip = sound(2, kind="ogg"), video(2)
+    response = signed_in.post(
+        GENERATE,
+        fields(
+            ratio="5:4",
+            reference_images=[picture],
+            reference_videos=[upload("walk.mp4", clip)],
+            reference_audios=[upload("voice.ogg", voice)],
+        ),
+    )
+    assert response.status_code == 200 and not Generation.objects.exists()
+    page = htmllib.unescape(response.content.decode())
+    assert "Reference video 1 (walk.mp4): kept from your last try (2.0 s)." in page
+    assert "Voice sample 1 (voice.ogg): kept from your last try" in page
+    kept = re.findall(r'name="reference_kept" value="([^"]*)"', page)
+    pictures_back = re.findall(r'name="reference_picture" value="([^"]*)"', page)
+    assert [v.split()[0] for v in kept] == ["videos", "audios"] and len(pictures_back) == 1
+    made = signed_in.post(GENERATE, fields(reference_kept=kept, reference_picture=pictures_back))
+    assert made.status_code == 302, errors(made)
+    gen = Generation.objects.get()
+    stored = {
+        r.kind: default_storage.open(r.file.name).read() for r in Reference.objects.filter(generation=gen)
+    }
+    assert stored["videos"] == clip and stored["audios"] == voice and "images" in stored
+
+
+def test_a_kept_file_that_is_gone_is_said(signed_in: Client, picture):
+    response = signed_in.post(
+        GENERATE, fields(reference_images=[picture], reference_kept=["videos " + "0" * 32 + " walk.mp4"])
+    )
+    assert response.status_code == 200
+    assert errors(response)["reference_videos"] == [
+        "Reference video 1 (walk.mp4): It is no longer kept here. Choose it again."
+    ]
