@@ -54,3 +54,30 @@ def test_the_api_code_of_an_h3_video_has_its_ratio_and_no_switch(user, png):
         "duration": 12,
         "ratio": "adaptive",
     }
+
+
+def test_the_api_code_of_an_h3_video_with_references_has_an_example_link_for_each(user, png):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from playground.generations.references import Reference
+
+    gen = make(user, model="minimax/h3", duration_seconds=8, ratio="16:9")
+    for kind, position in (("images", 0), ("images", 1), ("audios", 0)):
+        name = default_storage.save("first-frames/test/ref.bin", ContentFile(b"x"))
+        Reference.objects.create(
+            generation=gen, kind=kind, position=position, file=name, mime="x/y", sha256="0"
+        )
+    code = apicode.for_generation(gen)
+    assert body_of(code.python) == {
+        "model": "minimax/h3",
+        "prompt": gen.prompt,
+        "duration": 8,
+        "ratio": "16:9",
+        "reference_image_urls": [
+            "https://example.com/your-reference-1.jpg",
+            "https://example.com/your-reference-2.jpg",
+        ],
+        "audio_urls": ["https://example.com/your-voice-1.mp3"],
+    }
+    assert "Put a link to your file" in code.python
