@@ -29,7 +29,7 @@ from playground.lib.ids import IdField, parse_id
 from playground.lib.videofiles import storage_stem
 from playground.money import starts
 from playground.pictures import batch_pictures, fixing
-from playground.pictures.staging import Offer, Staging
+from playground.pictures.staging import REFERENCE_PICTURES_MAX, Offer, Staging
 from playground.pictures.uploads import UploadTooLarge
 from playground.upstream import catalogue
 from playground.upstream.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
@@ -74,10 +74,6 @@ LISTED_DURATIONS = sorted(
     {d for m in catalogue.MODELS if m.takes_duration and not m.length_range for d in m.durations}
 )
 _RATIOS = list(dict.fromkeys(r for m in catalogue.MODELS if m.takes_ratio for r in m.ratios))
-# The most reference pictures any model takes: the bound on what a round trip carries back.
-_REFERENCE_PICTURES_MAX = max(
-    (r.most for m in catalogue.MODELS for r in m.references if r.kind == "images"), default=0
-)
 # All the references of one video together (pictures, videos, voice samples), in bytes: they
 # travel inside the create request as base64, so this bounds its body (and the worker's memory
 # while sending it) whatever their count. The docs state no such limit; this site's own.
@@ -753,7 +749,7 @@ class GenerateForm(forms.Form):
             self.data = shown
         elif carried := self.given_references()[0]:
             # Refused before its pictures were looked at (a count, the allowance): shown as they were.
-            carried = carried[:_REFERENCE_PICTURES_MAX]
+            carried = carried[:REFERENCE_PICTURES_MAX]
             described = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(carried, 1)]
             self.references = batch_pictures.named(described, batch_pictures.REFERENCES)
         for kind, staged_id, label, media, _ in self.media_checked:

@@ -65,6 +65,19 @@ def by_kind(generation_id: int) -> dict[str, list[str]]:
     return found
 
 
+def summary(generation_id: int) -> str:
+    """ "2 pictures, 1 voice sample" for the video's page ("" without references)."""
+    counts: dict[str, int] = {}
+    for kind in Reference.objects.filter(generation=generation_id).values_list("kind", flat=True):
+        counts[kind] = counts.get(kind, 0) + 1
+    words = dict(KINDS)
+    return ", ".join(
+        f"{counts[kind]} {words[kind]}{'s' if counts[kind] != 1 else ''}"
+        for kind, _ in KINDS
+        if kind in counts
+    )
+
+
 def file_names(generation_ids: list[int]) -> list[str]:
     """The stored files of these generations' references (deleted with them)."""
     return list(Reference.objects.filter(generation__in=generation_ids).values_list("file", flat=True))

@@ -108,6 +108,7 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "can_delete": gen.can_be_deleted_by(request.user),
         "takes": _other_takes(gen),
         "api_code": apicode.for_generation(gen),
+        "references": references.summary(gen.pk),
         "in_collections": list(Collection.objects.filter(entries__generation=gen).order_by("name")),
         "collections": list(Collection.objects.order_by("name", "id")),
         "in_sequence": gen.continues_id is not None or gen.continuations.exists(),

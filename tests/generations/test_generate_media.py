@@ -71,6 +71,8 @@ def test_a_picture_a_video_and_a_voice_sample_are_stored_in_order(signed_in: Cli
     ]
     assert default_storage.open(refs[0].file.name).read() == voice
     assert default_storage.open(refs[2].file.name).read() == clip
+    page = signed_in.get(gen.get_absolute_url()).content.decode()
+    assert "<dt>References</dt><dd>1 picture, 1 video, 1 voice sample</dd>" in page
 
 
 def test_a_voice_sample_alone_is_refused(signed_in: Client):
