@@ -18,6 +18,7 @@
 15 the audit page and its CSV at 10 and 100,000 events               bench/audit_page.py
 16 a video's page with 10,000 comments vs 10, and drawing their markers bench/review_page.py
 17 a review link's guest page vs a signed-in video page               bench/guest_page.py
+18 checking the largest allowed reference video and voice sample     bench/reference_probe.py
 
 Each figure is shown beside a baseline measured in the same run, and as a ratio to it; machines
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
@@ -47,6 +48,7 @@ from bench import (
     gallery,
     guest_page,
     queue_fairness,
+    reference_probe,
     review_page,
     second_factor,
     serving,
@@ -153,6 +155,24 @@ def archive_rows(quick: bool) -> list[Row]:
             f"+{result['baseline_rss_growth_mb']:.1f} MB",
             "ratio": f"{result['ratio']:.2f}",
             "target": "≤ 20 MB growth",
+            "result": met(result["met"]),
+        }
+    ]
+
+
+def reference_probe_rows() -> list[Row]:
+    result = reference_probe.run()
+    save("reference_probe", result)
+    return [
+        {
+            "benchmark": f"18 Check a {result['video_mb']:.1f} MB, {result['video_seconds']:.0f} s "
+            f"reference video and a {result['sound_mb']:.1f} MB voice sample",
+            "measured": f"video: peak RSS +{result['rss_growth_mb']:.1f} MB; "
+            f"voice sample: +{result['sound_rss_growth_mb']:.1f} MB",
+            "baseline": f"the video's own {result['video_mb']:.1f} MB; 1 s files: "
+            f"+{result['baseline_rss_growth_mb']:.1f} MB, +{result['baseline_sound_rss_growth_mb']:.1f} MB",
+            "ratio": f"{result['ratio']:.2f}",
+            "target": "≤ 30 MB growth each",
             "result": met(result["met"]),
         }
     ]
@@ -406,6 +426,7 @@ def main() -> None:
         ("15 audit page", lambda: audit_rows(args.quick, args.postgres)),
         ("16 review page", lambda: review_rows(args.quick, args.postgres)),
         ("17 guest page", lambda: guest_page_rows(args.quick, args.postgres)),
+        ("18 reference probe", reference_probe_rows),
     ]
     rows: list[Row] = []
     for name, step in steps:

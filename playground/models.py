@@ -9,6 +9,7 @@ from playground.gallery.models import Star as Star
 from playground.generations.models import Batch as Batch
 from playground.generations.models import Generation as Generation
 from playground.generations.models import Preset as Preset
+from playground.generations.references import Reference as Reference
 from playground.lib.models import Lock as Lock
 from playground.lib.models import WorkerHeartbeat as WorkerHeartbeat
 from playground.money.models import Allowance as Allowance

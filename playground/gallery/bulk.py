@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from playground.gallery.collections import CollectionFull, add_videos, remove_videos
 from playground.gallery.models import Collection, Star
+from playground.generations import references
 from playground.generations.models import Generation
 from playground.lib import videofiles
 from playground.lib.http import AuthenticatedHttpRequest
@@ -206,6 +207,7 @@ def delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     with transaction.atomic():
         for g in rows:
             files += [g.first_frame.name, g.video.name, g.poster.name]
+        files += references.file_names([g.pk for g in rows])
         Generation.objects.filter(pk__in=[g.pk for g in rows]).delete()
     # As for a single delete: files after the rows, so a crash leaves orphans, never dangling rows.
     transaction.on_commit(lambda: videofiles.delete_files(*files))

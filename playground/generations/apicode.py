@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from playground.generations.models import Generation
+from playground.generations.references import Reference
 from playground.upstream import aimlapi
 
 KEY_PLACEHOLDER = "<YOUR_AIMLAPI_KEY>"
@@ -33,9 +34,26 @@ def base_url() -> str:
     return PUBLIC_BASE_URL if settings.DEMO_MODE else settings.AIMLAPI_BASE_URL
 
 
+_REFERENCE_EXAMPLES = {"images": "reference-{}.jpg", "videos": "reference-{}.mp4", "audios": "voice-{}.mp3"}
+
+
+def _reference_placeholders(gen: Generation) -> dict[str, list[str]]:
+    """An example link for each reference the generation sent, by kind, in its order."""
+    found: dict[str, list[str]] = {}
+    for kind in (
+        Reference.objects.filter(generation=gen.pk)
+        .order_by("kind", "position")
+        .values_list("kind", flat=True)
+    ):
+        names = found.setdefault(kind, [])
+        names.append("https://example.com/your-" + _REFERENCE_EXAMPLES[kind].format(len(names) + 1))
+    return found
+
+
 def for_generation(gen: Generation) -> ApiCode:
     # The route the job went out on; one not sent yet goes out on the configured one.
     route = gen.upstream_route or aimlapi.configured_routes().get(gen.model)
+    references = _reference_placeholders(gen)
     body = aimlapi.create_body(
         model=gen.model,
         prompt=gen.prompt,
@@ -44,13 +62,15 @@ def for_generation(gen: Generation) -> ApiCode:
         last_frame=LAST_IMAGE_PLACEHOLDER if gen.end_frame else None,
         resolution=gen.resolution or None,
         duration=gen.duration_seconds,
+        ratio=gen.ratio or None,
+        references=references,
         route=route,
     )
     url = base_url() + aimlapi.endpoint(gen.model, route)
     id_field = aimlapi.id_field(gen.model, route)
     image_note = (
-        "# Put a link to your image (or a data:image/...;base64,... URI) where the example link is.\n"
-        if gen.first_frame or gen.end_frame
+        "# Put a link to your file (or a data:...;base64,... URI) where each example link is.\n"
+        if gen.first_frame or gen.end_frame or references
         else ""
     )
     python = f'''import time

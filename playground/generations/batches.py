@@ -12,7 +12,9 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from playground.generations import references
 from playground.generations.models import Batch, Generation
+from playground.generations.references import Reference
 from playground.lib.videofiles import storage_stem
 from playground.money import starts
 
@@ -26,7 +28,7 @@ def retry(user: User, failed: list[Generation]) -> Batch | str:
             created_by=user, model=first.model, prompt=first.prompt, pictures=len(failed), takes_per_picture=1
         )
         for take in failed:
-            Generation.objects.create(
+            made = Generation.objects.create(
                 created_by=user,
                 batch=batch,
                 model=take.model,
@@ -47,7 +49,18 @@ def retry(user: User, failed: list[Generation]) -> Batch | str:
                 end_frame_link=take.end_frame_link,
                 resolution=take.resolution,
                 duration_seconds=take.duration_seconds,
+                ratio=take.ratio,
             )
+            for ref in Reference.objects.filter(generation=take):
+                Reference.objects.create(
+                    generation=made,
+                    kind=ref.kind,
+                    position=ref.position,
+                    file=references.copy(ref.file.name),
+                    mime=ref.mime,
+                    sha256=ref.sha256,
+                    link=ref.link,
+                )
         return batch
 
     try:

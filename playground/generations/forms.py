@@ -7,6 +7,8 @@ batch in batch_pictures.py, the limits in batches.py, the fixes in staging.py).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,14 +22,14 @@ from django.db import IntegrityError
 from django.http import QueryDict
 
 from playground import pictures
-from playground.generations import continuation
+from playground.generations import continuation, references
 from playground.generations.models import MODEL_CHOICES, MODEL_DESCRIPTIONS, Batch, Generation
-from playground.lib import linkfetch
+from playground.lib import linkfetch, mediaprobe
 from playground.lib.ids import IdField, parse_id
 from playground.lib.videofiles import storage_stem
 from playground.money import starts
 from playground.pictures import batch_pictures, fixing
-from playground.pictures.staging import Offer, Staging
+from playground.pictures.staging import REFERENCE_PICTURES_MAX, Offer, Staging
 from playground.pictures.uploads import UploadTooLarge
 from playground.upstream import catalogue
 from playground.upstream.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
@@ -39,12 +41,43 @@ _FIELD_OF_OPTION = {
     "last_frame": "last_frame",
     "resolution": "resolution",
     "duration": "duration_seconds",
+    "ratio": "ratio",
+    "prompt": "prompt",
+    "reference_images": "reference_images",
+    "reference_videos": "reference_videos",
+    "reference_audios": "reference_audios",
+}
+# Per kind of reference video or sound: (files field, links field, the probe, its byte limit, its noun).
+_MEDIA = {
+    "videos": (
+        "reference_videos",
+        "reference_video_links",
+        mediaprobe.check_video,
+        mediaprobe.VIDEO_MAX_BYTES,
+        "Reference video",
+    ),
+    "audios": (
+        "reference_audios",
+        "reference_audio_links",
+        mediaprobe.check_audio,
+        mediaprobe.AUDIO_MAX_BYTES,
+        "Voice sample",
+    ),
 }
 _RESOLUTIONS = sorted(
     {r for m in catalogue.MODELS if m.takes_resolution for r in m.resolutions},
     key=lambda r: catalogue.RESOLUTION_SIZES[r][1],
 )
 _DURATIONS = sorted({d for m in catalogue.MODELS if m.takes_duration for d in m.durations})
+# The lengths shown as radios (models with a list of lengths); range models get a slider.
+LISTED_DURATIONS = sorted(
+    {d for m in catalogue.MODELS if m.takes_duration and not m.length_range for d in m.durations}
+)
+_RATIOS = list(dict.fromkeys(r for m in catalogue.MODELS if m.takes_ratio for r in m.ratios))
+# All the references of one video together (pictures, videos, voice samples), in bytes: they
+# travel inside the create request as base64, so this bounds its body (and the worker's memory
+# while sending it) whatever their count. The docs state no such limit; this site's own.
+REFERENCES_MAX_BYTES = 30 * 1024 * 1024
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 # A reused picture's video that is gone, or an id that names nothing (one sentence for both).
@@ -119,6 +152,66 @@ class GenerateForm(forms.Form):
     staged_first_frame = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
     # The pictures of a batch the page came back with, one value each (batch_pictures.py).
     batch_picture = ValuesField(required=False)
+    # Reference pictures (models that take them, catalogue.py): files, links, and those carried back.
+    reference_images = PicturesField(
+        label="Reference pictures",
+        required=False,
+        help_text=(
+            "JPEG or PNG pictures the video should take its style or content from, each with the "
+            "first frame's rules. Up to 9 with minimax/h3."
+        ),
+        widget=PicturesInput(attrs={"accept": "image/jpeg,image/png", "multiple": True}),
+    )
+    reference_image_links = forms.CharField(
+        label="Reference picture links",
+        required=False,
+        max_length=LINKS_MAX,
+        help_text="Or http(s) links to JPEG or PNG pictures, one per line.",
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "https://…/reference.jpg", "inputmode": "url"}
+        ),
+    )
+    reference_picture = ValuesField(required=False)
+    # Reference videos and voice samples (lib/mediaprobe.py says what passes).
+    reference_videos = PicturesField(
+        label="Reference videos",
+        required=False,
+        help_text=(
+            f"MP4, MOV or WebM, each at most {mediaprobe.VIDEO_MAX_SECONDS:.0f} seconds and "
+            f"{mediaprobe.megabytes(mediaprobe.VIDEO_MAX_BYTES)} MB. Up to 3 with minimax/h3."
+        ),
+        widget=PicturesInput(attrs={"accept": "video/mp4,video/quicktime,video/webm", "multiple": True}),
+    )
+    reference_video_links = forms.CharField(
+        label="Reference video links",
+        required=False,
+        max_length=LINKS_MAX,
+        help_text="Or http(s) links to videos, one per line.",
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "https://…/reference.mp4", "inputmode": "url"}
+        ),
+    )
+    reference_audios = PicturesField(
+        label="Voice samples",
+        required=False,
+        help_text=(
+            f"MP3, WAV, M4A/AAC, OGG or FLAC, {mediaprobe.AUDIO_MIN_SECONDS:.0f} to "
+            f"{mediaprobe.AUDIO_MAX_SECONDS:.0f} seconds and at most "
+            f"{mediaprobe.megabytes(mediaprobe.AUDIO_MAX_BYTES)} MB each, whose voice the video's speech "
+            "follows. Up to 3, with at least one reference picture or video beside them."
+        ),
+        widget=PicturesInput(attrs={"accept": "audio/*", "multiple": True}),
+    )
+    # Reference videos and voice samples that passed on an earlier try, kept in staging:
+    # "<kind> <staged id> <file name>" each (a browser can't put a file back in its box).
+    reference_kept = ValuesField(required=False)
+    reference_audio_links = forms.CharField(
+        label="Voice sample links",
+        required=False,
+        max_length=LINKS_MAX,
+        help_text="Or http(s) links to sound files, one per line.",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "https://…/voice.mp3", "inputmode": "url"}),
+    )
     # Only for the models that take them (catalogue.py); left out, the model's default is used.
     resolution = forms.ChoiceField(
         label="Resolution",
@@ -127,13 +220,20 @@ class GenerateForm(forms.Form):
         choices=[(r, r) for r in _RESOLUTIONS],
         widget=forms.RadioSelect,
     )
-    duration_seconds = forms.TypedChoiceField(
+    # Any whole number: a length the chosen model does not make gets the catalogue's sentence,
+    # which names the model and its lengths (the radios are for list models, a slider for ranges).
+    duration_seconds = forms.IntegerField(
         label="Length",
         required=False,
-        coerce=int,
-        empty_value=None,
-        choices=[(str(d), f"{d} seconds") for d in _DURATIONS],
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(choices=[(str(d), f"{d} seconds") for d in _DURATIONS]),
+    )
+    # Left at "default": the model's default for what was given (catalogue.ModelSpec.ratio_for).
+    # Free text up to a bound, so a ratio the model does not make gets the catalogue's sentence.
+    ratio = forms.CharField(
+        label="Aspect ratio",
+        required=False,
+        max_length=16,
+        widget=forms.Select(choices=[("", "Default")] + [(r, r) for r in _RATIOS]),
     )
     last_frame = forms.FileField(
         label="Last-frame image",
@@ -189,6 +289,13 @@ class GenerateForm(forms.Form):
         # A batch's pictures as checked (set by clean()), then as staged for the page (offer_fixes()).
         self.batch_checked: list[batch_pictures.Checked] | None = None
         self.batch: list[batch_pictures.Item] | None = None
+        # The same for the reference pictures.
+        self.references_checked: list[batch_pictures.Checked] | None = None
+        self.references: list[batch_pictures.Item] | None = None
+        # Reference videos and voice samples as checked: (kind, staged id or "", name, media, link).
+        self.media_checked: list[tuple[str, str, str, mediaprobe.CheckedMedia, str]] = []
+        # Those kept for the page after a refused submit: (value, sentence).
+        self.media_kept: list[tuple[str, str]] = []
         # Errors the page says in the batch's list, beside each picture, not under the fields too.
         self.shown_elsewhere: list[str] = []
         if not self.is_bound:
@@ -199,6 +306,31 @@ class GenerateForm(forms.Form):
             if self.initial.get("duration_seconds") is None and "duration" in model.options:
                 self.initial["duration_seconds"] = model.default_duration
         self.fields["takes"].widget.attrs["max"] = settings.MAX_TAKES
+        # The chosen model's own prompt limit; the page's script follows a change of model.
+        chosen = self.chosen_model()
+        self.fields["prompt"].widget.attrs["data-max"] = chosen.prompt_max
+        self.fields["prompt"].help_text = (
+            f"Up to {chosen.prompt_max:,} characters with {chosen.id}: "
+            "the scene, the subject and what happens."
+        )
+
+    def media_fields(self) -> list[tuple[Any, Any, str, str]]:
+        """The reference video and voice sample fields, for the page: (files, links, option, legend)."""
+        return [
+            (self["reference_videos"], self["reference_video_links"], "reference_videos", "Reference videos"),
+            (self["reference_audios"], self["reference_audio_links"], "reference_audios", "Voice samples"),
+        ]
+
+    def length_radios(self) -> list[Any]:
+        """The length radios for the models with a list of lengths (range models have a slider)."""
+        return [radio for radio in self["duration_seconds"] if int(radio.data["value"]) in LISTED_DURATIONS]
+
+    def chosen_length(self) -> int:
+        """The length the slider starts at: the one chosen, or the chosen model's default."""
+        try:
+            return int(self["duration_seconds"].value() or 0) or self.chosen_model().default_duration
+        except (TypeError, ValueError):
+            return self.chosen_model().default_duration
 
     def model_options(self) -> list[tuple[Any, str]]:
         return [(radio, MODEL_DESCRIPTIONS[radio.data["value"]]) for radio in self["model"]]
@@ -299,10 +431,124 @@ class GenerateForm(forms.Form):
         self.batch_checked = checked
         self.cleaned_data["checked_images"] = [(c.picture, c.given.link) for c in checked if c.picture]
 
+    def given_references(self) -> tuple[list[batch_pictures.Given], list[Any], list[str]]:
+        """The reference pictures: those carried back, the files and the links given now."""
+        cleaned = getattr(self, "cleaned_data", {})
+        uploads = cleaned.get("reference_images") or []
+        if not isinstance(uploads, list):
+            uploads = [uploads]
+        lines = (cleaned.get("reference_image_links") or "").splitlines()
+        links = [line.strip() for line in lines if line.strip()]
+        return batch_pictures.parse_all(self["reference_picture"].value() or []), uploads, links
+
+    def carried_media(self, kind: str) -> list[tuple[str, str]]:
+        """(staged id, file name) of the `kind` references kept from an earlier try."""
+        found = []
+        for value in self["reference_kept"].value() or []:
+            given_kind, _, rest = str(value).partition(" ")
+            staged_id, _, name = rest.partition(" ")
+            if given_kind == kind and len(staged_id) == 32 and len(value) <= 300:
+                found.append((staged_id, name))
+        return found
+
+    def given_media(self, kind: str) -> tuple[list[Any], list[str]]:
+        """The reference videos or voice samples (`kind`) given now: files and links."""
+        cleaned = getattr(self, "cleaned_data", {})
+        files_field, links_field, *_ = _MEDIA[kind]
+        uploads = cleaned.get(files_field) or []
+        if not isinstance(uploads, list):
+            uploads = [uploads]
+        lines = (cleaned.get(links_field) or "").splitlines()
+        return uploads, [line.strip() for line in lines if line.strip()]
+
+    def _check_media(self) -> None:
+        """Each reference video and voice sample probed (lib/mediaprobe.py); each refusal names it.
+
+        Only for a model that takes the kind, and only when the count fits, so the work is bounded
+        by the catalogue's counts and the probe's size limits.
+        """
+        model = catalogue.get(self.cleaned_data.get("model") or "")
+        checked: list[tuple[mediaprobe.CheckedMedia, str]] = []
+        for kind, (files_field, links_field, probe, max_bytes, noun) in _MEDIA.items():
+            uploads, links = self.given_media(kind)
+            carried = self.carried_media(kind)
+            count = len(uploads) + len(links) + len(carried)
+            taken = model.reference(kind) if model else None
+            if not count or taken is None or count > taken.most:
+                continue
+            # (field, name, link, staged id, read), the kept ones first, as the page lists them.
+            reads: list[tuple[str, str, str, str, Callable[[], bytes]]] = []
+            for staged_id, name in carried:
+                reads.append(
+                    (files_field, name, "", staged_id, functools.partial(self._read_kept, staged_id))
+                )
+            for upload in uploads:
+                reads.append(
+                    (
+                        files_field,
+                        str(upload.name),
+                        "",
+                        "",
+                        functools.partial(_read_upload, upload, max_bytes),
+                    )
+                )
+            for link in links:
+                fetch = functools.partial(linkfetch.fetch_image, link, max_bytes=max_bytes + 1)
+                reads.append((links_field, link[:60], link, "", fetch))
+            for number, (field, name, link, staged_id, reader) in enumerate(reads, 1):
+                try:
+                    media = probe(reader())
+                except mediaprobe.MediaRejected as exc:
+                    self.add_error(field, f"{noun} {number} ({name}): {exc.message}")
+                except linkfetch.LinkRejected as exc:
+                    self.add_error(field, f"{noun} {number} ({name}): {exc.message}")
+                else:
+                    checked.append((media, link))
+                    self.media_checked.append((kind, staged_id, f"{noun} {number} ({name})", media, link))
+        self.cleaned_data["checked_media"] = checked
+
+    def _read_kept(self, staged_id: str) -> bytes:
+        found = self.staging.kept_media(staged_id) if self.staging else None
+        if found is None:
+            raise mediaprobe.MediaRejected("It is no longer kept here. Choose it again.")
+        return found[0]
+
+    def _check_references(self) -> None:
+        """Each reference picture through the first frame's checks; each refusal names its picture.
+
+        Checked only for a model that takes them and only when their count fits its limit (else
+        refusals() said so), so the work is bounded by the catalogue's count. They are checked even
+        when another field is wrong, so the page comes back holding them (a browser can't put a
+        file back in its box). Nothing is staged here: offer_fixes() does that.
+        """
+        carried, uploads, links = self.given_references()
+        model = catalogue.get(self.cleaned_data.get("model") or "")
+        taken = model.reference("images") if model else None
+        count = len(carried) + len(uploads) + len(links)
+        if not count or taken is None or count > taken.most:
+            return
+        checked = batch_pictures.check(self.staging, carried, uploads, links, link_max=LINK_MAX)
+        for number, entry in enumerate(checked, 1):
+            field = "reference_image_links" if entry.given.link else "reference_images"
+            label = entry.given.label(number, batch_pictures.REFERENCES)
+            for message in entry.messages:
+                sentence = batch_pictures.refusal(label, message)
+                self.shown_elsewhere.append(sentence)
+                self.add_error(field, sentence)
+        self.references_checked = checked
+        self.cleaned_data["checked_references"] = [(c.picture, c.given.link) for c in checked if c.picture]
+
     def planned_model(self) -> str:
         """The model the page announces a plan for: the chosen one, or the default."""
         value = str(self["model"].value() or "")
         return value if value in VideoModel.values else str(DEFAULT_MODEL)
+
+    def planned_seconds(self) -> int | None:
+        """The length the page announces a plan for (None: the model's default)."""
+        try:
+            return int(self["duration_seconds"].value() or 0) or None
+        except (TypeError, ValueError):
+            return None
 
     def planned_count(self, batch: int | None = None) -> int:
         """The batch size the page announces before Generate, from the fields as they stand."""
@@ -348,16 +594,32 @@ class GenerateForm(forms.Form):
             )
             return cleaned
         if not self._check_options(cleaned):
+            self._check_references()
+            self._check_media()
             return cleaned
         # A batch carried back may take files and links beside it; alone, a file and a link clash.
         if self.given_batch() or (len(uploads) + len(links) > 1 and not (uploads and links)):
             self._check_several(uploads, links)
         else:
             self._check_frame(cleaned, "first_frame")
-        # A batch's takes all end on the same last frame.
+        # A batch's takes all end on the same last frame, and share the same references.
         if "last_frame" in (catalogue.get(cleaned.get("model") or "") or catalogue.MODELS[0]).options:
             self._check_frame(cleaned, "last_frame")
+        self._check_references()
+        self._check_media()
+        self._check_references_total()
         return cleaned
+
+    def _check_references_total(self) -> None:
+        total = sum(len(p.data) for p, _ in self.cleaned_data.get("checked_references") or [])
+        total += sum(len(m.data) for m, _ in self.cleaned_data.get("checked_media") or [])
+        if total > REFERENCES_MAX_BYTES:
+            self.add_error(
+                None,
+                f"Your references come to {mediaprobe.megabytes(total)} MB together; one video's "
+                f"references may be at most {mediaprobe.megabytes(REFERENCES_MAX_BYTES)} MB together, "
+                "because they are sent inside its request. Remove some, or send smaller files.",
+            )
 
     def _given(self, cleaned: dict[str, Any], slot: str) -> bool:
         """Whether the form carries a picture for `slot` ("first_frame" or "last_frame")."""
@@ -388,14 +650,25 @@ class GenerateForm(forms.Form):
             last_frame=self._given(cleaned, "last_frame"),
             resolution=cleaned.get("resolution") or None,
             duration=cleaned.get("duration_seconds"),
+            ratio=cleaned.get("ratio") or None,
+            prompt_chars=len(cleaned["prompt"]) if "prompt" in cleaned else None,
+            references={
+                "images": sum(len(given) for given in self.given_references()),
+                **{
+                    kind: sum(len(given) for given in self.given_media(kind)) + len(self.carried_media(kind))
+                    for kind in _MEDIA
+                },
+            },
         )
         found = catalogue.refusals(ask)
         taken = described.options if (described := catalogue.get(model)) else frozenset()
         for option, sentence in found:
             # A field the model does not take is not on its page: say it above the form.
-            shown = option in taken or option in {"model", "first_frame"}
-            self.add_error(_FIELD_OF_OPTION[option] if shown else None, sentence)
-        return not found
+            shown = option in taken or option in {"model", "first_frame", "prompt"}
+            self.add_error(_FIELD_OF_OPTION.get(option) if shown else None, sentence)
+        # A prompt too long for the model is the prompt's own error: the pictures are still
+        # checked, so the page comes back holding those that passed (as for any prompt error).
+        return not [option for option, _ in found if option != "prompt"]
 
     def _check_frame(self, cleaned: dict[str, Any], slot: str) -> None:
         """Check the picture given for `slot` the one way it was given, into checked_<slot>."""
@@ -467,6 +740,29 @@ class GenerateForm(forms.Form):
             # Refused before its pictures were looked at (the allowance, say): show them as they were.
             given = given[: settings.MAX_BATCH_PICTURES]
             self.batch = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(given, 1)]
+        if self.references_checked is not None:
+            staged = batch_pictures.stage(self.staging, self.references_checked)
+            self.references = batch_pictures.named(staged, batch_pictures.REFERENCES)
+            # Its links are in the list now: the box comes back empty, so none is sent twice.
+            shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            shown["reference_image_links"] = ""
+            self.data = shown
+        elif carried := self.given_references()[0]:
+            # Refused before its pictures were looked at (a count, the allowance): shown as they were.
+            carried = carried[:REFERENCE_PICTURES_MAX]
+            described = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(carried, 1)]
+            self.references = batch_pictures.named(described, batch_pictures.REFERENCES)
+        for kind, staged_id, label, media, _ in self.media_checked:
+            kept = staged_id or self.staging.keep_media(media.data, media.mime)
+            name = label.partition("(")[2].removesuffix(")")
+            self.media_kept.append(
+                (f"{kind} {kept} {name}", f"{label}: kept from your last try ({media.seconds:.1f} s).")
+            )
+        if self.media_kept:
+            # The kept files stand in for those given: the link boxes come back empty.
+            shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            shown["reference_video_links"] = shown["reference_audio_links"] = ""
+            self.data = shown
         for slot, (field, data, messages) in self.refused.items():
             try:
                 offer = self.staging.offer(data, messages)
@@ -498,7 +794,9 @@ class GenerateForm(forms.Form):
     def _check_limits(self) -> bool:
         """Allowance, budget and per-minute brake for the whole batch; False (with an error) when over."""
         model = self.cleaned_data.get("model") or str(DEFAULT_MODEL)  # an invalid one has its own error
-        problem = starts.refusal(self.user, model, self.batch_size())
+        problem = starts.refusal(
+            self.user, model, self.batch_size(), self.cleaned_data.get("duration_seconds")
+        )
         if problem:
             self.add_error(None, problem)
             return False
@@ -521,6 +819,16 @@ class GenerateForm(forms.Form):
         # One stored copy per take: deleting one take deletes its own file, never another's.
         names = [_store_first_frame(checked) if checked else "" for checked, _ in plan]
         last_names = [_store_first_frame(last) if last else "" for _ in plan]
+        # Each take's own copies of the reference pictures, in the order given.
+        given_refs: list[tuple[pictures.CheckedImage, str]] = data.get("checked_references") or []
+        # Then the reference videos and voice samples, in the order given.
+        given_media: list[tuple[mediaprobe.CheckedMedia, str]] = data.get("checked_media") or []
+        ref_names = [
+            [references.store(p.data, p.extension) for p, _ in given_refs]
+            + [references.store(m.data, m.extension) for m, _ in given_media]
+            for _ in plan
+        ]
+        stored = names + last_names + [name for take in ref_names for name in take]
         model = data["model"]
 
         def make() -> Generation:
@@ -540,7 +848,8 @@ class GenerateForm(forms.Form):
                     submission_token=data["submission_token"] if i == 0 else uuid.uuid4(),
                     model=data["model"],
                     prompt=data["prompt"],
-                    enhance_prompt=data["enhance_prompt"],
+                    # A model without the switch (H3) gets none: stored off, so the row says so.
+                    enhance_prompt=data["enhance_prompt"] and "enhance" in catalogue.BY_ID[model].options,
                     first_frame=names[i],
                     first_frame_sha256=checked.sha256 if checked else "",
                     first_frame_type=checked.mime if checked else "",
@@ -555,23 +864,45 @@ class GenerateForm(forms.Form):
                     end_frame_link=(data.get("last_frame_link") or "").strip() if last else "",
                     resolution=self._option(data, "resolution") or "",
                     duration_seconds=self._option(data, "duration"),
+                    ratio=catalogue.BY_ID[model].ratio_for(
+                        data.get("ratio") or None,
+                        pictures=bool(
+                            checked or last or given_refs or any(m.kind == "videos" for m, _ in given_media)
+                        ),
+                    )
+                    or "",
                     continues=data.get("continues"),
                 )
                 for i, (checked, source) in enumerate(plan)
             ]
-            for gen in made:
+            for gen, take_refs in zip(made, ref_names, strict=True):
                 gen.save()
+                rows = [("images", p.mime, p.sha256, link) for p, link in given_refs] + [
+                    (m.kind, m.mime, hashlib.sha256(m.data).hexdigest(), link) for m, link in given_media
+                ]
+                positions: dict[str, int] = {}
+                for (kind, mime, sha256, link), name in zip(rows, take_refs, strict=True):
+                    references.Reference.objects.create(
+                        generation=gen,
+                        kind=kind,
+                        position=positions.setdefault(kind, 0),
+                        file=name,
+                        mime=mime,
+                        sha256=sha256,
+                        link=link,
+                    )
+                    positions[kind] += 1
             return made[0]
 
         try:
-            return starts.start(self.user, model, len(plan), make)
+            return starts.start(self.user, model, len(plan), make, data.get("duration_seconds"))
         except starts.Refused as refused:
             self.add_error(None, refused.sentence)
-            _delete_stored(names + last_names)
+            _delete_stored(stored)
             return None
         except IntegrityError:
             # Two copies of the same form raced past the view's check; the first one won.
-            _delete_stored(names + last_names)
+            _delete_stored(stored)
             return Generation.objects.get(submission_token=data["submission_token"], created_by=self.user)
 
     @staticmethod
@@ -606,6 +937,13 @@ def _delete_stored(names: list[str]) -> None:
     for name in names:
         if name:
             default_storage.delete(name)
+
+
+def _read_upload(upload: Any, max_bytes: int) -> bytes:
+    """An uploaded reference file, read at most one byte past its limit (the probe says the size)."""
+    upload.seek(0)
+    data: bytes = upload.read(max_bytes + 1)
+    return data
 
 
 def _read_stored(name: str) -> bytes:
@@ -644,6 +982,7 @@ def remix_initial(source: Generation) -> dict[str, Any]:
         "reuse_last_frame": source.pk if source.end_frame else None,
         "resolution": source.resolution or None,
         "duration_seconds": source.duration_seconds,
+        "ratio": source.ratio or None,
     }
 
 
@@ -656,6 +995,7 @@ def initial_from_post(post: Any) -> dict[str, Any]:
         "enhance_prompt": bool(post.get("enhance_prompt")),
         "resolution": post.get("resolution") or None,
         "duration_seconds": post.get("duration_seconds") or None,
+        "ratio": post.get("ratio") or None,
         "continue_from": post.get("continue_from") or None,
         "takes": post.get("takes") or None,
         # Beside a batch's list, the links box holds only links added since (see offer_fixes).

@@ -311,6 +311,8 @@ class Generation(models.Model):
     )
     resolution = models.CharField(max_length=16, blank=True)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The aspect ratio sent, for the models that take one ("16:9"; "adaptive" follows the pictures).
+    ratio = models.CharField(max_length=16, blank=True)
     # Continue: this video starts from the last frame of that one (playground/generations/continuation.py).
     continues = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"

@@ -14,13 +14,14 @@ from playground.generations.forms import GenerateForm
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.money import budgets, starts
 from playground.money.models import allowance_for
-from playground.pictures import fixing
+from playground.pictures import batch_pictures, fixing
 from playground.upstream import catalogue
 
 
 def generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra: Any) -> HttpResponse:
     allowance = allowance_for(request.user)
     batch = extra.pop("batch", form.batch)
+    references = extra.pop("references", form.references)
     context = {
         "form": form,
         "reused": form.reused_generation(),
@@ -28,9 +29,15 @@ def generate_page(request: AuthenticatedHttpRequest, form: GenerateForm, **extra
         "continued": form.continued_generation(),
         "allowance": allowance,
         "plan": starts.plan_words(
-            form.planned_model(), form.planned_count(None if batch is None else len(batch)), allowance
+            form.planned_model(),
+            form.planned_count(None if batch is None else len(batch)),
+            allowance,
+            form.planned_seconds(),
         ),
         "batch": batch,
+        "batch_names": batch_pictures.BATCH,
+        "references": references,
+        "reference_names": batch_pictures.REFERENCES,
         "budget": budgets.person_budget(request.user),
         "estimates": budgets.estimates(),
         "offer": form.offer,

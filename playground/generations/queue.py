@@ -114,7 +114,9 @@ def batch(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def generate_plan(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The Generate page's "4 videos · 4 of your 96 left", for the fields as they stand."""
     form = GenerateForm(request.GET, user=request.user)
-    plan = starts.plan_words(form.planned_model(), form.planned_count(), allowance_for(request.user))
+    plan = starts.plan_words(
+        form.planned_model(), form.planned_count(), allowance_for(request.user), form.planned_seconds()
+    )
     return render(request, "playground/generate.html#plan", {"plan": plan})
 
 

@@ -33,6 +33,7 @@ from playground.generations.models import Generation
 from playground.lib.models import Lock
 from playground.money.models import Allowance, SpendTotal, TeamBudget, month_start
 from playground.money.totals import COUNTED, KNOWN, dollars_of, month_of
+from playground.upstream import catalogue
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -52,16 +53,26 @@ def dollars(amount: Decimal | None) -> str:
     return f"${amount.quantize(CENT, ROUND_HALF_UP):,.2f}"
 
 
-def estimate(model: str) -> Decimal:
-    """What one `model` video is expected to cost: recent known costs, or the configured price."""
-    recent: list[Decimal] = [
-        usd
-        for usd in Generation.objects.filter(model=model)
+def estimate(model: str, seconds: int | None = None) -> Decimal:
+    """What one `model` video is expected to cost: recent known costs, or the configured price.
+
+    For a model priced by the second (catalogue.ModelSpec.price_per_second) the recent costs are
+    read per second of the length each job asked for, and the estimate is for `seconds` (its
+    default length when None); the configured price is then for its default length.
+    """
+    described = catalogue.get(model)
+    rows = (
+        Generation.objects.filter(model=model)
         .filter(_KNOWN)
         .order_by("-created_at", "-id")
-        .values_list("usd_spent", flat=True)[: settings.ESTIMATE_FROM_LAST]
-        if usd is not None
-    ]
+        .values_list("usd_spent", "duration_seconds")[: settings.ESTIMATE_FROM_LAST]
+    )
+    if described is not None and described.price_per_second is not None:
+        default = described.default_duration
+        rates = [usd / (asked or default) for usd, asked in rows if usd is not None]
+        rate = sum(rates, ZERO) / len(rates) if rates else Decimal(settings.VIDEO_PRICES_USD[model]) / default
+        return described.estimate_usd(seconds, per_second=rate).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+    recent: list[Decimal] = [usd for usd, _ in rows if usd is not None]
     if not recent:
         return Decimal(settings.VIDEO_PRICES_USD[model])
     average: Decimal = sum(recent, ZERO) / len(recent)
@@ -149,10 +160,12 @@ def lock() -> None:
     Lock.hold("budget")
 
 
-def check(user: User, model: str, count: int = 1) -> str | None:
-    """A sentence saying why `count` more `model` videos may not start now, or None if they may."""
+def check(user: User, model: str, count: int = 1, seconds: int | None = None) -> str | None:
+    """A sentence saying why `count` more `model` videos may not start now, or None if they may.
+
+    `seconds`: the length asked for, for the models priced by the second."""
     guesses = {model: estimate(model)}
-    cost = guesses[model] * count
+    cost = estimate(model, seconds) * count
     what = "This video" if count == 1 else f"These {count} videos"
     again = format_date(month_start(months_back=-1), "j F")
     mine = person_budget(user, guesses)

@@ -38,7 +38,7 @@ class Refused(Exception):
         self.sentence = sentence
 
 
-def start(user: User, model: str, count: int, make: Callable[[], T]) -> T:
+def start(user: User, model: str, count: int, make: Callable[[], T], seconds: int | None = None) -> T:
     """Make `count` videos of `model` for `user` with `make()` if they fit; else raise Refused.
 
     `make` runs inside the same transaction as the check, under the locks, so what was checked is
@@ -52,16 +52,16 @@ def start(user: User, model: str, count: int, make: Callable[[], T]) -> T:
         get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
         # The team budget is shared by everyone: its lock makes concurrent starts take turns.
         budgets.lock()
-        problem = refusal(user, model, count)
+        problem = refusal(user, model, count, seconds)
         if problem:
             raise Refused(problem)
         return make()
 
 
-def plan_words(model: str, count: int, allowance: AllowanceStatus) -> str:
+def plan_words(model: str, count: int, allowance: AllowanceStatus, seconds: int | None = None) -> str:
     """What Generate will do: "4 videos · about $1.72 · 4 of your 96 left"."""
     parts = [f"{count} video{'s' if count != 1 else ''}"]
-    parts.append(f"about {budgets.dollars(budgets.estimate(model) * count)}")
+    parts.append(f"about {budgets.dollars(budgets.estimate(model, seconds) * count)}")
     if allowance.left is not None:
         parts.append(f"{count} of your {allowance.left} left")
     return " · ".join(parts)
@@ -76,7 +76,7 @@ def submits_in_last_minute(user: User) -> int:
     return int(counted["batches"]) + int(counted["single"])
 
 
-def refusal(user: User, model: str, count: int) -> str | None:
+def refusal(user: User, model: str, count: int, seconds: int | None = None) -> str | None:
     """Why a batch of `count` videos can't be made now, in a sentence; None when it fits."""
     status = allowance_for(user)
     if status.cap is not None and (status.left or 0) < count:
@@ -91,7 +91,7 @@ def refusal(user: User, model: str, count: int) -> str | None:
             f"this month, so nothing was started. Make fewer takes or pictures, or wait for your "
             f"allowance to start again on {next_month}."
         )
-    budget = budgets.check(user, model, count)
+    budget = budgets.check(user, model, count, seconds)
     if budget:
         return budget
     recent = submits_in_last_minute(user)

@@ -15,6 +15,9 @@ which picture is meant. Choosing a fix and removing a picture rebuild the list f
 sent, so the page with JavaScript (the list swapped alone) and without it (the whole page) run
 the same code. The rules and sentences about a picture itself are the single picture's (pictures/,
 staging); this module only adds which picture of the batch a sentence is about.
+
+A model's reference pictures (MiniMax H3) are a list of the same kind, kept the same way under
+their own names (REFERENCES): each has the first frame's checks, fixes and its own verdict.
 """
 
 from __future__ import annotations
@@ -37,6 +40,42 @@ _NAME_MAX = 200  # of a file name carried back (links are held to the form's own
 _VALUE_MAX = 2200
 GONE = "This picture is no longer kept here. Remove it, and choose it again."
 NO_FIX = "This picture can't be used, and no fix applies to it."
+
+
+@dataclass(frozen=True)
+class ListNames:
+    """What one list of pictures is called on the page: its section, its values and its buttons."""
+
+    section: str  # the element id the list is swapped into
+    field: str  # the hidden value of each picture
+    fix: str  # the fix buttons' name
+    remove: str  # the remove buttons' name
+    heading: str
+    heading_id: str
+    noun: str  # "Picture" / "Reference picture", in each picture's label
+    link_noun: str
+
+
+BATCH = ListNames(
+    "batch-pictures",
+    "batch_picture",
+    "apply_batch_fix",
+    "remove_picture",
+    "The pictures of this batch",
+    "batch-heading",
+    "Picture",
+    "Link",
+)
+REFERENCES = ListNames(
+    "reference-pictures",
+    "reference_picture",
+    "apply_reference_fix",
+    "remove_reference",
+    "Reference pictures",
+    "reference-heading",
+    "Reference picture",
+    "Reference link",
+)
 
 
 def refusal(label: str, message: str) -> str:
@@ -78,10 +117,11 @@ class Given:
     def link(self) -> str:
         return self.origin.removeprefix("link:") if self.origin.startswith("link:") else ""
 
-    def label(self, number: int) -> str:
+    def label(self, number: int, names: ListNames | None = None) -> str:
+        names = names or BATCH
         if self.link:
-            return f"Link {number} ({self.link[:60]})"
-        return f"Picture {number} ({self.origin.removeprefix('file:')})"
+            return f"{names.link_noun} {number} ({self.link[:60]})"
+        return f"{names.noun} {number} ({self.origin.removeprefix('file:')})"
 
     def staged_as(self, token: str) -> Given:
         return Given(token, self.origin)
@@ -114,6 +154,7 @@ class Item:
     messages: list[str] = field(default_factory=list)  # why it can't be sent, when no fix is offered
     problem: list[str] = field(default_factory=list)  # a fix that could not be made just now
     focus: bool = False  # the picture just changed: the page moves the focus to it
+    names: ListNames = BATCH  # which list it belongs to
 
     @property
     def refused(self) -> bool:
@@ -125,7 +166,7 @@ class Item:
 
     @property
     def label(self) -> str:
-        return self.given.label(self.number)
+        return self.given.label(self.number, self.names)
 
     @property
     def refusals(self) -> list[str]:
@@ -243,11 +284,13 @@ def stage(staging: Staging, checked: list[Checked]) -> list[Item]:
     return items
 
 
-def with_fix(staging: Staging, values: list[str], fix: str) -> list[Item]:
-    """The batch the page sent back, with fix `fix` ("<staging id>:<key>") made for its picture."""
+def with_fix(staging: Staging, values: list[str], fix: str, most: int | None = None) -> list[Item]:
+    """The batch the page sent back, with fix `fix` ("<staging id>:<key>") made for its picture.
+
+    `most`: how many pictures the list may hold (a batch's, unless given)."""
     staged_id, _, key = fix.partition(":")
     items = []
-    for number, given in enumerate(parse_all(values)[: settings.MAX_BATCH_PICTURES], 1):
+    for number, given in enumerate(parse_all(values)[: most or settings.MAX_BATCH_PICTURES], 1):
         if not staged_id or given.staged_id != staged_id:
             items.append(describe(staging, given, number))
             continue
@@ -261,9 +304,16 @@ def with_fix(staging: Staging, values: list[str], fix: str) -> list[Item]:
     return items
 
 
-def without(staging: Staging, values: list[str], value: str) -> list[Item]:
+def named(items: list[Item], names: ListNames) -> list[Item]:
+    """The same items as members of the list `names` (their labels and buttons)."""
+    for item in items:
+        item.names = names
+    return items
+
+
+def without(staging: Staging, values: list[str], value: str, most: int | None = None) -> list[Item]:
     """The batch the page sent back, less the picture `value` (whose staged copy goes now)."""
-    kept = parse_all(values)[: settings.MAX_BATCH_PICTURES]
+    kept = parse_all(values)[: most or settings.MAX_BATCH_PICTURES]
     gone = Given.parse(value)
     if gone in kept:
         kept.remove(gone)

@@ -11,9 +11,9 @@ A batch of several pictures that can't be sent yet keeps every picture here, the
 passed too (kept as they are, with no refusal and no fixes), so the page can come back with all
 of them and the person never uploads one twice (see batch_pictures.py).
 
-Each person has at most KEEP_PER_PERSON staged pictures (never fewer than a whole batch and its
-last frame) and KEEP_BYTES_PER_PERSON bytes of originals; staging one more drops the oldest at
-once, files and all.
+Each person has at most keep_limit() staged pictures (KEEP_PER_PERSON, and never fewer than a
+whole batch, its last frame and the most reference pictures a model takes) and
+KEEP_BYTES_PER_PERSON bytes of originals; staging one more drops the oldest at once, files and all.
 """
 
 from __future__ import annotations
@@ -33,10 +33,28 @@ from django.utils import timezone
 from playground import pictures
 from playground.pictures import fixing
 from playground.pictures.models import StagedPicture
+from playground.upstream import catalogue
+
+
+def keep_limit() -> int:
+    """How many staged pictures a person keeps: a whole batch, its last frame and a full list of
+    reference pictures, and never fewer than KEEP_PER_PERSON."""
+    return max(
+        KEEP_PER_PERSON, settings.MAX_BATCH_PICTURES + 1 + REFERENCE_PICTURES_MAX + REFERENCE_MEDIA_MAX
+    )
+
 
 FOLDER = "staging"
 _SERVABLE = re.compile(r"original|fixed-[a-z]+\.(jpg|png)")
 KEEP_PER_PERSON = 5
+# The most reference pictures (and videos and voice samples) any model takes (catalogue.py), all
+# kept across a round trip.
+REFERENCE_PICTURES_MAX = max(
+    (r.most for m in catalogue.MODELS for r in m.references if r.kind == "images"), default=0
+)
+REFERENCE_MEDIA_MAX = max(
+    (sum(r.most for r in m.references if r.kind != "images") for m in catalogue.MODELS), default=0
+)
 KEEP_BYTES_PER_PERSON = 128 * 1024 * 1024
 KEEP_FOR = timedelta(days=1)
 GONE = "That picture is no longer waiting to be fixed. Choose it again."
@@ -97,6 +115,19 @@ class Staging:
     def keep(self, picture: pictures.CheckedImage) -> str:
         """Keep a picture that passed as it is (no decode: it was checked); returns its id."""
         return self._stage(picture.data, picture.mime, picture.width, picture.height)
+
+    def keep_media(self, data: bytes, mime: str) -> str:
+        """Keep a reference video or voice sample that passed its probe, for the next round trip."""
+        return self._stage(data, mime, 0, 0)
+
+    def kept_media(self, staged_id: str) -> tuple[bytes, str] | None:
+        """The bytes and type of a kept reference video or voice sample; None if gone."""
+        record = self._record(staged_id)
+        if record is None or record.messages or not record.mime.startswith(("video/", "audio/")):
+            return None
+        with default_storage.open(_path(record.id, "original"), "rb") as f:
+            data: bytes = f.read()
+        return data, record.mime
 
     def note_refused(self, messages: list[str]) -> str:
         """Remember why a batch's picture that no fix mends was refused, for the page's next round
@@ -251,7 +282,7 @@ class Staging:
 
     def _drop_beyond_cap(self) -> None:
         """Keep the newest KEEP_PER_PERSON pictures within KEEP_BYTES_PER_PERSON; delete the rest now."""
-        keep = max(KEEP_PER_PERSON, settings.MAX_BATCH_PICTURES + 1)  # a whole batch and its last frame
+        keep = keep_limit()
         kept_bytes = 0
         rows = StagedPicture.objects.filter(owner=self.owner.pk).order_by("-created_at", "-pk")
         for index, (staged_id, size) in enumerate(rows.values_list("pk", "size")):

@@ -18,7 +18,7 @@ from playground.generations.pages import generate_page
 from playground.lib import linkfetch
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.pictures import batch_pictures, fixing, uploads
-from playground.pictures.staging import Staging
+from playground.pictures.staging import REFERENCE_PICTURES_MAX, Staging
 
 
 @require_POST
@@ -29,11 +29,12 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     The last frame's fix buttons carry their own name, so its choice also works without JavaScript.
     """
     staging = Staging(request.user)
-    if "apply_batch_fix" in request.POST:
-        batch = batch_pictures.with_fix(
-            staging, request.POST.getlist("batch_picture"), request.POST["apply_batch_fix"]
-        )
-        return _batch_answer(request, batch)
+    for names in (batch_pictures.BATCH, batch_pictures.REFERENCES):
+        if names.fix in request.POST:
+            items = batch_pictures.with_fix(
+                staging, request.POST.getlist(names.field), request.POST[names.fix], _most(names)
+            )
+            return _batch_answer(request, batch_pictures.named(items, names), names)
     slot = "last_frame" if request.POST.get("apply_last_fix") else "first_frame"
     staged_id, _, key = request.POST.get(
         "apply_last_fix" if slot == "last_frame" else "apply_fix", ""
@@ -56,22 +57,42 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_POST
 def remove_picture(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Leave one picture out of a batch the page came back with; the others stay as they were."""
-    batch = batch_pictures.without(
-        Staging(request.user), request.POST.getlist("batch_picture"), request.POST.get("remove_picture", "")
+    """Leave one picture out of a batch (or of the reference pictures) the page came back with;
+    the others stay as they were."""
+    names = (
+        batch_pictures.REFERENCES
+        if batch_pictures.REFERENCES.remove in request.POST
+        else batch_pictures.BATCH
     )
-    return _batch_answer(request, batch, removed=True)
+    items = batch_pictures.without(
+        Staging(request.user),
+        request.POST.getlist(names.field),
+        request.POST.get(names.remove, ""),
+        _most(names),
+    )
+    return _batch_answer(request, batch_pictures.named(items, names), names, removed=True)
+
+
+def _most(names: batch_pictures.ListNames) -> int | None:
+    """How many pictures the list may hold: the reference pictures' most, or a batch's."""
+    return REFERENCE_PICTURES_MAX if names is batch_pictures.REFERENCES else None
 
 
 def _batch_answer(
-    request: AuthenticatedHttpRequest, batch: list[batch_pictures.Item], *, removed: bool = False
+    request: AuthenticatedHttpRequest,
+    items: list[batch_pictures.Item],
+    names: batch_pictures.ListNames,
+    *,
+    removed: bool = False,
 ) -> HttpResponse:
-    """The batch's list alone for htmx, else the whole form again with it (nothing is checked yet)."""
+    """The list alone for htmx, else the whole form again with it (nothing is checked yet)."""
     if request.htmx:
-        context = {"batch": batch, "batch_removed": removed}
+        context = {"batch": items, "batch_removed": removed, "names": names}
         return render(request, "playground/generate.html#batch", context)
     form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
-    return generate_page(request, form, batch=batch, batch_removed=removed)
+    if names is batch_pictures.REFERENCES:
+        return generate_page(request, form, references=items, references_removed=removed)
+    return generate_page(request, form, batch=items, batch_removed=removed)
 
 
 def _slot(request: HttpRequest) -> str:

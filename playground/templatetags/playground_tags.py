@@ -24,11 +24,16 @@ def dollars(value: Decimal | None) -> str:
 
 
 @register.filter
-def price_for(estimates: dict[str, Decimal], model: Any) -> str:
-    """The estimate for one model, from the dict the Generate page is given."""
+def price_words(estimates: dict[str, Decimal], model: Any) -> str:
+    """ "about $0.43 a video", or for a model priced by the second "about $0.08 a second (an estimate)"."""
     from playground.money.budgets import dollars as in_dollars
+    from playground.upstream import catalogue
 
-    return in_dollars(estimates.get(str(model)))
+    amount = estimates.get(str(model))
+    described = catalogue.get(str(model))
+    if amount is not None and described is not None and described.price_per_second is not None:
+        return f"about {in_dollars(amount / described.default_duration)} a second (an estimate)"
+    return f"about {in_dollars(amount)} a video"
 
 
 @register.filter

@@ -30,7 +30,7 @@ video) and ``detail`` (technical, for logs and the admin). Neither ever contains
 import email.utils
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -257,6 +257,8 @@ class Client:
         last_frame: str | None = None,
         resolution: str | None = None,
         duration: int | None = None,
+        ratio: str | None = None,
+        references: Mapping[str, Sequence[str]] | None = None,
     ) -> Accepted:
         """Submit one generation; each frame is a data URI (or a link), or None.
 
@@ -276,6 +278,9 @@ class Client:
             last_frame=last_frame is not None,
             resolution=resolution,
             duration=duration,
+            ratio=ratio,
+            prompt_chars=len(prompt),
+            references={kind: len(items) for kind, items in (references or {}).items()},
         )
         if found := catalogue.problems(ask):
             raise Refused(" ".join(found), f"create not sent: {'; '.join(found)}")
@@ -287,6 +292,8 @@ class Client:
             last_frame=last_frame,
             resolution=resolution,
             duration=duration,
+            ratio=ratio,
+            references=references,
             route=route,
         )
         response, body = self._call(
@@ -571,15 +578,20 @@ def create_body(
     last_frame: str | None = None,
     resolution: str | None = None,
     duration: int | None = None,
+    ratio: str | None = None,
+    references: Mapping[str, Sequence[str]] | None = None,
     route: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a create request for `model`, in the field names of its route.
 
     Options the model does not take are left out (the client refuses them before this).
+    ``references`` maps a kind ("images", "videos", "audios") to its data URIs or links.
     """
     described = catalogue.BY_ID[model]
     wire = described.wire_for(route)
-    body: dict[str, Any] = {"model": model, wire.prompt: prompt, wire.enhance: enhance}
+    body: dict[str, Any] = {"model": model, wire.prompt: prompt}
+    if wire.enhance:
+        body[wire.enhance] = enhance
     if first_frame is not None:
         body[wire.first_frame] = first_frame
     if last_frame is not None and wire.last_frame:
@@ -588,6 +600,12 @@ def create_body(
         body[wire.resolution] = resolution
     if duration is not None and wire.duration and described.takes_duration:
         body[wire.duration] = duration
+    if ratio is not None and wire.ratio and described.takes_ratio:
+        body[wire.ratio] = ratio
+    for kind, items in (references or {}).items():
+        taken = described.reference(kind)
+        if taken is not None and items:
+            body[taken.field] = list(items)
     return body
 
 

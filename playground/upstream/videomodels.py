@@ -15,8 +15,9 @@ from django.db import models
 
 from playground.upstream import catalogue
 
-# The upstream's own limit on a prompt (every model); the form and its counter use this number.
-PROMPT_MAX_CHARS = 2000
+# The longest prompt any model takes: the bound on what a submit (or a preset) may store. Each
+# model's own limit (catalogue.ModelSpec.prompt_max) is checked beside it by catalogue.refusals().
+PROMPT_MAX_CHARS = max(model.prompt_max for model in catalogue.MODELS)
 
 
 def clean_prompt(raw: str) -> str:
@@ -37,6 +38,8 @@ class VideoModel(models.TextChoices):
     HAILUO_02 = "minimax/hailuo-02", "minimax/hailuo-02"
     HAILUO_2_3 = "minimax/hailuo-2.3", "minimax/hailuo-2.3"
     HAILUO_2_3_FAST = "minimax/hailuo-2.3-fast", "minimax/hailuo-2.3-fast"
+    H3 = "minimax/h3", "minimax/h3"
+    H3_MAX = "minimax/h3-max", "minimax/h3-max"
 
 
 if tuple(VideoModel.values) != catalogue.IDS:

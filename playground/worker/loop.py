@@ -41,6 +41,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from playground.films import sequences
+from playground.generations import references
 from playground.generations.models import ACTIVE_STATES, MAX_RESENDS, TERMINAL_STATES, Generation, State
 from playground.lib import videofiles
 from playground.lib.models import WorkerHeartbeat
@@ -583,6 +584,10 @@ class Worker:
             options["resolution"] = gen.resolution
         if gen.duration_seconds:
             options["duration"] = gen.duration_seconds
+        if gen.ratio:
+            options["ratio"] = gen.ratio
+        if sent := references.by_kind(gen.pk):
+            options["references"] = sent
         return options
 
     def _past_deadline(self, gen: Generation) -> bool:

@@ -18,8 +18,9 @@
   // --- Prompt counter: code points, as the server counts (an emoji is one character) ---------
   const counter = document.querySelector("[data-counter-for]");
   const prompt = document.getElementById(counter.dataset.counterFor);
-  const max = Number(prompt.dataset.max);
+  // The limit is the chosen model's (models.js changes data-max when the model changes).
   function updateCounter() {
+    const max = Number(prompt.dataset.max);
     const used = Array.from(prompt.value).length;
     let text = used.toLocaleString("en") + " / " + max.toLocaleString("en") + " characters";
     if (used > max) text += " — " + (used - max).toLocaleString("en") + " too many";
@@ -29,6 +30,7 @@
     counter.classList.toggle("over-limit", used > max);
   }
   prompt.addEventListener("input", updateCounter);
+  form.addEventListener("model-fields-changed", updateCounter);
   updateCounter();
 
   // Whether the chosen model needs a first frame, and which fields it takes: see models.js.

@@ -14,6 +14,12 @@
   const needFrame = document.getElementById("need-frame");
   const renderTime = document.getElementById("render-time");
   const lengthHint = document.getElementById("length-hint");
+  const range = document.getElementById("id_duration_range");
+  const rangeValue = document.getElementById("length-range-value");
+  const rangeWords = document.getElementById("length-range-words");
+  const ratio = document.getElementById("id_ratio");
+  const ratioHint = document.getElementById("ratio-hint");
+  const prompt = document.getElementById("id_prompt");
 
   function current() {
     const checked = form.querySelector('input[name="model"]:checked');
@@ -44,9 +50,35 @@
     }
   }
 
+  // A model whose lengths are a range gets the slider, set to its own span.
+  function fitRange(model, fromUser) {
+    if (!range || !model.length_range) return;
+    range.min = model.length_range[0];
+    range.max = model.length_range[1];
+    range.step = model.length_range[2];
+    if (fromUser) range.value = model.default_duration;
+    rangeWords.textContent = model.lengths_words.charAt(0).toUpperCase() + model.lengths_words.slice(1) + ".";
+    showRange();
+  }
+  function showRange() {
+    if (range) rangeValue.textContent = range.value + " seconds";
+  }
+
+  // Only the ratios the model makes are offered; "Default" says what it means for this model.
+  function fitRatios(model, fromUser) {
+    if (!ratio) return;
+    Array.from(ratio.options).forEach(function (option) {
+      const offered = option.value === "" || model.ratios.indexOf(option.value) >= 0;
+      option.hidden = !offered;
+      option.disabled = !offered;
+    });
+    if (fromUser || (ratio.selectedOptions[0] && ratio.selectedOptions[0].disabled)) ratio.value = "";
+    if (ratioHint) ratioHint.textContent = model.ratio_hint;
+  }
+
   function describe(model) {
     needFrame.textContent = model.need_frame;
-    const duration = checkedValue("duration_seconds");
+    const duration = model.length_range && range ? range.value : checkedValue("duration_seconds");
     const length = model.options.indexOf("duration") >= 0 && duration ? duration : String(model.default_duration);
     renderTime.textContent = model.waits[length] || "";
     if (lengthHint) {
@@ -58,7 +90,12 @@
 
   function show(model, fromUser) {
     form.querySelectorAll("[data-option]").forEach(function (fieldset) {
-      const taken = model.options.indexOf(fieldset.dataset.option) >= 0;
+      // Lengths: the radios ("duration") for a list of lengths, the slider ("duration_range") for a range.
+      const option = fieldset.dataset.option;
+      const ranged = Boolean(model.length_range);
+      let taken = model.options.indexOf(option === "duration_range" ? "duration" : option) >= 0;
+      if (option === "duration") taken = taken && !ranged;
+      if (option === "duration_range") taken = taken && ranged;
       fieldset.hidden = !taken;
       fieldset.disabled = !taken;
     });
@@ -69,7 +106,11 @@
     if (model.options.indexOf("duration") >= 0 && (fromUser || !checkedValue("duration_seconds"))) {
       tick("duration_seconds", model.default_duration);
     }
-    fitDurations(model);
+    // The prompt counter (generate.js) counts against this model's limit.
+    if (prompt) prompt.dataset.max = model.prompt_max;
+    if (!model.length_range) fitDurations(model);
+    fitRange(model, fromUser);
+    fitRatios(model, fromUser);
     describe(model);
     form.dispatchEvent(new CustomEvent("model-fields-changed", { bubbles: true }));
   }
@@ -83,6 +124,9 @@
   radios("duration_seconds").forEach(function (radio) {
     radio.addEventListener("change", function () { const model = current(); if (model) describe(model); });
   });
+  if (range) {
+    range.addEventListener("input", function () { showRange(); const model = current(); if (model) describe(model); });
+  }
   const first = current();
   if (first) show(first, false);
 })();

@@ -228,7 +228,7 @@ def test_the_plan_prices_the_chosen_model(signed_in: Client, settings) -> None:
     assert plan.strip() == "2 videos · about $0.60 · 2 of your 96 left"
     html = signed_in.get("/generate/").content.decode()
     assert (
-        'hx-include="[name=takes],[name=image_link],[name=picture_files],[name=model],[name=batch_picture]"'
+        'hx-include="[name=takes],[name=image_link],[name=picture_files],[name=model],[name=batch_picture],[name=duration_seconds]"'
         in html
     )
 

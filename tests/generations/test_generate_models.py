@@ -140,7 +140,7 @@ def test_a_field_the_model_does_not_take_is_refused(signed_in: Client, fields, f
 def test_a_last_frame_for_a_model_without_one_is_refused(signed_in: Client, png):
     response = signed_in.post(URL, form_data(model="video-01", last_frame=upload(png)))
     assert errors(response)["__all__"] == [
-        "video-01 takes no last-frame image. Remove it, or choose minimax/hailuo-02."
+        "video-01 takes no last-frame image. Remove it, or choose minimax/hailuo-02, minimax/h3 or minimax/h3-max."
     ]
     assert Generation.objects.count() == 0
 

@@ -238,18 +238,18 @@ def test_each_person_keeps_at_most_the_cap_of_staged_pictures_oldest_dropped_at_
     stranger.force_login(other_user)
     stranger.post(GENERATE, form(first_frame=SimpleUploadedFile("w.png", image_bytes(1000, 200, "PNG"))))
     staged = []
-    for index in range(staging.KEEP_PER_PERSON + 2):
+    for index in range(staging.keep_limit() + 2):
         picture = image_bytes(1000 + index, 200, "PNG")
         html = signed_in.post(
             GENERATE, form(first_frame=SimpleUploadedFile("w.png", picture))
         ).content.decode()
         staged.append(offers(html)["crop"].split(":")[0])
     mine = set(StagedPicture.objects.filter(owner=user).values_list("pk", flat=True))
-    assert mine == set(staged[-staging.KEEP_PER_PERSON :])
+    assert mine == set(staged[-staging.keep_limit() :])
     assert StagedPicture.objects.filter(owner=other_user).count() == 1  # others' are untouched
     folders = {f.name for f in Path(settings.MEDIA_ROOT, "staging").iterdir() if any(f.iterdir())}
     assert folders >= mine and not folders & set(staged[:2])  # the dropped ones' files are gone
-    assert len(folders) == staging.KEEP_PER_PERSON + 1
+    assert len(folders) == staging.keep_limit() + 1
     dropped = signed_in.post(APPLY, {**form(), "apply_fix": f"{staged[0]}:crop"}).content.decode()
     assert "no longer waiting to be fixed" in dropped
 

@@ -44,7 +44,7 @@ def test_a_passed_upload_comes_back_with_a_refused_prompt_and_is_sent_next_time(
     picture = image_bytes(640, 480, "JPEG")
     refused = signed_in.post(URL, form(prompt="x" * 2001, first_frame=SimpleUploadedFile("fox.jpg", picture)))
     html = refused.content.decode()
-    assert "It may be at most 2,000 characters" in html
+    assert "video-01-live2d takes a prompt of at most 2,000 characters; this one is 2,001." in html
     assert "Kept from your last try: 640×480." in html
     token = carried(html, "staged_first_frame")
     assert not Generation.objects.exists()

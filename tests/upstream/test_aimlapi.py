@@ -326,11 +326,19 @@ def test_create_of_a_job_by_a_cdn_error_is_ambiguous(standin):
 
 def test_create_validation_errors_are_refused_with_the_services_words(standin):
     with pytest.raises(Refused) as caught:
-        create(standin.client(), prompt="x" * 2001)
+        create(standin.client(), prompt="   ")
     assert caught.value.status_code == 400
-    assert caught.value.user_message == (
-        "The video service refused this request: prompt must be shorter than or equal to 2000 characters."
+    assert caught.value.user_message == "The video service refused this request: prompt should not be empty."
+
+
+def test_a_prompt_over_the_models_limit_is_refused_without_calling(standin):
+    with pytest.raises(Refused) as caught:
+        create(standin.client(), prompt="x" * 2001)
+    assert caught.value.status_code is None
+    assert (
+        "video-01 takes a prompt of at most 2,000 characters; this one is 2,001." in caught.value.user_message
     )
+    assert not [call for call in standin.app.calls if call.endpoint == "create"]
 
 
 @pytest.mark.parametrize(

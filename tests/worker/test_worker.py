@@ -199,12 +199,20 @@ def test_no_credits_left_fails_with_a_plain_sentence(standin_factory, user):
 
 
 def test_a_prompt_the_service_rejects_fails_with_its_own_message(worker, upstream, user):
-    gen = make(user, prompt="x" * 2001)  # the form stops this; the worker must cope anyway
+    gen = make(user, prompt="   ")  # the form stops this; the worker must cope anyway
     drive(worker)
     gen.refresh_from_db()
     assert gen.state == State.FAILED
-    assert gen.failure_reason.startswith("The video service refused this request:")
-    assert "2000" in gen.failure_reason
+    assert gen.failure_reason == "The video service refused this request: prompt should not be empty."
+
+
+def test_a_prompt_over_the_models_limit_fails_before_anything_is_sent(worker, upstream, user):
+    gen = make(user, prompt="x" * 2001)  # the form stops this; the client checks again
+    drive(worker)
+    gen.refresh_from_db()
+    assert gen.state == State.FAILED
+    assert "video-01 takes a prompt of at most 2,000 characters; this one is 2,001." in gen.failure_reason
+    assert not creates(upstream)
 
 
 # --- Poll faults and outcomes ----------------------------------------------------------------

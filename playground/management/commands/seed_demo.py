@@ -107,7 +107,7 @@ class Command(BaseCommand):
                 resolution=rng.choice(clip["resolutions"]) if "resolution" in model.options else "",
                 duration_seconds=clip["seconds"] if "duration" in model.options else None,
                 prompt=prompt,
-                enhance_prompt=rng.random() < 0.8,
+                enhance_prompt="enhance" in model.options and rng.random() < 0.8,
                 upstream_id=f"seed-{i}-{rng.getrandbits(40):x}",
                 submitted_at=created + timedelta(seconds=2),
                 credits_used=1.0,
@@ -155,12 +155,12 @@ class Command(BaseCommand):
     def _clips(self, rng: random.Random, frames: list[pictures.CheckedImage]) -> list[dict[str, Any]]:
         """A few real videos to share out: for every catalogue model, one of each length it makes,
         with a first frame and, where the model can do without, without one."""
-        plans = [(model, seconds, True) for model in catalogue.MODELS for seconds in model.durations]
+        plans = [(model, seconds, True) for model in catalogue.MODELS for seconds in model.sample_lengths]
         plans += [
             (model, seconds, False)
             for model in catalogue.MODELS
             if model.first_frame == "optional"
-            for seconds in model.durations
+            for seconds in model.sample_lengths
         ]
         clips = []
         with tempfile.TemporaryDirectory() as tmp:

@@ -73,10 +73,12 @@ for _model in catalogue.MODELS:
 # The one model a path serves when the body names none we know (the legacy route's).
 MODEL_BY_PATH = {path: next(iter(wires)) for path, wires in WIRES_BY_PATH.items() if len(wires) == 1}
 
-MAX_PROMPT = 2000
+# A reference video or voice sample sent as a data URI (links are accepted, never fetched).
+_MEDIA_PREFIXES = {"videos": "video/", "audios": "audio/"}
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-# A 20 MB image grows by a third in base64; anything much bigger cannot be a valid request.
-MAX_BODY_BYTES = 32 * 1024 * 1024
+# A 20 MB image grows by a third in base64; a request holds at most two frames and the site's
+# 30 MB of references (H3), so anything much bigger cannot be a request the app makes.
+MAX_BODY_BYTES = 96 * 1024 * 1024
 # Each create costs one credit, and the create answer says so.
 CREDITS_PER_VIDEO = 1
 LOGS_PATH = "/v2/logs"
@@ -331,15 +333,16 @@ class StandIn:
         described = catalogue.BY_ID[model]
         wire = wires[model]
         image_field, switch_field = wire.first_frame, wire.enhance
-        problems = [f"property {name} should not exist" for name in payload if name not in wire.body_fields]
+        allowed = described.body_fields(wire)
+        problems = [f"property {name} should not exist" for name in payload if name not in allowed]
         prompt = payload.get("prompt")
         if not isinstance(prompt, str):
             problems.append("prompt must be a string")
         elif not prompt.strip():
             problems.append("prompt should not be empty")
-        elif len(prompt) > MAX_PROMPT:
-            problems.append(f"prompt must be shorter than or equal to {MAX_PROMPT} characters")
-        switch = payload.get(switch_field, True)
+        elif len(prompt) > described.prompt_max:
+            problems.append(f"prompt must be shorter than or equal to {described.prompt_max} characters")
+        switch = payload.get(switch_field, True) if switch_field else False
         if not isinstance(switch, bool):
             problems.append(f"{switch_field} must be a boolean value")
         frame: bytes | None = None
@@ -356,6 +359,20 @@ class StandIn:
             if problem:
                 problems.append(problem)
         resolution, duration = _options(described, wire, payload, problems)
+        references = _references(described, payload, problems)
+        ratio = _ratio(
+            described,
+            wire,
+            payload,
+            problems,
+            # What "adaptive" follows: a frame or a picture or video reference.
+            pictures=bool(
+                image is not None
+                or (wire.last_frame and payload.get(wire.last_frame) is not None)
+                or references.get("images")
+                or references.get("videos")
+            ),
+        )
         if problems:
             return json_error(400, problems, path)
 
@@ -386,7 +403,8 @@ class StandIn:
             _write_atomic(self._frames_dir / f"{token}.last.img", last)
         created = time.time()
         outcome = "error" if "[demo:error]" in prompt else "never" if "[demo:never]" in prompt else "video"
-        job = {
+        done_at = created + self.queue_seconds + self.generate_seconds
+        job: dict[str, Any] = {
             "id": upstream_id,
             "token": token,
             "model": model,
@@ -396,16 +414,18 @@ class StandIn:
             "has_last_frame": last is not None,
             "resolution": resolution,
             "seconds": duration,
+            "ratio": ratio,
+            "references": references,
             "route": wire.name,
             "created_at": created,
             # Timings are fixed per job so every process agrees on its status, whatever its own settings.
             "queued_until": created + self.queue_seconds,
-            "done_at": created + self.queue_seconds + self.generate_seconds,
+            "done_at": done_at,
             "outcome": outcome,
             "duration": None,
         }
         self._write_job(job)
-        self.counters.created(created, math.inf if outcome == "never" else job["done_at"])
+        self.counters.created(created, math.inf if outcome == "never" else done_at)
         if universal:
             answer: dict[str, Any] = {
                 "id": upstream_id,
@@ -501,6 +521,8 @@ class StandIn:
             described = self.models[job["model"]]
             width, height = described.size(job.get("resolution"))
             base_width = catalogue.RESOLUTION_SIZES["720P"][0]
+            # A fixed ratio shapes a video made without a picture (one with a picture keeps its shape).
+            shape = _ratio_shape(job.get("ratio")) or (width, height)
             duration = render_video(
                 video,
                 prompt=job["prompt"],
@@ -509,7 +531,7 @@ class StandIn:
                 seconds=self.video_seconds or job.get("seconds") or described.default_duration,
                 fps=self.video_fps,
                 long_side=max(16, round(self.video_long_side * width / base_width)),
-                aspect=(width, height),
+                aspect=shape,
                 tone_hz=tone_for(job["token"]) if described.sound else None,
             )
             self._write_job({**job, "duration": duration})
@@ -738,7 +760,20 @@ def _options(model: ModelSpec, wire: Wire, payload: dict[str, Any], problems: li
             )
         else:
             resolution = given
-    if wire.duration and wire.duration in payload:
+    span = model.length_range
+    if wire.duration and wire.duration in payload and span:
+        # A range in the docs' words: "type": "integer", "minimum", "maximum".
+        given = payload[wire.duration]
+        low, high, _ = span
+        if isinstance(given, bool) or not isinstance(given, int):
+            problems.append(f"{wire.duration} must be an integer number")
+        elif given < low:
+            problems.append(f"{wire.duration} must not be less than {low}")
+        elif given > high:
+            problems.append(f"{wire.duration} must not be greater than {high}")
+        else:
+            duration = given
+    elif wire.duration and wire.duration in payload:
         given = payload[wire.duration]
         if isinstance(given, bool) or given not in model.durations:
             choices = ", ".join(str(d) for d in model.durations)
@@ -748,6 +783,80 @@ def _options(model: ModelSpec, wire: Wire, payload: dict[str, Any], problems: li
     if duration not in model.durations_at(resolution):
         problems.append(f"{wire.duration} {duration} is not supported at {wire.resolution} {resolution}")
     return resolution, duration
+
+
+def _ratio(
+    model: ModelSpec, wire: Wire, payload: dict[str, Any], problems: list[str], *, pictures: bool
+) -> str | None:
+    """The ratio a create asks for; "text-only generation cannot be adaptive and defaults to 16:9
+    instead" (MiniMax/h3.json), so a prompt alone never comes out adaptive."""
+    if not wire.ratio:
+        return None
+    given = payload.get(wire.ratio, model.default_ratio)
+    if given not in model.ratios:
+        problems.append(f"{wire.ratio} must be one of the following values: {', '.join(model.ratios)}")
+        return None
+    if given in model.ratios_need_pictures and not pictures:
+        return model.ratio_without_pictures
+    return str(given)
+
+
+def _ratio_shape(ratio: object) -> tuple[int, int] | None:
+    if not isinstance(ratio, str) or ":" not in ratio:
+        return None
+    wide, _, high = ratio.partition(":")
+    return (int(wide), int(high)) if wide.isdigit() and high.isdigit() else None
+
+
+def _references(model: ModelSpec, payload: dict[str, Any], problems: list[str]) -> dict[str, int]:
+    """Each reference list's count, checked as its schema says: an array of URIs, at most maxItems."""
+    counts: dict[str, int] = {}
+    for taken in model.references:
+        if taken.field not in payload:
+            continue
+        items = payload[taken.field]
+        if not isinstance(items, list):
+            problems.append(f"{taken.field} must be an array")
+            continue
+        if len(items) > taken.most:
+            problems.append(f"{taken.field} must contain no more than {taken.most} elements")
+        for item in items:
+            problem = (
+                _check_image(f"each value in {taken.field}", item)[0]
+                if taken.kind == "images"
+                else _check_media(taken.field, item, _MEDIA_PREFIXES[taken.kind])
+            )
+            if problem:
+                problems.append(problem)
+        counts[taken.kind] = len(items)
+    for taken in model.references:
+        if (
+            counts.get(taken.kind)
+            and taken.needs_one_of
+            and not any(counts.get(k) for k in taken.needs_one_of)
+        ):
+            fields = " or ".join(r.field for r in model.references if r.kind in taken.needs_one_of)
+            problems.append(f"{taken.field} cannot be the only reference: pass {fields} alongside")
+    return counts
+
+
+def _check_media(name: str, value: object, mime_prefix: str) -> str | None:
+    """A reference video or voice sample: a link (never fetched) or a base64 data URI of its kind."""
+    unreadable = f"each value in {name} must be a URL address or a base64-encoded file"
+    if not isinstance(value, str) or not value.strip():
+        return unreadable
+    if value.startswith(("http://", "https://")):
+        return None if urlsplit(value).netloc else unreadable
+    header, _, payload = value.partition(",")
+    if not value.startswith("data:") or ";base64" not in header.lower():
+        return unreadable
+    if not header.removeprefix("data:").lower().startswith(mime_prefix):
+        return f"each value in {name} must be a {mime_prefix.rstrip('/')} file"
+    try:
+        base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return unreadable
+    return None
 
 
 def _check_image(name: str, value: object) -> tuple[str | None, bytes | None]:

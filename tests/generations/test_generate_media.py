@@ -1,0 +1,251 @@
+"""MiniMax H3's reference videos and voice samples on the Generate page: probed by content, refused
+with sentences naming the file, the rule and the numbers, and sent by the worker."""
+
+from __future__ import annotations
+
+import io
+import random
+import uuid
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from PIL import Image
+
+from playground.generations import forms
+from playground.generations.models import Generation, State
+from playground.generations.references import Reference
+from playground.lib import mediaprobe
+from tests.factories import image_bytes
+from tests.media_samples import sound, video
+from tests.worker.test_worker import creates, drive
+
+pytestmark = pytest.mark.django_db
+GENERATE = reverse("generate")
+
+
+def fields(**extra: Any) -> dict[str, Any]:
+    return {
+        "submission_token": str(uuid.uuid4()),
+        "model": "minimax/h3",
+        "prompt": "She says good morning to the sea",
+        "ratio": "9:16",
+        "duration_seconds": "10",
+        **extra,
+    }
+
+
+def upload(name: str, data: bytes, kind: str = "application/octet-stream") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type=kind)
+
+
+def errors(response: Any) -> dict[str, list[str]]:
+    return {name: [str(e) for e in errs] for name, errs in response.context["form"].errors.items()}
+
+
+@pytest.fixture
+def picture() -> SimpleUploadedFile:
+    return upload("face.png", image_bytes(640, 480, "PNG"), "image/png")
+
+
+def test_a_picture_a_video_and_a_voice_sample_are_stored_in_order(signed_in: Client, picture):
+    voice, clip = sound(2, kind="mp3"), video(3)
+    response = signed_in.post(
+        GENERATE,
+        fields(
+            reference_images=[picture],
+            reference_videos=[upload("walk.mp4", clip, "video/mp4")],
+            reference_audios=[upload("voice.mp3", voice, "audio/mpeg")],
+        ),
+    )
+    assert response.status_code == 302, errors(response) if response.status_code == 200 else response
+    gen = Generation.objects.get()
+    refs = list(Reference.objects.filter(generation=gen).order_by("kind", "position"))
+    assert [(r.kind, r.position, r.mime) for r in refs] == [
+        ("audios", 0, "audio/mpeg"),
+        ("images", 0, "image/png"),
+        ("videos", 0, "video/mp4"),
+    ]
+    assert default_storage.open(refs[0].file.name).read() == voice
+    assert default_storage.open(refs[2].file.name).read() == clip
+    page = signed_in.get(gen.get_absolute_url()).content.decode()
+    assert "<dt>References</dt><dd>1 picture, 1 video, 1 voice sample</dd>" in page
+
+
+def test_a_voice_sample_alone_is_refused(signed_in: Client):
+    response = signed_in.post(GENERATE, fields(reference_audios=[upload("voice.wav", sound(2))]))
+    assert response.status_code == 200
+    assert errors(response)["reference_audios"] == [
+        "With minimax/h3, voice samples need at least one reference picture or reference video beside them: "
+        "add one, or remove the voice samples."
+    ]
+    assert not Generation.objects.exists()
+
+
+def test_a_video_is_enough_beside_a_voice_sample(signed_in: Client):
+    response = signed_in.post(
+        GENERATE,
+        fields(
+            reference_videos=[upload("a.webm", video(2, kind="webm"))],
+            reference_audios=[upload("v.flac", sound(2, kind="flac"))],
+        ),
+    )
+    assert response.status_code == 302, errors(response)
+    assert sorted(Reference.objects.values_list("kind", "mime")) == [
+        ("audios", "audio/flac"),
+        ("videos", "video/webm"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        (
+            {"reference_videos": [upload("clip.mp4", b"%PDF-1.4 renamed\n" * 100, "video/mp4")]},
+            "reference_videos",
+            "Reference video 1 (clip.mp4): This file is not a video we can read. Send an MP4, MOV or WebM video.",
+        ),
+        (
+            {"reference_videos": [upload("long.mp4", video(16))]},
+            "reference_videos",
+            "Reference video 1 (long.mp4): This video is 16.0 seconds long; a reference video may be at most 15 seconds.",
+        ),
+        (
+            {"reference_audios": [upload("quiet.wav", sound(2, loud=False))]},
+            "reference_audios",
+            "Voice sample 1 (quiet.wav): This voice sample is silent: its loudest moment is below -60 dBFS.",
+        ),
+        (
+            {"reference_audios": [upload("talk.mp3", sound(31, kind="mp3"))]},
+            "reference_audios",
+            "Voice sample 1 (talk.mp3): This voice sample is 31.0 seconds long; a voice sample may be at most 30 seconds.",
+        ),
+        (
+            {"reference_audios": [upload("song.wav", video(2))]},
+            "reference_audios",
+            "Voice sample 1 (song.wav): This file is not a sound recording we can read.",
+        ),
+        (
+            {"reference_videos": [upload(f"{i}.mp4", b"x") for i in range(4)]},
+            "reference_videos",
+            "minimax/h3 takes at most 3 reference videos; you gave 4.",
+        ),
+        (
+            {"reference_video_links": "http://127.0.0.1/clip.mp4"},
+            "reference_video_links",
+            "Reference video 1 (http://127.0.0.1/clip.mp4): ",
+        ),
+    ],
+)
+def test_a_reference_that_breaks_a_rule_is_refused_with_its_sentence(
+    signed_in: Client, picture, extra, field, words
+):
+    response = signed_in.post(GENERATE, fields(reference_images=[picture], **extra))
+    assert response.status_code == 200
+    assert any(e.startswith(words) for e in errors(response).get(field, [])), errors(response)
+    assert not Generation.objects.exists()
+    assert response.context["form"]["prompt"].value() == "She says good morning to the sea"
+
+
+def noisy_png(seed: int) -> bytes:
+    """A 2000×1500 PNG of noise: about 9 MB, since noise does not compress."""
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (2000, 1500), rng.randbytes(2000 * 1500 * 3)).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def test_references_over_their_total_are_refused_with_the_numbers(signed_in: Client):
+    pictures = [noisy_png(seed) for seed in range(4)]
+    total = sum(len(p) for p in pictures)
+    assert total > forms.REFERENCES_MAX_BYTES  # each passes alone; together they are too much
+    response = signed_in.post(
+        GENERATE,
+        fields(reference_images=[upload(f"{i}.png", p, "image/png") for i, p in enumerate(pictures)]),
+    )
+    assert response.status_code == 200
+    assert errors(response)["__all__"] == [
+        f"Your references come to {mediaprobe.megabytes(total)} MB together; one video's references may be "
+        "at most 30 MB together, because they are sent inside its request. Remove some, or send smaller files."
+    ]
+    assert not Generation.objects.exists()
+
+
+def test_h3_max_takes_references_and_video_01_none(signed_in: Client):
+    response = signed_in.post(
+        GENERATE,
+        fields(model="video-01", ratio="", duration_seconds="", reference_videos=[upload("a.mp4", video(2))]),
+    )
+    assert any("video-01 takes no reference videos." in e for e in errors(response)["__all__"])
+
+
+def test_the_worker_sends_videos_and_voice_samples_as_data_uris(signed_in: Client, worker, upstream, picture):
+    response = signed_in.post(
+        GENERATE,
+        fields(
+            reference_images=[picture],
+            reference_videos=[upload("walk.mp4", video(2))],
+            reference_audios=[upload("voice.m4a", sound(2, kind="m4a"))],
+        ),
+    )
+    assert response.status_code == 302, errors(response)
+    drive(worker, timeout=30)
+    gen = Generation.objects.get()
+    assert gen.state == State.READY, gen.failure_reason
+    (create,) = creates(upstream)
+    assert set(create.body) == {
+        "model",
+        "prompt",
+        "duration",
+        "ratio",
+        "reference_image_urls",
+        "video_urls",
+        "audio_urls",
+    }
+    # The stand-in read each data URI's type: a picture, a video and a sound.
+    assert upstream.app.job(gen.upstream_id)["references"] == {"images": 1, "videos": 1, "audios": 1}
+
+
+def test_a_video_and_a_voice_sample_that_passed_come_back_kept_and_are_sent_next_time(
+    signed_in: Client, picture
+):
+    import html as htmllib
+    import re
+
+    voice, clip = sound(2, kind="ogg"), video(2)
+    response = signed_in.post(
+        GENERATE,
+        fields(
+            ratio="5:4",
+            reference_images=[picture],
+            reference_videos=[upload("walk.mp4", clip)],
+            reference_audios=[upload("voice.ogg", voice)],
+        ),
+    )
+    assert response.status_code == 200 and not Generation.objects.exists()
+    page = htmllib.unescape(response.content.decode())
+    assert "Reference video 1 (walk.mp4): kept from your last try (2.0 s)." in page
+    assert "Voice sample 1 (voice.ogg): kept from your last try" in page
+    kept = re.findall(r'name="reference_kept" value="([^"]*)"', page)
+    pictures_back = re.findall(r'name="reference_picture" value="([^"]*)"', page)
+    assert [v.split()[0] for v in kept] == ["videos", "audios"] and len(pictures_back) == 1
+    made = signed_in.post(GENERATE, fields(reference_kept=kept, reference_picture=pictures_back))
+    assert made.status_code == 302, errors(made)
+    gen = Generation.objects.get()
+    stored = {
+        r.kind: default_storage.open(r.file.name).read() for r in Reference.objects.filter(generation=gen)
+    }
+    assert stored["videos"] == clip and stored["audios"] == voice and "images" in stored
+
+
+def test_a_kept_file_that_is_gone_is_said(signed_in: Client, picture):
+    response = signed_in.post(
+        GENERATE, fields(reference_images=[picture], reference_kept=["videos " + "0" * 32 + " walk.mp4"])
+    )
+    assert response.status_code == 200
+    assert errors(response)["reference_videos"] == [
+        "Reference video 1 (walk.mp4): It is no longer kept here. Choose it again."
+    ]
