@@ -51,6 +51,12 @@
     if (!(event.target instanceof Element)) return;
     const button = event.target.closest("button.seek");
     if (button) {
+      const back = document.querySelector("a[data-video-page]");
+      if (!player() && back) {
+        // A page of comments without the player ("More comments" on its own): play the video there.
+        window.location.href = back.href.split("#")[0] + "#at=" + Number(button.dataset.atMs);
+        return;
+      }
       seek(Number(button.dataset.atMs) / 1000);
       return;
     }
@@ -81,6 +87,16 @@
   // The review section is swapped whole (outerHTML): htmx:load fires on the new element, in the
   // page (a settle event would fire on the old one, already out of the document).
   document.addEventListener("htmx:load", function () { draw(); });
+  // Arriving with "#at=<ms>" (from a comment on a page without the player): start there, paused.
+  function arrive() {
+    const asked = /^#at=(\d{1,9})$/.exec(window.location.hash);
+    const video = player();
+    if (!asked || !video) return;
+    const go = function () { seek(Number(asked[1]) / 1000); };
+    if (video.readyState >= 1) go(); else video.addEventListener("loadedmetadata", go, { once: true });
+  }
+
   window.reviewMarkers = { draw: draw };
   draw();
+  arrive();
 })();

@@ -12,9 +12,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.urls import reverse
 
 from playground.generations.models import Generation, State
 from playground.lib.videofiles import inspect_video
+from playground.review import comments
 from playground.review.models import Comment, ReviewStatus
 from playground.upstream.demo.render import render_video
 from tests.browser_fixtures import ARTIFACTS, sign_in, wait_until
@@ -125,3 +127,17 @@ def test_two_members_comment_reply_resolve_seek_and_approve(page: Any, browser: 
     wait_until(
         page, f"!!document.getElementById('card-{other.pk}') && !document.getElementById('card-{video.pk}')"
     )
+
+
+def test_a_moment_on_the_comments_page_of_its_own_opens_the_video_there(page: Any, live_server: Any, clip):
+    # "More comments" without htmx is a page with no player: its moments play on the video's page.
+    sign_in(page, "alice")
+    alice = get_user_model().objects.get(username="alice")
+    video = ready(alice, "A lighthouse at dusk", clip)
+    comments.add_comment(video, user=alice, at_ms=2600, text="The beam jumps here")
+    page.goto(reverse("review_comments", args=[video.pk]))
+    page.locator("button.seek", has_text="0:02.6").click()
+    page.wait_for_url(re.compile(re.escape(video.get_absolute_url()) + "#at=2600$"))
+    wait_until(page, "Math.abs(document.querySelector('video.player').currentTime - 2.6) < 0.05")
+    assert page.evaluate("document.querySelector('video.player').paused")
+    assert page.locator("#comment-at").input_value() == "0:02.6"
