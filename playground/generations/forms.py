@@ -158,7 +158,7 @@ class GenerateForm(forms.Form):
         required=False,
         help_text=(
             "JPEG or PNG pictures the video should take its style or content from, each with the "
-            "first frame's rules. Up to 9 with minimax/h3."
+            f"first frame's rules. {catalogue.reference_limits('images')}"
         ),
         widget=PicturesInput(attrs={"accept": "image/jpeg,image/png", "multiple": True}),
     )
@@ -178,7 +178,7 @@ class GenerateForm(forms.Form):
         required=False,
         help_text=(
             f"MP4, MOV or WebM, each at most {mediaprobe.VIDEO_MAX_SECONDS:.0f} seconds and "
-            f"{mediaprobe.megabytes(mediaprobe.VIDEO_MAX_BYTES)} MB. Up to 3 with minimax/h3."
+            f"{mediaprobe.megabytes(mediaprobe.VIDEO_MAX_BYTES)} MB. {catalogue.reference_limits('videos')}"
         ),
         widget=PicturesInput(attrs={"accept": "video/mp4,video/quicktime,video/webm", "multiple": True}),
     )
@@ -198,7 +198,8 @@ class GenerateForm(forms.Form):
             f"MP3, WAV, M4A/AAC, OGG or FLAC, {mediaprobe.AUDIO_MIN_SECONDS:.0f} to "
             f"{mediaprobe.AUDIO_MAX_SECONDS:.0f} seconds and at most "
             f"{mediaprobe.megabytes(mediaprobe.AUDIO_MAX_BYTES)} MB each, whose voice the video's speech "
-            "follows. Up to 3, with at least one reference picture or video beside them."
+            f"follows. {catalogue.reference_limits('audios')} At least one reference picture or video "
+            "goes beside them."
         ),
         widget=PicturesInput(attrs={"accept": "audio/*", "multiple": True}),
     )

@@ -100,8 +100,11 @@ def comment_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         video = _video(pk)
         at_ms = comments.parse_moment(request.POST.get("at", ""))
         parent = None
-        if parent_pk := parse_id(request.POST.get("parent")):
-            parent = Comment.objects.filter(pk=parent_pk, generation=video).first()
+        if raw_parent := request.POST.get("parent"):
+            # A reply's thread, read by the one id reader: an id it refuses is no thread at all,
+            # never a new thread of its own.
+            parent_pk = parse_id(raw_parent)
+            parent = Comment.objects.filter(pk=parent_pk, generation=video).first() if parent_pk else None
             if parent is None:
                 raise Refused(
                     "That thread was deleted meanwhile, so the reply has nowhere to go.", status=404

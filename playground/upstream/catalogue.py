@@ -518,6 +518,18 @@ def get(model_id: str) -> ModelSpec | None:
     return BY_ID.get(model_id)
 
 
+def reference_limits(kind: str) -> str:
+    """ "Up to 9 with minimax/h3 and 9 with minimax/h3-max.": the form's hint, read from the models."""
+    taking = [(m.id, ref.most) for m in MODELS if (ref := m.reference(kind)) is not None]
+    if not taking:
+        return ""
+    return "Up to " + _and([f"{most} with {model_id}" for model_id, most in taking]) + "."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
 def usage_log_name(model_id: str) -> str:
     """How the usage log names a model: with its vendor ("minimax/video-01"), as newer ids already are."""
     return model_id if "/" in model_id else f"minimax/{model_id}"

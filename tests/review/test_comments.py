@@ -342,3 +342,14 @@ def test_the_kept_markers_follow_every_write(world):
     assert comments.markers(video)["marks"][0] == [83, 1, 1] and kept_matches_a_fresh_count()
     comments.delete_comment(second, user=world.bob)
     assert comments.markers(video)["marks"] == [[83, 1, 1]] and kept_matches_a_fresh_count()
+
+
+@pytest.mark.parametrize("parent", ["²", "٣", "-1", "0", "9" * 30, str(2**63)])
+def test_a_reply_to_a_thread_id_the_id_reader_refuses_is_refused_not_made_a_new_thread(world, parent):
+    add_comment(world.video, user=world.alice, at_ms=3200, text="The hand melts")
+    response = world.client(world.bob).post(
+        add_url(world), {"at": "0:01.0", "parent": parent, "text": "Where does this go?"}, headers=HTMX
+    )
+    assert response.status_code == 404
+    assert "nowhere to go" in response.content.decode()
+    assert not Comment.objects.filter(text="Where does this go?").exists()

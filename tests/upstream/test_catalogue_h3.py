@@ -259,3 +259,13 @@ def test_the_stand_in_takes_every_body_the_schema_allows(standin, extra):
     # A prompt alone is never adaptive: "defaults to 16:9 instead".
     pictures = any(k in extra for k in ("image_url", "reference_image_urls"))
     assert job["ratio"] == extra.get("ratio", "adaptive" if pictures else "16:9")
+
+
+@pytest.mark.parametrize("kind", ["images", "videos", "audios"])
+def test_the_forms_reference_hint_names_each_model_that_takes_the_kind_with_its_count(kind):
+    hint = catalogue.reference_limits(kind)
+    taking = [m for m in catalogue.MODELS if m.reference(kind) is not None]
+    assert taking, kind
+    for model in catalogue.MODELS:
+        ref = model.reference(kind)
+        assert (f"{ref.most} with {model.id}" in hint) if ref else (f"with {model.id}" not in hint)
