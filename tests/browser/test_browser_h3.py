@@ -103,6 +103,33 @@ def test_an_h3_video_at_16_9_and_10_seconds_with_two_pictures_and_a_voice_sample
         " return v && v.muted && !v.paused && v.readyState >= 2; }",
     )
 
+    # Remix: the same take settings, its two pictures and its voice sample with them, sent again.
+    page.goto(f"/videos/{gen.pk}/")
+    page.get_by_role("link", name="Remix").click()
+    page.wait_for_url(re.compile(rf"/generate/\?remix={gen.pk}$"))
+    assert page.locator('input[name="model"][value="minimax/h3"]').is_checked()
+    assert page.locator("#id_ratio").input_value() == "16:9"
+    assert page.locator("#length-range-value").inner_text() == "10 seconds"
+    listed = page.locator("#reference-pictures").inner_text()
+    assert f"Reference picture 1 (from video #{gen.pk})" in listed
+    assert f"Reference picture 2 (from video #{gen.pk})" in listed
+    assert page.locator("#kept-media").inner_text() == (
+        f"Voice sample 1 (from video #{gen.pk}): carried over by Remix (3.0 s)."
+    )
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/videos/\d+/$"))
+    wait_ready(page)
+    again = Generation.objects.exclude(pk=gen.pk).get()
+    assert (again.model, again.ratio, again.duration_seconds, again.has_sound) == (
+        "minimax/h3",
+        "16:9",
+        10,
+        True,
+    )
+    first, second = [call.body for call in real_lengths.app.calls if call.endpoint == "create"]
+    assert second["reference_image_urls"] == first["reference_image_urls"]
+    assert second["audio_urls"] == first["audio_urls"]
+
 
 def test_an_h3_max_clip_at_480p_and_back_to_hailuo(page: Any, worker_thread: Worker, real_lengths: Any):
     sign_in(page)
