@@ -508,6 +508,61 @@ class GenerateForm(forms.Form):
                     self.media_checked.append((kind, staged_id, f"{noun} {number} ({name})", media, link))
         self.cleaned_data["checked_media"] = checked
 
+    def carry_references(self, source: Generation) -> list[str]:
+        """A Remix of `source`: its reference pictures, videos and voice samples, kept in staging as
+        if they had come back from a try, so the form starts with the same take settings and sends
+        its own copies of the same files. Returns the sentence for any that are no longer stored."""
+        if self.staging is None:
+            return []
+        origin = f"from video #{source.pk}"
+        given: list[batch_pictures.Given] = []
+        missing = 0
+        order = [kind for kind, _ in references.KINDS]  # pictures, videos, voice samples, as the page
+        rows = references.Reference.objects.filter(generation=source)
+        for ref in sorted(rows, key=lambda r: (order.index(r.kind), r.position)):
+            try:
+                with default_storage.open(ref.file.name, "rb") as f:
+                    data = f.read()
+            except OSError:
+                missing += 1
+                continue
+            if ref.kind == "images":
+                try:
+                    token = self.staging.keep(pictures.check_image(data))
+                except pictures.ImageRejected:
+                    missing += 1
+                    continue
+                given.append(
+                    batch_pictures.Given.of_link(ref.link, token)
+                    if ref.link
+                    else batch_pictures.Given.of_file(origin, token)
+                )
+            elif ref.kind in _MEDIA:
+                _, _, probe, _, noun = _MEDIA[ref.kind]
+                try:
+                    media = probe(data)
+                except mediaprobe.MediaRejected:
+                    missing += 1
+                    continue
+                number = 1 + sum(value.startswith(ref.kind + " ") for value, _ in self.media_kept)
+                kept = self.staging.keep_media(media.data, media.mime)
+                self.media_kept.append(
+                    (
+                        f"{ref.kind} {kept} {origin}",
+                        f"{noun} {number} ({origin}): carried over by Remix ({media.seconds:.1f} s).",
+                    )
+                )
+        if given:
+            items = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(given, 1)]
+            self.references = batch_pictures.named(items, batch_pictures.REFERENCES)
+        if not missing:
+            return []
+        return [
+            f"{missing} of the references of video #{source.pk} "
+            f"{'is' if missing == 1 else 'are'} no longer stored, so the Remix can't carry "
+            f"{'it' if missing == 1 else 'them'}. Choose {'it' if missing == 1 else 'them'} again."
+        ]
+
     def _read_kept(self, staged_id: str) -> bytes:
         found = self.staging.kept_media(staged_id) if self.staging else None
         if found is None:

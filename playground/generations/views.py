@@ -55,13 +55,19 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         form.offer_fixes()
     else:
         initial: dict[str, Any] = {"submission_token": uuid.uuid4()}
+        remixed: Generation | None = None
         if source_pk := query_id(request, "remix"):
-            initial |= remix_initial(get_object_or_404(Generation, pk=source_pk))
+            remixed = get_object_or_404(Generation, pk=source_pk)
+            initial |= remix_initial(remixed)
         if preset_pk := query_id(request, "preset"):
             initial |= presets.preset_initial(get_object_or_404(presets.team_presets(), pk=preset_pk))
         if continue_pk := query_id(request, "continue"):
             initial |= continue_initial(get_object_or_404(Generation, pk=continue_pk, state=State.READY))
-        form = GenerateForm(initial=initial, user=request.user)
+        form = GenerateForm(initial=initial, user=request.user, staging=staging)
+        if remixed is not None:
+            # The same take settings: its references come with it, each a kept file of this person's.
+            for sentence in form.carry_references(remixed):
+                messages.warning(request, sentence)
         if "continue_from" in initial:
             return generate_page(request, form, continue_problems=form.check_continued(staging))
     token = form["staged_first_frame"].value() if form.is_bound else ""

@@ -1,4 +1,5 @@
-"""In Chromium: MiniMax H3 at 16:9 and 10 s, and H3 Max at 480P, from the Generate page to a video."""
+"""In Chromium: MiniMax H3 at 16:9 and 10 s with two reference pictures and a voice sample, and
+H3 Max at 480P, from the Generate page to a video with sound."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
+from django.conf import settings
 
 from playground.generations.models import Generation, State
 from playground.generations.references import Reference
 from playground.worker.loop import Worker
 from tests.browser import test_browser_models as journeys
 from tests.browser.test_browser_models import choose, picture, played_seconds, probe, wait_ready
-from tests.browser_fixtures import sign_in
+from tests.browser_fixtures import sign_in, wait_until
+from tests.media_samples import sound
+from tests.sound import decode_sound, loudness
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # The model journeys' fixtures: the stand-in at real lengths, and a worker thread.
@@ -21,7 +26,7 @@ real_lengths = journeys.real_lengths
 worker_thread = journeys.worker_thread
 
 
-def test_an_h3_video_at_16_9_and_10_seconds(
+def test_an_h3_video_at_16_9_and_10_seconds_with_two_pictures_and_a_voice_sample(
     page: Any, worker_thread: Worker, real_lengths: Any, tmp_path: Path
 ):
     sign_in(page)
@@ -45,6 +50,10 @@ def test_an_h3_video_at_16_9_and_10_seconds(
     page.get_by_label("Reference picture files").set_input_files(
         [picture(tmp_path, "ref1.png", 640, 480), picture(tmp_path, "ref2.png", 800, 450)]
     )
+    # And a voice sample, sent as audio_urls.
+    page.get_by_label("Voice samples", exact=True).set_input_files(
+        {"name": "voice.wav", "mimeType": "audio/wav", "buffer": sound(3.0)}
+    )
     page.locator("#plan").filter(has_text="about $0.80").wait_for()
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/videos/\d+/$"))
@@ -57,10 +66,69 @@ def test_an_h3_video_at_16_9_and_10_seconds(
     assert seconds == pytest.approx(10, abs=0.3)
     assert width / height == pytest.approx(16 / 9, rel=0.05)
     (create,) = [call for call in real_lengths.app.calls if call.endpoint == "create"]
-    assert set(create.body) == {"model", "prompt", "duration", "ratio", "reference_image_urls"}
+    assert set(create.body) == {"model", "prompt", "duration", "ratio", "reference_image_urls", "audio_urls"}
     assert (create.body["duration"], create.body["ratio"]) == (10, "16:9")
     assert len(create.body["reference_image_urls"]) == 2
-    assert Reference.objects.filter(generation=gen).count() == 2
+    assert len(create.body["audio_urls"]) == 1
+    assert create.body["audio_urls"][0].startswith("data:audio/")
+    assert Reference.objects.filter(generation=gen, kind="images").count() == 2
+    assert Reference.objects.filter(generation=gen, kind="audios").count() == 1
+    assert "2 pictures, 1 voice sample" in page.locator(".request-card").inner_text()
+
+    # The archived file has a sound track that is not silence, and the row says so.
+    archived = Path(settings.MEDIA_ROOT) / gen.video.name
+    with av.open(str(archived)) as container:
+        assert len(container.streams.audio) == 1
+    heard = decode_sound(str(archived))
+    assert heard.seconds == pytest.approx(10, abs=0.3)
+    assert loudness(heard.span(1, 9)) > 0.05
+    assert gen.has_sound
+
+    # Its own page plays it with sound: the player is not muted and has a visible sound control.
+    page.reload()
+    player = page.locator("video.player")
+    assert player.evaluate("v => v.muted") is False
+    assert player.evaluate("v => v.controls") is True
+    assert page.get_by_role("button", name="Sound on").is_visible()
+
+    # In the gallery its card says it has sound, and the card's preview plays muted.
+    page.goto("/gallery/")
+    card = page.locator(f"#card-{gen.pk}")
+    assert card.locator(".sound-badge").is_visible()
+    assert card.locator(".sound-badge").get_attribute("title") == "Has sound"
+    card.locator(".card-link").hover()
+    wait_until(
+        page,
+        f"() => {{ const v = document.querySelector('#card-{gen.pk} video.hover-preview');"
+        " return v && v.muted && !v.paused && v.readyState >= 2; }",
+    )
+
+    # Remix: the same take settings, its two pictures and its voice sample with them, sent again.
+    page.goto(f"/videos/{gen.pk}/")
+    page.get_by_role("link", name="Remix").click()
+    page.wait_for_url(re.compile(rf"/generate/\?remix={gen.pk}$"))
+    assert page.locator('input[name="model"][value="minimax/h3"]').is_checked()
+    assert page.locator("#id_ratio").input_value() == "16:9"
+    assert page.locator("#length-range-value").inner_text() == "10 seconds"
+    listed = page.locator("#reference-pictures").inner_text()
+    assert f"Reference picture 1 (from video #{gen.pk})" in listed
+    assert f"Reference picture 2 (from video #{gen.pk})" in listed
+    assert page.locator("#kept-media").inner_text() == (
+        f"Voice sample 1 (from video #{gen.pk}): carried over by Remix (3.0 s)."
+    )
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url(re.compile(r"/videos/\d+/$"))
+    wait_ready(page)
+    again = Generation.objects.exclude(pk=gen.pk).get()
+    assert (again.model, again.ratio, again.duration_seconds, again.has_sound) == (
+        "minimax/h3",
+        "16:9",
+        10,
+        True,
+    )
+    first, second = [call.body for call in real_lengths.app.calls if call.endpoint == "create"]
+    assert second["reference_image_urls"] == first["reference_image_urls"]
+    assert second["audio_urls"] == first["audio_urls"]
 
 
 def test_an_h3_max_clip_at_480p_and_back_to_hailuo(page: Any, worker_thread: Worker, real_lengths: Any):

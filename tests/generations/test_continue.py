@@ -36,7 +36,7 @@ def submit(client: Client, html: str, **extra: Any) -> Any:
     }
     prompt = re.search(r"<textarea[^>]*>\n?(.*?)</textarea>", html, re.S)
     assert prompt is not None
-    model = re.search(r'name="model" value="([\w-]+)"[^>]*checked', html)
+    model = re.search(r'name="model" value="([\w/.-]+)"[^>]*checked', html)
     assert model is not None
     return client.post(GENERATE, {**fields, "model": model.group(1), "prompt": prompt.group(1), **extra})
 
@@ -165,3 +165,42 @@ def test_deleting_a_continued_video_removes_its_last_frame_too(signed_in: Client
     signed_in.post(reverse("delete", args=[source.pk]))
     assert not Generation.objects.filter(pk=source.pk).exists()
     assert not default_storage.exists(name)
+
+
+@pytest.mark.django_db
+def test_an_h3_clip_with_sound_and_references_continues_as_a_new_shot(
+    signed_in: Client, user: Any, tmp_path: Path
+):
+    from playground.generations import references
+
+    clip = write_clip(tmp_path / "h3.mp4", size=(1280, 720), frames=48, tone_hz=440.0)
+    source = ready_generation(
+        user, clip, model="minimax/h3", ratio="16:9", duration_seconds=4, has_sound=True
+    )
+    references.Reference.objects.create(
+        generation=source,
+        kind="images",
+        position=0,
+        file=references.store(factories.image_bytes(640, 480, "PNG"), "png"),
+        mime="image/png",
+        sha256="0" * 64,
+    )
+    html = signed_in.get(GENERATE, {"continue": source.pk}).content.decode()
+    assert f'Continuing from the last frame of <a href="/videos/{source.pk}/">video #{source.pk}</a>' in html
+    assert "We can fix this picture" not in html
+    # A new shot: the model and prompt, and the last frame; its references stay with the take
+    # (Remix carries them), so none is carried here.
+    assert 'name="reference_picture"' not in html and 'name="reference_kept"' not in html
+
+    made = submit(signed_in, html, duration_seconds="6", ratio="")
+    assert made.status_code == 302
+    new = Generation.objects.exclude(pk=source.pk).get()
+    assert (new.model, new.continues, new.duration_seconds) == ("minimax/h3", source, 6)
+    assert (new.first_frame_width, new.first_frame_height) == (1280, 720)
+    # With a frame and no ratio chosen, H3 follows the picture.
+    assert new.ratio == "adaptive"
+    assert not references.Reference.objects.filter(generation=new).exists()
+    with default_storage.open(source.video.name, "rb") as f:
+        last = decoded_frames(f)[-1]
+    first = Image.open(io.BytesIO(default_storage.open(new.first_frame.name).read()))
+    assert mean_difference(first, last) < 2.0

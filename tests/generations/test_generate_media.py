@@ -249,3 +249,76 @@ def test_a_kept_file_that_is_gone_is_said(signed_in: Client, picture):
     assert errors(response)["reference_videos"] == [
         "Reference video 1 (walk.mp4): It is no longer kept here. Choose it again."
     ]
+
+
+def remix_page(client: Client, gen: Generation) -> tuple[str, list[str], list[str]]:
+    """The Generate page a Remix of `gen` opens: its text, the pictures and the media it carries."""
+    import html as htmllib
+    import re
+
+    page = htmllib.unescape(client.get(GENERATE, {"remix": gen.pk}).content.decode())
+    kept = re.findall(r'name="reference_kept" value="([^"]*)"', page)
+    pictures_back = re.findall(r'name="reference_picture" value="([^"]*)"', page)
+    return page, pictures_back, kept
+
+
+def test_a_remix_carries_the_references_and_sends_the_same_files_again(signed_in: Client, picture):
+    other = upload("hat.png", image_bytes(720, 480, "PNG"), "image/png")
+    voice, clip = sound(2, kind="mp3"), video(3)
+    first = signed_in.post(
+        GENERATE,
+        fields(
+            reference_images=[picture, other],
+            reference_videos=[upload("walk.mp4", clip, "video/mp4")],
+            reference_audios=[upload("voice.mp3", voice, "audio/mpeg")],
+        ),
+    )
+    assert first.status_code == 302, errors(first) if first.status_code == 200 else first
+    source = Generation.objects.get()
+
+    page, pictures_back, kept = remix_page(signed_in, source)
+    # The two pictures in their order, then the video and the voice sample, each said as carried.
+    assert [v.partition(" ")[2] for v in pictures_back] == [f"file:from video #{source.pk}"] * 2
+    assert "Reference picture 1 (from video #" in page and "Reference picture 2 (from video #" in page
+    assert [v.split()[0] for v in kept] == ["videos", "audios"]
+    assert f"Reference video 1 (from video #{source.pk}): carried over by Remix (3.0 s)." in page
+    assert f"Voice sample 1 (from video #{source.pk}): carried over by Remix (2.0 s)." in page
+
+    # Generate as it stands: the new video has its own copies of the same files, in the same order.
+    made = signed_in.post(GENERATE, fields(reference_picture=pictures_back, reference_kept=kept))
+    assert made.status_code == 302, errors(made) if made.status_code == 200 else made
+    remix = Generation.objects.exclude(pk=source.pk).get()
+
+    def files(gen: Generation) -> list[tuple[str, int, str, bytes]]:
+        refs = Reference.objects.filter(generation=gen).order_by("kind", "position")
+        return [(r.kind, r.position, r.mime, default_storage.open(r.file.name).read()) for r in refs]
+
+    assert files(remix) == files(source)
+    assert [k for k, *_ in files(remix)] == ["audios", "images", "images", "videos"]
+    assert not set(Reference.objects.filter(generation=remix).values_list("file", flat=True)) & set(
+        Reference.objects.filter(generation=source).values_list("file", flat=True)
+    )
+
+
+def test_a_remix_without_references_carries_none_and_one_whose_file_is_gone_says_so(
+    signed_in: Client, picture
+):
+    plain = signed_in.post(GENERATE, fields())
+    assert plain.status_code == 302
+    _, pictures_back, kept = remix_page(signed_in, Generation.objects.get())
+    assert (pictures_back, kept) == ([], [])
+
+    made = signed_in.post(
+        GENERATE,
+        fields(reference_images=[picture], reference_audios=[upload("voice.wav", sound(2), "audio/wav")]),
+    )
+    assert made.status_code == 302
+    source = Generation.objects.latest("pk")
+    for ref in Reference.objects.filter(generation=source):
+        default_storage.delete(ref.file.name)
+    page, pictures_back, kept = remix_page(signed_in, source)
+    assert (pictures_back, kept) == ([], [])
+    assert (
+        f"2 of the references of video #{source.pk} are no longer stored, so the Remix can't carry them. "
+        "Choose them again."
+    ) in page
