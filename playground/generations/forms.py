@@ -74,10 +74,7 @@ LISTED_DURATIONS = sorted(
     {d for m in catalogue.MODELS if m.takes_duration and not m.length_range for d in m.durations}
 )
 _RATIOS = list(dict.fromkeys(r for m in catalogue.MODELS if m.takes_ratio for r in m.ratios))
-# All the references of one video together (pictures, videos, voice samples), in bytes: they
-# travel inside the create request as base64, so this bounds its body (and the worker's memory
-# while sending it) whatever their count. The docs state no such limit; this site's own.
-REFERENCES_MAX_BYTES = 30 * 1024 * 1024
+REFERENCES_MAX_BYTES = mediaprobe.REFERENCES_MAX_BYTES
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 # A reused picture's video that is gone, or an id that names nothing (one sentence for both).
@@ -490,11 +487,17 @@ class GenerateForm(forms.Form):
                         str(upload.name),
                         "",
                         "",
-                        functools.partial(_read_upload, upload, max_bytes),
+                        functools.partial(_read_upload, upload, max_bytes, kind),
                     )
                 )
             for link in links:
-                fetch = functools.partial(linkfetch.fetch_image, link, max_bytes=max_bytes + 1)
+                fetch = functools.partial(
+                    linkfetch.fetch_image,
+                    link,
+                    max_bytes=max_bytes,
+                    noun=mediaprobe.noun(kind),
+                    too_large=mediaprobe.too_large(kind, max_bytes + 1, linked=True),
+                )
                 reads.append((links_field, link[:60], link, "", fetch))
             for number, (field, name, link, staged_id, reader) in enumerate(reads, 1):
                 try:
@@ -582,17 +585,7 @@ class GenerateForm(forms.Form):
         self._check_limits()
         uploads, links = self._given_pictures()
         if self.upload_too_large:
-            size = self.upload_too_large.request_bytes
-            # Only name a size when the request makes it clear; just over the limit reads better as "larger".
-            largest = pictures.megabytes(pictures.MAX_BYTES)
-            about = (
-                f"about {size / 1024 / 1024:,.0f} MB"
-                if size and size > pictures.MAX_BYTES + 1024 * 1024
-                else f"larger than {largest} MB"
-            )
-            self.add_error(
-                "first_frame", f"This file is {about}. The largest image we can send is {largest} MB."
-            )
+            self._refuse_too_large(self.upload_too_large)
             return cleaned
         if not self._check_options(cleaned):
             self._check_references()
@@ -610,6 +603,16 @@ class GenerateForm(forms.Form):
         self._check_media()
         self._check_references_total()
         return cleaned
+
+    def _refuse_too_large(self, stopped: UploadTooLarge) -> None:
+        """Reading stopped at a file past its limit, or at the request's files passing theirs: said
+        by the field it stopped at, or above the form for the request (later fields never arrived)."""
+        field: str | None = stopped.field_name
+        if stopped.request_limit:
+            field = None
+        elif field not in ("last_frame", "reference_images", *(files for files, *_ in _MEDIA.values())):
+            field = "first_frame"
+        self.add_error(field, stopped.sentence())
 
     def _check_references_total(self) -> None:
         total = sum(len(p.data) for p, _ in self.cleaned_data.get("checked_references") or [])
@@ -940,8 +943,11 @@ def _delete_stored(names: list[str]) -> None:
             default_storage.delete(name)
 
 
-def _read_upload(upload: Any, max_bytes: int) -> bytes:
-    """An uploaded reference file, read at most one byte past its limit (the probe says the size)."""
+def _read_upload(upload: Any, max_bytes: int, kind: str) -> bytes:
+    """An uploaded reference file (`kind`), refused by its whole size when over its limit (reading
+    stops at the limit, so the probe would only see that much)."""
+    if upload.size is not None and upload.size > max_bytes:
+        raise mediaprobe.MediaRejected(mediaprobe.too_large(kind, upload.size))
     upload.seek(0)
     data: bytes = upload.read(max_bytes + 1)
     return data
