@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -19,7 +20,8 @@ from playground.lib.numbers import megabytes
 from playground.pictures import MAX_BYTES, MAX_INPUT_BYTES
 from playground.pictures.uploads import request_max_bytes, request_too_large
 from tests import imagecorpus as corpus
-from tests.factories import frames_and_videos
+from tests.factories import frames_and_videos, image_bytes
+from tests.pictures.test_batch_fixes import carried
 from tests.pictures.test_upload_limits import signed_in_post
 
 pytestmark = pytest.mark.django_db
@@ -251,3 +253,38 @@ def test_leaving_a_batch_picture_out_without_javascript_says_so_when_the_files_w
     assert KEPT_PROMPT in html
     assert_read_no_further_than_the_cap(body)
     assert list(upload_temp_dir.iterdir()) == []
+
+
+def test_a_batch_kept_from_an_earlier_try_comes_back_when_later_files_pass_the_cap(
+    signed_in: Client, upload_temp_dir: Path
+):
+    good, wide = image_bytes(640, 480, "PNG"), image_bytes(1200, 200, "PNG")
+    first = signed_in.post(
+        reverse("generate"),
+        {
+            "submission_token": str(uuid.uuid4()),
+            "model": "minimax/h3",
+            "prompt": KEPT_PROMPT,
+            "first_frame": [SimpleUploadedFile("good.png", good), SimpleUploadedFile("wide.png", wide)],
+        },
+    ).content.decode()
+    kept = carried(first)
+    assert len(kept) == 2
+    # In the page's order: the batch's list sits before the reference pictures' box.
+    body = LazyParts(
+        [
+            *fields(),
+            *[("batch_picture", None, [value.encode()]) for value in kept],
+            *[("reference_images", f"{n}.png", padded_png(MAX_BYTES - 1024 * 1024)) for n in range(8)],
+        ]
+    )
+
+    response = signed_in_post(signed_in, body)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert request_too_large(request_max_bytes()) in page
+    assert carried(page) == kept
+    assert KEPT_PROMPT in page
+    assert_read_no_further_than_the_cap(body)
+    assert not Generation.objects.exists()
