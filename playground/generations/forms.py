@@ -171,7 +171,7 @@ class GenerateForm(forms.Form):
     reference_picture = ValuesField(required=False)
     # Reference videos and voice samples (lib/mediaprobe.py says what passes).
     reference_videos = PicturesField(
-        label="Reference videos",
+        label="Reference video files",
         required=False,
         help_text=(
             f"MP4, MOV or WebM, each at most {mediaprobe.VIDEO_MAX_SECONDS:.0f} seconds and "
@@ -189,7 +189,7 @@ class GenerateForm(forms.Form):
         ),
     )
     reference_audios = PicturesField(
-        label="Voice samples",
+        label="Voice sample files",
         required=False,
         help_text=(
             f"MP3, WAV, M4A/AAC, OGG or FLAC, {mediaprobe.AUDIO_MIN_SECONDS:.0f} to "
@@ -312,11 +312,24 @@ class GenerateForm(forms.Form):
             "the scene, the subject and what happens."
         )
 
-    def media_fields(self) -> list[tuple[Any, Any, str, str]]:
-        """The reference video and voice sample fields, for the page: (files, links, option, legend)."""
+    def media_fields(self) -> list[tuple[Any, Any, str, str, str]]:
+        """The reference video and voice sample fields, for the page: (files, links, option, legend,
+        what one is called: said to screen readers before "Files" and "Links", not shown again)."""
         return [
-            (self["reference_videos"], self["reference_video_links"], "reference_videos", "Reference videos"),
-            (self["reference_audios"], self["reference_audio_links"], "reference_audios", "Voice samples"),
+            (
+                self["reference_videos"],
+                self["reference_video_links"],
+                "reference_videos",
+                "Reference videos",
+                "Reference video",
+            ),
+            (
+                self["reference_audios"],
+                self["reference_audio_links"],
+                "reference_audios",
+                "Voice samples",
+                "Voice sample",
+            ),
         ]
 
     def length_radios(self) -> list[Any]:
