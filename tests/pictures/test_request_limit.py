@@ -90,7 +90,14 @@ def padded_png(total: int) -> list[bytes | int]:
     return [head + zeros.to_bytes(4, "big") + b"paDd", zeros, crc.to_bytes(4, "big") + iend]
 
 
-def fields(**extra: str) -> list[tuple[str, str | None, list[bytes | int]]]:
+Part = tuple[str, str | None, list[bytes | int]]
+
+
+def field(name: str, value: str) -> Part:
+    return (name, None, [value.encode()])
+
+
+def fields(**extra: str) -> list[Part]:
     values = {
         "submission_token": str(uuid.uuid4()),
         "model": "minimax/h3",
@@ -99,7 +106,7 @@ def fields(**extra: str) -> list[tuple[str, str | None, list[bytes | int]]]:
         "duration_seconds": "10",
         **extra,
     }
-    return [(name, None, [value.encode()]) for name, value in values.items()]
+    return [field(name, value) for name, value in values.items()]
 
 
 @pytest.fixture
@@ -274,7 +281,7 @@ def test_a_batch_kept_from_an_earlier_try_comes_back_when_later_files_pass_the_c
     body = LazyParts(
         [
             *fields(),
-            *[("batch_picture", None, [value.encode()]) for value in kept],
+            *[field("batch_picture", value) for value in kept],
             *[("reference_images", f"{n}.png", padded_png(MAX_BYTES - 1024 * 1024)) for n in range(8)],
         ]
     )
