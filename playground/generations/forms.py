@@ -74,10 +74,7 @@ LISTED_DURATIONS = sorted(
     {d for m in catalogue.MODELS if m.takes_duration and not m.length_range for d in m.durations}
 )
 _RATIOS = list(dict.fromkeys(r for m in catalogue.MODELS if m.takes_ratio for r in m.ratios))
-# All the references of one video together (pictures, videos, voice samples), in bytes: they
-# travel inside the create request as base64, so this bounds its body (and the worker's memory
-# while sending it) whatever their count. The docs state no such limit; this site's own.
-REFERENCES_MAX_BYTES = 30 * 1024 * 1024
+REFERENCES_MAX_BYTES = mediaprobe.REFERENCES_MAX_BYTES
 LINK_MAX = linkfetch.MAX_LINK_LENGTH
 LINKS_MAX = 20000  # several links, one per line; each is held to LINK_MAX
 # A reused picture's video that is gone, or an id that names nothing (one sentence for both).
@@ -174,7 +171,7 @@ class GenerateForm(forms.Form):
     reference_picture = ValuesField(required=False)
     # Reference videos and voice samples (lib/mediaprobe.py says what passes).
     reference_videos = PicturesField(
-        label="Reference videos",
+        label="Reference video files",
         required=False,
         help_text=(
             f"MP4, MOV or WebM, each at most {mediaprobe.VIDEO_MAX_SECONDS:.0f} seconds and "
@@ -192,7 +189,7 @@ class GenerateForm(forms.Form):
         ),
     )
     reference_audios = PicturesField(
-        label="Voice samples",
+        label="Voice sample files",
         required=False,
         help_text=(
             f"MP3, WAV, M4A/AAC, OGG or FLAC, {mediaprobe.AUDIO_MIN_SECONDS:.0f} to "
@@ -315,11 +312,24 @@ class GenerateForm(forms.Form):
             "the scene, the subject and what happens."
         )
 
-    def media_fields(self) -> list[tuple[Any, Any, str, str]]:
-        """The reference video and voice sample fields, for the page: (files, links, option, legend)."""
+    def media_fields(self) -> list[tuple[Any, Any, str, str, str]]:
+        """The reference video and voice sample fields, for the page: (files, links, option, legend,
+        what one is called: said to screen readers before "Files" and "Links", not shown again)."""
         return [
-            (self["reference_videos"], self["reference_video_links"], "reference_videos", "Reference videos"),
-            (self["reference_audios"], self["reference_audio_links"], "reference_audios", "Voice samples"),
+            (
+                self["reference_videos"],
+                self["reference_video_links"],
+                "reference_videos",
+                "Reference videos",
+                "Reference video",
+            ),
+            (
+                self["reference_audios"],
+                self["reference_audio_links"],
+                "reference_audios",
+                "Voice samples",
+                "Voice sample",
+            ),
         ]
 
     def length_radios(self) -> list[Any]:
@@ -490,11 +500,17 @@ class GenerateForm(forms.Form):
                         str(upload.name),
                         "",
                         "",
-                        functools.partial(_read_upload, upload, max_bytes),
+                        functools.partial(_read_upload, upload, max_bytes, kind),
                     )
                 )
             for link in links:
-                fetch = functools.partial(linkfetch.fetch_image, link, max_bytes=max_bytes + 1)
+                fetch = functools.partial(
+                    linkfetch.fetch_image,
+                    link,
+                    max_bytes=max_bytes,
+                    noun=mediaprobe.noun(kind),
+                    too_large=mediaprobe.too_large(kind, max_bytes + 1, linked=True),
+                )
                 reads.append((links_field, link[:60], link, "", fetch))
             for number, (field, name, link, staged_id, reader) in enumerate(reads, 1):
                 try:
@@ -637,17 +653,7 @@ class GenerateForm(forms.Form):
         self._check_limits()
         uploads, links = self._given_pictures()
         if self.upload_too_large:
-            size = self.upload_too_large.request_bytes
-            # Only name a size when the request makes it clear; just over the limit reads better as "larger".
-            largest = pictures.megabytes(pictures.MAX_BYTES)
-            about = (
-                f"about {size / 1024 / 1024:,.0f} MB"
-                if size and size > pictures.MAX_BYTES + 1024 * 1024
-                else f"larger than {largest} MB"
-            )
-            self.add_error(
-                "first_frame", f"This file is {about}. The largest image we can send is {largest} MB."
-            )
+            self._refuse_too_large(self.upload_too_large)
             return cleaned
         if not self._check_options(cleaned):
             self._check_references()
@@ -665,6 +671,16 @@ class GenerateForm(forms.Form):
         self._check_media()
         self._check_references_total()
         return cleaned
+
+    def _refuse_too_large(self, stopped: UploadTooLarge) -> None:
+        """Reading stopped at a file past its limit, or at the request's files passing theirs: said
+        by the field it stopped at, or above the form for the request (later fields never arrived)."""
+        field: str | None = stopped.field_name
+        if stopped.request_limit:
+            field = None
+        elif field not in ("last_frame", "reference_images", *(files for files, *_ in _MEDIA.values())):
+            field = "first_frame"
+        self.add_error(field, stopped.sentence())
 
     def _check_references_total(self) -> None:
         total = sum(len(p.data) for p, _ in self.cleaned_data.get("checked_references") or [])
@@ -995,8 +1011,11 @@ def _delete_stored(names: list[str]) -> None:
             default_storage.delete(name)
 
 
-def _read_upload(upload: Any, max_bytes: int) -> bytes:
-    """An uploaded reference file, read at most one byte past its limit (the probe says the size)."""
+def _read_upload(upload: Any, max_bytes: int, kind: str) -> bytes:
+    """An uploaded reference file (`kind`), refused by its whole size when over its limit (reading
+    stops at the limit, so the probe would only see that much)."""
+    if upload.size is not None and upload.size > max_bytes:
+        raise mediaprobe.MediaRejected(mediaprobe.too_large(kind, upload.size))
     upload.seek(0)
     data: bytes = upload.read(max_bytes + 1)
     return data

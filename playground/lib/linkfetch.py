@@ -79,8 +79,14 @@ def fetch_image(
     timeout: float = 10.0,
     max_bytes: int,
     max_redirects: int = 5,
+    noun: str = "image",
+    too_large: str | None = None,
 ) -> bytes:
-    """The body of `url` (at most max_bytes), or LinkRejected with a sentence."""
+    """The body of `url` (at most max_bytes), or LinkRejected with a sentence.
+
+    `noun` is what the link should send ("image", "video", "voice sample"), named in the
+    sentences; `too_large` replaces the sentence for a body over max_bytes.
+    """
     if allowed_hosts is None:
         from django.conf import settings
 
@@ -92,7 +98,7 @@ def fetch_image(
         connector=connector or _connect,
         deadline=deadline,
     )
-    target = _parse_link(url)
+    target = _parse_link(url, noun)
     # httpx already skips environment proxies when given a transport; trust_env=False makes that
     # explicit and also keeps ~/.netrc credentials from being sent to whatever host a link names.
     with httpx.Client(
@@ -113,9 +119,11 @@ def fetch_image(
                         phrase = httpx.codes.get_reason_phrase(response.status_code)
                         raise LinkRejected(
                             f"The link answered {response.status_code} {phrase}".rstrip()
-                            + " instead of sending an image."
+                            + f" instead of sending {_a(noun)}."
                         )
-                    return _read_body(response, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
+                    return _read_body(
+                        response, max_bytes=max_bytes, deadline=deadline, timeout=timeout, too_large=too_large
+                    )
             except httpx.TimeoutException:
                 raise _timed_out(deadline, timeout) from None
             except httpx.ConnectError:
@@ -130,7 +138,11 @@ def fetch_image(
 # --- The link itself ---------------------------------------------------------------------------
 
 
-def _parse_link(url: str) -> httpx.URL:
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
+def _parse_link(url: str, noun: str = "image") -> httpx.URL:
     text = url.strip()
     if not text:
         raise LinkRejected("There is no link to fetch.")
@@ -141,7 +153,7 @@ def _parse_link(url: str) -> httpx.URL:
     scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):(?![0-9])", text)
     if scheme is None:
         raise LinkRejected(
-            "This link doesn't start with http:// or https://. Give the full web address of the image."
+            f"This link doesn't start with http:// or https://. Give the full web address of the {noun}."
         )
     if scheme.group(1).lower() not in ("http", "https"):
         raise LinkRejected(
@@ -273,22 +285,25 @@ def _timed_out(deadline: float, timeout: float) -> LinkRejected:
     return LinkRejected(f"The server at this link didn't answer within {_seconds(timeout)}.")
 
 
-def _read_body(response: httpx.Response, *, max_bytes: int, deadline: float, timeout: float) -> bytes:
-    too_large = LinkRejected(
-        f"The linked file is larger than {megabytes(max_bytes)} MB, the largest file we can send."
+def _read_body(
+    response: httpx.Response, *, max_bytes: int, deadline: float, timeout: float, too_large: str | None
+) -> bytes:
+    largest = megabytes(max_bytes)
+    refused = LinkRejected(
+        too_large or f"The linked file is larger than {largest} MB, the largest file we can send."
     )
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise LinkRejected("The server at this link sent the file compressed in a way we don't accept.")
     declared = response.headers.get("content-length", "").strip()
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
+        raise refused
     body = bytearray()
     try:
         for part in response.iter_raw():
             body += part
             if len(body) > max_bytes:
-                raise too_large
+                raise refused
     except httpx.TimeoutException:
         raise _timed_out(deadline, timeout) from None
     except httpx.HTTPError:

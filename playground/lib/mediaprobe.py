@@ -28,6 +28,10 @@ VIDEO_MAX_SECONDS = 15.0
 AUDIO_MAX_BYTES = 5 * 1024 * 1024
 AUDIO_MAX_SECONDS = 30.0
 AUDIO_MIN_SECONDS = 1.0
+# All the references of one video together (pictures, videos, voice samples), in bytes: they
+# travel inside the create request as base64, so this bounds its body (and the worker's memory
+# while sending it) whatever their count. The docs state no such limit; this site's own.
+REFERENCES_MAX_BYTES = 30 * 1024 * 1024
 # Quieter than this at its loudest (dBFS) is silence: a voice sample of nothing.
 SILENCE_DBFS = -60.0
 # A container without a stated length is walked packet by packet (never decoded), at most this far.
@@ -66,13 +70,40 @@ def megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:,.1f}".rstrip("0").rstrip(".")
 
 
+# Per kind: (what one is called, what several are called, the byte limit).
+_SIZE_WORDS = {
+    "videos": ("video", "reference videos", VIDEO_MAX_BYTES),
+    "audios": ("voice sample", "voice samples", AUDIO_MAX_BYTES),
+}
+
+
+def noun(kind: str) -> str:
+    """What one reference of `kind` ("videos", "audios") is called in a sentence."""
+    return _SIZE_WORDS[kind][0]
+
+
+def too_large(kind: str, size: int, *, estimated: bool = False, linked: bool = False) -> str:
+    """The sentence for a reference video or voice sample (`kind`) of `size` bytes, over its limit.
+
+    `estimated`: the size is a whole request's, read no further than a limit (an upload stopped
+    early), so it is only named when it is clearly larger, and as "about"; `linked`: a link's
+    file, read no further than one byte past the limit.
+    """
+    noun, plural, limit = _SIZE_WORDS[kind]
+    if estimated:
+        shown = f"about {size / 1024 / 1024:,.0f}" if size > limit + 1024 * 1024 else None
+    else:
+        shown = megabytes(size)
+    if shown is None or shown == megabytes(limit):  # "10 MB; at most 10 MB" would read as a mistake
+        shown = f"larger than {megabytes(limit)}"
+    this = f"The linked {noun}" if linked else f"This {noun}"
+    return f"{this} is {shown} MB; {plural} may be at most {megabytes(limit)} MB."
+
+
 def check_video(data: bytes) -> CheckedMedia:
     """A reference video that passes every rule, or MediaRejected with the sentence."""
     if len(data) > VIDEO_MAX_BYTES:
-        raise MediaRejected(
-            f"This video is {megabytes(len(data))} MB; a reference video may be at most "
-            f"{megabytes(VIDEO_MAX_BYTES)} MB."
-        )
+        raise MediaRejected(too_large("videos", len(data)))
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             mime = VIDEO_CONTAINERS.get(container.format.name)
@@ -98,10 +129,7 @@ def check_video(data: bytes) -> CheckedMedia:
 def check_audio(data: bytes) -> CheckedMedia:
     """A voice sample that passes every rule, or MediaRejected with the sentence."""
     if len(data) > AUDIO_MAX_BYTES:
-        raise MediaRejected(
-            f"This voice sample is {megabytes(len(data))} MB; a voice sample may be at most "
-            f"{megabytes(AUDIO_MAX_BYTES)} MB."
-        )
+        raise MediaRejected(too_large("audios", len(data)))
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             mime = AUDIO_CONTAINERS.get(container.format.name)

@@ -7,7 +7,8 @@
 - exif.py: EXIF orientation, read by hand;
 - sources.py, fixing.py: reading a picture to fix (JPEG, PNG, WebP, GIF) and redrawing it;
 - staging.py: pictures waiting for a fix or kept from a refused submit, per person;
-- uploads.py: upload handlers that stop reading a first frame past its limit;
+- uploads.py: upload handlers that stop reading a file past its limit, or a request whose files
+  together pass the most a valid submit carries (request_max_bytes);
 - batch_pictures.py: a batch's pictures across round trips of the Generate page.
 
 The check's names below are the package's public face; the fixes are imported as

@@ -7,6 +7,7 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
+from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
@@ -45,6 +46,7 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
         chosen = staging.choose(staged_id, key)
     except pictures.ImageRejected as exc:
         problem = " ".join(exc.messages)
+    _say_too_large(request)
     if request.htmx:
         return render(
             request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem, "slot": slot}
@@ -86,6 +88,7 @@ def _batch_answer(
     removed: bool = False,
 ) -> HttpResponse:
     """The list alone for htmx, else the whole form again with it (nothing is checked yet)."""
+    _say_too_large(request)
     if request.htmx:
         context = {"batch": items, "batch_removed": removed, "names": names}
         return render(request, "playground/generate.html#batch", context)
@@ -93,6 +96,13 @@ def _batch_answer(
     if names is batch_pictures.REFERENCES:
         return generate_page(request, form, references=items, references_removed=removed)
     return generate_page(request, form, batch=items, batch_removed=removed)
+
+
+def _say_too_large(request: HttpRequest) -> None:
+    """Without JavaScript these buttons send the whole form, its files too: when reading stopped
+    (too much, see uploads.py), the page says so above the form; the files are not kept."""
+    if stopped := uploads.too_large(request):
+        messages.error(request, stopped.sentence())
 
 
 def _slot(request: HttpRequest) -> str:
@@ -112,8 +122,10 @@ def check_frame(request: AuthenticatedHttpRequest) -> HttpResponse:
     link = request.POST.get("image_link" if slot == "first_frame" else "last_frame_link", "").strip()
     context: dict[str, Any] = {"messages_": [], "offer": None, "fine": None, "slot": slot}
     try:
-        if uploads.too_large(request):
-            raise pictures.ImageRejected(pictures.TOO_LARGE_TO_FIX)
+        if stopped := uploads.too_large(request):
+            raise pictures.ImageRejected(
+                stopped.sentence() if stopped.request_limit else pictures.TOO_LARGE_TO_FIX
+            )
         if upload:
             data = upload.read(pictures.MAX_INPUT_BYTES + 1)
         elif link:

@@ -322,3 +322,63 @@ def test_a_remix_without_references_carries_none_and_one_whose_file_is_gone_says
         f"2 of the references of video #{source.pk} are no longer stored, so the Remix can't carry them. "
         "Choose them again."
     ) in page
+
+
+# --- Each kind named in its own words when too large, and in its links' refusals --------------
+
+
+def test_an_uploaded_video_over_its_limit_names_its_own_size_and_kind(signed_in: Client, picture):
+    big = bytes(mediaprobe.VIDEO_MAX_BYTES * 123 // 100)  # its size is refused before any probe
+    response = signed_in.post(
+        GENERATE, fields(reference_images=[picture], reference_videos=[upload("big.mp4", big, "video/mp4")])
+    )
+    assert errors(response)["reference_videos"] == [
+        "Reference video 1 (big.mp4): This video is 12.3 MB; reference videos may be at most 10 MB."
+    ]
+    assert not Generation.objects.exists()
+
+
+def test_a_voice_sample_past_what_is_read_of_any_file_is_called_a_voice_sample(signed_in: Client, picture):
+    # Past 20 MB, reading stops at the file itself: the sentence still names the kind.
+    huge = upload("talk.wav", bytes(25 * 1024 * 1024), "audio/wav")
+    response = signed_in.post(GENERATE, fields(reference_images=[picture], reference_audios=[huge]))
+    assert response.status_code == 200
+    assert errors(response) == {
+        "reference_audios": ["This voice sample is about 25 MB; voice samples may be at most 5 MB."]
+    }
+    assert response.context["form"]["prompt"].value() == "She says good morning to the sea"
+    assert not Generation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "label", "noun", "limit"),
+    [
+        (
+            "reference_video_links",
+            "Reference video 1",
+            "video",
+            "The linked video is larger than 10 MB; reference videos may be at most 10 MB.",
+        ),
+        (
+            "reference_audio_links",
+            "Voice sample 1",
+            "voice sample",
+            "The linked voice sample is larger than 5 MB; voice samples may be at most 5 MB.",
+        ),
+    ],
+)
+def test_a_reference_link_that_fails_names_the_kind_it_should_send(
+    signed_in: Client, picture, image_server, field, label, noun, limit
+):
+    huge = image_server.put("/huge", bytes(11 * 1024 * 1024), "application/octet-stream")
+    gone = f"http://{image_server.host}/gone"
+    links = "\n".join(["example.com/clip", gone, huge])
+    response = signed_in.post(GENERATE, fields(reference_images=[picture], **{field: links}))
+    article = "an" if noun[0] in "aeiou" else "a"
+    assert errors(response)[field] == [
+        f"{label} (example.com/clip): This link doesn't start with http:// or https://. "
+        f"Give the full web address of the {noun}.",
+        f"{label[:-1]}2 ({gone}): The link answered 404 Not Found instead of sending {article} {noun}.",
+        f"{label[:-1]}3 ({huge}): {limit}",
+    ]
+    assert not Generation.objects.exists()

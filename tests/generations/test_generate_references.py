@@ -250,3 +250,40 @@ def test_the_worker_sends_the_references_as_data_uris(worker, upstream, user, go
     assert len(create.body["reference_image_urls"]) == 2
     # The stand-in decoded and checked each one as a picture (its job keeps the count).
     assert upstream.app.job(gen.upstream_id)["references"] == {"images": 2}
+
+
+# --- Each reference box names its kind once, and in full for screen readers ---------------------
+
+REFERENCE_FIELDSETS = [
+    ("reference_images", "Reference pictures", "Reference picture"),
+    ("reference_videos", "Reference videos", "Reference video"),
+    ("reference_audios", "Voice samples", "Voice sample"),
+]
+
+
+def visible(markup: str) -> str:
+    """The text a sighted person reads: without the visually hidden parts and the tags."""
+    shown = re.sub(r'<span class="visually-hidden">.*?</span>', "", markup, flags=re.S)
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", shown)).split())
+
+
+def spoken(markup: str) -> str:
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
+@pytest.mark.parametrize(("option", "legend", "one"), REFERENCE_FIELDSETS)
+def test_a_reference_fieldset_reads_its_heading_once_and_names_each_box_in_full(
+    signed_in: Client, option: str, legend: str, one: str
+):
+    page = signed_in.get(GENERATE + "?model=minimax/h3").content.decode()
+    fieldset = re.search(rf'<fieldset class="field" data-option="{option}".*?</fieldset>', page, re.S)
+    assert fieldset
+    labels = dict(re.findall(r'<label for="([^"]+)">(.*?)</label>', fieldset[0], re.S))
+    assert re.search(rf"<legend>{legend}</legend>", fieldset[0])
+    # Sighted: the legend, then "Files" and "Links", the kind never said twice in a row.
+    assert sorted(visible(text) for text in labels.values()) == ["Files", "Links"]
+    # Screen readers: each box by its full name (what get_by_label finds).
+    names = {box: spoken(text).lower() for box, text in labels.items()}
+    files, links = sorted(names, key=lambda box: "link" in box)
+    assert names[files] == f"{one} files".lower()
+    assert names[links] == f"{one} links".lower()

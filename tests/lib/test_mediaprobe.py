@@ -28,8 +28,12 @@ def test_a_short_video_of_each_container_passes(kind: str, mime: str):
         (sound(2), mediaprobe.NOT_VIDEO),  # a sound file is not a video, whatever its name
         (video(16), "This video is 16.0 seconds long; a reference video may be at most 15 seconds."),
         (
-            bytes(mediaprobe.VIDEO_MAX_BYTES + 1),
-            "This video is 10 MB; a reference video may be at most 10 MB.",
+            bytes(mediaprobe.VIDEO_MAX_BYTES + 1),  # "10 MB; at most 10 MB" would read as a mistake
+            "This video is larger than 10 MB; reference videos may be at most 10 MB.",
+        ),
+        (
+            bytes(mediaprobe.VIDEO_MAX_BYTES * 123 // 100),
+            "This video is 12.3 MB; reference videos may be at most 10 MB.",
         ),
     ],
 )
@@ -64,6 +68,10 @@ def test_a_voice_sample_of_each_common_format_passes(kind: str, mime: str):
         (sound(2, kind="mp3", loud=False), "This voice sample is silent"),
         (sound(31), "This voice sample is 31.0 seconds long; a voice sample may be at most 30 seconds."),
         (sound(0.4), "This voice sample is 0.4 seconds long; it needs at least 1 second of voice."),
+        (
+            bytes(mediaprobe.AUDIO_MAX_BYTES * 2),
+            "This voice sample is 10 MB; voice samples may be at most 5 MB.",
+        ),
     ],
 )
 def test_a_voice_sample_that_breaks_a_rule_is_refused_with_its_sentence(data: bytes, words: str):

@@ -5,7 +5,7 @@ import io
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import pytest
@@ -113,7 +113,16 @@ def test_an_impostor_named_like_a_jpeg_or_png_is_refused(name, filename, mime, s
 # --- A 1 GB upload -----------------------------------------------------------------------------
 
 
-def signed_in_post(client: Client, body: corpus.LazyMultipart, path: str = URL) -> Any:
+class StreamedBody(Protocol):
+    """A multipart body read as the server asks (corpus.LazyMultipart and the like)."""
+
+    boundary: str
+    length: int
+
+    def read(self, size: int = -1) -> bytes: ...
+
+
+def signed_in_post(client: Client, body: StreamedBody, path: str = URL) -> Any:
     """POST the body to a real view (Generate unless told) as the client's signed-in user, without
     a test client."""
     environ = {

@@ -27,7 +27,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 
+from playground.lib.numbers import megabytes
+from playground.pictures import uploads
 from tests.servers import ROOT, free_port, production_environment, stop, wait_for
 
 # They start their own processes on the embedded SQLite default, whatever the pass's database:
@@ -359,7 +362,7 @@ def test_bodies_over_the_apps_limits_are_refused_by_nginx_with_a_sentence(stack:
     with stack.tls.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
         sock.sendall(
             b"POST /generate/check/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            + f"Content-Length: {70 * 1024 * 1024}\r\n\r\n".encode()
+            + f"Content-Length: {140 * 1024 * 1024}\r\n\r\n".encode()
         )
         # nginx answers at once, from the declared length, without waiting for the body.
         reply = b""
@@ -369,7 +372,18 @@ def test_bodies_over_the_apps_limits_are_refused_by_nginx_with_a_sentence(stack:
                 break
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 413")
-    assert b"at most 64 MB to check or fix" in reply
+    assert b"may add up to at most 130 MB; a picture may be at most 64 MB to check or fix" in reply
+
+
+def test_nginx_lets_the_largest_valid_request_through():
+    # The app's own limit on a request's files, with the fields beside them, fits nginx's.
+    conf = CONFIG.read_text()
+    found = re.search(r"location /generate/ \{\s+client_max_body_size (\d+)m;", conf)
+    assert found
+    allowed = int(found[1]) * 1024**2
+    fields = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert uploads.request_max_bytes() + fields < allowed <= uploads.request_max_bytes() + fields + 1024**2
+    assert f"at most {megabytes(uploads.request_max_bytes())} MB;" in conf
 
 
 def test_a_download_through_nginx_keeps_the_apps_file_name_and_head_has_no_body(stack: Stack):
