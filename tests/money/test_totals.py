@@ -27,7 +27,8 @@ from tests.factories import generation, member
 from tests.faults import Fault
 
 OWNER = "walker"
-MODELS = ("video-01", "video-01-live2d")
+PER_JOB = ("video-01", "video-01-live2d")
+MODELS = (*PER_JOB, "minimax/h3")  # the last priced by the second
 CLOSE = Decimal("0.000001")  # committed() adds on SQLite in floating point
 
 
@@ -41,7 +42,8 @@ def from_totals(person: User | None, month: date) -> tuple[Decimal, int]:
     """A month's dollars (at today's estimates) and videos, read from the totals alone."""
     dollars, videos = Decimal(0), 0
     for row in SpendTotal.objects.filter(person=person.pk if person else None, month=month):
-        dollars += totals.dollars_of(row.spent_nano) + row.at_estimate * budgets.estimate(row.model)
+        in_flight = budgets.guess(row.model).of(row.at_estimate, row.at_estimate_seconds)
+        dollars += totals.dollars_of(row.spent_nano) + in_flight
         videos += row.videos
     return dollars, videos
 
@@ -133,15 +135,19 @@ def advance(gen: Generation, rng: random.Random) -> None:
     rng.choice(moves[gen.state])()
 
 
-def submit(person: User, rng: random.Random) -> None:
-    model = rng.choice(MODELS)
+def submit(person: User, rng: random.Random, models: tuple[str, ...] = MODELS) -> None:
+    model = rng.choice(models)
     count = rng.choice([1, 1, 2, 3])
+    # H3's lengths, or none (its default); the other models take none.
+    seconds = rng.choice([None, 4, 6, 11, 15]) if model == "minimax/h3" else None
 
     def make() -> None:
         for i in range(count):
-            Generation.objects.create(created_by=person, model=model, prompt=f"take {i}")
+            Generation.objects.create(
+                created_by=person, model=model, prompt=f"take {i}", duration_seconds=seconds
+            )
 
-    starts.start(person, model, count, make)
+    starts.start(person, model, count, make, seconds)
 
 
 def walk(rng: random.Random, people: list[User], steps: int, traveller: Any) -> None:
@@ -281,8 +287,8 @@ def test_the_command_finds_a_planted_difference_says_how_big_and_puts_it_right(u
     )
     assert "(off by $1.230000000)" in out
     assert (
-        f"The team, {timezone.localtime():%B %Y}, video-01: 1 jobs at the estimate instead of 0; 2 videos instead of 1."
-        in out
+        f"The team, {timezone.localtime():%B %Y}, video-01: 1 jobs at the estimate instead of 0; "
+        "6 seconds asked for at the estimate instead of 0; 2 videos instead of 1." in out
     )
     assert totals.recount(fix=False).differences != []  # --check changed nothing
     call_command("recompute_money_totals")
@@ -314,14 +320,14 @@ def test_totals_equal_the_rows_with_two_workers_stepping_jobs(
         Fault(status=400, body={"message": "The prompt was refused."}),
     )
     for _ in range(12):
-        submit(rng.choice(people), rng)
+        submit(rng.choice(people), rng, PER_JOB)
     procs = [start_worker(f"totals-{i}", threads=3) for i in range(2)]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert all(p.poll() is None for p in procs), "a worker died"
         roll = rng.random()
         if roll < 0.3:
-            submit(rng.choice(people), rng)
+            submit(rng.choice(people), rng, PER_JOB)
         elif roll < 0.4:
             Generation.objects.filter(created_by=rng.choice(people)).cancel()
         elif roll < 0.5:
@@ -367,4 +373,55 @@ def test_the_upgrade_fills_the_totals_from_the_rows_already_there(user, other_us
     assert budgets.estimate("video-01") == Decimal("0.715")  # last month's $1.00 is a known cost too
     assert budgets.person_budget(user).committed == this_month == budgets.team_budget().committed
     assert allowance_for(user).used == 2 and allowance_for(other_user).used == 0
+    assert_totals_match_the_rows([user, other_user])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_counts_the_seconds_in_flight_jobs_asked_for(user, other_user):
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("playground", "0019_generation_references")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("playground", "Generation")
+    total = executor.loader.project_state(before).apps.get_model("playground", "SpendTotal")
+    for seconds, who in ((15, user), (15, user), (None, user), (10, other_user)):
+        old.objects.create(
+            created_by_id=who.pk,
+            model="minimax/h3",
+            prompt="p",
+            state="running",
+            duration_seconds=seconds,
+            held_at_estimate=True,
+            held_video=True,
+        )
+    old.objects.create(
+        created_by_id=user.pk,
+        model="minimax/h3",
+        prompt="q",
+        state="ready",
+        usd_spent=Decimal("1.20"),
+        duration_seconds=15,
+        held_nano=1_200_000_000,
+        held_video=True,
+    )
+    assert old.objects.count() == 5
+    # The totals as 0013 kept them: a count of jobs at the estimate, no seconds.
+    for who in (None, user.pk):
+        total.objects.create(
+            person_id=who, month=totals.month_of(timezone.now()), model="minimax/h3", spent_nano=1_200_000_000
+        )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert totals.recount(fix=False).differences == []
+    assert sorted(Generation.objects.values_list("held_at_estimate_seconds", flat=True)) == [0, 6, 10, 15, 15]
+    team = SpendTotal.objects.get(person=None, model="minimax/h3")
+    assert (team.at_estimate, team.at_estimate_seconds) == (4, 46)
+    # $1.20 for 15 s: $0.08 a second, for the 36 s this person's jobs in flight asked for.
+    assert (
+        budgets.person_budget(user).committed
+        == Decimal("1.20") + Decimal("2.88")
+        == budgets.committed(user=user)
+    )
     assert_totals_match_the_rows([user, other_user])
