@@ -27,6 +27,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, BooleanField, Case, Count, F, Q, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncMonth
@@ -286,6 +287,18 @@ def _deleting(sender: Any, instance: Generation, **kwargs: Any) -> None:
     release([instance.pk])
 
 
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL)
+def _person_leaving(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # Deleting a person deletes their totals (a cascade, run first) and then empties created_by on
+    # their generations: the reverse of every other writer's order. Take the generations' table
+    # lock first (the mode an UPDATE takes anyway; it waits only for a recount), so a recount
+    # holding the generations never waits on totals this deletion holds.
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Generation._meta.db_table} IN ROW EXCLUSIVE MODE")
+
+
 # --- Rebuilding from the rows ----------------------------------------------------------------
 
 
@@ -340,6 +353,21 @@ def _has_seconds(totals: Any) -> bool:
     return any(f.name == "at_estimate_seconds" for f in totals._meta.get_fields())
 
 
+def _lock_for_recount(generations: Any, totals: Any) -> None:
+    """No sync may slip in between reading the rows and writing the totals (PostgreSQL).
+
+    Locks are taken in the order every writer takes them, the generations and then the totals (a
+    sync locks its rows and then adds to the totals; deleting a person, see _person_leaving, takes
+    the generations' table lock before its totals go), so the command and a worker never each hold
+    what the other waits for. EXCLUSIVE lets plain reads through (pages, the budget check) but
+    waits for every transaction writing or locking generations to finish, and holds new ones
+    back until the command commits: the workers pause for as long as it runs.
+    """
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {generations._meta.db_table} IN EXCLUSIVE MODE")
+        cursor.execute(f"LOCK TABLE {totals._meta.db_table} IN EXCLUSIVE MODE")
+
+
 def recount(*, fix: bool, generations: Any = Generation, totals: Any = SpendTotal) -> Recount:
     """Compare the totals with the rows; with `fix`, make the rows' records and the totals right.
 
@@ -355,9 +383,7 @@ def recount(*, fix: bool, generations: Any = Generation, totals: Any = SpendTota
         records["held_at_estimate_seconds"] = HELD_AT_ESTIMATE_SECONDS
     with transaction.atomic():
         if fix and transaction.get_connection().vendor == "postgresql":
-            # No sync may slip in between reading the rows and writing the totals.
-            with transaction.get_connection().cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {totals._meta.db_table} IN EXCLUSIVE MODE")
+            _lock_for_recount(generations, totals)
         stale = generations.objects.exclude(**records)
         stale_rows = stale.count()
         if fix and stale_rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import threading
 import time
 import zoneinfo
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -425,3 +426,104 @@ def test_the_upgrade_counts_the_seconds_in_flight_jobs_asked_for(user, other_use
         == budgets.committed(user=user)
     )
     assert_totals_match_the_rows([user, other_user])
+
+
+# --- The command while workers settle jobs (PostgreSQL's row and table locks) -----------------
+
+
+def settle_jobs_round_the_totals_and_back(pks: list[int], stop: threading.Event, errors: list[str]) -> int:
+    """A writer as the worker is one: lock a job's row, wait a moment, save its cost (sync: the
+    row, then the totals). Before each, a write that goes round the totals (raw SQL, as a bug or a
+    hand-made fix might), so the command has rows to put right while the writer holds them."""
+    rng = random.Random(5)  # noqa: S311 (the same writes on every run)
+    steps = 0
+    try:
+        while not stop.is_set():
+            pk = rng.choice(pks)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE playground_generation SET usd_spent = %s WHERE id = %s",
+                    [Decimal(rng.randint(1, 10**6)) / 10**6, pk],
+                )
+            with transaction.atomic():
+                gen = Generation.objects.select_for_update().get(pk=pk)
+                time.sleep(0.005)
+                gen.usd_spent = rng.choice([None, Decimal(rng.randint(1, 10**9)) / 10**9])
+                gen.save()
+            steps += 1
+    except Exception as error:
+        errors.append(f"writer: {error!r}")
+    finally:
+        connection.close()
+    return steps
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_command_and_a_writer_settling_jobs_at_once_never_deadlock(user, other_user):
+    pks = [
+        generation(who, state, model=model, duration_seconds=seconds).pk
+        for who in (user, other_user)
+        for state in (State.RUNNING, State.READY)
+        for model, seconds in (("video-01", None), ("minimax/h3", 15))
+    ]
+    stop = threading.Event()
+    errors: list[str] = []
+    steps: list[int] = []
+    writer = threading.Thread(
+        target=lambda: steps.append(settle_jobs_round_the_totals_and_back(pks, stop, errors))
+    )
+    writer.start()
+    recounts = put_right = 0
+    try:
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and not errors:
+            try:
+                result = totals.recount(fix=True)
+            except Exception as error:
+                errors.append(f"command: {error!r}")
+                break
+            recounts += 1
+            put_right += result.stale_rows
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert errors == []
+    assert recounts > 20 and steps and steps[0] > 20, (recounts, steps)
+    assert put_right > 0  # the command did find rows to put right while the writer held some
+    assert_totals_match_the_rows([user, other_user])  # with no recount after the writer stopped
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_command_and_people_leaving_at_once_never_deadlock(user):
+    leavers = [member(f"leaver{i}") for i in range(40)]
+    for person in leavers:
+        for state in (State.RUNNING, State.READY):
+            generation(person, state, usd_spent=Decimal("0.43") if state == State.READY else None)
+    generation(user, State.READY, usd_spent=Decimal("0.43"))
+    errors: list[str] = []
+
+    def leave() -> None:
+        try:
+            for person in leavers:
+                person.delete()
+        except Exception as error:
+            errors.append(f"deleting a person: {error!r}")
+        finally:
+            connection.close()
+
+    deleting = threading.Thread(target=leave)
+    deleting.start()
+    recounts = 0
+    while deleting.is_alive() and not errors:
+        try:
+            totals.recount(fix=True)
+        except Exception as error:
+            errors.append(f"command: {error!r}")
+        recounts += 1
+    deleting.join(timeout=30)
+    assert errors == []
+    assert recounts > 1
+    assert not SpendTotal.objects.filter(person__isnull=False).exclude(person=user.pk).exists()
+    assert_totals_match_the_rows([user])
