@@ -381,9 +381,17 @@ def recount(*, fix: bool, generations: Any = Generation, totals: Any = SpendTota
     }
     if seconds:
         records["held_at_estimate_seconds"] = HELD_AT_ESTIMATE_SECONDS
+    connection = transaction.get_connection()
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if fix and transaction.get_connection().vendor == "postgresql":
+        if fix and connection.vendor == "postgresql":
             _lock_for_recount(generations, totals)
+        elif connection.vendor == "postgresql" and outermost:
+            # A check takes no locks; it reads the rows and the totals as of one moment instead (each
+            # statement would otherwise see the commits made since the one before, and a worker's
+            # sync between two of them would look like a difference).
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         stale = generations.objects.exclude(**records)
         stale_rows = stale.count()
         if fix and stale_rows:
