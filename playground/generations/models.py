@@ -382,11 +382,12 @@ class Generation(models.Model):
 
     # What this row adds to the month's running totals (money/models.py SpendTotal), kept by
     # money/totals.py in the same transaction as the write that changes it: its known cost in
-    # nanodollars, whether it counts at the model's estimate (cost not known yet), and whether
-    # it counts toward the monthly allowance.
+    # nanodollars, whether it counts at the model's estimate (cost not known yet) and the length
+    # in seconds it asked for while it does, and whether it counts toward the monthly allowance.
     held_nano = models.BigIntegerField(default=0, editable=False)
     held_at_estimate = models.BooleanField(default=False, editable=False)
     held_video = models.BooleanField(default=False, editable=False)
+    held_at_estimate_seconds = models.PositiveIntegerField(default=0, editable=False)
 
     objects = GenerationQuerySet.as_manager()
 

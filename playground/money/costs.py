@@ -3,7 +3,7 @@
 A period is whole days in the site's time zone (settings.TIME_ZONE): from midnight on its first
 day to midnight after its last, so a video made at 23:30 on 31 January in Los Angeles is January's
 even though it is already February in UTC. Dollars come from spend.priced(), the rule the Usage
-page prices by, so a month here and on Usage agree to the cent.
+page prices its running totals by, so a month here and on Usage agree to the cent.
 
 Members see their own videos, admins everyone's: the scope is decided here from the person
 asking, never from the query string. Each table is one grouped query, whatever the number of
@@ -26,9 +26,9 @@ from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
 from playground.generations.models import MODEL_CHOICES, Generation
-from playground.money.budgets import CENT, ZERO
+from playground.money.budgets import CENT, ZERO, Guesses
 from playground.money.models import Allowance, TeamBudget
-from playground.money.spend import Estimates, Spent, priced
+from playground.money.spend import Spent, priced
 
 Grouping = Literal["day", "month"]
 
@@ -220,7 +220,7 @@ def scope(user: User) -> QuerySet[Generation]:
 def report(user: User, period: Period) -> Report:
     everyone = bool(user.is_staff)
     rows = scope(user).filter(created_at__gte=period.since, created_at__lt=period.until)
-    estimates = Estimates()
+    estimates = Guesses()
     zone = timezone.get_current_timezone()
     bucket = (
         TruncDate("created_at", tzinfo=zone) if period.by == "day" else TruncMonth("created_at", tzinfo=zone)

@@ -110,6 +110,9 @@ class SpendTotal(models.Model):
     at_estimate = models.BigIntegerField(default=0)
     # Rows that count toward the monthly allowance (a count of videos).
     videos = models.BigIntegerField(default=0)
+    # The seconds the rows at the estimate asked for, added up: a model priced by the second
+    # counts them at its estimate per second, so a 15 s job in flight counts as 15 s, not 6.
+    at_estimate_seconds = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

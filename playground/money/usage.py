@@ -1,4 +1,8 @@
-"""Who made how many videos, and what the service reported they cost, per calendar month."""
+"""Who made how many videos, and what the service reported they cost, per calendar month.
+
+The counts by state come from the rows (one grouped query); the dollars from the month's running
+totals (money/totals.py), which equal the rows' sums exactly.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from django.db.models import Case, Count, F, FloatField, Q, Sum, When
 from django.db.models.functions import Cast
 
 from playground.generations.models import ACTIVE_STATES, Generation, State
-from playground.money.models import month_start
+from playground.money.budgets import Guesses
+from playground.money.models import SpendTotal, month_start
+from playground.money.totals import dollars_of, month_of
 
 # Generation.credits_reported in SQL: the x-aimlapi-credits-used header's number, the poll
 # answer's usage only where no header gave more than a free poll's 0.
@@ -63,7 +69,7 @@ def month_usage(months_back: int = 0) -> MonthUsage:
         )
         .order_by("created_by__username")
     )
-    usd = _dollars_by_person(start, end)
+    usd, team_usd = _dollars_by_person(start)
     rows = [
         UsageRow(
             who=g["created_by__username"] or "former members",
@@ -83,14 +89,27 @@ def month_usage(months_back: int = 0) -> MonthUsage:
         in_progress=sum(r.in_progress for r in rows),
         credits=sum(r.credits for r in rows),
         tokens=sum(r.tokens for r in rows),
-        usd=sum((r.usd for r in rows), Decimal(0)),
+        usd=team_usd,
     )
     return MonthUsage(start=start, rows=rows, team=team)
 
 
-def _dollars_by_person(start: datetime, end: datetime) -> dict[str | None, Decimal]:
-    """Dollars per person, in one grouped query, by the rule the Costs page prices by (spend.py)."""
-    from playground.money.spend import priced
-
-    rows = Generation.objects.filter(created_at__gte=start, created_at__lt=end)
-    return {who: spent.usd for (who,), spent in priced(rows, "created_by__username").items()}
+def _dollars_by_person(start: datetime) -> tuple[dict[str | None, Decimal], Decimal]:
+    """Each person's dollars and the team's for the month starting at `start`, from its running
+    totals (totals.py: a few rows per person and model, whatever the number of videos), priced by
+    the rule the Costs page prices the rows by (budgets.Guess; exact, so the two agree to the
+    cent). None: former members, what the team's totals hold beyond everyone's own."""
+    guesses = Guesses()
+    people: dict[str | None, Decimal] = {}
+    team = Decimal(0)
+    month_totals = SpendTotal.objects.filter(month=month_of(start)).values_list(
+        "person", "person__username", "model", "spent_nano", "at_estimate", "at_estimate_seconds"
+    )
+    for person, username, model, nano, jobs, seconds in month_totals:
+        usd = dollars_of(nano) + guesses[model].of(jobs, seconds)
+        if person is None:
+            team += usd
+        else:
+            people[username] = people.get(username, Decimal(0)) + usd
+    people[None] = team - sum(people.values(), Decimal(0))
+    return people, team

@@ -183,6 +183,37 @@ def test_jobs_in_flight_count_against_the_budget(signed_in: Client, user, settin
     assert "you have $0.14 of your $1.00 left" in text(submit(signed_in))
 
 
+def test_in_flight_h3_jobs_count_at_the_length_they_asked_for_not_the_default(user, other_user, settings):
+    settings.MONTHLY_GENERATION_CAP = None
+    settings.MONTHLY_BUDGET_USD = Decimal("10.00")
+    settings.TEAM_MONTHLY_BUDGET_USD = None
+    for _ in range(8):  # 8 x 15 s at the guessed $0.08 a second: $9.60, not 8 x 6 s ($3.84)
+        job(user, State.RUNNING, None, model="minimax/h3", duration_seconds=15)
+    assert budgets.committed(user=user) == Decimal("9.60") == budgets.committed_this_month(user)
+    assert budgets.check(user, "minimax/h3", 1, 4) is None  # $0.32 fits in the $0.40 left
+    assert budgets.check(user, "minimax/h3", 1, 6) == (
+        "This video would cost about $0.48; you have $0.40 of your $10.00 left this month. "
+        f"Your budget starts again on {timezone.localtime(month_start(months_back=-1)):%-d %B}; "
+        "an admin can raise it sooner."
+    )
+    # One that asked for no length counts its model's default (6 s). A known cost ends one job's
+    # guess and teaches the estimate: $1.50 for 15 s is $0.10 a second for the 126 s still in flight.
+    job(user, State.QUEUED, None, model="minimax/h3")
+    done = job(user, State.RUNNING, None, model="minimax/h3", duration_seconds=15)
+    done.usd_spent = Decimal("1.50")
+    done.save()
+    expected = Decimal("12.60") + Decimal("1.50")
+    assert budgets.committed(user=user) == expected == budgets.committed_this_month(user)
+    # The team's budget reads the same seconds, whoever asked for them.
+    settings.MONTHLY_BUDGET_USD = None
+    TeamBudget.objects.create(usd_per_month=Decimal("15.00"))
+    assert budgets.committed() == expected == budgets.committed_this_month(None)
+    assert budgets.check(other_user, "minimax/h3", 2, 4) is None  # 2 x $0.40 under the $0.90 left
+    refusal = budgets.check(other_user, "minimax/h3", 1, 15)
+    assert refusal is not None
+    assert "would cost about $1.50; the team has $0.90 of its $15.00 left this month" in refusal
+
+
 def test_with_the_count_allowance_off_the_budget_still_holds(signed_in: Client, user, settings):
     settings.MONTHLY_GENERATION_CAP = None
     settings.MONTHLY_BUDGET_USD = Decimal("0.50")

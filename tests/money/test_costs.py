@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 import zoneinfo
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 from django.db import connection
+from django.http import QueryDict
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -22,7 +24,7 @@ from django.utils import timezone
 
 from playground.gallery.models import Collection, CollectionEntry
 from playground.generations.models import Generation, State
-from playground.money.costs import report
+from playground.money.costs import period_from, report
 from playground.money.models import Allowance, TeamBudget, month_start
 from playground.money.usage import month_usage
 from tests.factories import generation, member, staff
@@ -369,3 +371,96 @@ def _query(values: dict[str, str]) -> Any:
     query = QueryDict(mutable=True)
     query.update(values)
     return query
+
+
+# --- Usage and Costs, many videos across a month end -------------------------------------------
+
+
+def usage_page_dollars(html: str) -> list[dict[str, str]]:
+    """{who: dollars} of each month on the Usage page, this month first, the Team row included."""
+    months = html.split('class="card usage-month"')[1:]
+    found = []
+    for section in months:
+        rows = re.findall(
+            r'<tr><th scope="row">(.*?)</th>(?:<td>\d+</td>){4}<td class="usd">(.*?)</td>', section
+        )
+        found.append(dict(rows))
+    return found
+
+
+def many_jobs(rng: random.Random, people: list[User], traveller: Any) -> None:
+    """A few hundred videos of every kind, a few minutes apart, priced to fractions of a cent."""
+    models = ("video-01", "video-01-live2d", "minimax/h3", "minimax/h3-max")
+    for _ in range(240):
+        traveller.shift(timedelta(seconds=rng.randint(30, 120)))
+        model = rng.choice(models)
+        seconds = rng.choice([None, 5, 7, 15]) if model.startswith("minimax/h3") else None
+        # Costs with 9 decimals, and ones ending in half a cent (where a sum's rounding is fragile).
+        usd = rng.choice(
+            [
+                Decimal(rng.randint(1, 3_000_000_000)) / 10**9,
+                Decimal(rng.randint(1, 400)) / 200 + Decimal("0.005"),
+            ]
+        )
+        who = rng.choice([*people, None])
+        now = timezone.now()
+        kind = rng.random()
+        if kind < 0.45:
+            generation(who, State.READY, model=model, duration_seconds=seconds, usd_spent=usd)
+        elif kind < 0.55:  # made, but its cost not reported yet: at the estimate
+            generation(who, State.READY, model=model, duration_seconds=seconds, usd_spent=Decimal(0))
+        elif kind < 0.7:
+            state = rng.choice([State.QUEUED, State.SUBMITTING, State.RUNNING, State.ARCHIVING])
+            generation(who, state, model=model, duration_seconds=seconds)
+        elif kind < 0.8:  # made by the service, then failed: counted
+            generation(
+                who, State.FAILED, model=model, duration_seconds=seconds, usd_spent=usd, completed_at=now
+            )
+        elif kind < 0.9:  # refused: not counted
+            generation(who, State.FAILED, model=model, failure_code="refused", usd_spent=usd)
+        else:
+            generation(who, State.CANCELLED, model=model, duration_seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("zone", "moment", "seed"),
+    [
+        ("America/Los_Angeles", datetime(2027, 1, 31, 22, 0), 1),  # 06:00 UTC, already February
+        ("Pacific/Auckland", datetime(2027, 3, 31, 22, 0), 2),  # 09:00 UTC, still March there
+    ],
+)
+def test_usage_and_costs_agree_to_the_cent_on_many_videos_across_a_month_end(
+    client: Client, db, settings, zone, moment, seed
+):
+    settings.TIME_ZONE = zone
+    settings.ESTIMATE_FROM_LAST = 7
+    rng = random.Random(seed)  # noqa: S311 (the same videos on every run)
+    people = [member(name) for name in ("ana", "ben", "cy")]
+    sam = staff("sam")
+    with time_machine.travel(moment.replace(tzinfo=zoneinfo.ZoneInfo(zone)), tick=False) as traveller:
+        many_jobs(rng, people, traveller)
+        people[2].delete()  # a former member: their videos stay, under "former members"
+        assert Generation.objects.filter(created_at__lt=month_start()).count() > 50  # both months have videos
+        assert Generation.objects.filter(created_at__gte=month_start()).count() > 50
+        client.force_login(sam)
+        on_usage = usage_page_dollars(text(client.get(reverse("usage"))))
+        for months_back, period in ((0, "this"), (1, "last")):
+            costs_html = text(client.get(COSTS, {"period": period}))
+            by_person = {name: usd for name, (_, usd) in table(costs_html, "cost-person").items()}
+            expected = usage_dollars(months_back)
+            assert by_person.pop("Total") == expected.pop("Team") == on_usage[months_back].pop("Team")
+            assert by_person == expected == on_usage[months_back]
+            assert (
+                table(costs_html, "spent-by-time")["Total"][1] == table(costs_html, "cost-model")["Total"][1]
+            )
+            # Not only to the cent: the same dollars exactly, however the rows were grouped.
+            exact = report(sam, period_from(QueryDict(f"period={period}"))).total.usd
+            assert exact == month_usage(months_back).team.usd
+            csv_total = csv_table(client.get(CSV, {"period": period}))[-1][3]
+            assert f"${Decimal(csv_total):,.2f}" == usage_dollars(months_back)["Team"]
+        # A member's own Costs page says what their Usage row says.
+        for person in people[:2]:
+            client.force_login(person)
+            for months_back, period in ((0, "this"), (1, "last")):
+                own = table(text(client.get(COSTS, {"period": period})), "cost-person")
+                assert own["Total"][1] == usage_dollars(months_back)[person.username]
