@@ -140,6 +140,17 @@ def image_rows() -> list[Row]:
                 "result": met(row["target"] == "met") if row["target"] else "—",
             }
         )
+    for fix in data.get("fixes", []):
+        rows.append(
+            {
+                "benchmark": "3 " + fix["case"],
+                "measured": f"{fix['time_ms']:.0f} ms",
+                "baseline": f"{fix['baseline']} {fix['baseline_ms']:.0f} ms",
+                "ratio": f"{fix['ratio']:.2f}",
+                "target": fix["target"] or "(no target)",
+                "result": met(fix["result"] == "met") if fix["result"] else "—",
+            }
+        )
     return rows
 
 

@@ -12,6 +12,14 @@ Python's own allocations (tracemalloc).
 
 Targets: a 20 MB PNG and a 20 MB JPEG near the pixel cap in at most 100 ms and 30 MB each; a 1 GB
 upload refused after reading at most ~21 MB, with flat memory.
+
+The one-click fixes' cheap paths are timed here too, each beside its own same-run baseline (the
+tests show them without a clock: the walk stops at the part past MAX_PARTS, the preview's JPEG
+is decoded at 1/8 scale): a preview of a 32-megapixel photo-like JPEG against decoding that JPEG
+whole, and refusing files of 100,000 empty parts against fixing an ordinary 1000×200 picture.
+Neither has a target yet: the first is bounded by reading every compressed byte (1/8 scale saves
+the pixels, not the entropy decoding), the second by MAX_PARTS, not by the file.
+`--fixes` runs only these (written to var/bench/image_fixes.json).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from PIL import Image, ImageFilter, features
 
 from playground.pictures import MAX_BYTES, ImageRejected, check_image
 from tests import imagecorpus as corpus
+from tests.imagefiles import image_bytes
 
 RUNS = 7
 MB = 1024 * 1024
@@ -266,6 +275,88 @@ def rss_of_upload() -> str:
     return "n/a" if peak.rss is None else str(peak.rss)
 
 
+# --- The one-click fixes' cheap paths ----------------------------------------------------------
+
+
+@dataclass
+class FixRow:
+    case: str
+    time_ms: float  # median
+    fastest_ms: float
+    baseline: str
+    baseline_ms: float  # median
+    ratio: float
+    target: str  # the ratio's target in words, or "" where none is set
+    result: str  # "met", "missed" or ""
+
+
+def fix_rows() -> list[FixRow]:
+    from playground.pictures import fixing  # reads Django's settings (the fixing slots)
+
+    def refusing(data: bytes) -> Callable[[], None]:
+        def work() -> None:
+            with contextlib.suppress(ImageRejected):
+                fixing.apply_fix(data, "crop")
+
+        return work
+
+    wide_png, wide_jpeg = image_bytes(1000, 200), image_bytes(1000, 200, "JPEG")
+    chunks = corpus.png_chunks(wide_png)
+    png_parts = corpus.build_png([chunks[0], *[(b"tiNy", b"")] * 100_000, *chunks[1:]])
+    jpeg_parts = corpus.insert_segments(wide_jpeg, *[corpus.jpeg_segment(0xFE, b"")] * 100_000)
+    ordinary_ms, _ = median_ms(lambda: fixing.apply_fix(wide_png, "crop"))
+    rows = []
+    for kind, data in (("PNG", png_parts), ("JPEG", jpeg_parts)):
+        time_ms, fastest_ms = median_ms(refusing(data))
+        rows.append(
+            FixRow(
+                case=f"Fix refuses a {kind} of 100,000 empty parts ({len(data) / MB:.1f} MB)",
+                time_ms=time_ms,
+                fastest_ms=fastest_ms,
+                baseline="fixing an ordinary 1000×200 PNG (Crop to fit)",
+                baseline_ms=ordinary_ms,
+                ratio=time_ms / ordinary_ms,
+                target="",
+                result="",
+            )
+        )
+
+    big = encode(photo_like(8000, 4000), "JPEG", quality=90)  # detail everywhere, as in a photo
+
+    def decode_whole() -> None:
+        with Image.open(io.BytesIO(big)) as image:
+            image.load()
+
+    time_ms, fastest_ms = median_ms(lambda: fixing.preview(big))
+    whole_ms, _ = median_ms(decode_whole)
+    rows.append(
+        FixRow(
+            case=f"Preview of an 8000×4000 photo-like JPEG ({len(big) / MB:.1f} MB, 480 px long)",
+            time_ms=time_ms,
+            fastest_ms=fastest_ms,
+            baseline="decoding the same JPEG whole with Pillow",
+            baseline_ms=whole_ms,
+            ratio=time_ms / whole_ms,
+            target="",
+            result="",
+        )
+    )
+    return rows
+
+
+def fix_markdown(rows: list[FixRow]) -> str:
+    lines = [
+        "| Case | ms (median / fastest) | Baseline | Baseline ms | Ratio | Target |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.case} | {row.time_ms:.0f} / {row.fastest_ms:.0f} | {row.baseline} "
+            f"| {row.baseline_ms:.0f} | {row.ratio:.2f} | {row.target or '—'} {row.result} |"
+        )
+    return "\n".join(lines)
+
+
 # --- Report ------------------------------------------------------------------------------------
 
 
@@ -285,12 +376,17 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    rows = [measure(*case[:3], targeted=case[3]) for case in image_cases()]
-    rows.append(upload_row())
-    print(markdown(rows))
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(
+def main(*, fixes_only: bool = False) -> int:
+    rows = [] if fixes_only else [measure(*case[:3], targeted=case[3]) for case in image_cases()]
+    if not fixes_only:
+        rows.append(upload_row())
+        print(markdown(rows))
+    fixes = fix_rows()
+    print(fix_markdown(fixes))
+    # --fixes alone leaves the last full run's file as it was.
+    output = OUTPUT.with_name("image_fixes.json") if fixes_only else OUTPUT
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
         json.dumps(
             {
                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -305,12 +401,13 @@ def main() -> int:
                 "runs": RUNS,
                 "baseline": "SHA-256 of the same bytes",
                 "rows": [asdict(row) for row in rows],
+                "fixes": [asdict(row) for row in fixes],
             },
             indent=2,
         )
         + "\n"
     )
-    print(f"\nWritten to {OUTPUT}")
+    print(f"\nWritten to {output}")
     return 0
 
 
@@ -318,4 +415,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--rss-of-upload"]:
         print(rss_of_upload())
         raise SystemExit(0)
-    raise SystemExit(main())
+    raise SystemExit(main(fixes_only=sys.argv[1:] == ["--fixes"]))

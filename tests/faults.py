@@ -41,6 +41,8 @@ class Fault:
     ``truncate`` sends that fraction of the body after promising all of it in Content-Length.
     ``fail`` (create only) makes the service fail the request (a failed, zero-cost row in the
     usage log, no job) instead of running it; with ``close`` the answer is then lost.
+    ``hold`` keeps the request waiting until the test sets that event (at most 60 s), with
+    ``arrived`` set once the request is held: a slow answer whose end the test decides, not a clock.
     """
 
     status: int | None = None
@@ -51,6 +53,8 @@ class Fault:
     close: bool = False
     truncate: float | None = None
     fail: bool = False
+    hold: threading.Event | None = None
+    arrived: threading.Event | None = None
 
 
 class FaultyStandIn(StandIn):
@@ -94,6 +98,10 @@ class FaultyStandIn(StandIn):
             response = json_error(500, "Internal server error", path)
         elif fault.process:
             response = handle()
+        if fault.arrived is not None:
+            fault.arrived.set()
+        if fault.hold is not None:
+            fault.hold.wait(60)
         if fault.delay:
             time.sleep(fault.delay)
         if fault.close:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from playground.lib.linkfetch import LinkRejected, fetch_image
 from playground.pictures import MAX_BYTES, MAX_PIXELS, ImageRejected, check_image
@@ -934,6 +934,39 @@ def peak_memory(*, trace_python: bool = True) -> Iterator[Peak]:
             tracemalloc.stop()
         if before is not None:
             peak.rss = _proc_status("VmHWM") - before
+
+
+@dataclass
+class PillowWork:
+    opened: int = 0  # files handed to Image.open
+    # (format, size) of each picture Pillow decoded, at the size it was decoded at: after
+    # draft(), a JPEG read at 1/8 scale shows 1/64 of its pixels here.
+    decoded: list[tuple[str | None, tuple[int, int]]] = dataclasses.field(default_factory=list)
+
+
+@contextlib.contextmanager
+def pillow_work() -> Iterator[PillowWork]:
+    """What Pillow was asked to do inside the block: how the cheap paths (refusing from the header
+    alone, decoding at a reduced scale) are shown without timing them. Pillow still does the work."""
+    work = PillowWork()
+    real_open, real_load = Image.open, ImageFile.ImageFile.load
+
+    def counted_open(*args: Any, **kwargs: Any) -> Any:
+        work.opened += 1
+        return real_open(*args, **kwargs)
+
+    def recorded_load(image: ImageFile.ImageFile) -> Any:
+        if image.tile:  # not decoded yet
+            work.decoded.append((image.format, image.size))
+        return real_load(image)
+
+    Image.open = counted_open
+    ImageFile.ImageFile.load = recorded_load  # type: ignore[method-assign,assignment]
+    try:
+        yield work
+    finally:
+        Image.open = real_open
+        ImageFile.ImageFile.load = real_load  # type: ignore[method-assign]
 
 
 def rss_growth_of_check(data: bytes) -> int | None:

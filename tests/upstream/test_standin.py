@@ -20,6 +20,7 @@ from playground.upstream.demo.server import serve
 from playground.upstream.demo.upstream import StandIn
 from tests.factories import image_bytes
 from tests.faults import Fault
+from tests.imagecorpus import pillow_work
 from tests.sound import decode_sound, has_audio, tone_strength, video_seconds
 from tests.standin_fixtures import API_KEY, FAST
 
@@ -391,15 +392,26 @@ def test_a_truncate_fault_cuts_the_body_short(link):
 
 
 def test_a_slow_fault_does_not_hold_up_other_requests(http, standin):
-    standin.app.inject("poll", Fault(delay=1.0))
-    slow = threading.Thread(target=lambda: http.get(VIDEO01, params={"generation_id": "x"}, headers=AUTH))
+    release, arrived = threading.Event(), threading.Event()
+    standin.app.inject("poll", Fault(hold=release, arrived=arrived))
+    answers: list[int] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            http.get(VIDEO01, params={"generation_id": "x"}, headers=AUTH).status_code
+        )
+    )
     slow.start()
-    time.sleep(0.1)
-    started = time.monotonic()
-    with httpx.Client(base_url=standin.url) as other:
-        assert other.get(VIDEO01, params={"generation_id": "y"}, headers=AUTH).status_code == 404
-    assert time.monotonic() - started < 0.5
-    slow.join()
+    try:
+        assert arrived.wait(10), "the slow request never reached the stand-in"
+        # Answered while the first request is still held: a stand-in serving one request at a
+        # time would keep this one waiting until the hold ends, and the client would time out.
+        with httpx.Client(base_url=standin.url, timeout=10) as other:
+            assert other.get(VIDEO01, params={"generation_id": "y"}, headers=AUTH).status_code == 404
+        assert answers == []
+    finally:
+        release.set()
+        slow.join()
+    assert answers == [404]
 
 
 # --- Rendering ----------------------------------------------------------------------------------
@@ -451,12 +463,16 @@ def test_render_applies_exif_orientation(tmp_path):
     assert probe(target)[2:4] == (100, 200)
 
 
-def test_a_large_photo_renders_quickly(tmp_path):
+def test_a_large_photo_is_decoded_at_a_reduced_scale(tmp_path):
     photo = image_bytes(6000, 4000, "JPEG", quality=80)
-    started = time.monotonic()
-    render_video(tmp_path / "v.mp4", prompt="big", first_frame=photo, seconds=1.0, long_side=640)
-    assert time.monotonic() - started < 10
+
+    with pillow_work() as pillow:
+        render_video(tmp_path / "v.mp4", prompt="big", first_frame=photo, seconds=1.0, long_side=640)
+
     assert probe(tmp_path / "v.mp4")[2:4] == (640, 426)
+    # What keeps a 24-megapixel photo cheap: libjpeg decodes it at 1/2 scale (the smallest that
+    # keeps 1280 px, twice the video's long side), a quarter of the pixels.
+    assert pillow.decoded == [("JPEG", (3000, 2000))]
 
 
 def test_the_stand_in_renders_only_once_completed(http, standin):
