@@ -93,3 +93,29 @@ def test_kept_choices_stay_before_the_files_after_htmx_changes_the_lists(page: A
     assert (gen.end_frame_width, gen.end_frame_height) == (800, 450)
     kinds = sorted(Reference.objects.filter(generation=gen).values_list("kind", flat=True))
     assert kinds == ["audios", "images", "images"]
+
+
+def test_a_fixed_first_frame_waits_before_the_files_and_goes_when_another_file_is_picked(
+    page: Any, tmp_path: Path
+):
+    sign_in(page)
+    page.get_by_label("First-frame image", exact=True).set_input_files(
+        picture(tmp_path, "wide.png", 1200, 200)
+    )
+    page.get_by_role("button", name="Show ways to fix it").click()
+    page.locator("#fix-area .fix").filter(has_text="Crop to fit").get_by_role(
+        "button", name="Use this"
+    ).click()
+    page.locator("#fix-area .fix-chosen").wait_for()
+    # The fixed picture's token came back out of band, into the block at the top of the form.
+    assert order(page)["kept"] == {"staged_first_frame": 1}
+    assert page.locator("#kept-first-frame input[name=staged_first_frame]").count() == 1
+    assert page.locator("#fix-area input").count() == 0
+
+    # A new file replaces the fix: its token goes too, so the server is not sent both.
+    page.get_by_label("First-frame image", exact=True).set_input_files(
+        picture(tmp_path, "good.png", 640, 480)
+    )
+    wait_until(page, "document.querySelectorAll('#kept-first-frame input').length === 0")
+    assert page.locator("#fix-area .fix-chosen").count() == 0
+    assert order(page)["kept"] == {}
