@@ -654,6 +654,9 @@ class GenerateForm(forms.Form):
         uploads, links = self._given_pictures()
         if self.upload_too_large:
             self._refuse_too_large(self.upload_too_large)
+            # The reference videos and voice samples kept earlier (sent before any file) and any
+            # that came whole before the stop are probed as usual, so the page comes back holding them.
+            self._check_media()
             return cleaned
         if not self._check_options(cleaned):
             self._check_references()

@@ -49,7 +49,10 @@ def apply_fix(request: AuthenticatedHttpRequest) -> HttpResponse:
     _say_too_large(request)
     if request.htmx:
         return render(
-            request, "playground/generate.html#chosen", {"chosen": chosen, "problem": problem, "slot": slot}
+            request,
+            "playground/generate.html#chosen",
+            # oob: the choice's hidden input also goes to the top of the form (generate.html's #kept-choices).
+            {"chosen": chosen, "problem": problem, "slot": slot, "oob": True},
         )
     form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
     if slot == "last_frame":
@@ -90,7 +93,8 @@ def _batch_answer(
     """The list alone for htmx, else the whole form again with it (nothing is checked yet)."""
     _say_too_large(request)
     if request.htmx:
-        context = {"batch": items, "batch_removed": removed, "names": names}
+        # oob: the list's hidden inputs also go to the top of the form (generate.html's #kept-choices).
+        context = {"batch": items, "batch_removed": removed, "names": names, "oob": True}
         return render(request, "playground/generate.html#batch", context)
     form = GenerateForm(initial=initial_from_post(request.POST), user=request.user)
     if names is batch_pictures.REFERENCES:

@@ -297,7 +297,12 @@
       const file = input.files && input.files[0];
       if (!file) { preview.hidden = true; block(slotName, ""); return; }
       // A new file replaces a fix chosen earlier.
-      if (fixArea.querySelector("[data-fixed]")) fixArea.replaceChildren();
+      if (fixArea.querySelector("[data-fixed]")) {
+        fixArea.replaceChildren();
+        // Its hidden input waits at the top of the form (#kept-choices): it goes too.
+        const kept = document.getElementById(slotName === "last" ? "kept-last-frame" : "kept-first-frame");
+        if (kept) kept.replaceChildren();
+      }
       objectUrl = URL.createObjectURL(file);
       previewImg.src = objectUrl;
       caption.textContent = file.name + " · " + sizeText(file.size);

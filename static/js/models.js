@@ -99,6 +99,10 @@
       fieldset.hidden = !taken;
       fieldset.disabled = !taken;
     });
+    // The kept choices' hidden inputs (generate.html's #kept-choices) are sent with their fields, or not at all.
+    form.querySelectorAll("[data-kept-option]").forEach(function (fieldset) {
+      fieldset.disabled = model.options.indexOf(fieldset.dataset.keptOption) < 0;
+    });
     // A model change starts from that model's defaults; a page shown again keeps the choices.
     if (model.options.indexOf("resolution") >= 0 && (fromUser || !checkedValue("resolution"))) {
       tick("resolution", model.default_resolution);
