@@ -51,7 +51,7 @@ def test_an_h3_video_at_16_9_and_10_seconds_with_two_pictures_and_a_voice_sample
         [picture(tmp_path, "ref1.png", 640, 480), picture(tmp_path, "ref2.png", 800, 450)]
     )
     # And a voice sample, sent as audio_urls.
-    page.get_by_label("Voice samples", exact=True).set_input_files(
+    page.get_by_label("Voice sample files").set_input_files(
         {"name": "voice.wav", "mimeType": "audio/wav", "buffer": sound(3.0)}
     )
     page.locator("#plan").filter(has_text="about $0.80").wait_for()
