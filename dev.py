@@ -5,8 +5,9 @@
                            DEBUG off) + the worker on http://127.0.0.1:8000
     python3 dev.py develop the same with Django's development server instead: DEBUG on, autoreload
     python3 dev.py test    install test tools, then lint, type-check and run the whole test suite
-                           (--database-pass: only the tests that touch the database engine, for a
-                           second database's run; other arguments go to pytest)
+                           (in two pytest runs side by side: WAITING_HALF below; --database-pass:
+                           only the tests that touch the database engine, for a second database's
+                           run; other arguments go to one pytest run)
     python3 dev.py screenshots  take the README's screenshots again (docs/screenshots/)
     python3 dev.py install install the app's packages only (for a production host);
                            --test: with the test tools too (CI, before its passes run side by side)
@@ -32,6 +33,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import tomllib
 import venv
@@ -267,6 +269,37 @@ def develop() -> None:
     supervise(procs)
 
 
+# The whole suite's pytest runs in two halves side by side. The tests that drive Chromium or start
+# real processes (marked browser or slow) spend most of their time waiting on them, not on the
+# cores, while the rest keep the cores busy; one after the other, each half left the cores idle
+# while the other waited. `-m` puts every test in exactly one half, and each run has its own
+# temporary folder and test database (tests/settings.py), as CI's two database passes do.
+WAITING_HALF = "browser or slow"
+
+
+def pytest_halves() -> int:
+    """Both halves at once; the waiting half's output is printed when it ends. Their worse exit code."""
+    with tempfile.TemporaryFile() as log:
+        waiting = subprocess.Popen(
+            [str(BIN / "pytest"), "-m", WAITING_HALF], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            say(f"pytest -m 'not ({WAITING_HALF})' here; -m '{WAITING_HALF}' alongside, printed after")
+            rest = subprocess.run([str(BIN / "pytest"), "-m", f"not ({WAITING_HALF})"], cwd=ROOT, check=False)
+            waiting.wait()
+        finally:
+            if waiting.poll() is None:
+                waiting.terminate()
+                waiting.wait()
+        say(f"pytest -m '{WAITING_HALF}': its output")
+        sys.stdout.flush()
+        log.seek(0)
+        shutil.copyfileobj(log, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    say(f"pytest halves: exit {rest.returncode} (the rest), {waiting.returncode} ({WAITING_HALF})")
+    return rest.returncode or waiting.returncode
+
+
 def test(pytest_args: list[str]) -> None:
     ensure_python("test")
     ensure_node()
@@ -282,7 +315,10 @@ def test(pytest_args: list[str]) -> None:
     say("Types (mypy)")
     run(BIN / "mypy", "playground", "tests", "bench", "dev.py")
     say("Tests (pytest: unit, worker, browser)")
-    run(BIN / "pytest", *pytest_args)
+    if pytest_args:
+        run(BIN / "pytest", *pytest_args)
+    elif code := pytest_halves():
+        sys.exit(code)
 
 
 def screenshots() -> None:

@@ -16,6 +16,7 @@ from tests.factories import PASSWORD as PASSWORD
 from tests.factories import frames_and_videos as frames_and_videos
 from tests.factories import image_bytes, member
 from tests.factories import media_files as media_files
+from tests.servers import Prepared, prepare
 
 if TYPE_CHECKING:
     # Only a type here: importing the plugin module itself would happen before pytest can
@@ -28,6 +29,7 @@ pytest_plugins = [
     "tests.worker_processes",
     "tests.mailserver",
     "tests.oidc.fixtures",
+    "tests.nginx_stack",
 ]
 
 
@@ -85,6 +87,13 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if not wanted(item)])
         items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def prepared_site(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    """A migrated embedded database and collected static files, made once per run for the tests
+    that start production processes (tests/servers.py, Prepared: copy them, never change them)."""
+    return prepare(tmp_path_factory.mktemp("prepared"))
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,10 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -62,6 +64,45 @@ def wait_for(
         except httpx.TransportError:
             time.sleep(0.05)
     raise AssertionError(f"{url} did not answer within {seconds:.0f} s")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A migrated embedded database and a folder of collected static files, made once per test run."""
+
+    database: Path
+    static: Path
+
+    def copy_database(self, var_dir: Path) -> Path:
+        """The migrated, empty database as var_dir's own db.sqlite3 (settings.SQLITE_PATH)."""
+        var_dir.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(self.database, var_dir / "db.sqlite3"))
+
+    def copy_static(self, static_root: Path) -> Path:
+        """The hashed, compressed static files and their manifest, as collectstatic leaves them."""
+        shutil.copytree(self.static, static_root, dirs_exist_ok=True)
+        return static_root
+
+
+def prepare(folder: Path) -> Prepared:
+    """Run `migrate` and `collectstatic` with production settings in folder (side by side).
+
+    Every production process a test starts on the embedded database (gunicorn, the worker, nginx in
+    front) needs the same migrated tables and the same collected files, and making them costs
+    seconds of CPU: the session fixture `prepared_site` (tests/conftest.py) makes them once per run
+    and each test copies them. Tests whose subject is migrating or collecting run the commands.
+    """
+    var, static = folder / "var", folder / "static"
+    env = production_environment(var, DJANGO_SECRET_KEY="prepared-" + "p" * 50, STATIC_ROOT=str(static))
+    collect = subprocess.Popen(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    assert collect.wait(timeout=300) == 0, "collectstatic failed"
+    # migrate's connection closed cleanly, so its write-ahead log is already folded into the file.
+    wal = var / "db.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    return Prepared(database=var / "db.sqlite3", static=static)
 
 
 def descendants(pid: int) -> set[int]:

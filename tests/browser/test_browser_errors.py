@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from playground.generations.models import State
 from playground.lib.outage import SENTENCE
-from tests.browser_fixtures import sign_in
+from tests.browser_fixtures import sign_in, wait_until
 from tests.factories import generation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,9 +38,9 @@ def test_a_star_pressed_while_the_database_is_down_says_so_and_works_once_it_is_
 
     page.unroute(f"**/videos/{gen.pk}/star/")
     star_button(page).click()
-    page.wait_for_function(
-        "document.querySelector('.star-form button').getAttribute('aria-pressed') === 'true'"
-    )
+    # wait_until, not Playwright's wait_for_function: once its first look finds the answer not yet
+    # back, it polls with eval, which the page's Content-Security-Policy refuses (a busy machine).
+    wait_until(page, "document.querySelector('.star-form button').getAttribute('aria-pressed') === 'true'")
     assert page.get_by_role("alert").count() == 0
 
 

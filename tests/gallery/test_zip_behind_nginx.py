@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
+from tests.nginx_stack import Stack, signed_in  # `stack`: the run's nginx + gunicorn (tests/nginx_stack.py)
 from tests.servers import ROOT
-from tests.site.test_nginx import Stack, signed_in, stack  # noqa: F401 - the nginx + gunicorn stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
@@ -23,7 +23,7 @@ MAKE = (
 )
 
 
-def test_a_zip_of_several_videos_streams_through_nginx(stack: Stack):  # noqa: F811
+def test_a_zip_of_several_videos_streams_through_nginx(stack: Stack):
     (stack.media / "videos").mkdir(exist_ok=True)
     bodies = [bytes([i]) * 300000 for i in range(3)]
     for i, body in enumerate(bodies):

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.servers import ROOT, free_port, production_environment, stop, wait_for
+from tests.servers import ROOT, Prepared, free_port, production_environment, stop, wait_for
 
 # They start their own processes on the embedded SQLite default, whatever the pass's database:
 # the PostgreSQL pass would only repeat them.
@@ -33,7 +33,6 @@ PASSWORD = "a-long-member-password-for-zips"
 VIDEO_BYTES = 8 * 1024 * 1024
 STALL_SECONDS = 8
 MAKE = (
-    "from django.core.management import call_command; call_command('migrate', verbosity=0);"
     "from django.contrib.auth.models import User; from playground.generations.models import Generation;"
     f"m = User.objects.create_user('member', password='{PASSWORD}');"
     "print(' '.join(str(Generation.objects.create(created_by=m, model='video-01', prompt=f'Harbour take {{i}}',"
@@ -49,9 +48,12 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, prepared_site: Prepared) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("zips")
     var, media = tmp / "var", tmp / "media"
+    # The run's migrated database and collected static files (pages need the manifest), copied.
+    prepared_site.copy_database(var)
+    prepared_site.copy_static(tmp / "static")
     (media / "videos").mkdir(parents=True)
     for i in range(3):
         (media / "videos" / f"big-{i}.mp4").write_bytes(bytes([i]) * VIDEO_BYTES)
@@ -68,10 +70,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         GUNICORN_ACCESS_LOG=str(tmp / "access.log"),
         ZIP_STALL_SECONDS=str(STALL_SECONDS),
     )
-    # Pages need the collected static files' manifest; collected while the database is made.
-    static = subprocess.Popen(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env
-    )
     made = subprocess.run(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", MAKE],
         cwd=ROOT,
@@ -80,7 +78,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         text=True,
         check=True,
     )
-    assert static.wait() == 0
     log = tmp / "gunicorn.log"  # the stalled zips' timeouts are logged there
     web = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py"],

@@ -24,7 +24,7 @@ import pytest
 
 from playground.lib.outage import SENTENCE
 from tests.factories import PASSWORD
-from tests.servers import ROOT, ThrowawayPostgres, free_port, production_environment, stop, wait_for
+from tests.servers import ROOT, Prepared, ThrowawayPostgres, free_port, production_environment, stop, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
@@ -44,7 +44,7 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def site(tmp_path: Path, prepared_site: Prepared) -> Iterator[Site]:
     with ThrowawayPostgres() as database:
         database.start()
         port = free_port()
@@ -62,10 +62,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
             # A keep-alive connection left open by a failed test would otherwise hold the stop for 30 s.
             GUNICORN_GRACEFUL_TIMEOUT="3",
         )
-        # The static files need no database: they are collected while the tables are made.
-        collect = subprocess.Popen(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env
-        )
+        # The static files need no database: the run's collected copy (tests/servers.py, Prepared).
+        prepared_site.copy_static(tmp_path / "static")
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         made = subprocess.run(
             [
@@ -86,7 +84,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
             text=True,
             check=True,
         )
-        assert collect.wait(timeout=120) == 0
         web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
         with web_log.open("ab") as out:
             web = subprocess.Popen(

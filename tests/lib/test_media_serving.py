@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.management import call_command
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from tests.factories import image_bytes
-from tests.servers import ROOT
+from tests.servers import ROOT, Prepared
 
 
 @pytest.mark.parametrize(
@@ -63,16 +62,16 @@ def test_local_media_are_streamed_by_the_app_not_redirected(signed_in: Client):
 
 
 @pytest.fixture
-def collected(settings: Any, tmp_path: Path) -> Path:
-    """Static files collected as production does: hashed names, gzip copies, a manifest."""
-    settings.STATIC_ROOT = tmp_path / "static"
+def collected(settings: Any, tmp_path: Path, prepared_site: Prepared) -> Path:
+    """Static files collected as production does: hashed names, gzip copies, a manifest (the run's
+    `collectstatic` with production settings, copied: tests/servers.py, Prepared)."""
+    settings.STATIC_ROOT = prepared_site.copy_static(tmp_path / "static")
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
     settings.WHITENOISE_USE_FINDERS = False
     settings.WHITENOISE_AUTOREFRESH = False
-    call_command("collectstatic", "--noinput", verbosity=0)
     return Path(settings.STATIC_ROOT)
 
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from tests.nginx_stack import Stack, client  # `stack`: the run's nginx + gunicorn (tests/nginx_stack.py)
 from tests.servers import ROOT
-from tests.site.test_nginx import Stack, client, stack  # noqa: F401 - the nginx + gunicorn stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
@@ -26,7 +26,7 @@ MAKE = (
 )
 
 
-def test_a_guest_plays_and_seeks_through_nginx_and_the_token_is_in_no_log(stack: Stack):  # noqa: F811
+def test_a_guest_plays_and_seeks_through_nginx_and_the_token_is_in_no_log(stack: Stack):
     body = bytes(range(256)) * 4096  # 1 MiB
     (stack.media / "videos").mkdir(exist_ok=True)
     (stack.media / "videos" / "guest.mp4").write_bytes(body)
