@@ -24,14 +24,19 @@ Each figure is shown beside a baseline measured in the same run, and as a ratio 
 are noisy, so only the ratios compare across runs. Nothing is installed or fetched: the app's
 packages, Debian's Chromium (for 7) and, with --postgres, a PostgreSQL server (the named
 database is dropped and made again) must be there. --quick uses smaller sizes and shorter runs
-to check the machinery (its figures are not the README's). Prints one Markdown table and writes
-var/bench/summary.json; each benchmark also writes its own file beside it.
+to check the machinery (its figures are not the README's). With --postgres, every benchmark with a
+database part runs on both engines (7, the browser's, on SQLite only). Prints every figure in one
+Markdown table, then one line per target (ratio and result on SQLite and on PostgreSQL), and
+writes var/bench/summary.json and var/bench/summary.md (the benchmarks page's "The last full run"
+section: date, machine, versions, load, both tables); each benchmark also writes its own file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -65,14 +70,21 @@ def met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def serving_rows(quick: bool) -> list[Row]:
-    result = serving.run(4.0 if quick else 20.0, 32, "")
-    save("serving", result)
+def serving_rows(quick: bool, postgres: str) -> list[Row]:
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = serving.run(4.0 if quick else 20.0, 32, url)
+        save("serving-postgresql" if url else "serving", result)
+        rows += serving_table_rows(result, "PostgreSQL" if url else "SQLite")
+    return rows
+
+
+def serving_table_rows(result: dict[str, Any], engine: str) -> list[Row]:
     floor, signed_in, fragment = result["floor"], result["signed_in"], result["fragment"]
     return [
         {
             "benchmark": "1 Status fragment, 32 clients (gunicorn "
-            f"{result['gunicorn']['workers']}×{result['gunicorn']['threads']} gthread)",
+            f"{result['gunicorn']['workers']}×{result['gunicorn']['threads']} gthread) ({engine})",
             "measured": f"{fragment['rps']:.0f} req/s, p95 {fragment['p95_ms']:.0f} ms, "
             f"{fragment['errors']} errors, {fragment['queries']} queries",
             "baseline": f"constant view {floor['rps']:.0f} req/s, p95 {floor['p95_ms']:.0f} ms, "
@@ -82,7 +94,7 @@ def serving_rows(quick: bool) -> list[Row]:
             "result": met(result["met"]),
         },
         {
-            "benchmark": "1b The constant view behind sign-in (what any signed-in page pays)",
+            "benchmark": f"1b The constant view behind sign-in (what any signed-in page pays) ({engine})",
             "measured": f"{signed_in['rps']:.0f} req/s, {signed_in['errors']} errors",
             "baseline": f"constant view {floor['rps']:.0f} req/s",
             "ratio": f"{signed_in['ratio']:.2f}",
@@ -206,13 +218,20 @@ def fix_memory_rows() -> list[Row]:
     ]
 
 
-def worker_rows(quick: bool) -> list[Row]:
-    result = worker_capacity.run(500, 15.0 if quick else 60.0, "", None)
-    save("worker_capacity", result)
+def worker_rows(quick: bool, postgres: str) -> list[Row]:
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = worker_capacity.run(500, 15.0 if quick else 60.0, url, None)
+        save("worker_capacity-postgresql" if url else "worker_capacity", result)
+        rows += worker_table_rows(result)
+    return rows
+
+
+def worker_table_rows(result: dict[str, Any]) -> list[Row]:
     return [
         {
             "benchmark": f"6 One worker, {result['jobs']} in-flight jobs, "
-            f"poll every {result['poll_interval_setting']:g} s",
+            f"poll every {result['poll_interval_setting']:g} s ({result['database']})",
             "measured": f"interval p95 {result['interval_p95']:.2f} s (mean {result['interval_mean']:.2f}, "
             f"worst job's mean {result['worst_job_mean']:.2f}); "
             f"{result['polls_per_job_per_minute']:.1f} upstream calls per job per minute",
@@ -230,7 +249,7 @@ def end_to_end_rows(quick: bool) -> list[Row]:
     save("end_to_end", result)
     return [
         {
-            "benchmark": "7 Stand-in completed → playable <video> in Chromium (demo mode)",
+            "benchmark": "7 Stand-in completed → playable <video> in Chromium (demo mode) (SQLite)",
             "measured": f"median {result['median_seconds']:.2f} s over {result['runs']} videos "
             f"({', '.join(f'{s:.1f}' for s in result['seconds'])})",
             "baseline": f"POLL_INTERVAL {result['poll_interval']:g} s",
@@ -242,11 +261,14 @@ def end_to_end_rows(quick: bool) -> list[Row]:
     ]
 
 
-def queue_rows(quick: bool) -> list[Row]:
-    # The issue's size: 1,000 takes at a 2 s render drain in about seven minutes.
-    result = queue_fairness.run(40 if quick else 1000, 20, 1.0 if quick else 2.0, "")
-    save("queue_fairness", result)
-    return queue_fairness.rows(result)
+def queue_rows(quick: bool, postgres: str) -> list[Row]:
+    # The issue's size: 1,000 takes at a 2 s render drain in about seven minutes (on each engine).
+    rows: list[Row] = []
+    for url in ["", postgres] if postgres else [""]:
+        result = queue_fairness.run(40 if quick else 1000, 20, 1.0 if quick else 2.0, url)
+        save("queue_fairness-postgresql" if url else "queue_fairness", result)
+        rows += queue_fairness.rows(result)
+    return rows
 
 
 def zip_rows(quick: bool) -> list[Row]:
@@ -414,20 +436,101 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+ENGINES = ("SQLite", "PostgreSQL")
+ENGINE_SUFFIX = re.compile(r" \((SQLite|PostgreSQL)\)$")
+
+
+def targets(rows: list[Row]) -> list[dict[str, Any]]:
+    """Every row with a target, one per benchmark, with its ratio and result on each engine.
+
+    A row named "… (SQLite)" or "… (PostgreSQL)" was measured on that engine; a row without
+    either has no database part (memory, pictures, the browser), and its figure stands for both.
+    Context rows (no target) are left out.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["result"] == "—":
+            continue
+        found = ENGINE_SUFFIX.search(row["benchmark"])
+        name = ENGINE_SUFFIX.sub("", row["benchmark"])
+        entry = merged.setdefault(name, {"benchmark": name, "target": row["target"], "engines": {}})
+        entry["engines"][found[1] if found else ""] = f"{row['ratio']} {row['result']}"
+    return list(merged.values())
+
+
+def summary_table(rows: list[Row]) -> str:
+    lines = [
+        "| Benchmark | Target | SQLite: ratio, result | PostgreSQL: ratio, result |",
+        "|---|---|---|---|",
+    ]
+    for entry in targets(rows):
+        cells = entry["engines"]
+        if "" in cells:
+            sqlite, postgresql = cells[""], "— (no database part)"
+        else:
+            sqlite, postgresql = (cells.get(engine, "not run") for engine in ENGINES)
+        lines.append(f"| {entry['benchmark']} | {entry['target']} | {sqlite} | {postgresql} |")
+    return "\n".join(lines)
+
+
+def versions(postgres: str) -> dict[str, str]:
+    """The database engines' versions this run used (PostgreSQL's as the server reports it)."""
+    import sqlite3
+
+    found = {"sqlite": sqlite3.sqlite_version, "postgresql": "not used"}
+    if postgres:
+        base = postgres.rsplit("/", 1)[0]
+        out = subprocess.run(
+            ["psql", f"{base}/postgres", "-tAc", "SHOW server_version"],  # noqa: S607
+            capture_output=True,
+            text=True,
+        )
+        found["postgresql"] = out.stdout.strip().split()[0] if out.returncode == 0 else "unknown"
+    return found
+
+
+def summary_markdown(summary: dict[str, Any], rows: list[Row]) -> str:
+    """The benchmarks page's "The last full run" section (docs/benchmarks.md), ready to paste."""
+    m = summary["machine"]
+    load = summary["load_average"]
+    results = [cell for entry in targets(rows) for cell in entry["engines"].values()]
+    met_count = sum(1 for cell in results if "missed" not in cell)
+    return "\n".join(
+        [
+            f"The last full run, {summary['measured_at'][:10]} (`python -m bench"
+            f"{' --quick' if summary['quick'] else ''}{' --postgres …' if summary['postgres'] else ''}`, "
+            f"{summary['minutes']} min), on a {m['cpus']}-core machine ({m['platform']}): "
+            f"Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql']}; "
+            f"load average {load['start']:.1f} at the start and {load['end']:.1f} at the end "
+            "(the ratios compare across machines, the figures do not).",
+            "",
+            f"Targets met: {met_count} of {len(results)} (a row without a database part counts once).",
+            "",
+            summary_table(rows),
+            "",
+            "Every figure of the run, beside its baseline:",
+            "",
+            table(rows),
+            "",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
-    parser.add_argument("--postgres", default="", help="also measure the gallery on this PostgreSQL database")
+    parser.add_argument("--postgres", default="", help="also measure on this PostgreSQL database")
     args = parser.parse_args()
     started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
     steps: list[tuple[str, Callable[[], list[Row]]]] = [
-        ("1 serving", lambda: serving_rows(args.quick)),
+        ("1 serving", lambda: serving_rows(args.quick, args.postgres)),
         ("2 gallery", lambda: gallery_rows(args.quick, args.postgres)),
         ("3-4 image checks", image_rows),
         ("5 archive", lambda: archive_rows(args.quick)),
-        ("6 worker", lambda: worker_rows(args.quick)),
+        ("6 worker", lambda: worker_rows(args.quick, args.postgres)),
         ("7 end to end", lambda: end_to_end_rows(args.quick)),
-        ("8 queue", lambda: queue_rows(args.quick)),
+        ("8 queue", lambda: queue_rows(args.quick, args.postgres)),
         ("9 zip", lambda: zip_rows(args.quick)),
         ("10 fix memory", fix_memory_rows),
         ("11 film memory", lambda: film_rows(args.quick)),
@@ -447,12 +550,20 @@ def main() -> None:
     summary = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": args.quick,
+        "postgres": bool(args.postgres),
         "minutes": round((time.monotonic() - started) / 60, 1),
-        "machine": machine(),
+        "machine": {**machine(), **versions(args.postgres)},
+        "load_average": {"start": load_at_start, "end": os.getloadavg()[0]},
         "rows": rows,
     }
     path = save("summary", summary)
-    print(f"\nWritten to {path.relative_to(ROOT)} in {summary['minutes']} min", file=sys.stderr)
+    markdown = RESULTS / "summary.md"
+    markdown.write_text(summary_markdown(summary, rows))
+    print("\n" + summary_table(rows))
+    print(
+        f"\nWritten to {path.relative_to(ROOT)} and {markdown.relative_to(ROOT)} in {summary['minutes']} min",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

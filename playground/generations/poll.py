@@ -281,6 +281,9 @@ class PollTokenMiddleware:
         }
         html = loader.get_template(STATUS_TEMPLATE).render(context)
         response = HttpResponse(html)
+        # CommonMiddleware, which the answer skips, would set this: without it gunicorn sends the
+        # answer chunked (three writes instead of two, and a chunked body for the client to read).
+        response["Content-Length"] = str(len(response.content))
         response["Vary"] = "Cookie, HX-Request"
         response["Cache-Control"] = "private, no-store"
         response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY

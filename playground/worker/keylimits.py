@@ -22,9 +22,10 @@ Waiting jobs are taken in fair turns (Generation.objects.turn_order()).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
@@ -40,40 +41,64 @@ def _cap(kind: str) -> int | None:
     return settings.UPSTREAM_MAX_IN_FLIGHT if kind == SLOT else settings.UPSTREAM_CREATES_PER_MINUTE
 
 
-def _free(kind: str, now: datetime) -> QuerySet[UpstreamPermit]:
-    rows = UpstreamPermit.objects.filter(kind=kind, number__lte=_cap(kind) or 0).filter(
-        Q(until__isnull=True) | Q(until__lte=now)
-    )
+def _free_q(kind: str, now: datetime) -> Q:
+    """A permit of `kind` that may be taken at `now` (its rows: number up to the setting)."""
+    free = Q(kind=kind, number__lte=_cap(kind) or 0) & (Q(until__isnull=True) | Q(until__lte=now))
     if kind == SLOT:
-        rows = rows.exclude(Exists(Generation.objects.in_flight().filter(pk=OuterRef("holder"))))
-    return rows
+        free &= ~Q(Exists(Generation.objects.in_flight().filter(pk=OuterRef("holder"))))
+    return free
+
+
+def _free(kind: str, now: datetime) -> QuerySet[UpstreamPermit]:
+    return UpstreamPermit.objects.filter(_free_q(kind, now))
 
 
 def _ensure(kind: str) -> None:
     """Make the permit rows the setting asks for (numbers above the setting are ignored)."""
     cap = _cap(kind)
-    if cap and UpstreamPermit.objects.filter(kind=kind, number__lte=cap).count() < cap:
+    if cap:
         UpstreamPermit.objects.bulk_create(
             [UpstreamPermit(kind=kind, number=n) for n in range(1, cap + 1)], ignore_conflicts=True
         )
+
+
+def _counts(kinds: list[str], now: datetime) -> dict[str, int]:
+    """Free permits of each kind, in one query; rows a setting asks for that are missing are made first.
+
+    One query, because the worker's loop asks this on every turn (twice: to claim, and to know
+    how long it may sleep): on PostgreSQL each query is a round trip to another process, and
+    with the key full the old per-kind counts and the check for missing rows made six of them.
+    """
+    aggregates: dict[str, Any] = {}
+    for kind in kinds:
+        aggregates[f"{kind}_rows"] = Count("pk", filter=Q(kind=kind, number__lte=_cap(kind) or 0))
+        aggregates[kind] = Count("pk", filter=_free_q(kind, now))
+    found = UpstreamPermit.objects.aggregate(**aggregates)
+    missing = [kind for kind in kinds if found[f"{kind}_rows"] < (_cap(kind) or 0)]
+    if missing:
+        for kind in missing:
+            _ensure(kind)
+        found = UpstreamPermit.objects.aggregate(**aggregates)
+    return {kind: int(found[kind]) for kind in kinds}
+
+
+def _limited() -> list[str]:
+    return [kind for kind in (SLOT, CREATE) if _cap(kind) is not None]
 
 
 def free_count(kind: str, now: datetime | None = None) -> int | None:
     """How many permits of `kind` are free now; None when the setting says no limit."""
     if _cap(kind) is None:
         return None
-    now = now or timezone.now()
-    count = _free(kind, now).count()
-    if count == 0:
-        _ensure(kind)
-        count = _free(kind, now).count()
-    return count
+    return _counts([kind], now or timezone.now())[kind]
 
 
 def room(now: datetime | None = None) -> int | None:
-    """How many creates may start now under both limits; None when neither limits them."""
-    counts = [c for c in (free_count(SLOT, now), free_count(CREATE, now)) if c is not None]
-    return min(counts) if counts else None
+    """How many creates may start now under both limits (one query); None when neither limits them."""
+    kinds = _limited()
+    if not kinds:
+        return None
+    return min(_counts(kinds, now or timezone.now()).values())
 
 
 def _take(kind: str, until: datetime) -> int | None:

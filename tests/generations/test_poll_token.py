@@ -99,6 +99,9 @@ def test_a_poll_is_one_query_with_no_session_or_user_and_an_ended_job_stops_it(
     assert ('hx-trigger="every 2s"' in body) is polls_on
     assert (html.escape(url) in body) is polls_on
     assert response["Cache-Control"] == "private, no-store"
+    # Its length, as CommonMiddleware (which the answer skips) gives every page: without it a
+    # server such as gunicorn sends the answer chunked, in more writes.
+    assert response["Content-Length"] == str(len(response.content))
 
 
 def test_the_steps_are_marked_as_the_page_marks_them(signed_in: Client, queued: Generation):

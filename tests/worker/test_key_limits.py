@@ -213,3 +213,69 @@ def test_a_429_gives_the_slot_back_and_the_job_waits_its_turn_again(limits: Any,
     assert gen.state == State.QUEUED and gen.trouble  # backed off as before
     assert keylimits.free_count(keylimits.SLOT) == 1  # the slot is free again at once
     assert keylimits.free_count(keylimits.CREATE) == 9  # the ticket stays spent: the request went out
+
+
+@pytest.mark.django_db
+def test_a_loop_turn_with_the_key_full_asks_the_database_four_times(
+    limits: Any, upstream: Any, django_assert_num_queries: Any
+) -> None:
+    """The loop turns every few hundredths of a second while jobs run; on PostgreSQL each query is a
+    round trip to another process, so a turn that finds the key full stays at four: the due steps,
+    the room, and (to know how long to sleep) the next due step and the room again."""
+    from playground.worker.loop import Worker
+
+    [alice] = people("alice")
+    queue_jobs(alice, 4)
+    for gen in keylimits.claim_submits("w1", 4, 60):
+        send(gen, "w1")
+    worker = Worker(client=upstream.client(), threads=4, name="w2")
+    with django_assert_num_queries(1):
+        assert keylimits.room() == 0
+    with django_assert_num_queries(4):
+        assert worker._claim(4) == []
+        worker._pause(0.25)
+
+
+@pytest.mark.django_db
+def test_permit_rows_a_raised_setting_asks_for_are_made_when_room_is_read(limits: Any) -> None:
+    assert keylimits.room() == 2
+    limits.UPSTREAM_MAX_IN_FLIGHT = 4
+    assert keylimits.free_count(keylimits.SLOT) == 4
+    assert keylimits.room() == 3  # the creates per minute (3) bind now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_while_the_create_request_is_sent(limits: Any, upstream: Any) -> None:
+    """A transaction held across the HTTP call would hold its row locks (and, on PostgreSQL, block
+    the other worker's writes) for as long as the service takes to answer."""
+    from django.db import connection
+
+    from playground.worker.loop import Worker
+
+    [alice] = people("alice")
+    [gen] = queue_jobs(alice, 1)
+    client = upstream.client()
+    real_create = client.create
+    seen: list[tuple[bool, bool]] = []
+
+    def open_transaction() -> bool:
+        raw = connection.connection
+        if raw is None:
+            return False
+        if connection.vendor == "postgresql":
+            from psycopg.pq import TransactionStatus
+
+            return bool(raw.info.transaction_status != TransactionStatus.IDLE)
+        return bool(raw.in_transaction)
+
+    def create(**kwargs: Any) -> Any:
+        seen.append((connection.in_atomic_block, open_transaction()))
+        return real_create(**kwargs)
+
+    client.create = create
+    worker = Worker(client=client, threads=1, name="w1")
+    [claimed] = keylimits.claim_submits(worker.name, 1, 60)
+    worker.step(claimed)
+    gen.refresh_from_db()
+    assert gen.state == State.RUNNING and gen.upstream_id
+    assert seen == [(False, False)]
