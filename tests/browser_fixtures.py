@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
+from playwright.sync_api import Error as PlaywrightError
 
 from playground.worker.loop import Worker
 from tests.chromium import CHROMIUM_ARGS, chromium_path
@@ -81,5 +82,23 @@ def sign_in(page: Any, username: str = "carol", *, create: bool = True) -> None:
     assert "/sign-in/" in page.url
     page.get_by_label("Username or e-mail address").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(lambda url: urlsplit(url).path == "/generate/")
+    # What the browser got back is kept, so a sign-in that goes nowhere says why in the failure.
+    answers: list[tuple[str, str, int]] = []
+
+    def answered(response: Any) -> None:
+        path = urlsplit(response.url).path
+        if not path.startswith("/static/"):
+            answers.append((response.request.method, path, response.status))
+
+    page.on("response", answered)
+    try:
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(lambda url: urlsplit(url).path == "/generate/")
+    except PlaywrightError as error:
+        shown = page.locator("main").inner_text(timeout=5000)[:400] if page.locator("main").count() else ""
+        raise AssertionError(
+            f"Signing in as {username} did not reach /generate/ ({error.message.splitlines()[0]}); "
+            f"the browser got {answers[-6:]} and shows {page.url}: {shown!r}"
+        ) from None
+    finally:
+        page.remove_listener("response", answered)
