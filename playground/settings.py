@@ -401,8 +401,11 @@ ACCOUNT_FORMS = {"add_email": "playground.team.accountmail.AddEmailForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "Video Playground: "
 ACCOUNT_LOGOUT_ON_GET = False
 # django-axes' lockout (below) counts wrong passwords per person and address, and shows the
-# lockout page; allauth's own counter for them would answer first with a vaguer message.
-ACCOUNT_RATE_LIMITS = {"login_failed": None}
+# lockout page; allauth's own counter for them would answer first with a vaguer message. allauth's
+# other limits count per client address as the lockout reads it (playground/lib/clientip.py); the
+# sign-in limit is named here because the 429 page (playground/lib/http.py) says the number.
+SIGN_INS_PER_MINUTE_PER_ADDRESS = 30
+ACCOUNT_RATE_LIMITS = {"login_failed": None, "login": f"{SIGN_INS_PER_MINUTE_PER_ADDRESS}/m/ip"}
 # How many days an invitation link stays valid.
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 

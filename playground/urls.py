@@ -21,6 +21,7 @@ register_converter(ids.IdConverter, "id")
 
 # A refusal (a role's or a not-yours one) says its own sentence; htmx gets it as plain text.
 handler403 = "playground.lib.http.permission_denied"
+handler429 = "playground.lib.http.too_many"  # read by allauth when one of its limits is reached
 
 urlpatterns = [
     path("", generation_views.home, name="home"),

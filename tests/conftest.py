@@ -119,6 +119,17 @@ def quick_worker_settings(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    """Each test starts with empty caches: allauth counts sign-ins per address there (30 a minute
+    from one address by default), and the browser tests all sign in from 127.0.0.1, so counts left by
+    earlier tests in this process made a later sign-in answer 429 once the run went fast enough."""
+    from django.core.cache import caches
+
+    for cache in caches.all(initialized_only=True):
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def no_second_factor_rule() -> None:
     """Each test's database starts with no second-factor rule: forget the copy an earlier test left
     in this process (playground/team/mfa.py keeps one for a few seconds)."""

@@ -35,6 +35,22 @@ def site_context(request: HttpRequest) -> dict[str, Any]:
     return {"demo_mode": settings.DEMO_MODE, "sso_only": settings.SSO_ONLY}
 
 
+def too_many_tries() -> str:
+    return (
+        "This was asked too often from your address or for this account (sign-ins: at most "
+        f"{settings.SIGN_INS_PER_MINUTE_PER_ADDRESS} a minute from one address). "
+        "Wait a minute, then try again."
+    )
+
+
+def too_many(request: HttpRequest) -> HttpResponse:
+    """The 429 answer allauth gives when one of its limits is reached (handler429 in urls.py)."""
+    sentence = too_many_tries()
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponse(sentence, status=429, content_type="text/plain; charset=utf-8")
+    return render(request, "429.html", {"sentence": sentence}, status=429)
+
+
 NOT_ALLOWED = "You don't have permission to do that."
 
 

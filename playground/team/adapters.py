@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 
+from playground.lib.clientip import client_ip
 from playground.team import invitations, join
 from playground.team.accountmail import send_after_answer
 
@@ -27,6 +28,12 @@ class _Taken(Exception):
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # allauth's limits per address (30 sign-ins a minute, reset asks, ...) count against the
+        # address the lockout uses: behind nginx, REMOTE_ADDR is the proxy's, and the whole team
+        # would share one count. The forwarded header is believed only from TRUSTED_PROXIES.
+        return client_ip(request) or super().get_client_ip(request)
+
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # Opened by a valid invitation link only (playground/team/join.py).
         return join.signup_open(request)
