@@ -61,13 +61,7 @@ from bench import (
     worker_capacity,
     zip_memory,
 )
-from bench.common import RESULTS, ROOT, machine, save
-
-Row = dict[str, Any]
-
-
-def met(ok: bool) -> str:
-    return "met" if ok else "**missed**"
+from bench.common import RESULTS, ROOT, Row, Timed, machine, met, save
 
 
 def serving_rows(quick: bool, postgres: str) -> list[Row]:
@@ -152,17 +146,7 @@ def image_rows() -> list[Row]:
                 "result": met(row["target"] == "met") if row["target"] else "—",
             }
         )
-    for fix in data.get("fixes", []):
-        rows.append(
-            {
-                "benchmark": "3 " + fix["case"],
-                "measured": f"{fix['time_ms']:.0f} ms",
-                "baseline": f"{fix['baseline']} {fix['baseline_ms']:.0f} ms",
-                "ratio": f"{fix['ratio']:.2f}",
-                "target": fix["target"] or "(no target)",
-                "result": met(fix["result"] == "met") if fix["result"] else "—",
-            }
-        )
+    rows += [Timed.from_json(fix).summary_row("3") for fix in data.get("fixes", [])]
     return rows
 
 

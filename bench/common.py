@@ -1,4 +1,6 @@
-"""What the benchmarks share: a production-like environment, fresh databases, results on disk."""
+"""What the benchmarks share: a production-like environment, fresh databases, results on disk, and
+the rows of their tables.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +11,17 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "var" / "bench"
+
+# One line of the summary table (bench/__main__.py): benchmark, measured, baseline, ratio, target
+# and result, each already in words.
+Row = dict[str, Any]
 
 
 def environment(database_url: str, var_dir: str | Path, **extra: str) -> dict[str, str]:
@@ -110,3 +118,54 @@ def machine() -> dict[str, Any]:
     import platform
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def met(ok: bool) -> str:
+    """A target's result as the summary table shows it (a miss stands out)."""
+    return "met" if ok else "**missed**"
+
+
+def median_ms(work: Callable[[], object], runs: int) -> tuple[float, float]:
+    """(median, fastest) of `runs` timings of `work` in milliseconds, after one warm-up run
+    (imports, caches, first-touch page faults)."""
+    work()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), min(times)
+
+
+@dataclass
+class Timed:
+    """One case timed beside a baseline measured in the same run: a benchmark's own table and the
+    summary table's row are both made from it, and its fields are what the benchmark's JSON keeps."""
+
+    case: str
+    time_ms: float  # median
+    fastest_ms: float
+    baseline: str  # what the baseline is, in words
+    baseline_ms: float  # median
+    ratio: float = field(init=False)
+    target: str = ""  # the ratio's target in words, or "" where none is set
+    result: str = ""  # "met", "missed" or ""
+
+    def __post_init__(self) -> None:
+        self.ratio = self.time_ms / self.baseline_ms
+
+    @classmethod
+    def from_json(cls, saved: Mapping[str, Any]) -> Timed:
+        """One read back from a benchmark's JSON (its ratio is worked out again, the same)."""
+        return cls(**{name: value for name, value in saved.items() if name != "ratio"})
+
+    def summary_row(self, number: str) -> Row:
+        """Its row in the summary table, under the benchmark's number ("3")."""
+        return {
+            "benchmark": f"{number} {self.case}",
+            "measured": f"{self.time_ms:.0f} ms",
+            "baseline": f"{self.baseline} {self.baseline_ms:.0f} ms",
+            "ratio": f"{self.ratio:.2f}",
+            "target": self.target or "(no target)",
+            "result": met(self.result == "met") if self.result else "—",
+        }

@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +44,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 import PIL
 from PIL import Image, ImageFilter, features
 
+from bench import common
+from bench.common import Timed
 from playground.pictures import MAX_BYTES, ImageRejected, check_image
 from tests import imagecorpus as corpus
 from tests.imagefiles import image_bytes
@@ -70,13 +71,8 @@ class Row:
 
 
 def median_ms(work: Callable[[], object]) -> tuple[float, float]:
-    work()  # warm-up: imports, caches, first-touch page faults
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), min(times)
+    """(median, fastest) in ms of RUNS timings after a warm-up."""
+    return common.median_ms(work, RUNS)
 
 
 def verdict(data: bytes) -> str:
@@ -278,19 +274,7 @@ def rss_of_upload() -> str:
 # --- The one-click fixes' cheap paths ----------------------------------------------------------
 
 
-@dataclass
-class FixRow:
-    case: str
-    time_ms: float  # median
-    fastest_ms: float
-    baseline: str
-    baseline_ms: float  # median
-    ratio: float
-    target: str  # the ratio's target in words, or "" where none is set
-    result: str  # "met", "missed" or ""
-
-
-def fix_rows() -> list[FixRow]:
+def fix_rows() -> list[Timed]:
     from playground.pictures import fixing  # reads Django's settings (the fixing slots)
 
     def refusing(data: bytes) -> Callable[[], None]:
@@ -309,15 +293,12 @@ def fix_rows() -> list[FixRow]:
     for kind, data in (("PNG", png_parts), ("JPEG", jpeg_parts)):
         time_ms, fastest_ms = median_ms(refusing(data))
         rows.append(
-            FixRow(
+            Timed(
                 case=f"Fix refuses a {kind} of 100,000 empty parts ({len(data) / MB:.1f} MB)",
                 time_ms=time_ms,
                 fastest_ms=fastest_ms,
                 baseline="fixing an ordinary 1000×200 PNG (Crop to fit)",
                 baseline_ms=ordinary_ms,
-                ratio=time_ms / ordinary_ms,
-                target="",
-                result="",
             )
         )
 
@@ -330,21 +311,18 @@ def fix_rows() -> list[FixRow]:
     time_ms, fastest_ms = median_ms(lambda: fixing.preview(big))
     whole_ms, _ = median_ms(decode_whole)
     rows.append(
-        FixRow(
+        Timed(
             case=f"Preview of an 8000×4000 photo-like JPEG ({len(big) / MB:.1f} MB, 480 px long)",
             time_ms=time_ms,
             fastest_ms=fastest_ms,
             baseline="decoding the same JPEG whole with Pillow",
             baseline_ms=whole_ms,
-            ratio=time_ms / whole_ms,
-            target="",
-            result="",
         )
     )
     return rows
 
 
-def fix_markdown(rows: list[FixRow]) -> str:
+def fix_markdown(rows: list[Timed]) -> str:
     lines = [
         "| Case | ms (median / fastest) | Baseline | Baseline ms | Ratio | Target |",
         "|---|---:|---|---:|---:|---|",

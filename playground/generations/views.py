@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from playground.gallery.models import Collection
-from playground.generations import apicode, poll, presets, references
+from playground.generations import apicode, details, poll, presets, references
 from playground.generations.forms import GenerateForm, continue_initial, remix_initial
 from playground.generations.models import Generation, State
 from playground.generations.pages import generate_page
@@ -117,7 +117,7 @@ def generation(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "can_delete": gen.can_be_deleted_by(request.user),
         "takes": _other_takes(gen),
         "api_code": apicode.for_generation(gen),
-        "references": references.summary(gen.pk),
+        "request_lines": details.lines(gen),
         "in_collections": list(Collection.objects.filter(entries__generation=gen).order_by("name")),
         "collections": list(Collection.objects.order_by("name", "id")),
         "in_sequence": gen.continues_id is not None or gen.continuations.exists(),

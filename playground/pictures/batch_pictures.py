@@ -54,6 +54,10 @@ class ListNames:
     heading_id: str
     noun: str  # "Picture" / "Reference picture", in each picture's label
     link_noun: str
+    # False where a visible title above already names the list (the reference pictures' legend):
+    # the heading is then read by screen readers only, still the section's name and the place
+    # focus goes to after a removal.
+    heading_shown: bool = True
 
 
 BATCH = ListNames(
@@ -75,6 +79,7 @@ REFERENCES = ListNames(
     "reference-heading",
     "Reference picture",
     "Reference link",
+    heading_shown=False,
 )
 
 

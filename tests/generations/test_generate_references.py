@@ -287,3 +287,36 @@ def test_a_reference_fieldset_reads_its_heading_once_and_names_each_box_in_full(
     files, links = sorted(names, key=lambda box: "link" in box)
     assert names[files] == f"{one} files".lower()
     assert names[links] == f"{one} links".lower()
+
+
+def headings(markup: str) -> list[tuple[str, bool]]:
+    """(text, shown) of each legend and heading: shown unless it is visually hidden."""
+    found = re.findall(r"<(legend|h[1-6])\b([^>]*)>(.*?)</\1>", markup, re.S)
+    return [(spoken(text), "visually-hidden" not in attrs) for _, attrs, text in found]
+
+
+def test_the_reference_list_under_the_boxes_is_titled_once_and_still_named(signed_in: Client, good: bytes):
+    wide = image_bytes(1200, 200, "PNG")
+    page = signed_in.post(
+        GENERATE, fields(reference_images=files(("good.png", good), ("wide.png", wide)))
+    ).content.decode()
+    assert 'id="reference-pictures"' in page  # the list came back, under the boxes
+    titles = headings(page)
+    # Sighted: the legend says it once; the list's own heading is for screen readers.
+    assert [text for text, shown in titles if shown].count("Reference pictures") == 1
+    assert ("Reference pictures", False) in titles
+    section = re.search(
+        r'<section class="batch-pictures" id="reference-pictures" aria-labelledby="([^"]+)"', page
+    )
+    assert section and re.search(rf'<h2 id="{section[1]}"[^>]*>Reference pictures</h2>', page)
+    # The batch's list has no legend above it, so its heading stays in sight.
+    batch = signed_in.post(
+        GENERATE,
+        fields(
+            model="video-01",
+            ratio="",
+            duration_seconds="",
+            first_frame=files(("a.png", good), ("w.png", wide)),
+        ),
+    ).content.decode()
+    assert ("The pictures of this batch", True) in headings(batch)
