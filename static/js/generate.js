@@ -198,8 +198,14 @@
   form.addEventListener("model-fields-changed", refreshBlock);
   refreshBlock();
 
-  // The batch's list comes back whole after a fix is chosen or a picture removed.
+  // The batch's list (and the reference pictures' list) comes back whole after a fix is chosen or
+  // a picture removed: focus goes where the list says, so keyboard users keep their place.
   document.body.addEventListener("htmx:load", function (event) {
+    if (event.target.id === "reference-pictures") {
+      const focusHere = event.target.querySelector("[data-autofocus]");
+      if (focusHere) focusHere.focus();
+      return;
+    }
     if (event.target.id !== "batch-pictures") return;
     refreshBlock();
     // "Please fix the highlighted fields" goes once nothing on the form is highlighted any more.

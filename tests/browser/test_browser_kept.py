@@ -81,10 +81,20 @@ def test_kept_choices_stay_before_the_files_after_htmx_changes_the_lists(page: A
     page.locator("#reference-pictures .batch-picture").filter(has_text="Fixed with “Crop to fit”").wait_for()
     after = order(page)
     assert after["kept"] == first["kept"] | {"batch_picture": 1}
+    # Removing a reference picture puts focus on the list's heading, which the legend above makes
+    # a screen-reader-only title: it comes into sight while it has focus, so keyboard users see it.
+    page.locator("#reference-pictures").get_by_role(
+        "button", name="Remove Reference picture 1 (style.png)"
+    ).click()
+    wait_until(page, "document.querySelectorAll('#reference-pictures .batch-picture').length === 1")
+    wait_until(page, "document.activeElement.id === 'reference-heading'")
+    box = page.locator("#reference-heading").bounding_box()
+    assert box is not None and box["width"] > 50 and box["height"] > 10, box
+    assert order(page)["kept"]["reference_picture"] == 1
     # The visible lists carry no inputs of their own: each value is sent once.
     assert page.locator("#batch-pictures input, #reference-pictures input, #kept-media input").count() == 0
 
-    # And Generate sends them: one picture, two reference pictures, the voice sample, the last frame.
+    # And Generate sends them: one picture, the fixed reference picture, the voice sample, the last frame.
     wait_until(page, "document.querySelector('#generate-button').getAttribute('aria-disabled') === 'false'")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/videos/\d+/$"))
@@ -92,7 +102,7 @@ def test_kept_choices_stay_before_the_files_after_htmx_changes_the_lists(page: A
     assert (gen.first_frame_width, gen.first_frame_height) == (640, 480)
     assert (gen.end_frame_width, gen.end_frame_height) == (800, 450)
     kinds = sorted(Reference.objects.filter(generation=gen).values_list("kind", flat=True))
-    assert kinds == ["audios", "images", "images"]
+    assert kinds == ["audios", "images"]
 
 
 def test_a_fixed_first_frame_waits_before_the_files_and_goes_when_another_file_is_picked(
