@@ -29,7 +29,7 @@ from playground.lib.ids import IdField, parse_id
 from playground.lib.videofiles import storage_stem
 from playground.money import starts
 from playground.pictures import batch_pictures, fixing
-from playground.pictures.staging import REFERENCE_PICTURES_MAX, Offer, Staging
+from playground.pictures.staging import REFERENCE_PICTURES_MAX, Kept, Offer, Staging
 from playground.pictures.uploads import UploadTooLarge
 from playground.upstream import catalogue
 from playground.upstream.videomodels import DEFAULT_MODEL, PROMPT_MAX_CHARS, VideoModel, clean_prompt
@@ -453,12 +453,14 @@ class GenerateForm(forms.Form):
         return batch_pictures.parse_all(self["reference_picture"].value() or []), uploads, links
 
     def carried_media(self, kind: str) -> list[tuple[str, str]]:
-        """(staged id, file name) of the `kind` references kept from an earlier try."""
+        """(staged id, file name) of the `kind` references kept from an earlier try, or carried by a
+        Remix ("ref-<id>" for the id: read from the source video's copy at Generate)."""
         found = []
         for value in self["reference_kept"].value() or []:
             given_kind, _, rest = str(value).partition(" ")
             staged_id, _, name = rest.partition(" ")
-            if given_kind == kind and len(staged_id) == 32 and len(value) <= 300:
+            carried = references.is_carried(staged_id) and len(staged_id) <= 24
+            if given_kind == kind and (len(staged_id) == 32 or carried) and len(value) <= 300:
                 found.append((staged_id, name))
         return found
 
@@ -525,51 +527,52 @@ class GenerateForm(forms.Form):
         self.cleaned_data["checked_media"] = checked
 
     def carry_references(self, source: Generation) -> list[str]:
-        """A Remix of `source`: its reference pictures, videos and voice samples, kept in staging as
-        if they had come back from a try, so the form starts with the same take settings and sends
-        its own copies of the same files. Returns the sentence for any that are no longer stored."""
+        """A Remix of `source`: its reference pictures, videos and voice samples, carried by naming
+        each stored reference ("ref-<id>", references.carried) where a kept file would stand, so the
+        form starts with the same take settings and sends its own copies of the same files.
+
+        Nothing is read whole or copied here: a picture's size and the rules it decides come from
+        its headers, a video's or voice sample's probe reads its file as it goes, so the page's
+        memory does not grow with the files (docs/using.md gives the number). Generate reads and
+        checks each one whole, as an upload, and stores the new video's own copy. Returns the
+        sentence for any that are no longer stored (or no longer pass)."""
         if self.staging is None:
             return []
         origin = f"from video #{source.pk}"
-        given: list[batch_pictures.Given] = []
+        given: list[tuple[batch_pictures.Given, Kept]] = []
         missing = 0
         order = [kind for kind, _ in references.KINDS]  # pictures, videos, voice samples, as the page
         rows = references.Reference.objects.filter(generation=source)
         for ref in sorted(rows, key=lambda r: (order.index(r.kind), r.position)):
-            try:
-                with default_storage.open(ref.file.name, "rb") as f:
-                    data = f.read()
-            except OSError:
-                missing += 1
-                continue
+            token = references.carried_token(ref)
             if ref.kind == "images":
-                try:
-                    token = self.staging.keep(pictures.check_image(data))
-                except pictures.ImageRejected:
+                kept = self.staging.carried(token)
+                if kept is None:
                     missing += 1
                     continue
                 given.append(
-                    batch_pictures.Given.of_link(ref.link, token)
-                    if ref.link
-                    else batch_pictures.Given.of_file(origin, token)
+                    (
+                        batch_pictures.Given.of_link(ref.link, token)
+                        if ref.link
+                        else batch_pictures.Given.of_file(origin, token),
+                        kept,
+                    )
                 )
             elif ref.kind in _MEDIA:
-                _, _, probe, _, noun = _MEDIA[ref.kind]
-                try:
-                    media = probe(data)
-                except mediaprobe.MediaRejected:
+                probed = self.staging.carried_media(token)
+                if probed is None:
                     missing += 1
                     continue
+                noun = _MEDIA[ref.kind][4]
                 number = 1 + sum(value.startswith(ref.kind + " ") for value, _ in self.media_kept)
-                kept = self.staging.keep_media(media.data, media.mime)
                 self.media_kept.append(
                     (
-                        f"{ref.kind} {kept} {origin}",
-                        f"{noun} {number} ({origin}): carried over by Remix ({media.seconds:.1f} s).",
+                        f"{ref.kind} {token} {origin}",
+                        f"{noun} {number} ({origin}): carried over by Remix ({probed[1]:.1f} s).",
                     )
                 )
         if given:
-            items = [batch_pictures.describe(self.staging, g, n) for n, g in enumerate(given, 1)]
+            items = [batch_pictures.Item(g, n, kept=k) for n, (g, k) in enumerate(given, 1)]
             self.references = batch_pictures.named(items, batch_pictures.REFERENCES)
         if not missing:
             return []

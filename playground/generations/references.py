@@ -11,13 +11,18 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import models
 
+from playground.lib.ids import parse_id
 from playground.lib.videofiles import storage_stem
 
 KINDS = (("images", "picture"), ("videos", "video"), ("audios", "voice sample"))
+# A Remix carries a stored reference by naming it ("ref-<id>") where a kept file's staging id
+# would stand: nothing is read or copied until Generate, which checks it and stores its own copy.
+CARRIED = "ref-"
 
 
 class Reference(models.Model):
@@ -43,6 +48,38 @@ class Reference(models.Model):
     def data_uri(self) -> str:
         with self.file.open("rb") as f:
             return f"data:{self.mime};base64,{base64.b64encode(f.read()).decode('ascii')}"
+
+
+def carried_token(ref: Reference) -> str:
+    """The token a Remix page carries for `ref`, in place of a kept file's staging id."""
+    return f"{CARRIED}{ref.pk}"
+
+
+def is_carried(token: str) -> bool:
+    return token.startswith(CARRIED)
+
+
+def carried(token: str, user: User | AnonymousUser) -> Reference | None:
+    """The stored reference a Remix token names, if `user` may see its video; None otherwise.
+
+    Asked again wherever a token is used (the page, its thumbnails, Generate): every signed-in
+    person of the team may see every video (the Remix link's own rule), nobody else any. The id
+    is read by the project's one id parser, so a hand-made token names nothing."""
+    pk = parse_id(token.removeprefix(CARRIED)) if is_carried(token) else None
+    if pk is None or not user.is_authenticated or not user.is_active:
+        return None
+    return Reference.objects.filter(pk=pk).select_related("generation").first()
+
+
+def read_carried(ref: Reference, limit: int) -> bytes | None:
+    """The bytes of a carried reference, at most `limit` + 1 of them (so a check can refuse a
+    larger one); None when its file is no longer stored."""
+    try:
+        with default_storage.open(ref.file.name, "rb") as f:
+            data: bytes = f.read(limit + 1)
+    except OSError:
+        return None
+    return data
 
 
 def store(data: bytes, extension: str) -> str:

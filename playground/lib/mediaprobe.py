@@ -19,7 +19,7 @@ import io
 import math
 from array import array
 from dataclasses import dataclass
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import av
 
@@ -102,10 +102,15 @@ def too_large(kind: str, size: int, *, estimated: bool = False, linked: bool = F
 
 def check_video(data: bytes) -> CheckedMedia:
     """A reference video that passes every rule, or MediaRejected with the sentence."""
-    if len(data) > VIDEO_MAX_BYTES:
-        raise MediaRejected(too_large("videos", len(data)))
+    mime, seconds, extension = _video(io.BytesIO(data), len(data))
+    return CheckedMedia("videos", data, mime, seconds, extension)
+
+
+def _video(source: BinaryIO, size: int) -> tuple[str, float, str]:
+    if size > VIDEO_MAX_BYTES:
+        raise MediaRejected(too_large("videos", size))
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(source, mode="r") as container:
             mime = VIDEO_CONTAINERS.get(container.format.name)
             if mime is None or not container.streams.video:
                 raise MediaRejected(NOT_VIDEO)
@@ -122,16 +127,20 @@ def check_video(data: bytes) -> CheckedMedia:
             f"This video is {seconds:.1f} seconds long; a reference video may be at most "
             f"{VIDEO_MAX_SECONDS:.0f} seconds."
         )
-    extension = "webm" if mime == "video/webm" else "mp4"
-    return CheckedMedia("videos", data, mime, seconds, extension)
+    return mime, seconds, "webm" if mime == "video/webm" else "mp4"
 
 
 def check_audio(data: bytes) -> CheckedMedia:
     """A voice sample that passes every rule, or MediaRejected with the sentence."""
-    if len(data) > AUDIO_MAX_BYTES:
-        raise MediaRejected(too_large("audios", len(data)))
+    mime, seconds, extension = _audio(io.BytesIO(data), len(data))
+    return CheckedMedia("audios", data, mime, seconds, extension)
+
+
+def _audio(source: BinaryIO, size: int) -> tuple[str, float, str]:
+    if size > AUDIO_MAX_BYTES:
+        raise MediaRejected(too_large("audios", size))
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(source, mode="r") as container:
             mime = AUDIO_CONTAINERS.get(container.format.name)
             if mime is None or not container.streams.audio:
                 raise MediaRejected(NOT_AUDIO)
@@ -162,7 +171,14 @@ def check_audio(data: bytes) -> CheckedMedia:
     extension = {"audio/mpeg": "mp3", "audio/wav": "wav", "audio/mp4": "m4a", "audio/aac": "aac"}.get(
         mime, mime.removeprefix("audio/")
     )
-    return CheckedMedia("audios", data, mime, seconds, extension)
+    return mime, seconds, extension
+
+
+def probe_stored(kind: str, source: BinaryIO, size: int) -> float:
+    """The length in seconds of a stored reference video or voice sample (`kind`) of `size` bytes
+    that passes its probe, read from `source` as it goes (PyAV reads a file object a buffer at a
+    time), so the memory does not grow with the file; MediaRejected with the sentence if not."""
+    return (_video if kind == "videos" else _audio)(source, size)[1]
 
 
 def _seconds(container: av.container.InputContainer) -> float | None:

@@ -15,7 +15,7 @@ The check's names below are the package's public face; the fixes are imported as
 `from playground.pictures import fixing`, since they need Django's settings.
 """
 
-from playground.pictures.check import check_image, read_capped
+from playground.pictures.check import check_image, read_capped, stored_size
 from playground.pictures.exif import exif_orientation
 from playground.pictures.rules import (
     EMPTY,
@@ -46,4 +46,5 @@ __all__ = [
     "megabytes",
     "ratio_allowed",
     "read_capped",
+    "stored_size",
 ]

@@ -6,8 +6,9 @@ are, the refused ones with the fixes that would mend them. The page comes back w
 item per picture, and each item carries one hidden value, "<token> <origin>":
 
 - token: "<staging id>" for the picture as given (staging says whether it passed or waits for
-  a fix), "<staging id>:<fix key>" for the fix chosen for it, or "-" when it was refused and no
-  fix applies (it can only be removed);
+  a fix), "<staging id>:<fix key>" for the fix chosen for it, "-" when it was refused and no
+  fix applies (it can only be removed), or "ref-<id>" for a stored reference a Remix carries
+  (generations/references.py: read and checked whole only at Generate, never copied before);
 - origin: "file:<name>" or "link:<address>", for its label and the videos' source link.
 
 What a picture is worth is always read from staging, never from the form: the value only says
@@ -30,6 +31,7 @@ from typing import Any
 from django.conf import settings
 
 from playground import pictures
+from playground.generations import references
 from playground.lib import linkfetch
 from playground.pictures import fixing
 from playground.pictures.staging import Chosen, Kept, Offer, Staging
@@ -197,6 +199,10 @@ def check(
     """
     checked = []
     for given in carried:
+        if staging and references.is_carried(given.token):
+            # A reference a Remix carries is read and checked whole only now, as an upload is.
+            checked.append(_check_one(given, functools.partial(_carried_bytes, staging, given.token)))
+            continue
         found = resolve(staging, given) if staging else [GONE]
         if isinstance(found, pictures.CheckedImage):
             checked.append(Checked(given, picture=found))
@@ -218,6 +224,13 @@ def check(
                 )
             )
     return checked
+
+
+def _carried_bytes(staging: Staging, token: str) -> bytes:
+    data = staging.carried_bytes(token)
+    if data is None:
+        raise pictures.ImageRejected(GONE)
+    return data
 
 
 def _check_one(given: Given, read: Callable[[], bytes]) -> Checked:
@@ -249,6 +262,9 @@ def describe(staging: Staging, given: Given, number: int) -> Item:
     """What the page shows for one picture the form carried back (no picture is decoded)."""
     if given.token == NOT_STAGED:
         return Item(given, number, messages=[NO_FIX])
+    if references.is_carried(given.token):
+        carried = staging.carried(given.token)
+        return Item(given, number, kept=carried) if carried else Item(given, number, messages=[GONE])
     if ":" in given.token and (chosen := staging.chosen(given.token)):
         return Item(given, number, chosen=chosen)
     found = staging.found(given.staged_id)
@@ -267,7 +283,9 @@ def stage(staging: Staging, checked: list[Checked]) -> list[Item]:
     items = []
     for number, entry in enumerate(checked, 1):
         given = entry.given
-        if given.token != NOT_STAGED:
+        # A carried reference that passed stays carried (nothing is copied); one refused is kept
+        # like a new picture, so its fixes can be offered.
+        if given.token != NOT_STAGED and not (references.is_carried(given.token) and not entry.picture):
             items.append(describe(staging, given, number))
         elif entry.picture:
             kept = staging.keep(entry.picture)

@@ -11,6 +11,10 @@ A batch of several pictures that can't be sent yet keeps every picture here, the
 passed too (kept as they are, with no refusal and no fixes), so the page can come back with all
 of them and the person never uploads one twice (see batch_pictures.py).
 
+A Remix carries its video's stored references by naming them ("ref-<id>", references.py) where
+a staging id would stand: Staging answers for them too (their size, their probe, their bytes at
+Generate, their thumbnail), asking each time that the person may see the video, and stages none.
+
 Each person has at most keep_limit() staged pictures (KEEP_PER_PERSON, and never fewer than a
 whole batch, its last frame and the most reference pictures a model takes) and
 KEEP_BYTES_PER_PERSON bytes of originals; staging one more drops the oldest at once, files and all.
@@ -22,7 +26,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -31,6 +35,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from playground import pictures
+from playground.generations import references
+from playground.lib import mediaprobe
 from playground.pictures import fixing
 from playground.pictures.models import StagedPicture
 from playground.upstream import catalogue
@@ -101,7 +107,47 @@ class Staging:
         return StagedPicture.objects.filter(pk=staged_id, owner=self.owner.pk).first()
 
     def owns(self, staged_id: str) -> bool:
-        return self._record(staged_id) is not None
+        """Whether this person may be shown the staged file: their own, or a reference a Remix carries."""
+        return self._record(staged_id) is not None or self._carried(staged_id) is not None
+
+    def _carried(self, token: str) -> references.Reference | None:
+        return references.carried(token, self.owner) if references.is_carried(token) else None
+
+    def carried(self, token: str) -> Kept | None:
+        """A reference picture a Remix carries ("ref-<id>"), as the page shows it: its size and the
+        rules its size decides, read from its headers alone (pictures.stored_size); None when it is
+        gone, breaks a rule, or is not this person's to see. Generate checks it whole."""
+        ref = self._carried(token)
+        if ref is None or ref.kind != "images":
+            return None
+        try:
+            size = default_storage.size(ref.file.name)
+            with default_storage.open(ref.file.name, "rb") as f:
+                width, height = pictures.stored_size(cast(BinaryIO, f), size)
+        except (OSError, pictures.ImageRejected):
+            return None
+        return Kept(id=token, width=width, height=height)
+
+    def carried_media(self, token: str) -> tuple[str, float] | None:
+        """(kind, seconds) of a reference video or voice sample a Remix carries, probed as its file
+        is read (mediaprobe.probe_stored); None when gone, refused, or not this person's to see."""
+        ref = self._carried(token)
+        if ref is None or ref.kind not in ("videos", "audios"):
+            return None
+        try:
+            size = default_storage.size(ref.file.name)
+            with default_storage.open(ref.file.name, "rb") as f:
+                return ref.kind, mediaprobe.probe_stored(ref.kind, cast(BinaryIO, f), size)
+        except (OSError, mediaprobe.MediaRejected):
+            return None
+
+    def carried_bytes(self, token: str) -> bytes | None:
+        """The bytes of a reference picture a Remix carries, for Generate's whole check (at most one
+        byte past a picture's limit); None when gone or not this person's to see."""
+        ref = self._carried(token)
+        if ref is None or ref.kind != "images":
+            return None
+        return references.read_carried(ref, pictures.MAX_BYTES)
 
     def offer(self, data: bytes, messages: list[str]) -> Offer | None:
         """Keep `data` if some fix would mend it; None if no fix applies."""
@@ -121,7 +167,15 @@ class Staging:
         return self._stage(data, mime, 0, 0)
 
     def kept_media(self, staged_id: str) -> tuple[bytes, str] | None:
-        """The bytes and type of a kept reference video or voice sample; None if gone."""
+        """The bytes and type of a kept reference video or voice sample; None if gone. One a Remix
+        carries is read from its video's stored copy (at most a byte past its kind's limit)."""
+        if references.is_carried(staged_id):
+            ref = self._carried(staged_id)
+            if ref is None or ref.kind not in ("videos", "audios"):
+                return None
+            limit = mediaprobe.VIDEO_MAX_BYTES if ref.kind == "videos" else mediaprobe.AUDIO_MAX_BYTES
+            carried = references.read_carried(ref, limit)
+            return None if carried is None else (carried, ref.mime)
         record = self._record(staged_id)
         if record is None or record.messages or not record.mime.startswith(("video/", "audio/")):
             return None
@@ -174,6 +228,8 @@ class Staging:
 
     def original_type(self, staged_id: str) -> str:
         """The content type of a staged original, as its check found it."""
+        if ref := self._carried(staged_id):
+            return ref.mime
         record = self._record(staged_id)
         return record.mime if record else "application/octet-stream"
 
@@ -237,6 +293,11 @@ class Staging:
         """The storage name of a staged file, for a name a URL may ask for."""
         if not _SERVABLE.fullmatch(name):
             raise ValueError("not a staged picture")
+        if references.is_carried(staged_id):
+            ref = self._carried(staged_id)
+            if ref is None or ref.kind != "images" or name != "original":
+                raise ValueError("not a carried reference picture")
+            return str(ref.file.name)
         return _path(staged_id, name)
 
     def _known(self, staged_id: str, key: str) -> StagedPicture:
