@@ -11,7 +11,7 @@ import pytest
 from playground import pictures
 from playground.generations.models import Generation
 from tests import imagecorpus as corpus
-from tests.browser_fixtures import sign_in
+from tests.browser_fixtures import sign_in, wait_until
 from tests.factories import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -97,8 +97,8 @@ def test_a_fix_is_previewed_chosen_and_becomes_the_first_frame(
     page.get_by_role("button", name="Show ways to fix it").click()
     offer = page.locator(".fix").filter(has_text=fix)
     offer.wait_for()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.fix img')].every(i => i.complete && i.naturalWidth > 0)"
+    wait_until(
+        page, "() => [...document.querySelectorAll('.fix img')].every(i => i.complete && i.naturalWidth > 0)"
     )
     assert page.evaluate("document.activeElement.id") == "fix-heading"  # focus follows the new content
     offer.get_by_role("button", name="Use this").click()
@@ -188,9 +188,10 @@ def test_a_refused_page_comes_back_holding_the_picture_and_sends_it_next_time(
     kept = page.locator(".fix-chosen")
     kept.wait_for()
     assert "Kept from your last try: 640×480." in kept.inner_text()
-    page.wait_for_function(
+    wait_until(
+        page,
         "() => { const i = document.querySelector('.fix-chosen img'); "
-        "return i && i.complete && i.naturalWidth === 640; }"
+        "return i && i.complete && i.naturalWidth === 640; }",
     )
     assert page.get_by_label("First-frame image", exact=True).input_value() == ""  # the box is empty
 

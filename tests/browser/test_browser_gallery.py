@@ -63,15 +63,16 @@ def test_find_open_star_remix_filter_and_delete(page: Any, running_worker: Worke
     page.wait_for_url(re.compile(r"q=lighthouse"))
     cards = page.locator(".card-item")
     cards.first.wait_for()
-    page.wait_for_function("document.querySelectorAll('.card-item').length === 1")
+    wait_until(page, "document.querySelectorAll('.card-item').length === 1")
     assert "bob" in cards.first.inner_text()
     assert page.evaluate("window.stillTheSamePage") is True
 
     # Hovering previews the video, muted.
     cards.first.locator(".card-link").hover()
-    page.wait_for_function(
+    wait_until(
+        page,
         "() => { const v = document.querySelector('.card-item video.hover-preview');"
-        " return v && v.muted && !v.paused && v.readyState >= 2; }"
+        " return v && v.muted && !v.paused && v.readyState >= 2; }",
     )
 
     # Open it and star it.
@@ -100,11 +101,11 @@ def test_find_open_star_remix_filter_and_delete(page: Any, running_worker: Worke
     page.goto("/gallery/?q=lighthouse")
     page.get_by_label("Starred").check()
     page.wait_for_url(re.compile(r"starred=1"))
-    page.wait_for_function("document.querySelectorAll('.card-item').length === 1")
+    wait_until(page, "document.querySelectorAll('.card-item').length === 1")
     assert page.locator(".card-item").first.get_attribute("id") == f"card-{lighthouse.pk}"
     page.go_back()
     page.wait_for_url(re.compile(r"q=lighthouse$"))
-    page.wait_for_function("document.querySelectorAll('.card-item').length === 2")
+    wait_until(page, "document.querySelectorAll('.card-item').length === 2")
 
     # Delete your own, after confirming.
     page.goto(f"/videos/{mine.pk}/")
@@ -233,7 +234,7 @@ def test_back_to_the_gallery_shows_the_search_and_filters_the_address_says(page:
     page.wait_for_url(re.compile(r"creator=bob"))
     page.get_by_label("State").select_option("ready")
     page.wait_for_url(re.compile(r"state=ready"))
-    page.wait_for_function("document.querySelectorAll('.card-item').length === 2")
+    wait_until(page, "document.querySelectorAll('.card-item').length === 2")
     chosen = {"q": "lighthouse", "model": "", "creator": "bob", "state": "ready", "starred": False}
     # One Back step per change, even though leaving the search box also says "change".
     page.get_by_label("Model").focus()
@@ -246,7 +247,7 @@ def test_back_to_the_gallery_shows_the_search_and_filters_the_address_says(page:
     page.wait_for_url(re.compile(rf"/videos/{lighthouse.pk}/$"))
     page.go_back()
     at(page, "?q=lighthouse&creator=bob&state=ready")
-    page.wait_for_function("document.querySelectorAll('.card-item').length === 2")
+    wait_until(page, "document.querySelectorAll('.card-item').length === 2")
     assert filter_controls(page) == chosen
 
     # Back through the gallery's own steps (htmx restores its snapshots): still in step.

@@ -17,7 +17,7 @@ from playground.lib.videofiles import inspect_video
 from playground.team import roles
 from playground.team.models import Role
 from playground.upstream.demo.render import render_video
-from tests.browser_fixtures import ARTIFACTS, sign_in
+from tests.browser_fixtures import ARTIFACTS, sign_in, wait_until
 from tests.factories import PASSWORD, generation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -82,7 +82,7 @@ def test_a_viewer_watches_stars_and_downloads_and_is_told_plainly_what_they_cann
 
     # A video: it plays, stars (htmx) and downloads; no Remix, Continue or Delete.
     page.goto(f"/videos/{lighthouse.pk}/")
-    page.wait_for_function("document.querySelector('video.player').readyState >= 1")
+    wait_until(page, "document.querySelector('video.player').readyState >= 1")
     for name in ("Remix", "Continue", "Delete"):
         assert page.get_by_role("link", name=name).count() == 0, name
     page.get_by_role("button", name="Star").click()
