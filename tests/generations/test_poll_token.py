@@ -279,3 +279,52 @@ def test_a_poll_for_an_id_that_is_not_one_is_a_plain_404(signed_in: Client, queu
     # The poll's path goes through the one id reader (lib/ids.py) before any token is looked at.
     response = signed_in.get(f"/videos/{bad}/", {"poll": "x"}, headers=HTMX)
     assert response.status_code == 404
+
+
+CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]+"')
+
+
+def without_token(url: str) -> str:
+    return url.split("?")[0]
+
+
+@pytest.mark.parametrize("state", list(State))
+@pytest.mark.parametrize("who", ["maker", "admin", "viewer", "other member"])
+def test_a_tokened_answer_is_the_ordinary_chains_answer_in_every_state(
+    client: Client, user: User, state: State, who: str
+):
+    """The shortcut draws the very fragment the ordinary chain draws, for each state and person.
+
+    Time stands still (the elapsed time and the token's own timestamp are then the same in both
+    answers); only the CSRF token differs, as it does between any two answers.
+    """
+    person = {"maker": user, "admin": staff(), "viewer": member("vera"), "other member": member("otto")}[who]
+    if who == "viewer":
+        set_role(person, Role.VIEWER)
+    client.force_login(person)
+    gen = generation(user, prompt="A lighthouse in a storm, seen from the sea at night with spray")
+    with time_machine.travel(timezone.now() + timedelta(seconds=75), tick=False):
+        url = poll_url(client, gen)
+        fields: dict[str, Any] = {
+            "state": state,
+            "upstream_status": "generating",
+            "notice": "The service is slow today.",
+            "trouble": "The last poll timed out.",
+        }
+        if state in (State.READY, State.FAILED, State.CANCELLED):
+            fields |= {
+                "finished_at": timezone.now() - timedelta(seconds=3),
+                "failure_reason": "The service said no.",
+                "duration": 5.04,
+                "tokens_used": 1200,
+                "credits_spent": 3,
+            }
+        Generation.objects.filter(pk=gen.pk).update(**fields)
+        tokened, sql = poll(client, url)
+        assert answered_by_token(sql)
+        ordinary, sql = poll(client, without_token(url))
+        assert not answered_by_token(sql)
+    assert tokened.status_code == ordinary.status_code == 200
+    assert CSRF_VALUE.sub(r'\1…"', tokened.content.decode()) == CSRF_VALUE.sub(
+        r'\1…"', ordinary.content.decode()
+    )
