@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
-from playground.generations.poll import POLL_TOKEN_SECONDS
+from playground.generations.poll import POLL_TOKEN_SECONDS, StatusQuery
 from playground.lib.outage import SENTENCE
 from playground.team.models import Role
 from playground.team.roles import set_role
@@ -328,3 +328,41 @@ def test_a_tokened_answer_is_the_ordinary_chains_answer_in_every_state(
     assert CSRF_VALUE.sub(r'\1…"', tokened.content.decode()) == CSRF_VALUE.sub(
         r'\1…"', ordinary.content.decode()
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_poll_sends_no_health_check_of_its_own_and_a_broken_connection_is_replaced(
+    signed_in: Client, queued: Generation, monkeypatch: pytest.MonkeyPatch
+):
+    url = poll_url(signed_in, queued)
+    assert answered_by_token(poll(signed_in, url)[1])  # the thread's connection is open and kept
+    checks: list[str] = []
+
+    def is_usable() -> bool:
+        checks.append("SELECT 1")
+        return True
+
+    db: Any = connection  # (the stubs lack the health check's attributes)
+    monkeypatch.setattr(db, "is_usable", is_usable)
+    db.health_check_done = False  # as at the start of each request (CONN_HEALTH_CHECKS)
+    response, sql = poll(signed_in, url)
+    assert answered_by_token(sql) and "Waiting in queue" in response.content.decode()
+    assert checks == []  # the poll's own SELECT was the check: one round trip, not two
+
+    # A connection the database server dropped meanwhile: the SELECT fails, the connection is
+    # replaced and the SELECT sent again, as the health check would have done before it.
+    broken = db.connection
+    sent: list[int] = []
+    execute = StatusQuery.execute
+
+    def drops_once(self: StatusQuery, params: list[Any]) -> Any:
+        sent.append(1)
+        if len(sent) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(self, params)
+
+    monkeypatch.setattr(StatusQuery, "execute", drops_once)
+    db.health_check_done = False
+    response = signed_in.get(url, headers=HTMX)
+    assert response.status_code == 200 and "Waiting in queue" in response.content.decode()
+    assert len(sent) == 2 and db.connection is not broken
