@@ -172,6 +172,12 @@ def _verified(token: str, pk: int, session_key: str) -> tuple[Poller, int] | Non
     return Poller(pk=user_id, is_staff=bool(payload.get("a")), may_make=bool(payload.get("m"))), issued_at
 
 
+@functools.lru_cache(maxsize=2048)
+def _quoted(token: str) -> str:
+    """A token that held, as its poll URL carries it (a page polls with the same one every 2 s)."""
+    return quote(token, safe="")
+
+
 @receiver(setting_changed)
 def _keys_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
@@ -294,15 +300,17 @@ class PollTokenMiddleware:
         self.csrf = CsrfViewMiddleware(get_response)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        answer = self.answer(request) if PARAMETER in request.GET else None
+        # The query string is looked at before it is parsed: most requests carry no poll token.
+        polling = f"{PARAMETER}=" in request.META.get("QUERY_STRING", "") and PARAMETER in request.GET
+        answer = self.answer(request) if polling else None
         return answer if answer is not None else self.get_response(request)
 
     def answer(self, request: HttpRequest) -> HttpResponse | None:
-        headers = request.headers
+        meta = request.META  # (request.headers would first copy every header out of it)
         if (
             request.method != "GET"
-            or headers.get("HX-Request") != "true"
-            or headers.get("HX-History-Restore-Request") == "true"
+            or meta.get("HTTP_HX_REQUEST") != "true"
+            or meta.get("HTTP_HX_HISTORY_RESTORE_REQUEST") == "true"
         ):
             return None
         match = self.path.match(request.path_info)
@@ -327,13 +335,14 @@ class PollTokenMiddleware:
         context = {
             "generation": gen,
             "fragment": True,
-            "poll_url": f"{request.path}?{PARAMETER}={quote(token, safe='')}",
+            "poll_url": f"{request.path}?{PARAMETER}={_quoted(token)}",
             "page_url": request.path,  # the video's own address, which the pattern above matched
             "user": poller,
             "can_make": poller.may_make,
             "worker_missing": gen.state == State.QUEUED and not getattr(gen, "worker_seen", True),
             # Cancel is a plain form: its CSRF token comes from the CSRF cookie the page set.
             "csrf_token": SimpleLazyObject(lambda: self.csrf_token(request)),
+            "compact": False,  # Cancel's long sentence, as on the page (said here, it is not looked for)
         }
         html = loader.get_template(STATUS_TEMPLATE).render(context)
         response = HttpResponse(html)

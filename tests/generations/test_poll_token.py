@@ -366,3 +366,12 @@ def test_a_poll_sends_no_health_check_of_its_own_and_a_broken_connection_is_repl
     response = signed_in.get(url, headers=HTMX)
     assert response.status_code == 200 and "Waiting in queue" in response.content.decode()
     assert len(sent) == 2 and db.connection is not broken
+
+
+def test_a_history_restore_with_a_token_goes_the_ordinary_way(signed_in: Client, queued: Generation):
+    # htmx asks for the whole page again when its history cache missed: that is not a poll.
+    url = poll_url(signed_in, queued)
+    with CaptureQueriesContext(connection) as queries:
+        response = signed_in.get(url, headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert not answered_by_token([q["sql"] for q in queries.captured_queries])
+    assert response.status_code == 200
