@@ -75,6 +75,7 @@ def serving_rows(quick: bool, postgres: str) -> list[Row]:
 
 def serving_table_rows(result: dict[str, Any], engine: str) -> list[Row]:
     floor, signed_in, fragment = result["floor"], result["signed_in"], result["fragment"]
+    one_read = result["one_read"]
     return [
         {
             "benchmark": "1 Status fragment, 32 clients (gunicorn "
@@ -93,6 +94,15 @@ def serving_table_rows(result: dict[str, Any], engine: str) -> list[Row]:
             "baseline": f"constant view {floor['rps']:.0f} req/s",
             "ratio": f"{signed_in['ratio']:.2f}",
             "target": "(context for 1)",
+            "result": "—",
+        },
+        {
+            "benchmark": f"1c The constant view plus one primary-key read, one round trip ({engine})",
+            "measured": f"{one_read['rps']:.0f} req/s, {one_read['errors']} errors; "
+            f"the fragment {result['ratio_to_one_read']:.2f} of it",
+            "baseline": f"constant view {floor['rps']:.0f} req/s",
+            "ratio": f"{one_read['ratio']:.2f}",
+            "target": "(context for 1: the floor of a poll's one read)",
             "result": "—",
         },
     ]

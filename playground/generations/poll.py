@@ -33,8 +33,10 @@ in that window is the status of the one video whose page it had open.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,8 +47,10 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
-from django.db.models import Exists
+from django.db.models import DEFERRED, Exists
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.template import loader
@@ -138,9 +142,23 @@ def check(token: str, pk: int, session_key: str | None) -> Poller | None:
     """
     if not session_key:
         return None
+    verified = _verified(token, pk, session_key)
+    if verified is None:
+        return None
+    poller, issued_at = verified
+    if time.time() - issued_at > POLL_TOKEN_SECONDS:
+        return None  # expired, as signing.loads(max_age=…) would say
+    return poller
+
+
+# A page's polls send the same token with the same cookie every 2 s for up to POLL_TOKEN_SECONDS:
+# the signature and the session mark are worked out once per (token, cookie) pair, and only the
+# token's age is looked at again on each poll. Bounded; emptied when the site's keys change.
+@functools.lru_cache(maxsize=2048)
+def _verified(token: str, pk: int, session_key: str) -> tuple[Poller, int] | None:
     try:
-        payload = signing.loads(token, salt=SALT, max_age=POLL_TOKEN_SECONDS)
-    except signing.BadSignature:  # tampered, or expired (SignatureExpired is one)
+        payload = signing.loads(token, salt=SALT)  # its age is checked by the caller
+    except signing.BadSignature:  # tampered
         return None
     if not isinstance(payload, dict) or payload.get("g") != pk:
         return None
@@ -149,7 +167,21 @@ def check(token: str, pk: int, session_key: str | None) -> Poller | None:
     user_id = payload.get("u")
     if not isinstance(user_id, int):
         return None
-    return Poller(pk=user_id, is_staff=bool(payload.get("a")), may_make=bool(payload.get("m")))
+    # The signature held, so the token is "<value>:<timestamp>:<signature>" (TimestampSigner).
+    issued_at = signing.b62_decode(token.rsplit(":", 2)[-2])
+    return Poller(pk=user_id, is_staff=bool(payload.get("a")), may_make=bool(payload.get("m"))), issued_at
+
+
+@functools.lru_cache(maxsize=2048)
+def _quoted(token: str) -> str:
+    """A token that held, as its poll URL carries it (a page polls with the same one every 2 s)."""
+    return quote(token, safe="")
+
+
+@receiver(setting_changed)
+def _keys_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        _verified.cache_clear()
 
 
 class StatusQuery:
@@ -188,7 +220,10 @@ class StatusQuery:
         assert klass_info is not None
         fields = klass_info["select_fields"]
         self.model_slice = slice(fields[0], fields[-1] + 1)
-        self.init_list = [column[0].target.attname for column in self.compiler.select[self.model_slice]]
+        init_list = [column[0].target.attname for column in self.compiler.select[self.model_slice]]
+        self.attnames = [field.attname for field in Generation._meta.concrete_fields]
+        self.model_at = [self.attnames.index(name) for name in init_list]
+        self.deferred = [DEFERRED] * len(self.attnames)
         self.worker_seen_at = self.compiler.annotation_col_map["worker_seen"]
         self.converters = self.compiler.get_converters([column[0] for column in self.compiler.select])
 
@@ -200,17 +235,44 @@ class StatusQuery:
         params = list(self.params)
         params[self.pk_at[0]] = pk
         params[self.seen_at[0]] = self.adapt_seen(worker_seen_since)
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            found = cursor.fetchone()
+        connection: Any = connections[self.alias]  # (the stubs lack the health check's attributes)
+        if (
+            connection.connection is None
+            or not connection.health_check_enabled
+            or connection.health_check_done
+            or connection.in_atomic_block
+        ):
+            found = self.execute(params)
+        else:
+            # CONN_HEALTH_CHECKS would first send its own query (PostgreSQL: `SELECT 1`) to see
+            # that the kept connection still works: a second round trip on every poll. The poll's
+            # SELECT tells the same, and it is only a read, so it goes first: if the connection
+            # turns out broken it is closed and the SELECT sent once more on a fresh one, as
+            # the health check would have done before it.
+            connection.health_check_done = True
+            try:
+                found = self.execute(params)
+            except (OperationalError, InterfaceError):
+                connection.close()
+                found = self.execute(params)
         if found is None:
             return None
         row = (
             next(iter(self.compiler.apply_converters([found], self.converters))) if self.converters else found
         )
-        gen = Generation.from_db(self.alias, self.init_list, row[self.model_slice])
+        # Every concrete field in order, those not read left deferred: from_db then skips its
+        # search of the read names for each of the model's fields.
+        values = list(self.deferred)
+        for at, value in zip(self.model_at, row[self.model_slice], strict=True):
+            values[at] = value
+        gen = Generation.from_db(self.alias, self.attnames, values)
         gen.worker_seen = bool(row[self.worker_seen_at])  # type: ignore[attr-defined]
         return gen
+
+    def execute(self, params: list[Any]) -> Any:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            return cursor.fetchone()
 
 
 # One per thread, like the database connection whose converters it holds.
@@ -238,15 +300,17 @@ class PollTokenMiddleware:
         self.csrf = CsrfViewMiddleware(get_response)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        answer = self.answer(request) if PARAMETER in request.GET else None
+        # The query string is looked at before it is parsed: most requests carry no poll token.
+        polling = f"{PARAMETER}=" in request.META.get("QUERY_STRING", "") and PARAMETER in request.GET
+        answer = self.answer(request) if polling else None
         return answer if answer is not None else self.get_response(request)
 
     def answer(self, request: HttpRequest) -> HttpResponse | None:
-        headers = request.headers
+        meta = request.META  # (request.headers would first copy every header out of it)
         if (
             request.method != "GET"
-            or headers.get("HX-Request") != "true"
-            or headers.get("HX-History-Restore-Request") == "true"
+            or meta.get("HTTP_HX_REQUEST") != "true"
+            or meta.get("HTTP_HX_HISTORY_RESTORE_REQUEST") == "true"
         ):
             return None
         match = self.path.match(request.path_info)
@@ -271,13 +335,14 @@ class PollTokenMiddleware:
         context = {
             "generation": gen,
             "fragment": True,
-            "poll_url": f"{request.path}?{PARAMETER}={quote(token, safe='')}",
+            "poll_url": f"{request.path}?{PARAMETER}={_quoted(token)}",
             "page_url": request.path,  # the video's own address, which the pattern above matched
             "user": poller,
             "can_make": poller.may_make,
             "worker_missing": gen.state == State.QUEUED and not getattr(gen, "worker_seen", True),
             # Cancel is a plain form: its CSRF token comes from the CSRF cookie the page set.
             "csrf_token": SimpleLazyObject(lambda: self.csrf_token(request)),
+            "compact": False,  # Cancel's long sentence, as on the page (said here, it is not looked for)
         }
         html = loader.get_template(STATUS_TEMPLATE).render(context)
         response = HttpResponse(html)

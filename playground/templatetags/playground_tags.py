@@ -1,3 +1,4 @@
+import functools
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -99,11 +100,17 @@ def progress_steps(generation: Generation) -> SafeString:
     """The status fragment's steps as list items, the current one marked for screen readers.
 
     A tag rather than a template loop: every watcher's status poll draws these every 2 s, and the
-    loop was a third of the fragment's rendering time (generations/poll.py).
+    loop was a third of the fragment's rendering time (generations/poll.py). The steps take one of
+    a handful of shapes, each drawn once.
     """
+    return _steps_html(tuple(generation.steps))
+
+
+@functools.lru_cache(maxsize=16)
+def _steps_html(steps: tuple[tuple[str, str], ...]) -> SafeString:
     current = mark_safe(' aria-current="step"')
     return format_html_join(
         "\n",
         '<li class="step-{}"{}>{}</li>',
-        ((status, current if status == "current" else "", label) for label, status in generation.steps),
+        ((status, current if status == "current" else "", label) for label, status in steps),
     )

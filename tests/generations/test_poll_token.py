@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
-from playground.generations.poll import POLL_TOKEN_SECONDS
+from playground.generations.poll import POLL_TOKEN_SECONDS, StatusQuery
 from playground.lib.outage import SENTENCE
 from playground.team.models import Role
 from playground.team.roles import set_role
@@ -279,3 +279,99 @@ def test_a_poll_for_an_id_that_is_not_one_is_a_plain_404(signed_in: Client, queu
     # The poll's path goes through the one id reader (lib/ids.py) before any token is looked at.
     response = signed_in.get(f"/videos/{bad}/", {"poll": "x"}, headers=HTMX)
     assert response.status_code == 404
+
+
+CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]+"')
+
+
+def without_token(url: str) -> str:
+    return url.split("?")[0]
+
+
+@pytest.mark.parametrize("state", list(State))
+@pytest.mark.parametrize("who", ["maker", "admin", "viewer", "other member"])
+def test_a_tokened_answer_is_the_ordinary_chains_answer_in_every_state(
+    client: Client, user: User, state: State, who: str
+):
+    """The shortcut draws the very fragment the ordinary chain draws, for each state and person.
+
+    Time stands still (the elapsed time and the token's own timestamp are then the same in both
+    answers); only the CSRF token differs, as it does between any two answers.
+    """
+    person = {"maker": user, "admin": staff(), "viewer": member("vera"), "other member": member("otto")}[who]
+    if who == "viewer":
+        set_role(person, Role.VIEWER)
+    client.force_login(person)
+    gen = generation(user, prompt="A lighthouse in a storm, seen from the sea at night with spray")
+    with time_machine.travel(timezone.now() + timedelta(seconds=75), tick=False):
+        url = poll_url(client, gen)
+        fields: dict[str, Any] = {
+            "state": state,
+            "upstream_status": "generating",
+            "notice": "The service is slow today.",
+            "trouble": "The last poll timed out.",
+        }
+        if state in (State.READY, State.FAILED, State.CANCELLED):
+            fields |= {
+                "finished_at": timezone.now() - timedelta(seconds=3),
+                "failure_reason": "The service said no.",
+                "duration": 5.04,
+                "tokens_used": 1200,
+                "credits_spent": 3,
+            }
+        Generation.objects.filter(pk=gen.pk).update(**fields)
+        tokened, sql = poll(client, url)
+        assert answered_by_token(sql)
+        ordinary, sql = poll(client, without_token(url))
+        assert not answered_by_token(sql)
+    assert tokened.status_code == ordinary.status_code == 200
+    assert CSRF_VALUE.sub(r'\1…"', tokened.content.decode()) == CSRF_VALUE.sub(
+        r'\1…"', ordinary.content.decode()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_poll_sends_no_health_check_of_its_own_and_a_broken_connection_is_replaced(
+    signed_in: Client, queued: Generation, monkeypatch: pytest.MonkeyPatch
+):
+    url = poll_url(signed_in, queued)
+    assert answered_by_token(poll(signed_in, url)[1])  # the thread's connection is open and kept
+    checks: list[str] = []
+
+    def is_usable() -> bool:
+        checks.append("SELECT 1")
+        return True
+
+    db: Any = connection  # (the stubs lack the health check's attributes)
+    monkeypatch.setattr(db, "is_usable", is_usable)
+    db.health_check_done = False  # as at the start of each request (CONN_HEALTH_CHECKS)
+    response, sql = poll(signed_in, url)
+    assert answered_by_token(sql) and "Waiting in queue" in response.content.decode()
+    assert checks == []  # the poll's own SELECT was the check: one round trip, not two
+
+    # A connection the database server dropped meanwhile: the SELECT fails, the connection is
+    # replaced and the SELECT sent again, as the health check would have done before it.
+    broken = db.connection
+    sent: list[int] = []
+    execute = StatusQuery.execute
+
+    def drops_once(self: StatusQuery, params: list[Any]) -> Any:
+        sent.append(1)
+        if len(sent) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(self, params)
+
+    monkeypatch.setattr(StatusQuery, "execute", drops_once)
+    db.health_check_done = False
+    response = signed_in.get(url, headers=HTMX)
+    assert response.status_code == 200 and "Waiting in queue" in response.content.decode()
+    assert len(sent) == 2 and db.connection is not broken
+
+
+def test_a_history_restore_with_a_token_goes_the_ordinary_way(signed_in: Client, queued: Generation):
+    # htmx asks for the whole page again when its history cache missed: that is not a poll.
+    url = poll_url(signed_in, queued)
+    with CaptureQueriesContext(connection) as queries:
+        response = signed_in.get(url, headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert not answered_by_token([q["sql"] for q in queries.captured_queries])
+    assert response.status_code == 200
