@@ -33,6 +33,8 @@ from playground.notify import notifications
 
 QUEUE_PAGE_SIZE = 25
 SENT_STATES = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
+# What a queue row shows (queue.html): a job's other seventy-odd columns stay in the database.
+SHOWN = ("created_by__username", "created_at", "model", "prompt", "state", "upstream_status", "trouble")
 
 
 class TurnLine:
@@ -132,11 +134,12 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     working = list(
         Generation.objects.filter(state__in=SENT_STATES)
         .select_related("created_by")
+        .only(*SHOWN)
         .order_by("create_sent_at", "id")[:QUEUE_PAGE_SIZE]
     )
     line = TurnLine(Generation.objects.filter(state=State.QUEUED))
     page: Page[int] = Paginator(line, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    shown = Generation.objects.select_related("created_by").in_bulk(list(page.object_list))
+    shown = Generation.objects.select_related("created_by").only(*SHOWN).in_bulk(list(page.object_list))
     user = request.user
     rows = [
         (page.start_index() + i, shown[pk], shown[pk].can_be_deleted_by(user))
