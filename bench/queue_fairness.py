@@ -1,6 +1,7 @@
 """Benchmark 8: the team queue under load: the key's caps, fair turns, drain time, watching, queue page.
 
     .venv/bin/python -m bench.queue_fairness [--takes 1000] [--people 20] [--render 2.0] [--database-url URL]
+    .venv/bin/python -m bench.queue_fairness --pages-only [--database-url URL]
 
 Drain: `takes` queued takes from `people` people (each person's takes queued together, person
 after person, so first-come-first-served would serve them one person at a time), cap 5 in
@@ -226,17 +227,26 @@ def drain(takes: int, people: int, render: float, database_url: str, var_dir: st
     }
 
 
-def run(takes: int, people: int, render: float, database_url: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-queue-") as var_dir:
-        result = drain(takes, people, render, database_url, var_dir)
-        print(json.dumps(result), file=sys.stderr)
+def measure_pages(database_url: str) -> dict[str, Any]:
+    """The watching and queue-page parts alone, on a fresh database: no workers, no stand-in."""
     with tempfile.TemporaryDirectory(prefix="bench-queue-pages-") as var_dir:
         env = environment(
             fresh_database(database_url, var_dir, "pages"), var_dir, MONTHLY_GENERATION_CAP="none"
         )
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput")  # production settings serve hashed static names
-        pages = django_script(env, PAGES)
+        pages: dict[str, Any] = django_script(env, PAGES)
+    queue = pages["queue"]
+    pages["queue_ratio"] = round(queue["big_ms"] / queue["small_ms"], 2)
+    pages["database"] = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+    return pages
+
+
+def run(takes: int, people: int, render: float, database_url: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-queue-") as var_dir:
+        result = drain(takes, people, render, database_url, var_dir)
+        print(json.dumps(result), file=sys.stderr)
+    pages = measure_pages(database_url)
     watch, queue = pages["watch"], pages["queue"]
     result["watch"] = watch
     result["watch_rps_ratio"] = round(watch["batch_rps"] / watch["one_rps"], 2)
@@ -321,7 +331,15 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--render", type=float, default=2.0)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="only the watching and queue-page parts (seconds, not minutes); not saved",
+    )
     args = parser.parse_args()
+    if args.pages_only:
+        print(json.dumps(measure_pages(args.database_url), indent=2))
+        return
     result = run(args.takes, args.people, args.render, args.database_url)
     save("queue_fairness", result)
     print(json.dumps(result, indent=2))
