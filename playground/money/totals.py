@@ -160,32 +160,65 @@ def sync(pks: Iterable[int], *, gone: bool = False) -> dict[int, Holding]:
     Call inside the transaction that changed them; idempotent, so calling it for a row that did
     not change costs a read. The rows are locked (PostgreSQL; SQLite's transactions are IMMEDIATE)
     so two workers cannot both apply the same difference. Returns what each row now holds.
+
+    The statements do not grow with the rows: one read, one UPDATE of the rows' records per
+    distinct new record (a batch's takes all hold the same; rows whose records differ from every
+    other row's go in one CASE update per batch), and one UPDATE (or INSERT) per (person, month,
+    model) total. Inside a caller's transaction no savepoint is taken: an error here is the
+    caller's error, and its transaction rolls back whole.
     """
     pks = sorted(set(pks))
     now_held: dict[int, Holding] = {}
     if not pks:
         return now_held
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         rows = Generation.objects.filter(pk__in=pks).order_by("pk").select_for_update().only(*_FIELDS)
         deltas: dict[Key, list[int]] = {}
+        moved: dict[Holding, list[Generation]] = {}
         for row in rows:
             was, now = held(row), NOTHING if gone else holding(row)
             now_held[row.pk] = now
             if was == now:
                 continue
-            Generation.objects.filter(pk=row.pk).update(
-                held_nano=now.nano,
-                held_at_estimate=now.at_estimate,
-                held_video=now.video,
-                held_at_estimate_seconds=now.seconds,
-            )
+            moved.setdefault(now, []).append(row)
             month = month_of(row.created_at)
             for person in {None, row.created_by_id}:
                 total = deltas.setdefault((person, month, row.model), [0, 0, 0, 0])
                 for i, part in enumerate(now.minus(was)):
                     total[i] += part
+        _record(moved)
         _apply(deltas)
     return now_held
+
+
+_HELD_FIELDS = ("held_nano", "held_at_estimate", "held_video", "held_at_estimate_seconds")
+# Rows per statement: ids in one UPDATE of a shared record, and rows in one CASE update (a branch
+# and an id each; Django lowers it further to the engine's limit on parameters).
+_IDS = 1000
+_BATCH = 500
+
+
+def _record(moved: dict[Holding, list[Generation]]) -> None:
+    """Write each moved row's new record: one UPDATE per record several rows share (per _IDS
+    rows), and the rows whose record is theirs alone in CASE updates of _BATCH rows (bulk_update)."""
+    alone: list[Generation] = []
+    for now, rows in moved.items():
+        if len(rows) == 1:
+            _hold(rows[0], now)
+            alone.append(rows[0])
+            continue
+        for start in range(0, len(rows), _IDS):
+            Generation.objects.filter(pk__in=[row.pk for row in rows[start : start + _IDS]]).update(
+                held_nano=now.nano,
+                held_at_estimate=now.at_estimate,
+                held_video=now.video,
+                held_at_estimate_seconds=now.seconds,
+            )
+    if len(alone) == 1:
+        row = alone[0]
+        Generation.objects.filter(pk=row.pk).update(**{name: getattr(row, name) for name in _HELD_FIELDS})
+    elif alone:
+        Generation.objects.bulk_update(alone, _HELD_FIELDS, batch_size=_BATCH)
 
 
 def release(pks: Iterable[int]) -> None:
