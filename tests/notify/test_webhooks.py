@@ -227,6 +227,7 @@ class Dribbler:
         self.answer = answer
         self.gap = gap
         self.hung_up = threading.Event()  # the sender closed the connection
+        self.asked = threading.Event()  # a request arrived
         self._server = socket.create_server(("127.0.0.1", 0))
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -239,6 +240,7 @@ class Dribbler:
             conn, _ = self._server.accept()
             with conn:
                 conn.recv(65536)
+                self.asked.set()
                 try:
                     for i in itertools.count():
                         conn.sendall(self.answer[i % len(self.answer) : i % len(self.answer) + 1])
@@ -262,7 +264,10 @@ class Dribbler:
     ids=["headers-byte-by-byte", "endless-100-continue"],
 )
 def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_answers(settings, answer):
-    settings.WEBHOOK_TIMEOUT = 0.5
+    # Long enough that the request is sent before the deadline even on a loaded machine: at 0.5 s
+    # CI's three passes once used the whole of it before connecting, and the receiver, never
+    # asked, could not see a hang-up (the clock-driven test below holds the deadline exactly).
+    settings.WEBHOOK_TIMEOUT = 2
     dribbler = Dribbler(answer)
     settings.WEBHOOK_ALLOWED_HOSTS = [dribbler.netloc]
     delivery = webhooks.enqueue_test(hook(f"http://{dribbler.netloc}/hook"))
@@ -270,13 +275,14 @@ def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_answers(set
         started = time.monotonic()
         webhooks.deliver_due("w")
         took = time.monotonic() - started
+        assert dribbler.asked.is_set(), "the request was never sent: the deadline passed before connecting"
         # The receiver dribbles for ever: the sender hung up on it, mid-answer.
         assert dribbler.hung_up.wait(10), "the connection was left open"
     finally:
         dribbler.close()
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 1)  # a retry later
-    assert delivery.last_status == "No answer within 0.5 s"
+    assert delivery.last_status == "No answer within 2 s"
     assert delivery.lease_owner == ""
     # A bound, not a speed: loose enough for a busy machine. That the deadline is WEBHOOK_TIMEOUT
     # itself, not a multiple, is held by the clock-driven test below.
