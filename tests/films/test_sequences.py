@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.films import sequences
+from playground.films import sequences, stitching
 from playground.films.sequences import ExportState, SequenceExport
 from playground.generations.models import Generation
 from playground.worker.loop import Worker
@@ -173,12 +173,25 @@ def test_one_person_may_have_only_a_few_films_waiting(signed_in: Client, user: A
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_short_lease_is_kept_while_one_long_clip_is_encoded(user: Any, tmp_path: Path, settings: Any):
+def test_a_short_lease_is_kept_while_one_long_clip_is_encoded(
+    user: Any, tmp_path: Path, settings: Any, monkeypatch: Any
+):
     settings.EXPORT_LEASE = 0.6
-    # The first clip alone takes a few times the lease to re-encode, and no progress is written
-    # meanwhile: only the heartbeat keeps the film from looking abandoned.
+    # The first clip takes a few times the lease to re-encode, and no progress is written
+    # meanwhile: only the heartbeat keeps the film from looking abandoned. How long the encode
+    # takes depends on the machine (on a quiet one it once finished within two leases), so the
+    # stitching starts only once the lease has been renewed twice: the work outlasts the lease
+    # whatever the machine's speed.
     long = ready_generation(user, write_clip(tmp_path / "long.mp4", size=(1280, 720), frames=48))
     short = ready_generation(user, write_clip(tmp_path / "short.mp4", size=(320, 180), seed=1))
+    renewed = threading.Event()
+    real_stitch = stitching.stitch
+
+    def stitch_after_renewals(*args: Any, **kwargs: Any) -> Any:
+        assert renewed.wait(30), "the lease was never renewed while the film waited"
+        return real_stitch(*args, **kwargs)
+
+    monkeypatch.setattr(sequences, "stitch", stitch_after_renewals)
     sequences.start_export([long, short], user)
     job = SequenceExport.objects.claim_due("maker")
     assert job is not None
@@ -199,6 +212,8 @@ def test_a_short_lease_is_kept_while_one_long_clip_is_encoded(user: Any, tmp_pat
         if until is not None:
             leases.add(until)
             ahead.append((until - timezone.now()).total_seconds())
+        if len(leases) >= 3:
+            renewed.set()
         time.sleep(0.05)
     maker.join()
     job.refresh_from_db()
