@@ -1,11 +1,12 @@
 """Leases: how workers take rows to work on, so that no two take the same one.
 
 A row is free while nobody holds a lease on it (or the lease has run out). A worker reads a few
-free candidates, then takes each with one conditional UPDATE that repeats the conditions it was
-read under plus "still free": the row count says who won. It works the same on SQLite and
-PostgreSQL and needs no lock held across the work. A worker that dies loses its rows when their
-leases end. Generations, webhook deliveries and film exports are all taken this way; a long piece
-of work can keep a short lease alive with a Heartbeat.
+free candidates, then takes them all with one conditional UPDATE that repeats the conditions they
+were read under plus "still free" (checked again on each row as it is written): the row count
+says whether it won them all, and only when it did not is the set it won read back. It works the
+same on SQLite and PostgreSQL and needs no lock held across the work. A worker that dies loses
+its rows when their leases end. Generations, webhook deliveries and film exports are all taken
+this way; a long piece of work can keep a short lease alive with a Heartbeat.
 """
 
 from __future__ import annotations
@@ -34,17 +35,31 @@ class LeasedQuerySet(models.QuerySet[_M]):
         """Lease up to `limit` of these rows to `owner`, in `order_by` order; the ids this owner won.
 
         `also`: more fields the winning UPDATE sets (a new state, say).
+
+        One read and one UPDATE, however many rows: leasing candidate by candidate cost a statement
+        per row (a round trip on PostgreSQL, a write transaction on SQLite) on every turn of a
+        worker's loop. A row another worker took between the read and the UPDATE fails the
+        UPDATE's "still free" and stays with it; the ids won are then read back (a third statement,
+        only in that race).
         """
+        if limit <= 0:
+            return []
         now = timezone.now()
-        candidates = list(self.free(now).order_by(order_by).values_list("pk", flat=True)[: limit * 2])
+        candidates = list(self.free(now).order_by(order_by).values_list("pk", flat=True)[:limit])
+        if not candidates:
+            return []
         until = now + timedelta(seconds=lease_seconds)
-        won: list[int] = []
-        for pk in candidates:
-            if self.filter(pk=pk).free(now).update(lease_owner=owner, lease_until=until, **also):
-                won.append(pk)
-                if len(won) >= limit:
-                    break
-        return won
+        taken = self.filter(pk__in=candidates).free(now).update(lease_owner=owner, lease_until=until, **also)
+        if taken == len(candidates):
+            return candidates
+        if not taken:
+            return []
+        mine = set(
+            self.model._default_manager.filter(
+                pk__in=candidates, lease_owner=owner, lease_until=until
+            ).values_list("pk", flat=True)
+        )
+        return [pk for pk in candidates if pk in mine]
 
 
 class LeaseLost(Exception):

@@ -174,30 +174,6 @@ class UpstreamGate:
             self._failures = 0
 
 
-def claim_steps(owner: str, limit: int, lease_seconds: float) -> list[Generation]:
-    """Lease up to `limit` due jobs past their create to `owner`, in three statements for any number.
-
-    Read the first `limit` due rows nobody holds; lease them in one UPDATE whose WHERE still says
-    due and unheld (checked again on each row as it is written: PostgreSQL reads a row another
-    worker changed meanwhile afresh, and SQLite writes one transaction at a time), so a row some
-    other worker took in between is left to it; then read the rows this lease won, by its moment.
-    (Leasing candidate by candidate, as claim_due does, is a statement per job: 2 + k for k jobs,
-    each a round trip on PostgreSQL and a write transaction on SQLite, on every turn of the loop.)
-    """
-    if limit <= 0:
-        return []
-    now = timezone.now()
-    due = Generation.objects.filter(state__in=AFTER_CREATE, next_attempt_at__lte=now).free(now)
-    candidates = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
-    if not candidates:
-        return []
-    until = now + timedelta(seconds=lease_seconds)
-    if not due.filter(pk__in=candidates).update(lease_owner=owner, lease_until=until):
-        return []
-    won = Generation.objects.filter(pk__in=candidates, lease_owner=owner, lease_until=until)
-    return list(won.order_by("next_attempt_at"))
-
-
 class Worker:
     def __init__(
         self,
@@ -269,7 +245,7 @@ class Worker:
         if free <= 0 or self.stopping.is_set() or self.gate.remaining() > 0:
             return []
         try:
-            steps = claim_steps(self.name, free, settings.WORKER_LEASE)
+            steps = Generation.objects.claim_due(self.name, free, settings.WORKER_LEASE, states=AFTER_CREATE)
             return steps + keylimits.claim_submits(self.name, free - len(steps), settings.WORKER_LEASE)
         except Exception:
             log.exception("Could not claim jobs; will try again")
