@@ -15,7 +15,8 @@ the one small read a poll may make. On PostgreSQL that round trip to a server pr
 same cores costs more CPU than the whole constant view (2026-12-06, in process: 170 µs on both
 sides against 145 µs), so the fragment's ratio to it says what the poll adds to its one read.
 The poll's own SELECT is its connection's health check, and a token's signature is checked once
-per token and cookie (generations/poll.py).
+per token and cookie (generations/poll.py). On PostgreSQL the poll's SELECT is a prepared
+statement; a last row runs it in process both ways and says what CPU each side spends per read.
 Writes var/bench/serving.json.
 """
 
@@ -85,6 +86,37 @@ print(json.dumps({
     "reads_session_or_user": "django_session" in sql or "auth_user" in sql,
     "polls": 'hx-trigger="every 2s"' in body,
 }))
+"""
+
+# PostgreSQL: the poll's SELECT run in process, prepared (as polls send it) and as text, alternating,
+# with the CPU each side spends: this process's, and the server process's (read from /proc, the
+# database being on this machine).
+POLL_READ = r"""
+import json, os, time
+from django.conf import settings
+from django.db import connection
+from playground.generations import poll
+from playground.generations.models import Generation
+pk = Generation.objects.get(upstream_id="bench-job").pk
+with connection.cursor() as cursor:
+    cursor.execute("SELECT pg_backend_pid()")
+    backend = cursor.fetchone()[0]
+tick = os.sysconf("SC_CLK_TCK")
+def server_cpu():
+    fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+spent = {"prepared": [0.0, 0.0], "text": [0.0, 0.0]}
+reads = 3000
+for turn in range(6):
+    way = "prepared" if turn % 2 else "text"
+    settings.DATABASE_PREPARED_POLLS = way == "prepared"
+    poll.status_row(pk)
+    server, client = server_cpu(), time.process_time()
+    for _ in range(reads):
+        poll.status_row(pk)
+    spent[way][0] += (time.process_time() - client) / reads / 3 * 1e6
+    spent[way][1] += (server_cpu() - server) / reads / 3 * 1e6
+print(json.dumps({way: {"client_us": round(c), "server_us": round(s)} for way, (c, s) in spent.items()}))
 """
 
 
@@ -188,6 +220,7 @@ def run(seconds: float, clients: int, database_url: str, rounds: int = 4) -> dic
         setup = django_script(env, SETUP)
         fragment_path = setup["poll"]
         counted = django_script({**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, QUERIES, fragment_path)
+        poll_read = django_script(env, POLL_READ) if database_url.startswith("postgres") else None
         port = free_port()
         server_env = {
             **env,
@@ -248,6 +281,7 @@ def run(seconds: float, clients: int, database_url: str, rounds: int = 4) -> dic
         "fragment": {**fragment.summary(), **counted},
         "ratio": round(ratio, 3),
         "ratio_to_one_read": round(fragment.rps / one_read.rps, 3) if one_read.rps else 0.0,
+        "poll_read": poll_read,
         "met": ratio >= 0.8
         and errors == 0
         and counted["queries"] <= 1
@@ -292,6 +326,13 @@ def main() -> None:
         f"fragment queries: {result['fragment']['queries']}"
         f"{' (session or user read)' if result['fragment']['reads_session_or_user'] else ''}"
     )
+    if read := result["poll_read"]:
+        prepared, text = read["prepared"], read["text"]
+        print(
+            f"the poll's read in process, CPU per read: prepared {prepared['client_us']} µs here + "
+            f"{prepared['server_us']} µs in the database; "
+            f"as text {text['client_us']} + {text['server_us']} µs"
+        )
 
 
 if __name__ == "__main__":

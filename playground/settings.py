@@ -354,6 +354,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # the plain "can't reach its database" 503 within this many seconds.
     connect_timeout = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = connect_timeout
+# The status poll's one SELECT is prepared once per connection (generations/poll.py, PreparedPoll);
+# turn it off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode
+# before 1.21). Prepared or not, the poll answers the same.
+DATABASE_PREPARED_POLLS = env_bool("DATABASE_PREPARED_POLLS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server and the worker write to the same file: WAL lets readers go on while
