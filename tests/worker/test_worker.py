@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from datetime import timedelta
 from html import unescape
@@ -13,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connections
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
@@ -495,9 +497,16 @@ def test_the_running_loop_finishes_many_jobs_with_one_create_each(upstream, user
     for i in range(6):
         make(user, prompt=f"Loop job {i}")
     workers = [Worker(client=upstream.client(), name=f"w{i}", threads=3) for i in range(2)]
-    import threading
 
-    threads = [threading.Thread(target=w.run_until_idle, kwargs={"timeout": 30}) for w in workers]
+    def run(worker: Worker) -> None:
+        try:
+            worker.run_until_idle(timeout=30)
+        finally:
+            # This thread's connection is the test's to close: left to the garbage collector, it
+            # stays a PostgreSQL session, and the test database could not be dropped at the end.
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
     for t in threads:
         t.start()
     for t in threads:
