@@ -14,14 +14,13 @@ import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connections
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
 from playground.lib import videofiles
 from playground.upstream.aimlapi import FREE_LIMIT
 from playground.worker.loop import GENERATION_TIMEOUTS, NOT_SAVED, OUT_OF_TIME, TROUBLE, WORKER_LOST, Worker
-from tests.db_sessions import open_elsewhere
+from tests.db_sessions import closing, open_elsewhere
 from tests.factories import generation, media_files
 from tests.faults import Fault
 
@@ -498,16 +497,7 @@ def test_the_running_loop_finishes_many_jobs_with_one_create_each(upstream, user
     for i in range(6):
         make(user, prompt=f"Loop job {i}")
     workers = [Worker(client=upstream.client(), name=f"w{i}", threads=3) for i in range(2)]
-
-    def run(worker: Worker) -> None:
-        try:
-            worker.run_until_idle(timeout=30)
-        finally:
-            # This thread's connection is the test's to close: left to the garbage collector, it
-            # stays a PostgreSQL session, and the test database could not be dropped at the end.
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    threads = [threading.Thread(target=closing(w.run_until_idle), kwargs={"timeout": 30}) for w in workers]
     for t in threads:
         t.start()
     for t in threads:
