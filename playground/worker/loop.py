@@ -30,14 +30,16 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db import close_old_connections, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from playground.films import sequences
@@ -174,6 +176,24 @@ class UpstreamGate:
             self._failures = 0
 
 
+@contextmanager
+def closed_when_done() -> Iterator[list[BaseDatabaseWrapper]]:
+    """A list for the step threads' database connections (Django keeps one per thread), closed at the end.
+
+    The pool's threads have ended by then, and an ended thread's connection is otherwise closed only
+    when the garbage collector gets to it, which may be long after: until then it stays a session
+    on the database server (a test run could not drop its database for them). The side threads
+    and the housekeeping thread close their own as they finish.
+    """
+    databases: list[BaseDatabaseWrapper] = []
+    try:
+        yield databases
+    finally:
+        for database in databases:
+            database.inc_thread_sharing()  # its thread has ended, so nothing else can be using it
+            database.close()
+
+
 class Worker:
     def __init__(
         self,
@@ -201,7 +221,14 @@ class Worker:
         log.info("Worker %s started with %d threads", self.name, self.threads)
         side_done = threading.Event()
         side = self._start_side_jobs(side_done)
-        with ThreadPoolExecutor(self.threads, thread_name_prefix="step") as pool:
+        with (
+            closed_when_done() as step_databases,
+            ThreadPoolExecutor(
+                self.threads,
+                thread_name_prefix="step",
+                initializer=lambda: step_databases.extend(connections.all()),
+            ) as pool,
+        ):
             inflight: set[Future[None]] = set()
             while not self.stopping.is_set() and not (until and until() and not inflight):
                 self._wake.clear()  # before claiming: a wake from here on cuts the next pause short

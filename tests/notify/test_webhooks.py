@@ -29,6 +29,7 @@ from playground.lib import linkfetch
 from playground.notify import webhooks
 from playground.notify.webhooks import DeliveryState, Webhook, WebhookDelivery
 from tests import factories
+from tests.db_sessions import closing, open_elsewhere
 from tests.worker.test_worker import drive, make
 
 SECRET = "whsec-test-NEVER-SHOWN-5f2c9a7e"
@@ -504,7 +505,7 @@ def test_the_running_worker_delivers_on_its_own_thread_without_holding_up_videos
     hook(receiver.url)
     first = make(user, prompt="First shot")
     worker = Worker(client=upstream.client(), threads=2, name="hook-worker")
-    thread = threading.Thread(target=worker.run, kwargs={"idle_sleep": 0.05}, daemon=True)
+    thread = threading.Thread(target=closing(worker.run), kwargs={"idle_sleep": 0.05}, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 20
@@ -525,6 +526,7 @@ def test_the_running_worker_delivers_on_its_own_thread_without_holding_up_videos
         thread.join(20)
     assert not thread.is_alive()
     assert [json.loads(body)["prompt"] for _, body in receiver.received] == ["First shot", "Second shot"]
+    assert open_elsewhere() == []
 
 
 @pytest.mark.django_db
