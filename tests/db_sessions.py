@@ -27,8 +27,17 @@ def closing(target: Callable[..., object]) -> Callable[..., None]:
     return run
 
 
-def open_elsewhere() -> list[str]:
-    """The test database's connections other than this thread's own, one line each.
+def left_open(before: dict[str, str]) -> list[str]:
+    """Connections open now that were not open at `before` (an earlier open_elsewhere()).
+
+    A test compares with what was open when it began, so a connection an earlier test left behind
+    (a session-wide server's, say) does not count against it.
+    """
+    return [line for key, line in open_elsewhere().items() if key not in before]
+
+
+def open_elsewhere() -> dict[str, str]:
+    """The test database's connections other than this thread's own, by session or file handle.
 
     PostgreSQL lists every session on the database, whoever holds it (a thread of this process or
     another process). SQLite keeps no such list, so there the handles this process holds on the
@@ -42,21 +51,22 @@ def open_elsewhere() -> list[str]:
             cursor.execute(
                 "SELECT pid, backend_start, state, query FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"  # not autovacuum's, which comes and goes
             )
-            return [
-                f"session {pid} from {start:%H:%M:%S.%f}, {state}: {query[:60]}"
+            return {
+                f"{pid} {start}": f"session {pid} from {start:%H:%M:%S.%f}, {state}: {query[:60]}"
                 for pid, start, state, query in cursor
-            ]
+            }
     connection.close()
     database = Path(connection.settings_dict["NAME"]).resolve()
     handles = Path("/proc/self/fd")
     if not handles.is_dir():
-        return []
-    held = []
+        return {}
+    held = {}
     for fd in os.listdir(handles):
         try:
             if Path(os.readlink(handles / fd)) == database:
-                held.append(f"file handle {fd} on {database.name}")
+                held[fd] = f"file handle {fd} on {database.name}"
         except OSError:  # closed since it was listed (the listing's own handle among them)
             continue
     return held

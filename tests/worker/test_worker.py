@@ -20,7 +20,7 @@ from playground.generations.models import Generation, State
 from playground.lib import videofiles
 from playground.upstream.aimlapi import FREE_LIMIT
 from playground.worker.loop import GENERATION_TIMEOUTS, NOT_SAVED, OUT_OF_TIME, TROUBLE, WORKER_LOST, Worker
-from tests.db_sessions import closing, open_elsewhere
+from tests.db_sessions import closing, left_open, open_elsewhere
 from tests.factories import generation, media_files
 from tests.faults import Fault
 
@@ -494,6 +494,7 @@ def test_when_the_service_keeps_failing_the_worker_backs_off(upstream, user, set
 
 
 def test_the_running_loop_finishes_many_jobs_with_one_create_each(upstream, user, transactional_db):
+    before = open_elsewhere()
     for i in range(6):
         make(user, prompt=f"Loop job {i}")
     workers = [Worker(client=upstream.client(), name=f"w{i}", threads=3) for i in range(2)]
@@ -505,14 +506,15 @@ def test_the_running_loop_finishes_many_jobs_with_one_create_each(upstream, user
     assert set(Generation.objects.values_list("state", flat=True)) == {State.READY}
     prompts = [c.prompt for c in creates(upstream)]
     assert sorted(prompts) == sorted(f"Loop job {i}" for i in range(6))
-    assert open_elsewhere() == []
+    assert left_open(before) == []
 
 
 def test_a_finished_run_leaves_none_of_its_threads_connections_open(worker, upstream, user, transactional_db):
     # A tool (or a test) that runs the loop in its own process goes on after it: the threads the
     # loop started are gone by then, and their connections must not stay open behind them.
+    before = open_elsewhere()
     for i in range(4):
         make(user, prompt=f"Closing job {i}")
     worker.run_until_idle(timeout=30)
     assert set(Generation.objects.values_list("state", flat=True)) == {State.READY}
-    assert open_elsewhere() == []
+    assert left_open(before) == []
