@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
-from playground.generations.queue import TurnLine
+from playground.generations.turns import TurnLine
 from playground.money.models import allowance_for
 from playground.worker.loop import Worker
 from tests import factories
