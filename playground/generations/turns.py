@@ -84,9 +84,12 @@ class TurnLine:
             t_turn=Window(
                 RowNumber(), partition_by=[F("created_by")], order_by=[F("created_at").asc(), F("id").asc()]
             ),
+            # Whether it is leased right now: asked only of a line that leaves such jobs out.
             t_leased=Case(
                 When(lease_until__gt=now, then=Value(1)), default=Value(0), output_field=IntegerField()
-            ),
+            )
+            if self.free_only
+            else Value(0),
         ).values("t_id", "t_who", "t_at", "t_turn", "t_leased")
         # A row a waiting person: the latest lease still held on one of their waiting jobs (being
         # sent right now), then (below) their latest create sent.
