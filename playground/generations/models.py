@@ -152,47 +152,6 @@ class GenerationQuerySet(LeasedQuerySet["Generation"]):
             state=State.CANCELLED
         )
 
-    def turn_order(self, *, free_only: bool = False) -> list[int]:
-        """These (waiting) jobs' ids in the order the worker takes them: fair turns between people.
-
-        Round-robin: everyone's oldest job comes before anyone's second, and within a round the
-        person served longest ago (their latest create sent, or a job leased for sending right
-        now; never served first) goes first. Sorted here rather than in SQL: a window over the
-        line plus a per-row subquery cost a third of a second at 1,000 waiting jobs, while
-        these two indexed queries and a sort of small tuples stay flat.
-
-        A job another worker is sending right now keeps its place in its person's round, so
-        that person's next job waits for the next round; `free_only` then leaves such jobs
-        out of the answer (what a worker may still take).
-        """
-        rows = list(self.order_by().values_list("pk", "created_by", "created_at", "lease_until"))
-        people = {who for _, who, _, _ in rows}
-        served: dict[int | None, datetime] = dict(
-            Generation.objects.filter(
-                created_by__in=[p for p in people if p is not None], create_sent_at__isnull=False
-            )
-            .order_by()
-            .values("created_by")
-            .annotate(m=models.Max("create_sent_at"))
-            .values_list("created_by", "m")
-        )
-        now = timezone.now()
-        for _, who, _, lease in rows:
-            if lease is not None and lease > now:  # being sent by a worker right now
-                served[who] = max(served.get(who, lease), lease)
-        rows.sort(key=lambda row: (row[2], row[0]))
-        turns: dict[int | None, int] = {}
-        keyed = []
-        for pk, who, created, _ in rows:
-            turns[who] = turns.get(who, 0) + 1
-            last = served.get(who)
-            keyed.append((turns[who], last is not None, last or created, created, pk))
-        keyed.sort()
-        if free_only:
-            taken = {pk for pk, _, _, lease in rows if lease is not None and lease > now}
-            return [key[-1] for key in keyed if key[-1] not in taken]
-        return [key[-1] for key in keyed]
-
     # --- Writes that money's running totals follow (money/totals.py), in the same transaction ---
     def update(self, **kwargs: Any) -> int:
         """UPDATE these rows; when it touches what they cost, the totals follow in the same transaction.

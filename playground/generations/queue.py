@@ -1,31 +1,27 @@
 """The team queue, cancelling jobs not yet sent, and the batch page.
 
-The queue lists waiting jobs in the worker's own order (Generation.objects.turn_order()),
-so "place in line" is what the worker will do, not a guess. Pages are a fixed number of rows
-and a fixed number of queries whatever the length of the line, and the database hands over only
-the page's rows: the turns are numbered and sorted there (TurnLine), not in Python.
+The queue lists waiting jobs in the worker's own order (fair turns, generations/turns.py), so
+"place in line" is what the worker will do, not a guess. Pages are a fixed number of rows and a
+fixed number of queries whatever the length of the line, and the database hands over only the
+page's rows: the turns are numbered and sorted there (TurnLine), not in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, overload
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db import connection
-from django.db.models import Case, F, Max, When, Window
-from django.db.models.functions import Coalesce, RowNumber
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.generations import batches
 from playground.generations.forms import GenerateForm
-from playground.generations.models import Batch, Generation, GenerationQuerySet, State
+from playground.generations.models import Batch, Generation, State
+from playground.generations.turns import TurnLine
 from playground.lib.http import AuthenticatedHttpRequest
 from playground.money import starts
 from playground.money.models import allowance_for
@@ -35,98 +31,6 @@ QUEUE_PAGE_SIZE = 25
 SENT_STATES = (State.SUBMITTING, State.RUNNING, State.ARCHIVING)
 # What a queue row shows (queue.html): a job's other seventy-odd columns stay in the database.
 SHOWN = ("created_by__username", "created_at", "model", "prompt", "state", "upstream_status", "trouble")
-
-
-class TurnLine:
-    """Waiting jobs' ids in turn_order()'s order, read a slice at a time, for the Paginator.
-
-    The same rule as GenerationQuerySet.turn_order() (tests hold the two together), said in
-    SQL so that a page costs one query returning its own rows: each job's turn is its place
-    among its person's jobs (oldest first), and within a turn the person served longest ago
-    goes first, never served before anyone, then the older job, then the lower id. "Served" is
-    the person's latest create sent, or a job of theirs leased for sending right now, whichever
-    is later. The worker still sorts in Python: it wants the whole line.
-    """
-
-    def __init__(self, waiting: GenerationQuerySet) -> None:
-        self.waiting = waiting.order_by()
-
-    def count(self) -> int:
-        return self.waiting.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.ids(0, self.count()))
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[int]: ...
-    def __getitem__(self, index: int | slice) -> int | list[int]:
-        if isinstance(index, int):
-            if index < 0:
-                raise IndexError("A turn line counts places from its start.")
-            return self.ids(index, index + 1)[0]
-        if index.step not in (None, 1):
-            raise ValueError("A turn line is read in plain slices.")
-        start, stop = index.start or 0, index.stop
-        if start < 0 or stop is None or stop < start:
-            raise ValueError("A turn line is read in slices from a place to a later place.")
-        return self.ids(start, stop)
-
-    def ids(self, start: int, stop: int) -> list[int]:
-        """The ids at places start..stop-1 (counting from 0) of the line."""
-        line = self.waiting.annotate(
-            t_id=F("id"),
-            # Jobs whose maker's account is gone take turns together, as in turn_order().
-            t_who=Coalesce("created_by", 0),
-            t_at=F("created_at"),
-            t_turn=Window(
-                RowNumber(), partition_by=[F("created_by")], order_by=[F("created_at").asc(), F("id").asc()]
-            ),
-        ).values("t_id", "t_who", "t_at", "t_turn")
-        # A row a waiting person: the latest lease still held on one of their waiting jobs (being
-        # sent right now), then (below) their latest create sent.
-        people = (
-            self.waiting.values("created_by")
-            .annotate(
-                s_who=Coalesce("created_by", 0),
-                s_leased=Max(Case(When(lease_until__gt=timezone.now(), then=F("lease_until")))),
-            )
-            .values("s_who", "s_leased")
-        )
-        line_sql, line_params = line.query.sql_with_params()
-        people_sql, people_params = people.query.sql_with_params()
-        quote = connection.ops.quote_name
-        table = quote(Generation._meta.db_table)
-        maker = quote(Generation._meta.get_field("created_by").column)
-        sent = quote(Generation._meta.get_field("create_sent_at").column)
-        # MATERIALIZED: worked out once, a row a person, before the join (SQLite would otherwise
-        # fold it into the outer query and work it out again for every waiting job). The latest
-        # create sent is one probe of gen_served_idx a person, however long the team's history.
-        sql = f"""
-            WITH served AS MATERIALIZED (
-                SELECT s_who, CASE WHEN s_sent IS NULL THEN s_leased
-                                   WHEN s_leased IS NULL OR s_leased < s_sent THEN s_sent
-                                   ELSE s_leased END AS s_last
-                FROM (
-                    SELECT people.s_who, people.s_leased,
-                           (SELECT sent.{sent} FROM {table} sent
-                            WHERE sent.{maker} = people.s_who AND sent.{sent} IS NOT NULL
-                            ORDER BY sent.{sent} DESC LIMIT 1) AS s_sent
-                    FROM ({people_sql}) people
-                ) last
-            )
-            SELECT line.t_id FROM ({line_sql}) line JOIN served ON served.s_who = line.t_who
-            ORDER BY line.t_turn, CASE WHEN served.s_last IS NULL THEN 0 ELSE 1 END,
-                     COALESCE(served.s_last, line.t_at), line.t_at, line.t_id
-            LIMIT %s OFFSET %s
-        """  # noqa: S608 (the parts are the ORM's own SQL; every value is a parameter)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, (*people_params, *line_params, stop - start, start))
-            return [row[0] for row in cursor.fetchall()]
 
 
 @require_GET

@@ -16,7 +16,7 @@ WHERE both are still what was read. The row count says who won, exactly like the
 lease on a generation, and works the same on SQLite and PostgreSQL. A broker or a
 rate-limit library would need a second service, or would count one process only.
 
-Waiting jobs are taken in fair turns (Generation.objects.turn_order()).
+Waiting jobs are taken in fair turns (generations/turns.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
+from playground.generations.turns import TurnLine
 from playground.worker.models import UpstreamPermit
 
 SLOT = "slot"
@@ -174,9 +175,9 @@ def _lease_next(owner: str, candidates: list[int], until: datetime, limit: int) 
                 return None
             now = timezone.now()
             # Jobs other workers are sending right now are part of the line too: they hold
-            # their person's place in the round (turn_order leaves them out of the answer).
+            # their person's place in the round (free_only leaves them out of the answer).
             waiting = Generation.objects.filter(state=State.QUEUED, next_attempt_at__lte=now)
-            candidates.extend(waiting.turn_order(free_only=True)[: limit * 2 + 2])
+            candidates.extend(TurnLine(waiting, free_only=True)[: limit * 2 + 2])
             fetched = True
             continue
         pk = candidates.pop(0)

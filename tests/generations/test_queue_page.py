@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from playground.generations.models import Generation, State
-from playground.generations.queue import TurnLine
 from playground.money.models import allowance_for
 from playground.worker.loop import Worker
 from tests import factories
@@ -63,37 +59,6 @@ def test_its_query_count_is_the_same_at_1000_waiting_jobs(signed_in: Client, use
         for u in [(user, other_user)[i % 2]]
     )
     assert queries() == few
-
-
-def test_the_pages_line_is_the_workers_line_however_mixed(user, other_user) -> None:
-    # The page numbers and sorts the turns in SQL, the worker in Python: the same rule twice, so
-    # the two are held together here on a line with every kind of tie and turn in it.
-    rng = random.Random(8)  # noqa: S311 (the same line on every run)
-    carol, dan = factories.member("carol"), factories.member("dan")
-    makers = [user, other_user, carol, dan, None]  # None: a former member's jobs
-    start = timezone.now().replace(microsecond=0) - timedelta(hours=2)
-    for who, minutes in [(other_user, 50), (carol, 10), (carol, 70)]:  # served before, at various times
-        factories.generation(who, State.READY, create_sent_at=start + timedelta(minutes=minutes))
-    for i in range(60):
-        # Whole seconds and repeated times: ties in created_at fall to the id, and SQLite's text
-        # times with and without a fraction must still sort as times.
-        at = start + timedelta(seconds=rng.choice([0, 30, 30, 61]) * i, microseconds=rng.choice([0, 0, 5]))
-        factories.generation(rng.choice(makers), prompt=f"job {i}", created_at=at)
-    waiting = Generation.objects.filter(state=State.QUEUED)
-    dans = list(waiting.filter(created_by=dan).order_by("id"))
-    carols = list(waiting.filter(created_by=carol).order_by("id"))
-    alices = list(waiting.filter(created_by=user).order_by("id"))
-    # Workers are sending one of dan's jobs and one of carol's (served before) right now; another
-    # worker's lease on one of alice's ran out (she has not been served).
-    soon, gone = timezone.now() + timedelta(minutes=1), timezone.now() - timedelta(minutes=1)
-    waiting.filter(pk__in=[dans[1].pk, carols[2].pk]).update(lease_owner="w1", lease_until=soon)
-    waiting.filter(pk=alices[2].pk).update(lease_owner="w2", lease_until=gone)
-    expected = waiting.turn_order()
-    line = TurnLine(waiting)
-    assert line.count() == len(expected) == 60
-    assert line[0:60] == expected
-    assert line[0:25] + line[25:50] + line[50:75] == expected
-    assert line[7:9] == expected[7:9] and line[59] == expected[59]
 
 
 def test_a_long_line_is_paged_with_places_running_on(signed_in: Client, user) -> None:

@@ -13,6 +13,7 @@ import time_machine
 from django.utils import timezone
 
 from playground.generations.models import Generation, State
+from playground.generations.turns import TurnLine
 from playground.worker import keylimits
 from tests import factories
 
@@ -103,7 +104,7 @@ def test_turns_go_round_robin_between_people(settings: Any) -> None:
     queue_jobs(alice, 5)
     queue_jobs(bob, 2)
     queue_jobs(carol, 1)
-    line = Generation.objects.filter(state=State.QUEUED).turn_order()
+    line = TurnLine(Generation.objects.filter(state=State.QUEUED))
     order = [Generation.objects.get(pk=pk).prompt for pk in line]
     assert order == ["alice 0", "bob 0", "carol 0", "alice 1", "bob 1", "alice 2", "alice 3", "alice 4"]
 
@@ -115,7 +116,7 @@ def test_the_person_served_longest_ago_goes_first_in_a_round(settings: Any) -> N
     Generation.objects.filter(pk=served.pk).update(state=State.READY, create_sent_at=timezone.now())
     queue_jobs(bob, 1, start=1)
     queue_jobs(alice, 1)  # newer than bob's, but alice has not been served yet
-    line = Generation.objects.filter(state=State.QUEUED).turn_order()
+    line = TurnLine(Generation.objects.filter(state=State.QUEUED))
     order = [Generation.objects.get(pk=pk).prompt for pk in line]
     assert order == ["alice 0", "bob 1"]
 
@@ -132,7 +133,7 @@ def test_a_job_being_sent_right_now_keeps_its_persons_place_in_the_round(limits:
     assert keylimits.claim_submits("w1", 1, 60)[0].pk == first.pk  # leased: being sent by w1
     claimed = keylimits.claim_submits("w2", 1, 60)
     assert [g.prompt for g in claimed] == ["bob 0"]
-    assert Generation.objects.filter(state=State.QUEUED).turn_order(free_only=True) == [
+    assert list(TurnLine(Generation.objects.filter(state=State.QUEUED), free_only=True)) == [
         g.pk for g in Generation.objects.filter(prompt="alice 1")
     ]
 
