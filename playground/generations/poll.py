@@ -275,7 +275,10 @@ class StatusQuery:
     def execute(self, params: list[Any]) -> Any:
         connection: Any = connections[self.alias]
         if connection.vendor == "postgresql" and prepared.wanted:
-            return prepared.fetchone(connection, self.sql, params)
+            try:
+                return prepared.fetchone(connection, self.sql, params)
+            except StatementGone:
+                pass  # sent as text below, as from now on in this process
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             return cursor.fetchone()
@@ -307,8 +310,6 @@ class PreparedPoll:
         return bool(settings.DATABASE_PREPARED_POLLS) and not self.turned_off
 
     def fetchone(self, connection: Any, sql: str, params: list[Any]) -> Any:
-        from psycopg import errors  # (PostgreSQL only: SQLite sites need not have psycopg)
-
         connection.close_if_health_check_failed()
         connection.ensure_connection()
         raw = connection.connection
@@ -328,6 +329,8 @@ class PreparedPoll:
                 wrapped.execute(sql, params)
                 return wrapped.fetchone()
         except DatabaseError as exc:
+            from psycopg import errors  # (only here: SQLite sites need not load psycopg)
+
             gone = (errors.InvalidSqlStatementName, errors.FeatureNotSupported)
             if not isinstance(exc.__cause__, gone) or connection.in_atomic_block:
                 raise
@@ -337,12 +340,14 @@ class PreparedPoll:
                 "database said %s. Behind a pooler in transaction mode, set DATABASE_PREPARED_POLLS=0.",
                 type(exc.__cause__).__name__,
             )
+            raise StatementGone from exc
         finally:
             if allowed is None:
                 raw.prepare_threshold = None
-        with connection.cursor() as plain:
-            plain.execute(sql, params)
-            return plain.fetchone()
+
+
+class StatementGone(Exception):
+    """The database no longer has the poll's prepared statement: the poll is sent as text."""
 
 
 @functools.cache
