@@ -12,6 +12,8 @@ videos, and the day or month buckets are made by the database in the site's zone
 
 from __future__ import annotations
 
+import calendar
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -114,13 +116,25 @@ def _parse_day(value: str, which: str) -> date:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise PeriodError(
-            f"The {which} date “{value[:40]}” is not a date: "
-            "write it as year-month-day, for example 2026-03-01."
-        ) from None
+        raise PeriodError(_not_a_day(value, which)) from None
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise PeriodError(f"The {which} date must fall between the years {FIRST_YEAR} and {LAST_YEAR}.")
     return day
+
+
+def _not_a_day(value: str, which: str) -> str:
+    """Why `value` is not a day: a day missing from the calendar is named so; else the form."""
+    written = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", value)
+    if written and int(written[1]) >= 1:
+        year, month = int(written[1]), int(written[2])
+        if not 1 <= month <= 12:
+            return f"The {which} date “{value}” has no such month: months run from 01 to 12."
+        days = calendar.monthrange(year, month)[1]
+        month_name = f"{date(year, month, 1):%B %Y}"
+        return f"The {which} date “{value}” is not in the calendar: {month_name} has {days} days."
+    return (
+        f"The {which} date “{value[:40]}” is not a date: write it as year-month-day, for example 2026-03-01."
+    )
 
 
 def period_from(query: QueryDict) -> Period:

@@ -176,6 +176,26 @@ def test_a_viewer_is_sent_away_and_the_nav_link_is_for_members(client: Client, w
             {"period": "range", "from": "yesterday", "to": "2026-03-01"},
             "The start date “yesterday” is not a date: write it as year-month-day, for example 2026-03-01.",
         ),
+        (
+            {"period": "range", "from": "2026-02-29", "to": "2026-03-01"},
+            "The start date “2026-02-29” is not in the calendar: February 2026 has 28 days.",
+        ),
+        (
+            {"period": "range", "from": "2026-11-01", "to": "2026-11-31"},
+            "The end date “2026-11-31” is not in the calendar: November 2026 has 30 days.",
+        ),
+        (
+            {"period": "range", "from": "2026-13-01", "to": "2026-12-31"},
+            "The start date “2026-13-01” has no such month: months run from 01 to 12.",
+        ),
+        (
+            {
+                "period": "range",
+                "from": "\uff12\uff10\uff12\uff16-\uff10\uff13-\uff10\uff11",
+                "to": "2026-03-02",
+            },
+            "The start date “\uff12\uff10\uff12\uff16-\uff10\uff13-\uff10\uff11” is not a date: write it as year-month-day",
+        ),
         ({"period": "range", "from": "2026-03-01"}, "A range needs an end date as well"),
         (
             {"period": "range", "from": "1900-01-01", "to": "1900-01-02"},
